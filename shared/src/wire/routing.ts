@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/**
+ * The routing snapshot: everything a router needs to serve, as one versioned document it fetches
+ * with long-poll (`GET /internal/v1/routing?since=V&waitSeconds=S`). Hosts are precomputed by the
+ * control plane so routers never apply domain templates themselves.
+ */
+
+export const SnapshotEndpointSchema = z.object({
+  /** The replica (pod) name, for stats and logs. */
+  pod: z.string(),
+  /** Base URL of the replica's queue-proxy, e.g. `http://127.0.0.1:40123`. */
+  url: z.string(),
+});
+export type SnapshotEndpoint = z.infer<typeof SnapshotEndpointSchema>;
+
+export const SnapshotRevisionSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  service: z.string(),
+  containerConcurrency: z.int().nonnegative(),
+  timeoutSeconds: z.int().nonnegative(),
+  responseStartTimeoutSeconds: z.int().nonnegative().optional(),
+  idleTimeoutSeconds: z.int().nonnegative().optional(),
+  /** Replicas that are ready to take requests now. */
+  endpoints: z.array(SnapshotEndpointSchema),
+});
+export type SnapshotRevision = z.infer<typeof SnapshotRevisionSchema>;
+
+export const SnapshotTargetSchema = z.object({
+  revisionName: z.string(),
+  percent: z.int().min(0).max(100),
+  tag: z.string().optional(),
+  /** Hosts that reach only this target (tag hosts). */
+  hosts: z.array(z.string()).optional(),
+});
+export type SnapshotTarget = z.infer<typeof SnapshotTargetSchema>;
+
+export const SnapshotRouteSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  visibility: z.enum(['public', 'cluster-local']),
+  /** Hosts that reach the route's weighted split, lower case, without port. */
+  hosts: z.array(z.string()),
+  traffic: z.array(SnapshotTargetSchema),
+});
+export type SnapshotRoute = z.infer<typeof SnapshotRouteSchema>;
+
+export const RoutingSnapshotSchema = z.object({
+  /** Increases with every change; routers ask for anything newer than the one they hold. */
+  version: z.int().nonnegative(),
+  generatedAt: z.string(),
+  routes: z.array(SnapshotRouteSchema),
+  revisions: z.array(SnapshotRevisionSchema),
+});
+export type RoutingSnapshot = z.infer<typeof RoutingSnapshotSchema>;
+
+export const routingPath = '/internal/v1/routing';
+export const activatePath = '/internal/v1/activate';
+export const routerStatsPath = '/internal/v1/router-stats';
