@@ -4,6 +4,7 @@ import {
   defaultRevisionSpec,
   defaultService,
   defaultTraffic,
+  type Probe,
   type RevisionSpec,
   resolveAutoscaling,
   revisionDefaults,
@@ -138,7 +139,7 @@ describe('readiness probe defaulting', () => {
       { exec: { command: ['true'] }, periodSeconds: 2, failureThreshold: 7, timeoutSeconds: 3 },
       { exec: { command: ['true'] }, periodSeconds: 2, successThreshold: 1, failureThreshold: 7, timeoutSeconds: 3 },
     ],
-  ] as const)('%s', (_name, input, expected) => {
+  ] as [string, Probe, Probe][])('%s', (_name, input, expected) => {
     expect(defaultReadinessProbe(structuredClone(input))).toEqual(expected);
   });
 });
