@@ -12,7 +12,16 @@ export default defineConfig({
       { test: { name: 'queue-proxy', include: ['queue-proxy/src/**/*.test.ts'] } },
       { test: { name: 'control-plane', include: ['control-plane/src/**/*.test.ts'] } },
       { test: { name: 'edge-router', include: ['edge-router/src/**/*.test.ts'] } },
-      { test: { name: 'integration', include: ['test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      {
+        // Real processes with timing assertions: one file at a time on a small machine.
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from './config.ts';
+
+const base = { USER_PORT: '8080', SERVING_NAMESPACE: 'default', SERVING_REVISION: 'hello-00001' };
+
+describe('queue-proxy configuration', () => {
+  it("uses Knative's defaults", () => {
+    const r = readConfig(base, 'pod-1');
+    expect(r.ok && r.config).toMatchObject({
+      servingPort: 8012,
+      adminPort: 8022,
+      metricsPort: 9091,
+      userPort: 8080,
+      containerConcurrency: 0,
+      queueDepth: 0,
+      timeoutMs: 300_000,
+      responseStartTimeoutMs: 0,
+      idleTimeoutMs: 0,
+      drainQuietPeriodMs: 30_000,
+      readinessProbe: { tcpSocket: {}, successThreshold: 1 },
+      pod: 'pod-1',
+    });
+  });
+
+  it('sizes the queue at ten times containerConcurrency', () => {
+    const r = readConfig({ ...base, CONTAINER_CONCURRENCY: '3' });
+    expect(r.ok && r.config.queueDepth).toBe(30);
+  });
+
+  it('reads a JSON readiness probe', () => {
+    const r = readConfig({ ...base, SERVING_READINESS_PROBE: '{"httpGet":{"path":"/healthz"},"periodSeconds":2}' });
+    expect(r.ok && r.config.readinessProbe).toEqual({ httpGet: { path: '/healthz' }, periodSeconds: 2 });
+  });
+
+  it.each([
+    ['USER_PORT missing', { USER_PORT: undefined }, 'USER_PORT: required'],
+    ['USER_PORT not a port', { USER_PORT: '80a' }, 'USER_PORT: must be a port number 1-65535, got "80a"'],
+    ['a port out of range', { QUEUE_SERVING_PORT: '70000' }, 'QUEUE_SERVING_PORT: must be a port number'],
+    [
+      'containerConcurrency too high',
+      { CONTAINER_CONCURRENCY: '1001' },
+      'CONTAINER_CONCURRENCY: must be a whole number from 0 to 1000',
+    ],
+    ['a negative timeout', { REVISION_TIMEOUT_SECONDS: '-1' }, 'REVISION_TIMEOUT_SECONDS: must be a whole number'],
+    [
+      'a probe that is not JSON',
+      { SERVING_READINESS_PROBE: '{' },
+      'SERVING_READINESS_PROBE: must be a JSON readiness probe',
+    ],
+    [
+      'a probe with two handlers',
+      { SERVING_READINESS_PROBE: '{"tcpSocket":{},"httpGet":{}}' },
+      'SERVING_READINESS_PROBE: ',
+    ],
+    ['a bad quiet period', { QUEUE_DRAIN_QUIET_PERIOD: 'soon' }, 'QUEUE_DRAIN_QUIET_PERIOD: must be a duration'],
+    ['no revision name', { SERVING_REVISION: '' }, 'SERVING_REVISION: required'],
+    ['the app on the serving port', { USER_PORT: '8012' }, 'USER_PORT: 8012 is one of'],
+  ])('refuses %s with one line naming the variable', (_name, change, message) => {
+    const r = readConfig({ ...base, ...change });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toContain(message);
+  });
+});

@@ -1,0 +1,44 @@
+import { hostname } from 'node:os';
+import { readConfig } from './config.ts';
+import { QueueProxy } from './server.ts';
+
+// skiff-queue-proxy: configured entirely by environment (Knative's variable names).
+const result = readConfig(process.env, hostname());
+if (!result.ok) {
+  for (const e of result.errors) process.stderr.write(`queue-proxy: ${e}\n`);
+  process.exit(2);
+}
+const config = result.config;
+const log = {
+  info: (m: string) => process.stdout.write(`queue-proxy ${config.revision}: ${m}\n`),
+  error: (m: string) => process.stderr.write(`queue-proxy ${config.revision}: ${m}\n`),
+};
+const qp = new QueueProxy(config, log);
+try {
+  await qp.start();
+} catch (e) {
+  log.error(`cannot listen: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
+log.info(
+  `serving :${config.servingPort} -> 127.0.0.1:${config.userPort}, admin :${config.adminPort}, metrics :${config.metricsPort}, containerConcurrency ${config.containerConcurrency}`,
+);
+
+let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info(`${signal}: draining (quiet period ${config.drainQuietPeriodMs} ms)`);
+  qp.drainAndStop().then(
+    () => {
+      log.info('drained, exiting');
+      process.exit(0);
+    },
+    (e: unknown) => {
+      log.error(`drain failed: ${String(e)}`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,0 +1,225 @@
+/**
+ * Strict HTTP/1.1 message heads (RFC 9112), parsed and written as text. The queue-proxy forwards
+ * bodies byte for byte and only rewrites heads, so this is all the HTTP it needs; every ambiguity
+ * a request smuggler could use (two lengths, obsolete line folding, stray control characters,
+ * unknown transfer codings) is refused rather than guessed at.
+ */
+
+export interface Head {
+  /** Header names as sent and values with surrounding whitespace removed, flat: `[n0, v0, n1, v1, ...]`. */
+  headers: string[];
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: 0 | 1;
+  /** Body length from `Content-Length`, when the message has one. */
+  contentLength: number | undefined;
+  /** `Transfer-Encoding: chunked`. */
+  chunked: boolean;
+  /** `Connection` tokens, lower case. */
+  connection: string[];
+}
+
+export interface RequestHead extends Head {
+  method: string;
+  target: string;
+  host: string | undefined;
+  upgrade: string | undefined;
+  expectContinue: boolean;
+}
+
+export interface ResponseHead extends Head {
+  status: number;
+  reason: string;
+}
+
+export interface HeadError {
+  error: number;
+  message: string;
+}
+
+const tokenChar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values may hold visible characters, spaces, tabs and obs-text, nothing else.
+const badValueChar = /[\x00-\x08\x0a-\x1f\x7f]/;
+const badTargetChar = /[\x00-\x20\x7f]/;
+
+function fail(error: number, message: string): HeadError {
+  return { error, message };
+}
+
+/** Parses header lines into `head`, checking framing headers; returns an error or undefined. */
+function parseFields(lines: string[], start: number, head: Head): HeadError | undefined {
+  let lengths: string | undefined;
+  let te: string | undefined;
+  for (let i = start; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const first = line.charCodeAt(0);
+    if (first === 32 || first === 9) return fail(400, 'obsolete line folding is not allowed');
+    const colon = line.indexOf(':');
+    if (colon <= 0) return fail(400, 'malformed header line');
+    const name = line.slice(0, colon);
+    if (!tokenChar.test(name)) return fail(400, `invalid header name ${JSON.stringify(name)}`);
+    const value = line.slice(colon + 1).trim();
+    if (badValueChar.test(value)) return fail(400, `invalid character in header ${name}`);
+    head.headers.push(name, value);
+    const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
+    if (lower === 'content-length') {
+      if (lengths !== undefined && lengths !== value) return fail(400, 'conflicting Content-Length headers');
+      lengths = value;
+    } else if (lower === 'transfer-encoding') {
+      te = te === undefined ? value : `${te}, ${value}`;
+    } else if (lower === 'connection') {
+      for (const t of value.split(',')) {
+        const token = t.trim().toLowerCase();
+        if (token) head.connection.push(token);
+      }
+    }
+  }
+  if (te !== undefined) {
+    if (lengths !== undefined) return fail(400, 'both Transfer-Encoding and Content-Length');
+    const codings = te
+      .toLowerCase()
+      .split(',')
+      .map((c) => c.trim());
+    if (codings.length !== 1 || codings[0] !== 'chunked') {
+      return codings.at(-1) === 'chunked' || codings.includes('chunked')
+        ? fail(400, `unsupported Transfer-Encoding ${JSON.stringify(te)}`)
+        : fail(501, `unsupported Transfer-Encoding ${JSON.stringify(te)}`);
+    }
+    head.chunked = true;
+  }
+  if (lengths !== undefined) {
+    // A list of equal values ("5, 5") is one length (RFC 9110 §8.6).
+    const parts = lengths.split(',').map((p) => p.trim());
+    const value = parts[0] as string;
+    if (!/^\d{1,15}$/.test(value) || parts.some((p) => p !== value)) {
+      return fail(400, `invalid Content-Length ${JSON.stringify(lengths)}`);
+    }
+    head.contentLength = Number(value);
+  }
+  return undefined;
+}
+
+/** Parses a request head (without the final blank line). */
+export function parseRequestHead(text: string): RequestHead | HeadError {
+  // A server should ignore empty lines before the request line (RFC 9112 §2.2).
+  let start = 0;
+  while (text.startsWith('\r\n', start)) start += 2;
+  const lines = (start > 0 ? text.slice(start) : text).split('\r\n');
+  const requestLine = lines[0] as string;
+  const sp1 = requestLine.indexOf(' ');
+  const sp2 = requestLine.lastIndexOf(' ');
+  if (sp1 <= 0 || sp2 === sp1) return fail(400, 'malformed request line');
+  const method = requestLine.slice(0, sp1);
+  const target = requestLine.slice(sp1 + 1, sp2);
+  const version = requestLine.slice(sp2 + 1);
+  if (!tokenChar.test(method)) return fail(400, 'invalid method');
+  if (target.length === 0 || badTargetChar.test(target)) return fail(400, 'invalid request target');
+  let minor: 0 | 1;
+  if (version === 'HTTP/1.1') minor = 1;
+  else if (version === 'HTTP/1.0') minor = 0;
+  else if (/^HTTP\/\d\.\d$/.test(version)) return fail(505, 'HTTP version not supported');
+  else return fail(400, 'malformed request line');
+  const head: RequestHead = {
+    method,
+    target,
+    minor,
+    headers: [],
+    contentLength: undefined,
+    chunked: false,
+    connection: [],
+    host: undefined,
+    upgrade: undefined,
+    expectContinue: false,
+  };
+  const err = parseFields(lines, 1, head);
+  if (err) return err;
+  let hosts = 0;
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      hosts++;
+      head.host = h[i + 1];
+    } else if (name.length === 7 && name.toLowerCase() === 'upgrade') head.upgrade = h[i + 1];
+    else if (name.length === 6 && name.toLowerCase() === 'expect') {
+      if ((h[i + 1] as string).toLowerCase() === '100-continue') head.expectContinue = true;
+      else return fail(417, `unsupported Expect ${JSON.stringify(h[i + 1])}`);
+    }
+  }
+  if (hosts > 1) return fail(400, 'more than one Host header');
+  if (hosts === 0 && minor === 1) return fail(400, 'missing Host header');
+  if (head.upgrade !== undefined && !head.connection.includes('upgrade')) head.upgrade = undefined;
+  return head;
+}
+
+/** Parses a response head (without the final blank line). */
+export function parseResponseHead(text: string): ResponseHead | HeadError {
+  const lines = text.split('\r\n');
+  const statusLine = lines[0] as string;
+  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
+  if (!m) return fail(502, 'malformed status line from the app');
+  const head: ResponseHead = {
+    status: Number(m[2]),
+    reason: m[3] ?? '',
+    minor: m[1] === '1' ? 1 : 0,
+    headers: [],
+    contentLength: undefined,
+    chunked: false,
+    connection: [],
+  };
+  const err = parseFields(lines, 1, head);
+  if (err) return fail(502, `invalid response from the app: ${err.message}`);
+  return head;
+}
+
+export function isHeadError(x: unknown): x is HeadError {
+  return typeof (x as HeadError).error === 'number';
+}
+
+/** Whether a connection stays open after this message (RFC 9112 §9.3). */
+export function keepsAlive(head: Head): boolean {
+  if (head.connection.includes('close')) return false;
+  return head.minor === 1 || head.connection.includes('keep-alive');
+}
+
+/** Header names that belong to one connection and are never forwarded (RFC 9110 §7.6.1). */
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+]);
+
+/** Whether a header stays on its hop: a hop-by-hop name, or one the Connection header lists. */
+export function isHopByHop(lowerName: string, connection: readonly string[]): boolean {
+  return hopByHop.has(lowerName) || (connection.length > 0 && connection.includes(lowerName));
+}
+
+/** A complete plain-text response this hop makes itself (errors, probes). */
+export function plainResponse(status: number, body: string, close: boolean): string {
+  const text = `${body}\n`;
+  return (
+    `HTTP/1.1 ${status} ${reasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(text)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${text}`
+  );
+}
+
+export const reasons: Record<number, string> = {
+  100: 'Continue',
+  200: 'OK',
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};

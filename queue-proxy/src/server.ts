@@ -1,0 +1,203 @@
+import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import type { Stat } from '@skiff/shared';
+import { Breaker } from './breaker/breaker.ts';
+import type { QueueProxyConfig } from './config.ts';
+import { Drainer } from './drain/drainer.ts';
+import { probeAttempt } from './probe/probe.ts';
+import { Readiness } from './probe/readiness.ts';
+import { ClientConnection, type ConnectionHost, type Exchange } from './proxy/connection.ts';
+import { Deadlines } from './proxy/deadlines.ts';
+import { ConcurrencyStats } from './stats/concurrency.ts';
+import { Metrics } from './stats/metrics.ts';
+
+export interface Logger {
+  info(message: string): void;
+  error(message: string): void;
+}
+
+/** How long an idle client connection (the router's keep-alive) stays open. */
+const keepAliveTimeoutMs = 65_000;
+
+/**
+ * The queue-proxy: a serving port in front of the app (breaker, timeouts, stats, readiness),
+ * an admin port (`/wait-for-drain`) and a metrics port (`/stats` for the autoscaler, `/metrics`
+ * for Prometheus).
+ */
+export class QueueProxy implements ConnectionHost {
+  readonly config: QueueProxyConfig;
+  readonly serving: Server;
+  readonly admin: HttpServer;
+  readonly metricsServer: HttpServer;
+  readonly readiness: Readiness;
+  readonly drainer: Drainer;
+  readonly stats: ConcurrencyStats;
+  readonly metrics: Metrics;
+  readonly breaker: Breaker | undefined;
+  readonly deadlines = new Deadlines();
+  readonly userHost: string;
+  readonly userPort: number;
+  readonly timeoutMs: number;
+  readonly responseStartTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  #connections = new Set<ClientConnection>();
+  #lastStat: Stat;
+  #statTimer: ReturnType<typeof setInterval> | undefined;
+  #startedAt = Date.now();
+
+  constructor(config: QueueProxyConfig, log: Logger) {
+    this.config = config;
+    this.userHost = config.userHost;
+    this.userPort = config.userPort;
+    this.timeoutMs = config.timeoutMs;
+    this.responseStartTimeoutMs = config.responseStartTimeoutMs;
+    this.idleTimeoutMs = config.idleTimeoutMs;
+    this.headerTimeoutMs = config.headerTimeoutMs;
+    const cc = config.containerConcurrency;
+    this.breaker = cc > 0 ? new Breaker(cc, config.queueDepth) : undefined;
+    this.stats = new ConcurrencyStats(Date.now());
+    this.metrics = new Metrics(config);
+    this.drainer = new Drainer(config.drainQuietPeriodMs, () => this.stats.concurrency);
+    this.readiness = new Readiness(
+      config.readinessProbe,
+      probeAttempt(config.readinessProbe, config.userHost, config.userPort),
+      (ready) => log.info(ready ? 'app is ready' : 'app stopped passing its readiness probe'),
+    );
+    this.#lastStat = this.#stat(this.stats.report(Date.now()));
+
+    this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
+      this.#connections.add(new ClientConnection(this, socket, keepAliveTimeoutMs));
+    });
+    this.admin = createServer(this.#onAdmin);
+    this.metricsServer = createServer(this.#onMetrics);
+  }
+
+  /** Starts listening and probing; resolves once all three ports listen. */
+  async start(host = '0.0.0.0'): Promise<void> {
+    const listen = (server: Server | HttpServer, port: number) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    await Promise.all([
+      listen(this.serving, this.config.servingPort),
+      listen(this.admin, this.config.adminPort),
+      listen(this.metricsServer, this.config.metricsPort),
+    ]);
+    this.readiness.start();
+    this.#statTimer = setInterval(() => {
+      this.#lastStat = this.#stat(this.stats.report(Date.now()));
+    }, 1000);
+    this.#statTimer.unref();
+  }
+
+  /** Drains (see `Drainer`), then closes everything. */
+  async drainAndStop(): Promise<void> {
+    await this.drainer.drain();
+    await this.stop();
+  }
+
+  async stop(): Promise<void> {
+    this.readiness.stop();
+    clearInterval(this.#statTimer);
+    this.deadlines.stop();
+    const closed = Promise.all(
+      [this.serving, this.admin, this.metricsServer].map(
+        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+      ),
+    );
+    for (const c of this.#connections) c.destroy();
+    this.admin.closeAllConnections();
+    this.metricsServer.closeAllConnections();
+    await closed;
+  }
+
+  // ConnectionHost: what each client connection reports and asks.
+
+  probe(value: string): { status: number; body: string } {
+    if (value !== 'queue') return { status: 400, body: `unexpected probe header value: ${value}` };
+    if (this.drainer.draining) return { status: 503, body: 'shutting down' };
+    if (!this.readiness.ready) return { status: 503, body: 'not ready' };
+    return { status: 200, body: 'queue' };
+  }
+
+  started(ex: Exchange): void {
+    this.drainer.touch(ex.startedAt);
+    this.stats.requestIn(ex.startedAt, ex.proxied);
+  }
+
+  finished(ex: Exchange, admitted: boolean, queued: boolean): void {
+    const now = Date.now();
+    this.stats.requestOut(now, ex.proxied);
+    if (admitted) this.breaker?.leave();
+    else if (queued) this.breaker?.cancel(ex);
+    if (ex.status > 0) this.metrics.observe(ex.status, (now - ex.startedAt) / 1000);
+  }
+
+  rejected(): void {
+    this.metrics.rejected();
+  }
+
+  forget(conn: ClientConnection): void {
+    this.#connections.delete(conn);
+  }
+
+  #stat(s: ReturnType<ConcurrencyStats['report']>): Stat {
+    return {
+      namespace: this.config.namespace,
+      revision: this.config.revision,
+      pod: this.config.pod,
+      ...s,
+      processUptimeSeconds: (Date.now() - this.#startedAt) / 1000,
+    };
+  }
+
+  readonly #onAdmin = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/wait-for-drain' && (req.method === 'GET' || req.method === 'POST')) {
+      this.drainer.drain().then(
+        () => res.end('drained\n'),
+        (e: unknown) => {
+          res.statusCode = 500;
+          res.end(`${String(e)}\n`);
+        },
+      );
+      return;
+    }
+    if (path === '/healthz') {
+      res.end('ok\n');
+      return;
+    }
+    res.statusCode = 404;
+    res.end('not found\n');
+  };
+
+  readonly #onMetrics = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/stats') {
+      const body = JSON.stringify(this.#lastStat);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (path === '/metrics') {
+      const body = this.metrics.render({
+        inFlight: this.breaker ? this.breaker.inFlight : this.stats.concurrency,
+        queueDepth: this.breaker?.waiting ?? 0,
+        appReady: this.readiness.ready,
+        draining: this.drainer.draining,
+        averageConcurrency: this.#lastStat.averageConcurrency,
+        requestsPerSecond: this.#lastStat.requestsPerSecond,
+      });
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(body);
+      return;
+    }
+    res.statusCode = 404;
+    res.end('not found\n');
+  };
+}

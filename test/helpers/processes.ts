@@ -1,0 +1,171 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const testApp = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
+const queueProxyMain = fileURLToPath(new URL('../../queue-proxy/src/main.ts', import.meta.url));
+
+/** A port free on loopback right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const running = new Set<Proc>();
+
+/** Starts a process and resolves once a line of its output matches `ready`. */
+export function start(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 15_000,
+): Promise<Proc> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  const proc: Proc = {
+    child,
+    output: () => out,
+    exited,
+    kill: (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+  running.add(proc);
+  void exited.then(() => running.delete(proc));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready after ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    };
+    if (ready.test('')) {
+      clearTimeout(timer);
+      resolve(proc);
+    }
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ready:\n${out}`));
+    });
+  });
+}
+
+/** Kills every process the tests started (for `afterEach`). */
+export async function stopAll(): Promise<void> {
+  const all = [...running];
+  for (const p of all) p.kill('SIGKILL');
+  await Promise.all(all.map((p) => p.exited));
+}
+
+export interface App {
+  proc: Proc;
+  port: number;
+  url: string;
+}
+
+/** Starts the test app (`test/apps/app.mjs`) on a free port. */
+export async function startApp(env: Record<string, string> = {}, waitForListen = true): Promise<App> {
+  const port = await freePort();
+  const proc = await start(
+    process.execPath,
+    [testApp],
+    { PORT: String(port), ...env },
+    waitForListen ? /app listening/ : /(?:)/,
+  );
+  return { proc, port, url: `http://127.0.0.1:${port}` };
+}
+
+export interface QueueProxyProc {
+  proc: Proc;
+  port: number;
+  adminPort: number;
+  metricsPort: number;
+  url: string;
+}
+
+/** Starts the queue-proxy program in front of `userPort`, configured by Knative's env names. */
+export async function startQueueProxy(userPort: number, env: Record<string, string> = {}): Promise<QueueProxyProc> {
+  const [port, adminPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const proc = await start(
+    process.execPath,
+    ['--import', 'tsx', queueProxyMain],
+    {
+      USER_PORT: String(userPort),
+      QUEUE_SERVING_PORT: String(port),
+      QUEUE_ADMIN_PORT: String(adminPort),
+      QUEUE_METRICS_PORT: String(metricsPort),
+      SERVING_NAMESPACE: 'default',
+      SERVING_SERVICE: 'hello',
+      SERVING_CONFIGURATION: 'hello',
+      SERVING_REVISION: 'hello-00001',
+      SERVING_POD: 'hello-00001-pod',
+      ...env,
+    },
+    /serving :\d+/,
+  );
+  return { proc, port, adminPort, metricsPort, url: `http://127.0.0.1:${port}` };
+}
+
+/** Runs the queue-proxy program with `env` and returns how it exited and what it printed. */
+export async function runQueueProxyExpectingExit(
+  env: Record<string, string>,
+): Promise<{ code: number | string; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', queueProxyMain], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | string>((resolve) => child.once('exit', (c, s) => resolve(c ?? s ?? -1)));
+  return { code, output };
+}
+
+/** Resident memory of a process in bytes (Linux). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { get } from '../helpers/http.ts';
+import { sleep, startApp, startQueueProxy, stopAll } from '../helpers/processes.ts';
+
+afterEach(stopAll);
+
+describe('queue-proxy stats', () => {
+  it('reports average concurrency 4 ± 0.3 for four clients making 200 ms requests back to back', async () => {
+    const app = await startApp();
+    const qp = await startQueueProxy(app.port);
+    const statsUrl = `http://127.0.0.1:${qp.metricsPort}/stats`;
+    let stop = false;
+    const clients = Array.from({ length: 4 }, async () => {
+      while (!stop) await get(`${qp.url}/sleep?ms=200`);
+    });
+    await sleep(1300); // let a full period pass under load
+    const seen: { averageConcurrency: number; requestsPerSecond: number; timestamp: number }[] = [];
+    for (let i = 0; i < 2; i++) {
+      seen.push(JSON.parse((await get(statsUrl)).body));
+      await sleep(1000);
+    }
+    stop = true;
+    await Promise.all(clients);
+    for (const stat of seen) {
+      expect(stat.averageConcurrency).toBeGreaterThan(3.7);
+      expect(stat.averageConcurrency).toBeLessThan(4.3);
+      expect(stat.requestsPerSecond).toBeGreaterThan(15);
+      expect(stat.requestsPerSecond).toBeLessThan(21);
+    }
+    expect(seen[1]?.timestamp).toBeGreaterThan(seen[0]?.timestamp ?? 0);
+  });
+
+  it('counts requests marked by the router as proxied, and names its revision and pod', async () => {
+    const app = await startApp();
+    const qp = await startQueueProxy(app.port);
+    let stop = false;
+    const client = (async () => {
+      while (!stop) await get(`${qp.url}/sleep?ms=100`, { headers: { 'K-Proxy-Request': 'activator' } });
+    })();
+    await sleep(2200);
+    const stat = JSON.parse((await get(`http://127.0.0.1:${qp.metricsPort}/stats`)).body);
+    stop = true;
+    await client;
+    expect(stat).toMatchObject({ namespace: 'default', revision: 'hello-00001', pod: 'hello-00001-pod' });
+    expect(stat.averageProxiedConcurrency).toBeGreaterThan(0.8);
+    expect(stat.averageProxiedConcurrency).toBeCloseTo(stat.averageConcurrency, 5);
+    expect(stat.proxiedRequestsPerSecond).toBe(stat.requestsPerSecond);
+  });
+
+  it('exports Prometheus metrics with revision labels', async () => {
+    const app = await startApp();
+    const qp = await startQueueProxy(app.port);
+    await get(`${qp.url}/`);
+    await get(`${qp.url}/status?code=404`);
+    await get(`${qp.url}/status?code=500`);
+    const text = (await get(`http://127.0.0.1:${qp.metricsPort}/metrics`)).body;
+    const labels =
+      'namespace_name="default",service_name="hello",configuration_name="hello",revision_name="hello-00001",pod_name="hello-00001-pod"';
+    expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="2xx"} 1`);
+    expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="4xx"} 1`);
+    expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="5xx"} 1`);
+    expect(text).toContain(`skiff_queue_request_duration_seconds_count{${labels}} 3`);
+    expect(text).toContain(`skiff_queue_app_ready{${labels}} 1`);
+  });
+});
