@@ -134,7 +134,7 @@ const server = createServer((req, res) => {
   }
 });
 
-server.on('upgrade', (req, socket, head) => {
+server.on('upgrade', (_req, socket, head) => {
   socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n');
   if (head.length) socket.write(head);
   socket.pipe(socket);

@@ -37,9 +37,23 @@ export interface HeadError {
 }
 
 const tokenChar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values may hold visible characters, spaces, tabs and obs-text, nothing else.
-const badValueChar = /[\x00-\x08\x0a-\x1f\x7f]/;
-const badTargetChar = /[\x00-\x20\x7f]/;
+/** Field values may hold visible characters, spaces, tabs and obs-text, nothing else. */
+function badValueChar(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
+
+/** A request target holds no whitespace or control characters. */
+function badTargetChar(target: string): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 32 || c === 127) return true;
+  }
+  return false;
+}
 
 function fail(error: number, message: string): HeadError {
   return { error, message };
@@ -58,7 +72,7 @@ function parseFields(lines: string[], start: number, head: Head): HeadError | un
     const name = line.slice(0, colon);
     if (!tokenChar.test(name)) return fail(400, `invalid header name ${JSON.stringify(name)}`);
     const value = line.slice(colon + 1).trim();
-    if (badValueChar.test(value)) return fail(400, `invalid character in header ${name}`);
+    if (badValueChar(value)) return fail(400, `invalid character in header ${name}`);
     head.headers.push(name, value);
     const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
     if (lower === 'content-length') {
@@ -112,7 +126,7 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
   const target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
   if (!tokenChar.test(method)) return fail(400, 'invalid method');
-  if (target.length === 0 || badTargetChar.test(target)) return fail(400, 'invalid request target');
+  if (target.length === 0 || badTargetChar(target)) return fail(400, 'invalid request target');
   let minor: 0 | 1;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;

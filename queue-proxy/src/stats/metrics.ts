@@ -35,11 +35,11 @@ export class Metrics {
 
   constructor(labels: MetricLabels) {
     this.#labels = [
-      `namespace_name="${escape(labels.namespace)}"`,
-      `service_name="${escape(labels.service)}"`,
-      `configuration_name="${escape(labels.configuration)}"`,
-      `revision_name="${escape(labels.revision)}"`,
-      `pod_name="${escape(labels.pod)}"`,
+      `namespace_name="${escapeLabel(labels.namespace)}"`,
+      `service_name="${escapeLabel(labels.service)}"`,
+      `configuration_name="${escapeLabel(labels.configuration)}"`,
+      `revision_name="${escapeLabel(labels.revision)}"`,
+      `pod_name="${escapeLabel(labels.pod)}"`,
     ].join(',');
   }
 
@@ -100,6 +100,6 @@ export class Metrics {
   }
 }
 
-function escape(value: string): string {
+function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
