@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.ts';
 import { sleep, startApp, startQueueProxy, stopAll } from '../helpers/processes.ts';
@@ -10,8 +11,10 @@ describe('queue-proxy stats', () => {
     const qp = await startQueueProxy(app.port);
     const statsUrl = `http://127.0.0.1:${qp.metricsPort}/stats`;
     let stop = false;
+    // Keep-alive connections, so the gap between one request and the next is as small as can be.
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
     const clients = Array.from({ length: 4 }, async () => {
-      while (!stop) await get(`${qp.url}/sleep?ms=200`);
+      while (!stop) await get(`${qp.url}/sleep?ms=200`, { agent });
     });
     await sleep(1300); // let a full period pass under load
     const seen: { averageConcurrency: number; requestsPerSecond: number; timestamp: number }[] = [];
@@ -21,6 +24,7 @@ describe('queue-proxy stats', () => {
     }
     stop = true;
     await Promise.all(clients);
+    agent.destroy();
     for (const stat of seen) {
       expect(stat.averageConcurrency).toBeGreaterThan(3.7);
       expect(stat.averageConcurrency).toBeLessThan(4.3);

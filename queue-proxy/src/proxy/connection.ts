@@ -20,6 +20,8 @@ const maxResponseHeadBytes = 64 * 1024;
 /** Pipelined bytes buffered while a response is pending, before the client is paused. */
 const maxPipelinedBytes = 64 * 1024;
 const continueResponse = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Bodies up to this size are copied next to their head and written together. */
+const smallBodyBytes = 16 * 1024;
 
 /** What a connection needs from the queue-proxy that owns it. */
 export interface ConnectionHost {
@@ -67,6 +69,8 @@ export class Exchange implements Waiter, Timed {
   retried = false;
   ended = false;
   upstreamHead = '';
+  /** The response head, held back to go out in one write with the first body bytes. */
+  headOut: string | undefined;
   #conn: ClientConnection;
 
   constructor(conn: ClientConnection, head: RequestHead, now: number, proxied: boolean) {
@@ -438,19 +442,14 @@ export class ClientConnection implements Timed {
     const close = !keepsAlive(req) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded || head.status === 101;
     const keepAlive10 = !close && req.minor === 0;
     const text = forwardResponseHead(head, close, keepAlive10);
-    if (rest.length === 0 && ex.respLeft !== 0) {
+    if (rest.length === 0 || ex.respLeft === 0) {
       this.#client.write(text, 'latin1');
+      if (ex.respLeft === 0) this.#completeResponse(ex, upstream, close, rest.length === 0);
       return;
     }
-    this.#client.cork();
-    this.#client.write(text, 'latin1');
-    if (ex.respLeft === 0) {
-      this.#client.uncork();
-      this.#completeResponse(ex, upstream, close, rest.length === 0);
-      return;
-    }
+    // The head goes out with the first body bytes, in one write.
+    ex.headOut = text;
     this.#forwardResponseBody(ex, upstream, rest);
-    this.#client.uncork();
   }
 
   #forwardResponseBody(ex: Exchange, upstream: Socket, chunk: Buffer): void {
@@ -478,7 +477,7 @@ export class ClientConnection implements Timed {
         ex.respLeft = 0;
       } else ex.respLeft -= chunk.length;
     }
-    if (part.length > 0) this.#writeClient(part, upstream);
+    if (part.length > 0 || ex.headOut !== undefined) this.#writeClient(part, upstream, ex);
     if (done) {
       const req = ex.head;
       const close = !keepsAlive(req) || !ex.requestDone || this.#clientEnded;
@@ -486,8 +485,19 @@ export class ClientConnection implements Timed {
     }
   }
 
-  #writeClient(part: Buffer, upstream: Socket): void {
-    if (!this.#client.write(part)) {
+  #writeClient(part: Buffer, upstream: Socket, ex?: Exchange): void {
+    let data = part;
+    const head = ex?.headOut;
+    if (ex !== undefined && head !== undefined) {
+      ex.headOut = undefined;
+      if (part.length <= smallBodyBytes) {
+        // One buffer, one write: cheaper than writev for the common small response.
+        data = Buffer.allocUnsafe(head.length + part.length);
+        data.write(head, 0, 'latin1');
+        part.copy(data, head.length);
+      } else this.#client.write(head, 'latin1');
+    }
+    if (!this.#client.write(data)) {
       upstream.pause();
       this.#client.once('drain', () => upstream.resume());
     }
