@@ -35,12 +35,6 @@ export class QueueProxy implements ConnectionHost {
   readonly metrics: Metrics;
   readonly breaker: Breaker | undefined;
   readonly deadlines = new Deadlines();
-  readonly userHost: string;
-  readonly userPort: number;
-  readonly timeoutMs: number;
-  readonly responseStartTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly headerTimeoutMs: number;
   #connections = new Set<ClientConnection>();
   #lastStat: Stat;
   #statTimer: ReturnType<typeof setInterval> | undefined;
@@ -48,12 +42,6 @@ export class QueueProxy implements ConnectionHost {
 
   constructor(config: QueueProxyConfig, log: Logger) {
     this.config = config;
-    this.userHost = config.userHost;
-    this.userPort = config.userPort;
-    this.timeoutMs = config.timeoutMs;
-    this.responseStartTimeoutMs = config.responseStartTimeoutMs;
-    this.idleTimeoutMs = config.idleTimeoutMs;
-    this.headerTimeoutMs = config.headerTimeoutMs;
     const cc = config.containerConcurrency;
     this.breaker = cc > 0 ? new Breaker(cc, config.queueDepth) : undefined;
     this.stats = new ConcurrencyStats(Date.now());

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Breaker, Waiter } from '../breaker/breaker.ts';
+import type { QueueProxyConfig } from '../config.ts';
 import { ChunkedScanner } from './chunked.ts';
 import type { Deadlines, Timed } from './deadlines.ts';
 import { clientAddress, forwardRequestHead, forwardResponseHead } from './forwarding.ts';
@@ -25,12 +26,10 @@ const smallBodyBytes = 16 * 1024;
 
 /** What a connection needs from the queue-proxy that owns it. */
 export interface ConnectionHost {
-  readonly userHost: string;
-  readonly userPort: number;
-  readonly timeoutMs: number;
-  readonly responseStartTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly headerTimeoutMs: number;
+  readonly config: Pick<
+    QueueProxyConfig,
+    'userHost' | 'userPort' | 'timeoutMs' | 'responseStartTimeoutMs' | 'idleTimeoutMs' | 'headerTimeoutMs'
+  >;
   readonly breaker: Breaker | undefined;
   readonly deadlines: Deadlines;
   /** Answers a `K-Network-Probe` request. */
@@ -86,7 +85,7 @@ export class Exchange implements Waiter, Timed {
   }
 
   expired(now: number): string | undefined {
-    const host = this.#conn.host;
+    const host = this.#conn.host.config;
     if (host.timeoutMs > 0 && now - this.startedAt >= host.timeoutMs) return 'total';
     if (
       !this.responseStarted &&
@@ -146,7 +145,7 @@ export class ClientConnection implements Timed {
 
   // The header timeout, swept with the request deadlines.
   expired(now: number): string | undefined {
-    return this.#headSince > 0 && now - this.#headSince >= this.host.headerTimeoutMs ? 'header' : undefined;
+    return this.#headSince > 0 && now - this.#headSince >= this.host.config.headerTimeoutMs ? 'header' : undefined;
   }
 
   timeout(): void {
@@ -294,7 +293,7 @@ export class ClientConnection implements Timed {
       this.#buf = undefined;
       this.#forwardBody(ex, buf);
     }
-    this.#client.resume();
+    if (!ex.requestDone || (this.#buf?.length ?? 0) <= maxPipelinedBytes) this.#client.resume();
   }
 
   /** Sends request body bytes to the app; bytes past the body's end wait as the next request. */
@@ -343,7 +342,7 @@ export class ClientConnection implements Timed {
 
   #connectUpstream(): Socket {
     if (this.#upstream !== undefined && !this.#upstream.destroyed) return this.#upstream;
-    const upstream = connect({ host: this.host.userHost, port: this.host.userPort });
+    const upstream = connect({ host: this.host.config.userHost, port: this.host.config.userPort });
     upstream.setNoDelay(true);
     this.#upstreamReused = false;
     this.#upstream = upstream;
