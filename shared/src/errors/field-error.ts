@@ -12,6 +12,7 @@ export interface FieldError {
 /** Kubernetes `CauseType` values (`k8s.io/apimachinery/pkg/apis/meta/v1`). */
 export type CauseReason =
   | 'FieldValueRequired'
+  | 'FieldValueNotFound'
   | 'FieldValueInvalid'
   | 'FieldValueDuplicate'
   | 'FieldValueNotSupported'

@@ -1,0 +1,78 @@
+import { type Format, failure, type Parsed, parseDocument, type Status } from '@skiff/shared';
+import { stringify } from 'yaml';
+
+/** Largest request body the API reads (413 past it). */
+export const maxBodyBytes = 1024 * 1024;
+
+const jsonTypes = new Set(['application/json', 'application/merge-patch+json']);
+const yamlTypes = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'application/apply-patch+yaml']);
+
+export type BodyKind = 'object' | 'merge-patch';
+
+/**
+ * Reads and parses a request body: JSON or YAML by `Content-Type` (a merge patch for PATCH),
+ * at most 1 MiB. Problems come back as the `Status` to answer with.
+ */
+export async function readBody(req: Request, kind: BodyKind): Promise<Parsed<unknown>> {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  let format: Format;
+  if (kind === 'merge-patch') {
+    if (type !== 'application/merge-patch+json' && type !== 'application/json') {
+      return {
+        ok: false,
+        status: failure(
+          'UnsupportedMediaType',
+          `the patch content type ${JSON.stringify(type)} is not supported; use application/merge-patch+json`,
+        ),
+      };
+    }
+    format = 'json';
+  } else if (jsonTypes.has(type)) format = 'json';
+  else if (yamlTypes.has(type)) format = 'yaml';
+  else {
+    return {
+      ok: false,
+      status: failure(
+        'UnsupportedMediaType',
+        `the content type ${JSON.stringify(type || 'none')} is not supported; use application/json or application/yaml`,
+      ),
+    };
+  }
+  const declared = Number(req.headers.get('content-length') ?? 0);
+  if (declared > maxBodyBytes) return { ok: false, status: tooLarge() };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    const reader = req.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBodyBytes) {
+        await reader.cancel();
+        return { ok: false, status: tooLarge() };
+      }
+      chunks.push(value);
+    }
+  }
+  if (size === 0) return { ok: false, status: failure('BadRequest', 'the request body is empty') };
+  const text = Buffer.concat(chunks).toString('utf8');
+  return parseDocument(text, format);
+}
+
+function tooLarge(): Status {
+  return failure('RequestEntityTooLarge', `the request body is larger than ${maxBodyBytes} bytes`);
+}
+
+/** Answers in YAML when the client asks for it (`Accept: application/yaml`), else JSON. */
+export function respond(req: Request, status: number, value: unknown): Response {
+  const accept = req.headers.get('accept') ?? '';
+  if (/application\/(x-)?yaml|text\/yaml/.test(accept)) {
+    return new Response(stringify(value), { status, headers: { 'content-type': 'application/yaml' } });
+  }
+  return new Response(JSON.stringify(value), { status, headers: { 'content-type': 'application/json' } });
+}
+
+export function statusResponse(req: Request, status: Status): Response {
+  return respond(req, status.code, status);
+}

@@ -1,0 +1,91 @@
+import { apiVersion, type Condition, type Configuration, type Revision, type Route, type Service } from '@skiff/shared';
+import type { RevisionRow, ServiceRow } from '../store/schema.ts';
+
+/** Store rows as the Knative objects users read. Configuration and Route are views of a Service. */
+
+function meta(row: { namespace: string; name: string; uid: string; resourceVersion: number; createdAt: string }) {
+  return {
+    name: row.name,
+    namespace: row.namespace,
+    uid: row.uid,
+    resourceVersion: String(row.resourceVersion),
+    creationTimestamp: row.createdAt,
+  };
+}
+
+export function serviceObject(row: ServiceRow): Service {
+  return {
+    apiVersion,
+    kind: 'Service',
+    metadata: { ...meta(row), generation: row.generation, labels: row.labels, annotations: row.annotations },
+    spec: row.spec,
+    status: row.status,
+  };
+}
+
+type Status = Record<string, unknown> & { conditions?: Condition[] };
+
+function pickConditions(status: Status, types: Record<string, string>): Condition[] {
+  return (status.conditions ?? []).filter((c) => c.type in types).map((c) => ({ ...c, type: types[c.type] as string }));
+}
+
+export function configurationObject(row: ServiceRow): Configuration {
+  const s = row.status as Status;
+  return {
+    apiVersion,
+    kind: 'Configuration',
+    metadata: {
+      ...meta(row),
+      generation: row.configGeneration,
+      labels: { ...row.labels, 'serving.knative.dev/service': row.name },
+      annotations: row.annotations,
+    },
+    spec: { template: row.spec.template },
+    status: {
+      observedGeneration: row.configGeneration,
+      conditions: pickConditions(s, { ConfigurationsReady: 'Ready' }),
+      ...(s.latestCreatedRevisionName ? { latestCreatedRevisionName: s.latestCreatedRevisionName as string } : {}),
+      ...(s.latestReadyRevisionName ? { latestReadyRevisionName: s.latestReadyRevisionName as string } : {}),
+    },
+  } as Configuration;
+}
+
+export function routeObject(row: ServiceRow): Route {
+  const s = row.status as Status;
+  return {
+    apiVersion,
+    kind: 'Route',
+    metadata: {
+      ...meta(row),
+      generation: row.generation,
+      labels: { ...row.labels, 'serving.knative.dev/service': row.name },
+      annotations: row.annotations,
+    },
+    spec: {
+      traffic: (row.spec.traffic ?? []).map((t) => (t.revisionName ? t : { ...t, configurationName: row.name })),
+    },
+    status: {
+      observedGeneration: row.generation,
+      conditions: pickConditions(s, { RoutesReady: 'Ready' }),
+      ...(s.url ? { url: s.url as string } : {}),
+      ...(s.address ? { address: s.address as { url: string } } : {}),
+      ...(s.traffic ? { traffic: s.traffic as Route['spec']['traffic'] } : {}),
+    },
+  } as Route;
+}
+
+export function revisionObject(row: RevisionRow, routingState: 'active' | 'reserve'): Revision {
+  const { everReady: _hidden, ...status } = row.status as Record<string, unknown>;
+  return {
+    apiVersion,
+    kind: 'Revision',
+    metadata: {
+      ...meta(row),
+      generation: 1,
+      labels: { ...row.labels, 'serving.knative.dev/routingState': routingState },
+      annotations: row.annotations,
+    },
+    spec: row.spec,
+    status: { observedGeneration: 1, ...status },
+  } as Revision;
+}

@@ -1,0 +1,55 @@
+import type { RevisionSpec, SnapshotEndpoint } from '@skiff/shared';
+
+/** What a backend needs to run one revision. */
+export interface RevisionWorkload {
+  namespace: string;
+  service: string;
+  configuration: string;
+  revision: string;
+  uid: string;
+  /** The revision's spec after defaulting. */
+  spec: RevisionSpec;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** Why a revision cannot run (Knative's `ContainerHealthy=False` / `ResourcesAvailable=False`). */
+export interface RevisionFailure {
+  /** Knative's reasons: `ExitCode<N>`, `ContainerMissing`, `ProgressDeadlineExceeded`, ... */
+  reason: string;
+  message: string;
+}
+
+/** What is running for one revision right now. */
+export interface RevisionObservation {
+  /** Replicas the backend was last asked for. */
+  desired: number;
+  /** Replicas that exist (starting, ready or stopping). */
+  actual: number;
+  /** Replicas ready to take requests. */
+  ready: SnapshotEndpoint[];
+  /** Set while the revision keeps failing to start or crashing. */
+  failure?: RevisionFailure;
+}
+
+/**
+ * Where revisions run: local processes, or Kubernetes. The reconciler drives every backend
+ * through this one interface, and `contract.ts` is the suite each one must pass.
+ */
+export interface WorkloadBackend {
+  readonly name: string;
+  /** Makes the revision run `replicas` replicas, creating what it needs. Idempotent. */
+  ensure(workload: RevisionWorkload, replicas: number): Promise<void>;
+  /** What runs for a revision; an unknown revision has nothing. */
+  observe(namespace: string, revision: string): RevisionObservation;
+  /** Stops and removes everything of a revision. Idempotent. */
+  remove(namespace: string, revision: string): Promise<void>;
+  /** Every revision the backend holds something for (for garbage collection). */
+  list(): { namespace: string; revision: string }[];
+  /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */
+  watch(listener: (namespace: string, revision: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** An observation with nothing running. */
+export const nothingRunning: RevisionObservation = Object.freeze({ desired: 0, actual: 0, ready: [] });

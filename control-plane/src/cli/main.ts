@@ -1,0 +1,208 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiError, client, Unreachable } from './client.ts';
+import {
+  apply,
+  type Context,
+  revisionDelete,
+  revisionDescribe,
+  revisionList,
+  rollback,
+  type ServiceFlags,
+  serviceCreate,
+  serviceDelete,
+  serviceDescribe,
+  serviceList,
+  serviceUpdate,
+  UsageError,
+  waitReady,
+} from './commands.ts';
+import { type Format, render } from './output.ts';
+
+const usage = `skiff: deploy and manage serverless services (Knative Serving API)
+
+Usage:
+  skiff apply -f FILE|-
+  skiff service create NAME (--image IMAGE | --cmd "COMMAND") [flags]
+  skiff service update NAME [flags]
+  skiff service list | describe NAME | delete NAME
+  skiff revision list [-s SERVICE] | describe NAME | delete NAME
+  skiff rollback SERVICE [--to REVISION]
+
+Service flags:
+  --image IMAGE                container image (Kubernetes backend)
+  --cmd "COMMAND"              command to run (local backend)
+  --env NAME=VALUE             set an environment variable (NAME- removes it); repeatable
+  --concurrency-limit N        hard limit of requests per replica (0 = none)
+  --scale-min N, --scale-max N, --scale-target N
+  --timeout SECONDS            request timeout
+  --revision-name NAME         name of the new revision (must start with "SERVICE-")
+  --traffic REV=PERCENT        split traffic; REV is a revision, a tag or @latest; repeatable
+  --tag REV=TAG                give a revision its own URL; repeatable
+  --wait                       wait until the service is Ready (--wait-timeout SECONDS, default 60)
+
+Global flags:
+  -n, --namespace NS           namespace (default "default")
+  -o, --output table|json|yaml output format (default table)
+  --server URL                 control plane (env SKIFF_SERVER, default http://127.0.0.1:8090)
+  --token TOKEN                API token (env SKIFF_TOKEN, default: the token file in SKIFF_DATA_DIR or .skiff)
+
+Exit codes: 0 done, 1 the API refused or could not be reached, 2 usage error.`;
+
+function token(explicit: string | undefined): string {
+  if (explicit) return explicit;
+  if (process.env.SKIFF_TOKEN) return process.env.SKIFF_TOKEN;
+  const file = join(process.env.SKIFF_DATA_DIR ?? '.skiff', 'token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  throw new UsageError(`no API token: pass --token, set SKIFF_TOKEN, or run where ${file} exists`);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      namespace: { type: 'string', short: 'n', default: 'default' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      filename: { type: 'string', short: 'f' },
+      service: { type: 'string', short: 's' },
+      to: { type: 'string' },
+      image: { type: 'string' },
+      cmd: { type: 'string' },
+      env: { type: 'string', short: 'e', multiple: true, default: [] },
+      'concurrency-limit': { type: 'string' },
+      'scale-min': { type: 'string' },
+      'scale-max': { type: 'string' },
+      'scale-target': { type: 'string' },
+      timeout: { type: 'string' },
+      'revision-name': { type: 'string' },
+      traffic: { type: 'string', multiple: true, default: [] },
+      tag: { type: 'string', multiple: true, default: [] },
+      wait: { type: 'boolean', default: false },
+      'wait-timeout': { type: 'string', default: '60' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help || positionals.length === 0) {
+    process.stdout.write(`${usage}\n`);
+    return v.help ? 0 : 2;
+  }
+  const output = v.output as Format;
+  if (!['table', 'json', 'yaml'].includes(output))
+    throw new UsageError(`--output: expected table, json or yaml, got ${JSON.stringify(v.output)}`);
+  const ctx: Context = {
+    client: client(v.server ?? process.env.SKIFF_SERVER ?? 'http://127.0.0.1:8090', token(v.token)),
+    namespace: v.namespace as string,
+    output,
+    print: (text) => process.stdout.write(`${text}\n`),
+  };
+  const flags: ServiceFlags = {
+    ...(v.image !== undefined ? { image: v.image } : {}),
+    ...(v.cmd !== undefined ? { cmd: v.cmd } : {}),
+    env: v.env as string[],
+    ...(v['concurrency-limit'] !== undefined ? { concurrencyLimit: v['concurrency-limit'] } : {}),
+    ...(v['scale-min'] !== undefined ? { scaleMin: v['scale-min'] } : {}),
+    ...(v['scale-max'] !== undefined ? { scaleMax: v['scale-max'] } : {}),
+    ...(v['scale-target'] !== undefined ? { scaleTarget: v['scale-target'] } : {}),
+    ...(v.timeout !== undefined ? { timeout: v.timeout } : {}),
+    ...(v['revision-name'] !== undefined ? { revisionName: v['revision-name'] } : {}),
+    traffic: v.traffic as string[],
+    tag: v.tag as string[],
+  };
+  const need = (what: string, value: string | undefined): string => {
+    if (!value) throw new UsageError(`${positionals.slice(0, 2).join(' ')}: missing ${what}`);
+    return value;
+  };
+  const [noun, verb, arg] = positionals;
+  const waitMs = Number(v['wait-timeout']) * 1000;
+  const finishWrite = async (name: string, svc: unknown) => {
+    if (v.wait) {
+      const ready = await waitReady(ctx, name, waitMs);
+      if (output === 'table') ctx.print(`Service '${name}' is ready at URL:\n${ready.status?.url ?? ''}`);
+      else ctx.print(render(ready, output));
+    } else if (output !== 'table') ctx.print(render(svc, output));
+  };
+  switch (noun) {
+    case 'apply':
+      await apply(ctx, need('-f FILE', v.filename));
+      return 0;
+    case 'rollback':
+      await rollback(ctx, need('SERVICE', verb), v.to);
+      return 0;
+    case 'service':
+    case 'services':
+    case 'svc':
+    case 'ksvc':
+      switch (verb) {
+        case 'create': {
+          const name = need('NAME', arg);
+          await finishWrite(name, await serviceCreate(ctx, name, flags));
+          return 0;
+        }
+        case 'update': {
+          const name = need('NAME', arg);
+          await finishWrite(name, await serviceUpdate(ctx, name, flags));
+          return 0;
+        }
+        case 'list':
+        case 'ls':
+          await serviceList(ctx);
+          return 0;
+        case 'describe':
+          await serviceDescribe(ctx, need('NAME', arg));
+          return 0;
+        case 'delete':
+          await serviceDelete(ctx, need('NAME', arg));
+          return 0;
+      }
+      throw new UsageError(
+        `service: unknown command ${JSON.stringify(verb ?? '')}; use create, update, list, describe or delete`,
+      );
+    case 'revision':
+    case 'revisions':
+    case 'rev':
+      switch (verb) {
+        case 'list':
+        case 'ls':
+          await revisionList(ctx, v.service);
+          return 0;
+        case 'describe':
+          await revisionDescribe(ctx, need('NAME', arg));
+          return 0;
+        case 'delete':
+          await revisionDelete(ctx, need('NAME', arg));
+          return 0;
+      }
+      throw new UsageError(`revision: unknown command ${JSON.stringify(verb ?? '')}; use list, describe or delete`);
+  }
+  throw new UsageError(`unknown command ${JSON.stringify(noun)}; see skiff --help`);
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (e) {
+  if (
+    e instanceof UsageError ||
+    (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+  ) {
+    process.stderr.write(`Error: ${e.message}\nRun 'skiff --help' for usage.\n`);
+    process.exitCode = 2;
+  } else if (e instanceof ApiError) {
+    const causes = e.status.details?.causes ?? [];
+    const message = e.status.message;
+    const cut = message.indexOf(' is invalid: ');
+    // With causes, name the object once and then each bad field on its own line.
+    process.stderr.write(`Error: ${causes.length > 0 && cut > 0 ? message.slice(0, cut + 12) : message}\n`);
+    for (const c of causes) process.stderr.write(`  ${c.field}: ${c.message}\n`);
+    process.exitCode = 1;
+  } else if (e instanceof Unreachable) {
+    process.stderr.write(`Error: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    throw e;
+  }
+}

@@ -1,0 +1,322 @@
+import { defaultService, type RevisionSpec } from '@skiff/shared';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, harness, service, svcPath } from '../testing/harness.ts';
+import { revisionStatus } from './revision-status.ts';
+import { planRevision, type RevisionInfo, resolveTraffic, serviceStatus } from './service-state.ts';
+import { WorkQueue } from './work-queue.ts';
+
+const spec = (env = 'v1'): { template: { spec: RevisionSpec } } => ({
+  template: { spec: { containers: [{ image: 'x', env: [{ name: 'A', value: env }] }] } },
+});
+const defaulted = (s: ReturnType<typeof spec> & { template: { metadata?: { name?: string } } }) =>
+  defaultService({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'hello' }, spec: s }).spec;
+
+describe('planRevision', () => {
+  const none = () => undefined;
+  it('creates the first revision as <service>-00001', () => {
+    expect(
+      planRevision({ name: 'hello', spec: defaulted(spec()), configGeneration: 0 }, undefined, none),
+    ).toMatchObject({
+      kind: 'create',
+      name: 'hello-00001',
+      configGeneration: 1,
+    });
+  });
+
+  it('creates nothing while the template is unchanged', () => {
+    const s = defaulted(spec());
+    const first = planRevision({ name: 'hello', spec: s, configGeneration: 0 }, undefined, none);
+    if (first.kind !== 'create') throw new Error('expected create');
+    expect(
+      planRevision(
+        { name: 'hello', spec: s, configGeneration: 1 },
+        { name: 'hello-00001', templateHash: first.templateHash },
+        none,
+      ),
+    ).toEqual({ kind: 'none' });
+  });
+
+  it('creates exactly the next revision when the template changes', () => {
+    const first = planRevision({ name: 'hello', spec: defaulted(spec()), configGeneration: 0 }, undefined, none);
+    if (first.kind !== 'create') throw new Error('expected create');
+    const next = planRevision(
+      { name: 'hello', spec: defaulted(spec('v2')), configGeneration: 1 },
+      { name: 'hello-00001', templateHash: first.templateHash },
+      none,
+    );
+    expect(next).toMatchObject({ kind: 'create', name: 'hello-00002', configGeneration: 2 });
+  });
+
+  it('uses the template’s own name, and reports it taken when another revision has it', () => {
+    const byo = defaulted({ template: { metadata: { name: 'hello-blue' }, spec: spec().template.spec } });
+    expect(planRevision({ name: 'hello', spec: byo, configGeneration: 0 }, undefined, none)).toMatchObject({
+      kind: 'create',
+      name: 'hello-blue',
+    });
+    expect(
+      planRevision({ name: 'hello', spec: byo, configGeneration: 0 }, undefined, () => ({
+        service: 'hello',
+        templateHash: 'other',
+      })),
+    ).toEqual({ kind: 'taken', name: 'hello-blue' });
+  });
+});
+
+describe('traffic resolution', () => {
+  const revs: RevisionInfo[] = [
+    { name: 'hello-00001', configGeneration: 1, ready: true },
+    { name: 'hello-00002', configGeneration: 2, ready: true },
+    { name: 'hello-00003', configGeneration: 3, ready: false },
+  ];
+
+  it.each([
+    [
+      'latestRevision goes to the newest ready revision',
+      [{ latestRevision: true, percent: 100 }],
+      'hello-00002',
+      'hello-00002',
+      'True',
+      undefined,
+    ],
+    [
+      'a split resolves each target',
+      [
+        { revisionName: 'hello-00001', percent: 50, tag: 'old' },
+        { latestRevision: true, percent: 50 },
+      ],
+      'hello-00002',
+      'hello-00002',
+      'True',
+      undefined,
+    ],
+    [
+      'a missing revision makes RoutesReady False',
+      [{ revisionName: 'hello-00009', percent: 100 }],
+      'hello-00002',
+      'hello-00002',
+      'False',
+      'RevisionMissing',
+    ],
+    [
+      'a pinned revision not ready yet is Unknown',
+      [{ revisionName: 'hello-00003', percent: 100 }],
+      'hello-00002',
+      'hello-00003',
+      'Unknown',
+      'RevisionMissing',
+    ],
+    [
+      'a newer revision not ready yet means traffic is not migrated',
+      [{ latestRevision: true, percent: 100 }],
+      'hello-00002',
+      'hello-00003',
+      'Unknown',
+      'TrafficNotMigrated',
+    ],
+    [
+      'no ready revision at all is Unknown while waiting',
+      [{ latestRevision: true, percent: 100 }],
+      undefined,
+      'hello-00003',
+      'Unknown',
+      'RevisionMissing',
+    ],
+  ] as const)('%s', (_name, traffic, latestReady, latestCreated, status, reason) => {
+    const r = resolveTraffic(
+      'hello',
+      traffic.map((t) => ({ ...t })),
+      revs,
+      latestReady,
+      latestCreated,
+    );
+    expect(r.routes.status).toBe(status);
+    expect(r.routes.reason).toBe(reason);
+  });
+
+  it('gives tagged targets their own URL and the service its URL', () => {
+    const status = serviceStatus({
+      name: 'hello',
+      namespace: 'default',
+      labels: {},
+      generation: 4,
+      traffic: [
+        { revisionName: 'hello-00001', percent: 10, tag: 'old' },
+        { latestRevision: true, percent: 90 },
+      ],
+      revisions: revs,
+      latestCreated: 'hello-00002',
+      previous: undefined,
+      urls: { domain: 'example.com' },
+      now: '2026-11-22T00:00:00Z',
+    });
+    expect(status.url).toBe('http://hello.default.example.com');
+    expect(status.traffic).toEqual([
+      {
+        revisionName: 'hello-00001',
+        latestRevision: false,
+        percent: 10,
+        tag: 'old',
+        url: 'http://old-hello.default.example.com',
+      },
+      { revisionName: 'hello-00002', latestRevision: true, percent: 90 },
+    ]);
+    expect(status.conditions[0]).toMatchObject({ type: 'Ready', status: 'True' });
+    expect(status.observedGeneration).toBe(4);
+  });
+
+  it('reports a failed latest revision as RevisionFailed while traffic stays where it was', () => {
+    const failed: RevisionInfo[] = [
+      { name: 'hello-00001', configGeneration: 1, ready: true },
+      {
+        name: 'hello-00002',
+        configGeneration: 2,
+        ready: false,
+        failed: { type: 'Ready', status: 'False', reason: 'ExitCode1', message: 'boom' },
+      },
+    ];
+    const status = serviceStatus({
+      name: 'hello',
+      namespace: 'default',
+      labels: {},
+      generation: 2,
+      traffic: [{ latestRevision: true, percent: 100 }],
+      revisions: failed,
+      latestCreated: 'hello-00002',
+      previous: { traffic: [{ revisionName: 'hello-00001', latestRevision: true, percent: 100 }] },
+      urls: { domain: 'localhost' },
+      now: 'now',
+    });
+    const byType = Object.fromEntries(status.conditions.map((c) => [c.type, c]));
+    expect(byType.ConfigurationsReady).toMatchObject({ status: 'False', reason: 'RevisionFailed' });
+    expect(byType.ConfigurationsReady?.message).toContain('boom');
+    expect(byType.Ready).toMatchObject({ status: 'False', reason: 'RevisionFailed' });
+    expect(status.traffic).toEqual([{ revisionName: 'hello-00001', latestRevision: true, percent: 100 }]);
+    expect(status.latestReadyRevisionName).toBe('hello-00001');
+  });
+});
+
+describe('revision status', () => {
+  it('is Deploying until a replica is ready, then Ready, and stays Ready at zero', () => {
+    const deploying = revisionStatus({ desired: 1, actual: 1, ready: [] }, undefined, 't0');
+    expect(deploying.conditions[0]).toMatchObject({ type: 'Ready', status: 'Unknown', reason: 'Deploying' });
+    const ready = revisionStatus({ desired: 1, actual: 1, ready: [{ pod: 'p', url: 'u' }] }, deploying, 't1');
+    expect(ready.conditions[0]).toMatchObject({ type: 'Ready', status: 'True', lastTransitionTime: 't1' });
+    const zero = revisionStatus({ desired: 0, actual: 0, ready: [] }, ready, 't2');
+    expect(zero.conditions[0]).toMatchObject({ type: 'Ready', status: 'True', lastTransitionTime: 't1' });
+    expect(zero.conditions.find((c) => c.type === 'Active')).toMatchObject({ status: 'False', reason: 'NoTraffic' });
+  });
+
+  it('reports a crashing container with its exit code', () => {
+    const s = revisionStatus(
+      { desired: 1, actual: 1, ready: [], failure: { reason: 'ExitCode1', message: 'Error: boom' } },
+      undefined,
+      't',
+    );
+    expect(s.conditions[0]).toMatchObject({
+      type: 'Ready',
+      status: 'False',
+      reason: 'ExitCode1',
+      message: 'Error: boom',
+    });
+    expect(s.conditions.find((c) => c.type === 'ContainerHealthy')).toMatchObject({ status: 'False' });
+  });
+});
+
+describe('work queue', () => {
+  it('folds repeats, never runs one key twice at once, and retries failures', async () => {
+    const runs: string[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    let failOnce = true;
+    const q = new WorkQueue(async (key) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      runs.push(key);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+      if (key === 'flaky' && failOnce) {
+        failOnce = false;
+        throw new Error('transient');
+      }
+    }, 1);
+    q.add('a');
+    q.add('a');
+    q.add('a');
+    q.add('flaky');
+    await q.whenIdle();
+    expect(runs.filter((k) => k === 'a').length).toBeLessThanOrEqual(2);
+    expect(runs.filter((k) => k === 'flaky')).toHaveLength(2);
+    expect(maxRunning).toBe(1);
+  });
+});
+
+describe('reconciler with the memory backend', () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('keeps the ready revision serving when the new one fails, and reports why', async () => {
+    h = await harness({
+      failures: new Map([['hello-00002', { reason: 'ExitCode1', message: 'Error: cannot start' }]]),
+    });
+    expect((await h.api('POST', svcPath(), service('hello'))).status).toBe(201);
+    await h.settle();
+    const v1 = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    v1.spec.template.spec.containers[0].env[0].value = 'broken';
+    await h.api('PUT', svcPath('hello'), v1);
+    await h.settle();
+    const svc = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    expect(svc.status.latestCreatedRevisionName).toBe('hello-00002');
+    expect(svc.status.latestReadyRevisionName).toBe('hello-00001');
+    expect(svc.status.traffic).toEqual([{ revisionName: 'hello-00001', latestRevision: true, percent: 100 }]);
+    const ready = svc.status.conditions.find((c: any) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'RevisionFailed' });
+    expect(ready.message).toContain('Error: cannot start');
+    expect(h.backend.observe('default', 'hello-00001').ready).toHaveLength(1);
+  });
+
+  it('runs replicas only for revisions that traffic reaches', async () => {
+    h = await harness();
+    await h.api('POST', svcPath(), service('hello'));
+    await h.settle();
+    const v1 = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    v1.spec.template.spec.containers[0].env[0].value = 'v2';
+    await h.api('PUT', svcPath('hello'), v1);
+    await h.settle();
+    expect(h.backend.observe('default', 'hello-00002').desired).toBe(1);
+    expect(h.backend.observe('default', 'hello-00001').desired).toBe(0);
+    // A 50/50 split with tags brings the old one back.
+    const v2 = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    v2.spec.traffic = [
+      { revisionName: 'hello-00001', percent: 50, tag: 'blue' },
+      { revisionName: 'hello-00002', percent: 50, tag: 'green' },
+    ];
+    await h.api('PUT', svcPath('hello'), v2);
+    await h.settle();
+    expect(h.backend.observe('default', 'hello-00001').desired).toBe(1);
+    const svc = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    expect(svc.status.traffic.map((t: any) => t.url)).toEqual([
+      'http://blue-hello.default.localhost:8080',
+      'http://green-hello.default.localhost:8080',
+    ]);
+    expect(h.cp.store.auditLog('default', 'hello').map((a) => a.action)).toContain('traffic');
+  });
+
+  it('refuses a template change that keeps its chosen revision name', async () => {
+    h = await harness();
+    await h.api(
+      'POST',
+      svcPath(),
+      service('hello', {
+        spec: { template: { metadata: { name: 'hello-one' }, spec: { containers: [{ image: 'x' }] } } },
+      }),
+    );
+    await h.settle();
+    const s = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    s.spec.template = { metadata: { name: 'hello-one' }, spec: { containers: [{ image: 'y' }] } };
+    const r = await h.api('PUT', svcPath('hello'), s);
+    expect(r.status).toBe(422);
+    expect(((await r.json()) as any).details.causes[0].field).toBe('spec.template.metadata.name');
+  });
+});

@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AutoscalerConfig,
+  autoscalerDefaults,
+  resolveAutoscaling,
+  type SnapshotEndpoint,
+  type UrlOptions,
+} from '@skiff/shared';
+import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
+import type { RoutingPublisher } from '../routing/publisher.ts';
+import { buildSnapshot, type SnapshotRevisionInput, type SnapshotService } from '../routing/snapshot.ts';
+import type { RevisionRow, ServiceRow } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
+import {
+  planRevision,
+  type ResolvedTarget,
+  type RevisionInfo,
+  routedRevisions,
+  serviceStatus,
+} from './service-state.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** How many replicas a revision should have; the autoscaler replaces the default later. */
+export interface ScaleSource {
+  desired(revision: RevisionRow, routed: boolean): number;
+}
+
+/**
+ * Until the autoscaler decides, a revision that traffic reaches (or the newest one, so it can
+ * become ready) runs its initial scale within its min/max bounds; every other revision runs none.
+ */
+export class StaticScale implements ScaleSource {
+  #config: AutoscalerConfig;
+  constructor(config: AutoscalerConfig = autoscalerDefaults) {
+    this.#config = config;
+  }
+  desired(revision: RevisionRow, routed: boolean): number {
+    if (!routed) return 0;
+    const a = resolveAutoscaling(revision.annotations, revision.spec.containerConcurrency ?? 0, this.#config);
+    const want = Math.max(a.initialScale, a.minScale, 1);
+    return a.maxScale > 0 ? Math.min(want, a.maxScale) : want;
+  }
+}
+
+export interface ReconcilerOptions {
+  store: Store;
+  backend: WorkloadBackend;
+  publisher: RoutingPublisher;
+  urls: UrlOptions;
+  scale?: ScaleSource;
+  /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
+  resyncMs?: number;
+  onError?: (key: string, error: unknown) => void;
+  /** Called with each reconcile's duration and outcome (for metrics). */
+  onReconciled?: (ms: number, ok: boolean) => void;
+}
+
+/**
+ * Level-triggered: whatever changed (an API write, a replica becoming ready, the resync timer),
+ * the service is brought to match the store: its next revision created, traffic resolved, each
+ * revision's replicas asked of the backend, status written, and the routing snapshot republished.
+ */
+export class Reconciler {
+  readonly queue: WorkQueue;
+  #o: ReconcilerOptions;
+  #scale: ScaleSource;
+  #endpoints = new Map<string, SnapshotEndpoint[]>();
+  #unwatch: (() => void) | undefined;
+  #resync: ReturnType<typeof setInterval> | undefined;
+
+  constructor(o: ReconcilerOptions) {
+    this.#o = o;
+    this.#scale = o.scale ?? new StaticScale();
+    this.queue = new WorkQueue(
+      async (key) => {
+        const started = performance.now();
+        try {
+          await this.#reconcile(key);
+          o.onReconciled?.(performance.now() - started, true);
+        } catch (e) {
+          o.onReconciled?.(performance.now() - started, false);
+          throw e;
+        }
+      },
+      4,
+      o.onError,
+    );
+  }
+
+  start(): void {
+    this.#unwatch = this.#o.backend.watch((namespace, revision) => {
+      const row = this.#o.store.getRevision(namespace, revision);
+      if (row) this.enqueue(namespace, row.service);
+      else this.queue.add(`gc/${namespace}/${revision}`);
+    });
+    this.resyncAll();
+    this.#resync = setInterval(() => this.resyncAll(), this.#o.resyncMs ?? 30_000);
+    this.#resync.unref();
+  }
+
+  stop(): void {
+    this.#unwatch?.();
+    clearInterval(this.#resync);
+    this.queue.stop();
+  }
+
+  enqueue(namespace: string, name: string): void {
+    this.queue.add(`svc/${namespace}/${name}`);
+  }
+
+  /** Queues every service, and every workload the store no longer knows (garbage collection). */
+  resyncAll(): void {
+    for (const s of this.#o.store.listServices()) this.enqueue(s.namespace, s.name);
+    for (const w of this.#o.backend.list()) {
+      if (!this.#o.store.getRevision(w.namespace, w.revision)) this.queue.add(`gc/${w.namespace}/${w.revision}`);
+    }
+    this.queue.add('snapshot');
+  }
+
+  /** Resolves once all queued work is done (for tests and orderly shutdown). */
+  settled(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  async #reconcile(key: string): Promise<void> {
+    const [kind, namespace = '', name = ''] = key.split('/');
+    if (kind === 'gc') {
+      if (!this.#o.store.getRevision(namespace, name)) {
+        this.#endpoints.delete(`${namespace}/${name}`);
+        await this.#o.backend.remove(namespace, name);
+        this.queue.add('snapshot');
+      }
+      return;
+    }
+    if (kind === 'snapshot') {
+      this.#publish();
+      return;
+    }
+    await this.#reconcileService(namespace, name);
+  }
+
+  async #reconcileService(namespace: string, name: string): Promise<void> {
+    const { store, backend } = this.#o;
+    let svc = store.getService(namespace, name);
+    if (!svc) {
+      // Deleted: its revisions went with it; stop whatever still runs for them.
+      for (const w of backend.list()) {
+        if (w.namespace === namespace && !store.getRevision(namespace, w.revision)) {
+          this.#endpoints.delete(`${namespace}/${w.revision}`);
+          await backend.remove(namespace, w.revision);
+        }
+      }
+      this.queue.add('snapshot');
+      return;
+    }
+
+    // 1. The template's revision.
+    const latest = store.latestRevision(namespace, name);
+    const plan = planRevision(svc, latest, (n) => store.getRevision(namespace, n));
+    let nameTaken: string | undefined;
+    if (plan.kind === 'create') {
+      const template = svc.spec.template;
+      store.createRevision(
+        {
+          namespace,
+          name: plan.name,
+          service: name,
+          uid: randomUUID(),
+          configGeneration: plan.configGeneration,
+          templateHash: plan.templateHash,
+          labels: {
+            ...template.metadata?.labels,
+            'serving.knative.dev/service': name,
+            'serving.knative.dev/configuration': name,
+            'serving.knative.dev/configurationGeneration': String(plan.configGeneration),
+            'serving.knative.dev/serviceUID': svc.uid,
+          },
+          annotations: { ...template.metadata?.annotations },
+          spec: template.spec,
+        },
+        'reconciler',
+      );
+      svc = store.getService(namespace, name) ?? svc;
+    } else if (plan.kind === 'taken') {
+      nameTaken = plan.name;
+    }
+
+    // 2. What runs for each revision, and each revision's status.
+    const rows = store.listRevisions(namespace, name);
+    const now = new Date().toISOString();
+    const infos: RevisionInfo[] = [];
+    for (const row of rows) {
+      const obs = backend.observe(namespace, row.name);
+      this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
+      const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now);
+      store.setRevisionStatus(namespace, row.name, status as unknown as Record<string, unknown>);
+      const failed = revisionFailed(status);
+      infos.push({
+        name: row.name,
+        configGeneration: row.configGeneration,
+        ready: revisionReady(status),
+        ...(failed ? { failed } : {}),
+      });
+    }
+    const latestCreated = rows.at(-1)?.name;
+
+    // 3. Traffic and the service's status.
+    const previous = svc.status as { conditions?: never; traffic?: ResolvedTarget[] };
+    const status = serviceStatus({
+      name,
+      namespace,
+      labels: svc.labels,
+      generation: svc.generation,
+      traffic: svc.spec.traffic ?? [],
+      revisions: infos,
+      latestCreated,
+      ...(nameTaken ? { nameTaken } : {}),
+      previous,
+      urls: this.#o.urls,
+      now,
+    });
+
+    // 4. Replicas: what traffic reaches runs, the newest revision runs until it is ready, the rest stop.
+    const routed = routedRevisions(status.traffic);
+    for (const row of rows) {
+      const wanted =
+        routed.has(row.name) ||
+        (row.name === latestCreated &&
+          !infos.find((i) => i.name === row.name)?.ready &&
+          !infos.find((i) => i.name === row.name)?.failed);
+      const replicas = this.#scale.desired(row, wanted);
+      const known = backend.observe(namespace, row.name);
+      if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
+      await backend.ensure(workload(svc, row), replicas);
+    }
+
+    const withReplicas = {
+      ...status,
+      revisions: rows.map((r) => {
+        const o = backend.observe(namespace, r.name);
+        return { revisionName: r.name, actualReplicas: o.ready.length, desiredReplicas: o.desired };
+      }),
+    };
+    store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
+    // One rebuild for however many services changed meanwhile (the queue folds repeats).
+    this.queue.add('snapshot');
+  }
+
+  /** Rebuilds the routing snapshot from the store and the last observed endpoints. */
+  #publish(): void {
+    const { store, publisher, urls } = this.#o;
+    const services: SnapshotService[] = store.listServices().map((s) => ({
+      namespace: s.namespace,
+      name: s.name,
+      labels: s.labels,
+      traffic: ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[],
+    }));
+    const revisions: SnapshotRevisionInput[] = store.listRevisions().map((r) => ({
+      namespace: r.namespace,
+      name: r.name,
+      service: r.service,
+      spec: r.spec,
+      endpoints: this.#endpoints.get(`${r.namespace}/${r.name}`) ?? [],
+    }));
+    publisher.publish(buildSnapshot(services, revisions, urls.domain));
+  }
+}
+
+function workload(svc: ServiceRow, row: RevisionRow): RevisionWorkload {
+  return {
+    namespace: row.namespace,
+    service: svc.name,
+    configuration: svc.name,
+    revision: row.name,
+    uid: row.uid,
+    spec: row.spec,
+    labels: row.labels,
+    annotations: row.annotations,
+  };
+}

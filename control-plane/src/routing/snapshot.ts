@@ -1,0 +1,81 @@
+import {
+  clusterLocalDomain,
+  isClusterLocal,
+  type RevisionSpec,
+  type RoutingSnapshot,
+  type SnapshotEndpoint,
+  type SnapshotRevision,
+  type SnapshotRoute,
+  serviceHost,
+  tagHost,
+} from '@skiff/shared';
+import type { ResolvedTarget } from '../reconciler/service-state.ts';
+
+export interface SnapshotService {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  traffic: ResolvedTarget[];
+}
+
+export interface SnapshotRevisionInput {
+  namespace: string;
+  name: string;
+  service: string;
+  spec: RevisionSpec;
+  endpoints: SnapshotEndpoint[];
+}
+
+/**
+ * The routing snapshot's content (everything but its version): each service's hosts and
+ * resolved traffic, and the settings and ready endpoints of every revision that traffic reaches.
+ * Pure: the same input gives the same document, so a change is a real change.
+ */
+export function buildSnapshot(
+  services: SnapshotService[],
+  revisions: SnapshotRevisionInput[],
+  domain: string,
+): Omit<RoutingSnapshot, 'version' | 'generatedAt'> {
+  const routes: SnapshotRoute[] = [];
+  const wanted = new Set<string>();
+  for (const s of services) {
+    if (s.traffic.length === 0) continue;
+    const local = isClusterLocal(s.labels);
+    const hosts = [serviceHost(s.name, s.namespace, clusterLocalDomain)];
+    if (!local) hosts.unshift(serviceHost(s.name, s.namespace, domain));
+    routes.push({
+      namespace: s.namespace,
+      name: s.name,
+      visibility: local ? 'cluster-local' : 'public',
+      hosts: hosts.map((h) => h.toLowerCase()),
+      traffic: s.traffic.map((t) => {
+        wanted.add(`${s.namespace}/${t.revisionName}`);
+        const target: SnapshotRoute['traffic'][number] = { revisionName: t.revisionName, percent: t.percent };
+        if (t.tag !== undefined) {
+          target.tag = t.tag;
+          const tagHosts = [tagHost(t.tag, s.name, s.namespace, clusterLocalDomain)];
+          if (!local) tagHosts.unshift(tagHost(t.tag, s.name, s.namespace, domain));
+          target.hosts = tagHosts.map((h) => h.toLowerCase());
+        }
+        return target;
+      }),
+    });
+  }
+  const out: SnapshotRevision[] = [];
+  for (const r of revisions) {
+    if (!wanted.has(`${r.namespace}/${r.name}`)) continue;
+    const rev: SnapshotRevision = {
+      namespace: r.namespace,
+      name: r.name,
+      service: r.service,
+      containerConcurrency: r.spec.containerConcurrency ?? 0,
+      timeoutSeconds: r.spec.timeoutSeconds ?? 300,
+      endpoints: [...r.endpoints].sort((a, b) => a.pod.localeCompare(b.pod)),
+    };
+    if (r.spec.responseStartTimeoutSeconds !== undefined)
+      rev.responseStartTimeoutSeconds = r.spec.responseStartTimeoutSeconds;
+    if (r.spec.idleTimeoutSeconds !== undefined) rev.idleTimeoutSeconds = r.spec.idleTimeoutSeconds;
+    out.push(rev);
+  }
+  return { routes, revisions: out };
+}

@@ -1,0 +1,112 @@
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { ActivateRequest, RouterStats } from '@skiff/shared';
+import { createApi } from './api/app.ts';
+import { loadToken } from './api/auth.ts';
+import { ApiMetrics } from './api/metrics.ts';
+import type { WorkloadBackend } from './backends/backend.ts';
+import { Reconciler, type ScaleSource } from './reconciler/reconciler.ts';
+import { RoutingPublisher } from './routing/publisher.ts';
+import { Store } from './store/store.ts';
+
+export interface ControlPlaneOptions {
+  /** Where the SQLite file and the token files live. */
+  dataDir: string;
+  backend: WorkloadBackend;
+  apiHost?: string;
+  /** 0 picks a free port. */
+  apiPort?: number;
+  /** Domain of service URLs (`<svc>.<ns>.<domain>`). */
+  domain?: string;
+  /** Port the router serves on, added to service URLs when it is not 80. */
+  routerPort?: number;
+  userToken?: string;
+  routerToken?: string;
+  resyncMs?: number;
+  scale?: ScaleSource;
+  log?: (message: string) => void;
+}
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  store: Store;
+  reconciler: Reconciler;
+  publisher: RoutingPublisher;
+  tokens: { user: string; router: string };
+  /** Router stats received, newest per router (the autoscaler reads them). */
+  routerStats: Map<string, RouterStats>;
+  activations: ActivateRequest[];
+  close(): Promise<void>;
+}
+
+/** Opens the store, starts the reconciler and serves the API. */
+export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = o.log ?? ((m: string) => console.log(`control-plane: ${m}`));
+  const store = new Store(join(o.dataDir, 'skiff.db'));
+  const tokens = {
+    user: loadToken(o.userToken ?? process.env.SKIFF_API_TOKEN, join(o.dataDir, 'token')),
+    router: loadToken(o.routerToken ?? process.env.SKIFF_ROUTER_TOKEN, join(o.dataDir, 'router-token')),
+  };
+  const publisher = new RoutingPublisher(() => store.nextRoutingVersion());
+  const metrics = new ApiMetrics();
+  const urls = { domain: o.domain ?? 'localhost', port: o.routerPort ?? 8080 };
+  const reconciler = new Reconciler({
+    store,
+    backend: o.backend,
+    publisher,
+    urls,
+    ...(o.scale ? { scale: o.scale } : {}),
+    resyncMs: o.resyncMs ?? 30_000,
+    onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
+    onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
+  });
+  const routerStats = new Map<string, RouterStats>();
+  const activations: ActivateRequest[] = [];
+  let started = false;
+  const app = createApi({
+    store,
+    publisher,
+    tokens,
+    metrics,
+    changed: (ns, name) => reconciler.enqueue(ns, name),
+    revisionDeleted: (ns, name) => reconciler.queue.add(`gc/${ns}/${name}`),
+    activate: (req) => {
+      activations.push(req);
+      if (activations.length > 1000) activations.shift();
+      const rev = store.getRevision(req.namespace, req.revision);
+      if (rev) reconciler.enqueue(req.namespace, rev.service);
+    },
+    routerStats: (s) => routerStats.set(s.router, s),
+    ready: () => started,
+  });
+  const host = o.apiHost ?? '127.0.0.1';
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: o.apiPort ?? 8090, hostname: host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (o.apiPort ?? 8090);
+  reconciler.start();
+  started = true;
+  log(`API on http://${host}:${port}, backend ${o.backend.name}, data in ${o.dataDir}`);
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    store,
+    reconciler,
+    publisher,
+    tokens,
+    routerStats,
+    activations,
+    async close() {
+      reconciler.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await o.backend.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
+import { foreignKey, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The store: desired state and status of every Service and Revision, an append-only audit log,
+ * and counters. Every write that matters is one synchronous transaction.
+ */
+
+/** One Service: what the user asked for (spec, labels, annotations) and what Skiff reports (status). */
+export const services = sqliteTable(
+  'services',
+  {
+    namespace: text().notNull(),
+    name: text().notNull(),
+    uid: text().notNull(),
+    /** Bumped on every spec change (Kubernetes `metadata.generation`). */
+    generation: integer().notNull(),
+    /** Global write counter at this row's last change (Kubernetes `metadata.resourceVersion`). */
+    resourceVersion: integer().notNull(),
+    labels: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    annotations: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    /** The spec after Knative's defaulting. */
+    spec: text({ mode: 'json' }).$type<ServiceSpec>().notNull(),
+    status: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    /** How many revisions the template has produced (Knative's Configuration generation). */
+    configGeneration: integer().notNull().default(0),
+    createdAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.name] }), uniqueIndex('services_uid').on(t.uid)],
+);
+
+/** One immutable Revision: a snapshot of a Service's template. */
+export const revisions = sqliteTable(
+  'revisions',
+  {
+    namespace: text().notNull(),
+    name: text().notNull(),
+    service: text().notNull(),
+    uid: text().notNull(),
+    /** The template generation that made it (the N in `hello-0000N`). */
+    configGeneration: integer().notNull(),
+    templateHash: text().notNull(),
+    labels: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    annotations: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    spec: text({ mode: 'json' }).$type<RevisionSpec>().notNull(),
+    status: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    resourceVersion: integer().notNull(),
+    createdAt: text().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.namespace, t.name] }),
+    index('revisions_service').on(t.namespace, t.service, t.configGeneration),
+    // A Service's revisions go with it.
+    foreignKey({ columns: [t.namespace, t.service], foreignColumns: [services.namespace, services.name] }).onDelete(
+      'cascade',
+    ),
+  ],
+);
+
+/** Who did what, when: deploys, updates, traffic changes, rollbacks, deletes, scale decisions. */
+export const audit = sqliteTable(
+  'audit',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    at: text().notNull(),
+    actor: text().notNull(),
+    action: text().notNull(),
+    namespace: text().notNull(),
+    name: text().notNull(),
+    detail: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [index('audit_object').on(t.namespace, t.name)],
+);
+
+/** Named counters: the global resourceVersion and the routing snapshot version. */
+export const counters = sqliteTable('counters', {
+  name: text().primaryKey(),
+  value: integer().notNull(),
+});
+
+export type ServiceRow = typeof services.$inferSelect;
+export type RevisionRow = typeof revisions.$inferSelect;
+export type AuditRow = typeof audit.$inferSelect;
+export type { ObjectMeta };

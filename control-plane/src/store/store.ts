@@ -1,0 +1,328 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson, type RevisionSpec, type ServiceSpec } from '@skiff/shared';
+import Database from 'better-sqlite3';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import * as schema from './schema.ts';
+import { type AuditRow, audit, counters, type RevisionRow, revisions, type ServiceRow, services } from './schema.ts';
+
+const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Who made a change, for the audit log. */
+export type Actor = 'user' | 'reconciler' | 'autoscaler' | 'router';
+
+export interface ServiceWrite {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: ServiceSpec;
+}
+
+export interface NewRevision {
+  namespace: string;
+  name: string;
+  service: string;
+  uid: string;
+  configGeneration: number;
+  templateHash: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: RevisionSpec;
+}
+
+export class StoreConflict extends Error {
+  readonly current: number;
+  constructor(current: number) {
+    super(`the object has been modified; resourceVersion is now ${current}`);
+    this.current = current;
+  }
+}
+
+/**
+ * SQLite through drizzle: one file, WAL, foreign keys on, `synchronous = FULL` so a write is on
+ * disk before the API acknowledges it. Every method that writes is one synchronous transaction.
+ */
+export class Store {
+  readonly sqlite: Database.Database;
+  readonly db: BetterSQLite3Database<typeof schema>;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.sqlite = new Database(file);
+    this.sqlite.pragma('journal_mode = WAL');
+    this.sqlite.pragma('synchronous = FULL');
+    this.sqlite.pragma('foreign_keys = ON');
+    this.sqlite.pragma('busy_timeout = 5000');
+    this.db = drizzle({ client: this.sqlite, schema, casing: 'snake_case' });
+    migrate(this.db, { migrationsFolder });
+  }
+
+  close(): void {
+    this.sqlite.close();
+  }
+
+  /** `PRAGMA integrity_check`: "ok" when the file is sound. */
+  integrityCheck(): string {
+    return String(this.sqlite.pragma('integrity_check', { simple: true }));
+  }
+
+  // Reads.
+
+  /** The newest resourceVersion handed out (a list's `metadata.resourceVersion`). */
+  resourceVersion(): number {
+    return this.db.select().from(counters).where(eq(counters.name, 'resourceVersion')).get()?.value ?? 0;
+  }
+
+  getService(namespace: string, name: string): ServiceRow | undefined {
+    return this.db
+      .select()
+      .from(services)
+      .where(and(eq(services.namespace, namespace), eq(services.name, name)))
+      .get();
+  }
+
+  listServices(namespace?: string): ServiceRow[] {
+    const q = this.db.select().from(services);
+    return (namespace === undefined ? q : q.where(eq(services.namespace, namespace)))
+      .orderBy(asc(services.namespace), asc(services.name))
+      .all();
+  }
+
+  getRevision(namespace: string, name: string): RevisionRow | undefined {
+    return this.db
+      .select()
+      .from(revisions)
+      .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
+      .get();
+  }
+
+  /** Revisions, oldest first (in a namespace, of one service, or all). */
+  listRevisions(namespace?: string, service?: string): RevisionRow[] {
+    const where =
+      namespace === undefined
+        ? undefined
+        : service === undefined
+          ? eq(revisions.namespace, namespace)
+          : and(eq(revisions.namespace, namespace), eq(revisions.service, service));
+    const q = this.db.select().from(revisions);
+    return (where ? q.where(where) : q)
+      .orderBy(asc(revisions.namespace), asc(revisions.service), asc(revisions.configGeneration))
+      .all();
+  }
+
+  /** The revision the template made last. */
+  latestRevision(namespace: string, service: string): RevisionRow | undefined {
+    return this.db
+      .select()
+      .from(revisions)
+      .where(and(eq(revisions.namespace, namespace), eq(revisions.service, service)))
+      .orderBy(desc(revisions.configGeneration))
+      .limit(1)
+      .get();
+  }
+
+  auditLog(namespace?: string, name?: string, limit = 100): AuditRow[] {
+    const where =
+      namespace === undefined
+        ? undefined
+        : name === undefined
+          ? eq(audit.namespace, namespace)
+          : and(eq(audit.namespace, namespace), eq(audit.name, name));
+    const q = this.db.select().from(audit);
+    return (where ? q.where(where) : q).orderBy(desc(audit.id)).limit(limit).all();
+  }
+
+  // Writes: each one transaction.
+
+  #tx<T>(fn: () => T): T {
+    return this.sqlite.transaction(fn).immediate();
+  }
+
+  #bump(name: string): number {
+    const row = this.db
+      .insert(counters)
+      .values({ name, value: 1 })
+      .onConflictDoUpdate({ target: counters.name, set: { value: sql`${counters.value} + 1` } })
+      .returning()
+      .get();
+    return row.value;
+  }
+
+  #audit(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
+    this.db.insert(audit).values({ at: new Date().toISOString(), actor, action, namespace, name, detail }).run();
+  }
+
+  /** Creates a Service; `undefined` when the name is taken. */
+  createService(
+    namespace: string,
+    name: string,
+    uid: string,
+    write: ServiceWrite,
+    actor: Actor,
+  ): ServiceRow | undefined {
+    return this.#tx(() => {
+      if (this.getService(namespace, name)) return undefined;
+      const row: ServiceRow = {
+        namespace,
+        name,
+        uid,
+        generation: 1,
+        resourceVersion: this.#bump('resourceVersion'),
+        ...write,
+        status: {},
+        configGeneration: 0,
+        createdAt: new Date().toISOString(),
+      };
+      this.db.insert(services).values(row).run();
+      this.#audit(actor, 'create', namespace, name, { spec: write.spec });
+      return row;
+    });
+  }
+
+  /**
+   * Replaces a Service's labels, annotations and spec. With `expectedVersion`, fails with
+   * `StoreConflict` unless the row is still at that resourceVersion. The generation moves only when
+   * the spec changes. `undefined` when the Service does not exist.
+   */
+  updateService(
+    namespace: string,
+    name: string,
+    write: ServiceWrite,
+    expectedVersion: number | undefined,
+    actor: Actor,
+    action: string,
+  ): ServiceRow | undefined {
+    return this.#tx(() => {
+      const current = this.getService(namespace, name);
+      if (!current) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+        throw new StoreConflict(current.resourceVersion);
+      }
+      const specChanged = canonicalJson(current.spec) !== canonicalJson(write.spec);
+      const metaChanged =
+        canonicalJson(current.labels) !== canonicalJson(write.labels) ||
+        canonicalJson(current.annotations) !== canonicalJson(write.annotations);
+      if (!specChanged && !metaChanged) return current;
+      const next: ServiceRow = {
+        ...current,
+        ...write,
+        generation: specChanged ? current.generation + 1 : current.generation,
+        resourceVersion: this.#bump('resourceVersion'),
+      };
+      this.db
+        .update(services)
+        .set({
+          labels: next.labels,
+          annotations: next.annotations,
+          spec: next.spec,
+          generation: next.generation,
+          resourceVersion: next.resourceVersion,
+        })
+        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
+        .run();
+      const trafficChanged = canonicalJson(current.spec.traffic) !== canonicalJson(write.spec.traffic);
+      this.#audit(actor, action, namespace, name, {
+        generation: next.generation,
+        ...(specChanged ? { spec: write.spec } : { labels: write.labels, annotations: write.annotations }),
+        ...(trafficChanged ? { traffic: write.spec.traffic } : {}),
+      });
+      return next;
+    });
+  }
+
+  /** Writes a Service's status when it changed; returns whether it did. */
+  setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.#tx(() => {
+      const current = this.getService(namespace, name);
+      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      this.db
+        .update(services)
+        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
+        .run();
+      return true;
+    });
+  }
+
+  deleteService(namespace: string, name: string, actor: Actor): boolean {
+    return this.#tx(() => {
+      const current = this.getService(namespace, name);
+      if (!current) return false;
+      this.db
+        .delete(services)
+        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
+        .run();
+      this.#bump('resourceVersion');
+      this.#audit(actor, 'delete', namespace, name, { generation: current.generation });
+      return true;
+    });
+  }
+
+  /**
+   * Records a new revision and moves the Service's template generation to it, unless the Service
+   * has moved on (its generation count no longer matches) or is gone: then `undefined`.
+   */
+  createRevision(rev: NewRevision, actor: Actor): RevisionRow | undefined {
+    return this.#tx(() => {
+      const svc = this.getService(rev.namespace, rev.service);
+      if (!svc || svc.configGeneration + 1 !== rev.configGeneration) return undefined;
+      if (this.getRevision(rev.namespace, rev.name)) return undefined;
+      const row: RevisionRow = {
+        ...rev,
+        status: {},
+        resourceVersion: this.#bump('resourceVersion'),
+        createdAt: new Date().toISOString(),
+      };
+      this.db.insert(revisions).values(row).run();
+      this.db
+        .update(services)
+        .set({ configGeneration: rev.configGeneration })
+        .where(and(eq(services.namespace, rev.namespace), eq(services.name, rev.service)))
+        .run();
+      this.#audit(actor, 'revision-create', rev.namespace, rev.service, {
+        revision: rev.name,
+        configGeneration: rev.configGeneration,
+      });
+      return row;
+    });
+  }
+
+  setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.#tx(() => {
+      const current = this.getRevision(namespace, name);
+      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      this.db
+        .update(revisions)
+        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
+        .run();
+      return true;
+    });
+  }
+
+  deleteRevision(namespace: string, name: string, actor: Actor): boolean {
+    return this.#tx(() => {
+      const current = this.getRevision(namespace, name);
+      if (!current) return false;
+      this.db
+        .delete(revisions)
+        .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
+        .run();
+      this.#bump('resourceVersion');
+      this.#audit(actor, 'revision-delete', namespace, current.service, { revision: name });
+      return true;
+    });
+  }
+
+  /** Appends an audit entry on its own (scale decisions and the like). */
+  record(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
+    this.#audit(actor, action, namespace, name, detail);
+  }
+
+  /** The next routing snapshot version, kept across restarts so routers never see it go back. */
+  nextRoutingVersion(): number {
+    return this.#tx(() => this.#bump('routingVersion'));
+  }
+}

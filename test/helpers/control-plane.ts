@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, type Proc, start } from './processes.ts';
+
+const controlPlaneBin = fileURLToPath(new URL('../../control-plane/bin/skiff-control-plane.js', import.meta.url));
+const cliBin = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
+
+export interface ControlPlaneProc {
+  proc: Proc;
+  url: string;
+  port: number;
+  dataDir: string;
+  token: string;
+}
+
+/** Starts the control plane program (memory backend) on a free port with its data in `dataDir`. */
+export async function startControlPlaneProcess(
+  dataDir = mkdtempSync(join(tmpdir(), 'skiff-cp-')),
+  port?: number,
+  env: Record<string, string> = {},
+): Promise<ControlPlaneProc> {
+  const p = port ?? (await freePort());
+  const token = 'test-user-token';
+  const proc = await start(
+    process.execPath,
+    [controlPlaneBin],
+    {
+      SKIFF_DATA_DIR: dataDir,
+      SKIFF_API_PORT: String(p),
+      SKIFF_API_TOKEN: token,
+      SKIFF_ROUTER_TOKEN: 'test-router-token',
+      SKIFF_MEMORY_READY_MS: '20',
+      ...env,
+    },
+    /API on http/,
+  );
+  return { proc, url: `http://127.0.0.1:${p}`, port: p, dataDir, token };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `skiff` bin. */
+export function skiff(
+  args: string[],
+  cp: { url: string; token: string },
+  stdin?: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliBin, ...args], {
+      env: { PATH: process.env.PATH ?? '', SKIFF_SERVER: cp.url, SKIFF_TOKEN: cp.token, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
