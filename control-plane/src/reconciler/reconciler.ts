@@ -232,6 +232,14 @@ export class Reconciler {
       const replicas = this.#scale.desired(row, wanted);
       const known = backend.observe(namespace, row.name);
       if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
+      if (replicas !== known.desired) {
+        store.record('reconciler', 'scale', namespace, name, {
+          revision: row.name,
+          from: known.desired,
+          to: replicas,
+          reason: routed.has(row.name) ? 'receives traffic' : wanted ? 'newest revision, not ready yet' : 'no traffic',
+        });
+      }
       await backend.ensure(workload(svc, row), replicas);
     }
 
