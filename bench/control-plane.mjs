@@ -24,7 +24,10 @@ const port = await freePort();
 const token = 'bench-token';
 await start(
   process.execPath,
-  [`${root}control-plane/bin/skiff-control-plane.js`],
+  [
+    ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
+    `${root}control-plane/bin/skiff-control-plane.js`,
+  ],
   { SKIFF_DATA_DIR: dataDir, SKIFF_API_PORT: String(port), SKIFF_API_TOKEN: token, SKIFF_MEMORY_READY_MS: '0' },
   /API on http/,
 );
@@ -77,7 +80,9 @@ async function allReady(since) {
 
 console.log(`machine: ${machine()}`);
 console.log(`${total} services, ${concurrency} concurrent clients, memory backend (replicas ready at once)\n`);
-const create = await phase('create (POST)', (i) => fetch(api, { method: 'POST', headers, body: JSON.stringify(manifest(i, 'v1')) }));
+const create = await phase('create (POST)', (i) =>
+  fetch(api, { method: 'POST', headers, body: JSON.stringify(manifest(i, 'v1')) }),
+);
 const update = await phase('update (PUT, new revision)', (i) =>
   fetch(`${api}/svc-${i}`, { method: 'PUT', headers, body: JSON.stringify(manifest(i, 'v2')) }),
 );
@@ -87,7 +92,11 @@ const size = readdirSync(dataDir)
 console.log('| operation | req/s | p50 ms | p99 ms | failed | all Ready after (s) |');
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const p of [create, update]) {
-  console.log(`| ${p.name} | ${p.rps.toFixed(0)} | ${p.p50.toFixed(1)} | ${p.p99.toFixed(1)} | ${p.failed} | ${p.readySeconds.toFixed(1)} |`);
+  console.log(
+    `| ${p.name} | ${p.rps.toFixed(0)} | ${p.p50.toFixed(1)} | ${p.p99.toFixed(1)} | ${p.failed} | ${p.readySeconds.toFixed(1)} |`,
+  );
 }
-console.log(`\nSQLite file (with WAL): ${(size / 1024 / 1024).toFixed(1)} MiB for ${total} services and ${2 * total} revisions`);
+console.log(
+  `\nSQLite file (with WAL): ${(size / 1024 / 1024).toFixed(1)} MiB for ${total} services and ${2 * total} revisions`,
+);
 process.exit(0);

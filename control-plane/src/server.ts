@@ -48,7 +48,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     user: loadToken(o.userToken ?? process.env.SKIFF_API_TOKEN, join(o.dataDir, 'token')),
     router: loadToken(o.routerToken ?? process.env.SKIFF_ROUTER_TOKEN, join(o.dataDir, 'router-token')),
   };
-  const publisher = new RoutingPublisher(() => store.nextRoutingVersion());
+  const publisher = new RoutingPublisher(store.nextRoutingEpoch());
   const metrics = new ApiMetrics();
   const urls = { domain: o.domain ?? 'localhost', port: o.routerPort ?? 8080 };
   const reconciler = new Reconciler({

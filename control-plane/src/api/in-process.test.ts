@@ -11,7 +11,7 @@ function app() {
   const changed: string[] = [];
   const api = createApi({
     store,
-    publisher: new RoutingPublisher(() => store.nextRoutingVersion()),
+    publisher: new RoutingPublisher(store.nextRoutingEpoch()),
     tokens: { user: 'u', router: 'r' },
     metrics: new ApiMetrics(),
     changed: (ns, name) => changed.push(`${ns}/${name}`),

@@ -21,6 +21,8 @@ import {
 } from './service-state.ts';
 import { WorkQueue } from './work-queue.ts';
 
+const publishDelayMs = 50;
+
 /** How many replicas a revision should have; the autoscaler replaces the default later. */
 export interface ScaleSource {
   desired(revision: RevisionRow, routed: boolean): number;
@@ -68,6 +70,7 @@ export class Reconciler {
   #endpoints = new Map<string, SnapshotEndpoint[]>();
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
+  #publishTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: ReconcilerOptions) {
     this.#o = o;
@@ -102,6 +105,8 @@ export class Reconciler {
   stop(): void {
     this.#unwatch?.();
     clearInterval(this.#resync);
+    clearTimeout(this.#publishTimer);
+    this.#publishTimer = undefined;
     this.queue.stop();
   }
 
@@ -119,8 +124,24 @@ export class Reconciler {
   }
 
   /** Resolves once all queued work is done (for tests and orderly shutdown). */
-  settled(): Promise<void> {
-    return this.queue.whenIdle();
+  async settled(): Promise<void> {
+    do {
+      while (this.#publishTimer) await new Promise((r) => setTimeout(r, 5));
+      await this.queue.whenIdle();
+    } while (this.#publishTimer);
+  }
+
+  /**
+   * Rebuilds the routing snapshot shortly: one rebuild for however many services change within
+   * the delay, so routers hear of a change within ~50 ms without a rebuild per change.
+   */
+  #publishSoon(): void {
+    if (this.#publishTimer) return;
+    this.#publishTimer = setTimeout(() => {
+      this.#publishTimer = undefined;
+      this.queue.add('snapshot');
+    }, publishDelayMs);
+    this.#publishTimer.unref();
   }
 
   async #reconcile(key: string): Promise<void> {
@@ -129,7 +150,7 @@ export class Reconciler {
       if (!this.#o.store.getRevision(namespace, name)) {
         this.#endpoints.delete(`${namespace}/${name}`);
         await this.#o.backend.remove(namespace, name);
-        this.queue.add('snapshot');
+        this.#publishSoon();
       }
       return;
     }
@@ -151,7 +172,7 @@ export class Reconciler {
           await backend.remove(namespace, w.revision);
         }
       }
-      this.queue.add('snapshot');
+      this.#publishSoon();
       return;
     }
 
@@ -190,19 +211,21 @@ export class Reconciler {
     const rows = store.listRevisions(namespace, name);
     const now = new Date().toISOString();
     const infos: RevisionInfo[] = [];
-    for (const row of rows) {
-      const obs = backend.observe(namespace, row.name);
-      this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
-      const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now);
-      store.setRevisionStatus(namespace, row.name, status as unknown as Record<string, unknown>);
-      const failed = revisionFailed(status);
-      infos.push({
-        name: row.name,
-        configGeneration: row.configGeneration,
-        ready: revisionReady(status),
-        ...(failed ? { failed } : {}),
-      });
-    }
+    store.derived(() => {
+      for (const row of rows) {
+        const obs = backend.observe(namespace, row.name);
+        this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
+        const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now);
+        store.setRevisionStatus(namespace, row.name, status as unknown as Record<string, unknown>);
+        const failed = revisionFailed(status);
+        infos.push({
+          name: row.name,
+          configGeneration: row.configGeneration,
+          ready: revisionReady(status),
+          ...(failed ? { failed } : {}),
+        });
+      }
+    });
     const latestCreated = rows.at(-1)?.name;
 
     // 3. Traffic and the service's status.
@@ -223,6 +246,7 @@ export class Reconciler {
 
     // 4. Replicas: what traffic reaches runs, the newest revision runs until it is ready, the rest stop.
     const routed = routedRevisions(status.traffic);
+    const decisions: Record<string, unknown>[] = [];
     for (const row of rows) {
       const wanted =
         routed.has(row.name) ||
@@ -233,7 +257,7 @@ export class Reconciler {
       const known = backend.observe(namespace, row.name);
       if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
       if (replicas !== known.desired) {
-        store.record('reconciler', 'scale', namespace, name, {
+        decisions.push({
           revision: row.name,
           from: known.desired,
           to: replicas,
@@ -250,9 +274,11 @@ export class Reconciler {
         return { revisionName: r.name, actualReplicas: o.ready.length, desiredReplicas: o.desired };
       }),
     };
-    store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
-    // One rebuild for however many services changed meanwhile (the queue folds repeats).
-    this.queue.add('snapshot');
+    store.derived(() => {
+      for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
+      store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
+    });
+    this.#publishSoon();
   }
 
   /** Rebuilds the routing snapshot from the store and the last observed endpoints. */

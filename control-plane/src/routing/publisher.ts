@@ -4,18 +4,19 @@ type Content = Omit<RoutingSnapshot, 'version' | 'generatedAt'>;
 
 /**
  * Holds the current routing snapshot and hands it to routers: at once when they are behind, or
- * by long-poll when they are current. The version moves only when the content changes, and comes
- * from the store so it keeps growing across restarts.
+ * by long-poll when they are current. The version moves only when the content changes.
  */
 export class RoutingPublisher {
   #snapshot: RoutingSnapshot;
   #text = '';
   #waiters = new Set<(s: RoutingSnapshot) => void>();
-  #nextVersion: () => number;
+  #base: number;
+  #n = 0;
 
-  constructor(nextVersion: () => number) {
-    this.#nextVersion = nextVersion;
-    this.#snapshot = { version: nextVersion(), generatedAt: new Date().toISOString(), routes: [], revisions: [] };
+  /** `epoch` grows with every start (see `Store.nextRoutingEpoch`), so versions never go back. */
+  constructor(epoch: number) {
+    this.#base = epoch * 1e9;
+    this.#snapshot = { version: this.#base, generatedAt: new Date().toISOString(), routes: [], revisions: [] };
     this.#text = JSON.stringify({ routes: [], revisions: [] });
   }
 
@@ -28,7 +29,7 @@ export class RoutingPublisher {
     const text = JSON.stringify(content);
     if (text === this.#text) return false;
     this.#text = text;
-    this.#snapshot = { version: this.#nextVersion(), generatedAt: new Date().toISOString(), ...content };
+    this.#snapshot = { version: this.#base + ++this.#n, generatedAt: new Date().toISOString(), ...content };
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const w of waiters) w(this.#snapshot);

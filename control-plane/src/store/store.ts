@@ -140,6 +140,22 @@ export class Store {
     return this.sqlite.transaction(fn).immediate();
   }
 
+  /**
+   * Runs `fn` as one transaction for derived state (statuses, scale records) that the reconciler
+   * can always compute again: atomic like every write, but not waited onto the disk
+   * (`synchronous = NORMAL`), so reconciling does not queue behind fsyncs. Writes a user was told
+   * about stay `FULL`. Nested calls join the outer transaction.
+   */
+  derived<T>(fn: () => T): T {
+    if (this.sqlite.inTransaction) return fn();
+    this.sqlite.pragma('synchronous = NORMAL');
+    try {
+      return this.#tx(fn);
+    } finally {
+      this.sqlite.pragma('synchronous = FULL');
+    }
+  }
+
   #bump(name: string): number {
     const row = this.db
       .insert(counters)
@@ -234,7 +250,7 @@ export class Store {
 
   /** Writes a Service's status when it changed; returns whether it did. */
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
-    return this.#tx(() => {
+    return this.derived(() => {
       const current = this.getService(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
       this.db
@@ -290,7 +306,7 @@ export class Store {
   }
 
   setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
-    return this.#tx(() => {
+    return this.derived(() => {
       const current = this.getRevision(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
       this.db
@@ -318,11 +334,14 @@ export class Store {
 
   /** Appends an audit entry on its own (scale decisions and the like). */
   record(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
-    this.#audit(actor, action, namespace, name, detail);
+    this.derived(() => this.#audit(actor, action, namespace, name, detail));
   }
 
-  /** The next routing snapshot version, kept across restarts so routers never see it go back. */
-  nextRoutingVersion(): number {
-    return this.#tx(() => this.#bump('routingVersion'));
+  /**
+   * A new epoch for routing snapshot versions, counted durably once per start: versions are
+   * `epoch × 10⁹ + n`, so they keep growing across restarts without a disk write per snapshot.
+   */
+  nextRoutingEpoch(): number {
+    return this.#tx(() => this.#bump('routingEpoch'));
   }
 }
