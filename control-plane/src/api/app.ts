@@ -19,6 +19,7 @@ import {
   writableKind,
 } from '@skiff/shared';
 import { Hono } from 'hono';
+import type { WorkloadBackend } from '../backends/backend.ts';
 import type { ResolvedTarget } from '../reconciler/service-state.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
 import type { ServiceRow } from '../store/schema.ts';
@@ -44,6 +45,8 @@ export interface ApiDeps {
   routerStats(stats: RouterStats): void;
   /** Whether the control plane is ready to serve (store open, reconciler started). */
   ready(): boolean;
+  /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
+  validateTemplate?: WorkloadBackend['validate'];
 }
 
 const base = `/apis/${apiVersion}`;
@@ -356,7 +359,10 @@ export function createApi(deps: ApiDeps): Hono {
     for (const f of ['uid', 'generation', 'creationTimestamp', 'managedFields']) delete obj.metadata[f];
     delete (obj as { status?: unknown }).status;
     const decoded = decodeResource('Service', obj);
-    return decoded.ok ? decoded.value : statusResponse(req, decoded.status);
+    if (!decoded.ok) return statusResponse(req, decoded.status);
+    const causes = deps.validateTemplate?.(decoded.value.spec.template.spec, 'spec.template.spec') ?? [];
+    if (causes.length > 0) return statusResponse(req, invalidStatus('Service', decoded.value.metadata.name, causes));
+    return decoded.value;
   }
 
   function createService(req: Request, namespace: string, input: unknown): Response {

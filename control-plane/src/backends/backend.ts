@@ -1,4 +1,4 @@
-import type { RevisionSpec, SnapshotEndpoint } from '@skiff/shared';
+import type { FieldError, RevisionSpec, SnapshotEndpoint } from '@skiff/shared';
 
 /** What a backend needs to run one revision. */
 export interface RevisionWorkload {
@@ -46,6 +46,8 @@ export interface WorkloadBackend {
   remove(namespace: string, revision: string): Promise<void>;
   /** Every revision the backend holds something for (for garbage collection). */
   list(): { namespace: string; revision: string }[];
+  /** Problems a revision template has on this backend (e.g. no command to run locally); `path` is the spec's field path. */
+  validate?(spec: RevisionSpec, path: string): FieldError[];
   /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */
   watch(listener: (namespace: string, revision: string) => void): () => void;
   close(): Promise<void>;

@@ -1,0 +1,112 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RevisionWorkload } from '../backend.ts';
+import { describeBackendContract } from '../contract.ts';
+import { LocalBackend } from './local-backend.ts';
+
+const app = fileURLToPath(new URL('../../../../test/apps/app.mjs', import.meta.url));
+
+const workload = (
+  revision: string,
+  command = [process.execPath, app],
+  env: { name: string; value: string }[] = [],
+): RevisionWorkload => ({
+  namespace: 'default',
+  service: 'contract',
+  configuration: 'contract',
+  revision,
+  uid: revision,
+  spec: { containers: [{ command, env }], timeoutSeconds: 5 },
+  labels: {},
+  annotations: {},
+});
+
+describeBackendContract(
+  'local',
+  () => new LocalBackend({ drainQuietPeriod: '100ms' }),
+  (r) => workload(r),
+  { readyWithinMs: 15_000 },
+);
+
+describe('local backend', () => {
+  let backend: LocalBackend;
+  afterEach(async () => {
+    await backend.close();
+  });
+
+  const until = async (check: () => boolean, ms = 15_000) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (check()) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('timed out');
+  };
+
+  it('runs the app behind a queue-proxy with PORT and K_* set, reachable at the endpoint', async () => {
+    backend = new LocalBackend({ drainQuietPeriod: '100ms' });
+    await backend.ensure(workload('env-00001', undefined, [{ name: 'TARGET', value: 'Local' }]), 1);
+    await until(() => backend.observe('default', 'env-00001').ready.length === 1);
+    const [endpoint] = backend.observe('default', 'env-00001').ready;
+    expect(await (await fetch(`${endpoint?.url}/`)).text()).toBe('Hello Local!\n');
+    const env = (await (await fetch(`${endpoint?.url}/env`)).json()) as Record<string, string>;
+    expect(env).toMatchObject({ K_SERVICE: 'contract', K_CONFIGURATION: 'contract', K_REVISION: 'env-00001' });
+    expect(Number(env.PORT)).toBeGreaterThan(0);
+  });
+
+  it('reports a command that does not exist as ContainerMissing', async () => {
+    backend = new LocalBackend();
+    await backend.ensure(workload('missing-00001', ['definitely-not-a-command-xyz']), 1);
+    await until(() => backend.observe('default', 'missing-00001').failure !== undefined);
+    expect(backend.observe('default', 'missing-00001').failure).toEqual({
+      reason: 'ContainerMissing',
+      message: 'command not found: definitely-not-a-command-xyz',
+    });
+  });
+
+  it('restarts a crashing command with backoff and reports its exit code and last output', async () => {
+    backend = new LocalBackend({ initialBackoffMs: 50, failureThreshold: 2 });
+    const crash = [process.execPath, '-e', 'console.error("boom: database unreachable"); process.exit(3)'];
+    await backend.ensure(workload('crash-00001', crash), 1);
+    await until(() => backend.observe('default', 'crash-00001').failure !== undefined);
+    const failure = backend.observe('default', 'crash-00001').failure;
+    expect(failure?.reason).toBe('ExitCode3');
+    expect(failure?.message).toContain('boom: database unreachable');
+  });
+});
+
+describe('control plane on the local backend', () => {
+  it('refuses an image-only service with 422 naming the command field', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { startControlPlane } = await import('../../server.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-local-'));
+    const cp = await startControlPlane({
+      dataDir: dir,
+      backend: new LocalBackend(),
+      apiPort: 0,
+      userToken: 't',
+      log: () => {},
+    });
+    try {
+      const r = await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({
+          apiVersion: 'serving.knative.dev/v1',
+          kind: 'Service',
+          metadata: { name: 'img' },
+          spec: { template: { spec: { containers: [{ image: 'ghcr.io/knative/helloworld-go' }] } } },
+        }),
+      });
+      expect(r.status).toBe(422);
+      const status = (await r.json()) as { details: { causes: { field: string; message: string }[] } };
+      expect(status.details.causes[0]?.field).toBe('spec.template.spec.containers[0].command');
+      expect(status.details.causes[0]?.message).toContain('cannot run the image "ghcr.io/knative/helloworld-go"');
+    } finally {
+      await cp.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,235 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type FieldError, type RevisionSpec, required, servingContainer } from '@skiff/shared';
+import {
+  nothingRunning,
+  type RevisionFailure,
+  type RevisionObservation,
+  type RevisionWorkload,
+  type WorkloadBackend,
+} from '../backend.ts';
+import { LogBuffer } from './logs.ts';
+import { Replica } from './replica.ts';
+
+export interface LocalBackendOptions {
+  /** argv that starts a queue-proxy; defaults to the bundled one, else its source through tsx. */
+  queueProxyCommand?: string[];
+  /** How long a scaled-down replica's queue-proxy waits for quiet before it exits. */
+  drainQuietPeriod?: string;
+  /** Restart backoff after a crash: first delay, doubled each time up to `maxBackoffMs`. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Crashes in a row (without becoming ready) after which the revision reports the failure. */
+  failureThreshold?: number;
+  /** Lines of output kept per revision. */
+  logLines?: number;
+}
+
+interface RevisionState {
+  workload: RevisionWorkload;
+  desired: number;
+  replicas: Replica[];
+  logs: LogBuffer;
+  crashes: number;
+  failure: RevisionFailure | undefined;
+  restart: ReturnType<typeof setTimeout> | undefined;
+  seq: number;
+}
+
+/** The queue-proxy this repository ships, as a command line. */
+export function defaultQueueProxyCommand(): string[] {
+  const bundle = fileURLToPath(new URL('../../../../queue-proxy/dist/main.js', import.meta.url));
+  if (existsSync(bundle)) return [process.execPath, bundle];
+  const source = fileURLToPath(new URL('../../../../queue-proxy/src/main.ts', import.meta.url));
+  return [process.execPath, '--import', 'tsx', source];
+}
+
+/**
+ * Runs revisions as processes on this machine: per replica the revision's command and a
+ * queue-proxy in front of it. Crashed replicas restart with exponential backoff; a revision whose
+ * replicas keep crashing (or whose command does not exist) reports why.
+ */
+export class LocalBackend implements WorkloadBackend {
+  readonly name = 'local';
+  #revisions = new Map<string, RevisionState>();
+  #listeners = new Set<(namespace: string, revision: string) => void>();
+  #o: Required<LocalBackendOptions>;
+
+  constructor(o: LocalBackendOptions = {}) {
+    this.#o = {
+      queueProxyCommand: o.queueProxyCommand ?? defaultQueueProxyCommand(),
+      drainQuietPeriod: o.drainQuietPeriod ?? '1s',
+      initialBackoffMs: o.initialBackoffMs ?? 200,
+      maxBackoffMs: o.maxBackoffMs ?? 10_000,
+      failureThreshold: o.failureThreshold ?? 3,
+      logLines: o.logLines ?? 1000,
+    };
+  }
+
+  async ensure(w: RevisionWorkload, replicas: number): Promise<void> {
+    const key = `${w.namespace}/${w.revision}`;
+    let rev = this.#revisions.get(key);
+    if (!rev) {
+      rev = {
+        workload: w,
+        desired: 0,
+        replicas: [],
+        logs: new LogBuffer(this.#o.logLines),
+        crashes: 0,
+        failure: undefined,
+        restart: undefined,
+        seq: 0,
+      };
+      this.#revisions.set(key, rev);
+    }
+    rev.workload = w;
+    if (rev.desired === replicas) return;
+    rev.desired = replicas;
+    this.#converge(rev);
+    this.#emit(w.namespace, w.revision);
+  }
+
+  /** Starts or stops replicas until as many run as are desired. */
+  #converge(rev: RevisionState): void {
+    const live = rev.replicas.filter((r) => r.state === 'starting' || r.state === 'ready');
+    if (live.length > rev.desired) {
+      // Stop the ones not ready yet first, then the newest.
+      const order = [...live].sort(
+        (a, b) => Number(a.state === 'ready') - Number(b.state === 'ready') || b.name.localeCompare(a.name),
+      );
+      for (const r of order.slice(0, live.length - rev.desired)) this.#stopReplica(rev, r);
+      return;
+    }
+    if (rev.restart) return; // backing off after a crash
+    for (let i = live.length; i < rev.desired; i++) this.#startReplica(rev);
+  }
+
+  #startReplica(rev: RevisionState): void {
+    const w = rev.workload;
+    const replica: Replica = new Replica({
+      workload: w,
+      name: `${w.revision}-${++rev.seq}`,
+      queueProxyCommand: this.#o.queueProxyCommand,
+      drainQuietPeriod: this.#o.drainQuietPeriod,
+      logs: rev.logs,
+      onChange: () => {
+        if (replica.state === 'ready') {
+          rev.crashes = 0;
+          rev.failure = undefined;
+        }
+        this.#emit(w.namespace, w.revision);
+      },
+      onExit: (code, error) => this.#crashed(rev, replica, code, error),
+    });
+    rev.replicas.push(replica);
+    replica.start().catch((e: unknown) => this.#crashed(rev, replica, 1, e instanceof Error ? e.message : String(e)));
+  }
+
+  #stopReplica(rev: RevisionState, replica: Replica): void {
+    const grace = (rev.workload.spec.timeoutSeconds ?? 300) * 1000;
+    void replica.stop(grace).then(() => {
+      rev.replicas = rev.replicas.filter((r) => r !== replica);
+      this.#emit(rev.workload.namespace, rev.workload.revision);
+    });
+  }
+
+  #crashed(rev: RevisionState, replica: Replica, code: number, error?: string): void {
+    rev.replicas = rev.replicas.filter((r) => r !== replica);
+    void replica.stop(1000);
+    rev.crashes++;
+    if (error) {
+      rev.failure = { reason: code === 127 ? 'ContainerMissing' : `ExitCode${code}`, message: error };
+    } else if (rev.crashes >= this.#o.failureThreshold) {
+      const last = rev.logs.tail(5);
+      rev.failure = {
+        reason: `ExitCode${code}`,
+        message: `Container failed with: ${last || `exit code ${code}`}`,
+      };
+    }
+    this.#emit(rev.workload.namespace, rev.workload.revision);
+    if (this.#revisions.get(`${rev.workload.namespace}/${rev.workload.revision}`) !== rev) return;
+    const delay = Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (rev.crashes - 1));
+    clearTimeout(rev.restart);
+    rev.restart = setTimeout(() => {
+      rev.restart = undefined;
+      this.#converge(rev);
+    }, delay);
+    rev.restart.unref();
+  }
+
+  observe(namespace: string, revision: string): RevisionObservation {
+    const rev = this.#revisions.get(`${namespace}/${revision}`);
+    if (!rev) return nothingRunning;
+    const ready = rev.replicas.filter((r) => r.state === 'ready').map((r) => ({ pod: r.name, url: r.url }));
+    return {
+      desired: rev.desired,
+      actual: rev.replicas.filter((r) => r.state !== 'stopped').length,
+      ready,
+      ...(rev.failure ? { failure: rev.failure } : {}),
+    };
+  }
+
+  /** Process ids of a revision's replicas (apps and queue-proxies). */
+  pids(namespace: string, revision: string): number[] {
+    return this.#revisions.get(`${namespace}/${revision}`)?.replicas.flatMap((r) => r.pids()) ?? [];
+  }
+
+  /**
+   * The local backend runs commands, not images: a template without one cannot run here
+   * (`WorkloadBackend.validate`).
+   */
+  validate(spec: RevisionSpec, path: string): FieldError[] {
+    const serving = servingContainer(spec) ?? spec.containers[0];
+    const i = serving ? spec.containers.indexOf(serving) : 0;
+    if (serving?.command?.length) return [];
+    return [
+      required(
+        `${path}.containers[${i}].command`,
+        `the local backend runs a command on this machine${serving?.image ? ` and cannot run the image "${serving.image}"` : ''}; set command (and args)`,
+      ),
+    ];
+  }
+
+  /** The revision's recent output, for `skiff logs`. */
+  logs(namespace: string, revision: string): LogBuffer | undefined {
+    return this.#revisions.get(`${namespace}/${revision}`)?.logs;
+  }
+
+  async remove(namespace: string, revision: string): Promise<void> {
+    const key = `${namespace}/${revision}`;
+    const rev = this.#revisions.get(key);
+    if (!rev) return;
+    this.#revisions.delete(key);
+    clearTimeout(rev.restart);
+    await Promise.all(rev.replicas.map((r) => r.stop((rev.workload.spec.timeoutSeconds ?? 300) * 1000)));
+    this.#emit(namespace, revision);
+  }
+
+  list(): { namespace: string; revision: string }[] {
+    return [...this.#revisions.values()].map((r) => ({
+      namespace: r.workload.namespace,
+      revision: r.workload.revision,
+    }));
+  }
+
+  watch(listener: (namespace: string, revision: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stops every replica (draining) and waits for them to exit. */
+  async close(): Promise<void> {
+    const all = [...this.#revisions.values()];
+    this.#revisions.clear();
+    await Promise.all(
+      all.map((rev) => {
+        clearTimeout(rev.restart);
+        return Promise.all(rev.replicas.map((r) => r.stop((rev.workload.spec.timeoutSeconds ?? 300) * 1000)));
+      }),
+    );
+  }
+
+  #emit(namespace: string, revision: string): void {
+    for (const l of this.#listeners) l(namespace, revision);
+  }
+}
