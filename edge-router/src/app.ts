@@ -1,0 +1,270 @@
+import type { SnapshotRevision } from '@skiff/shared';
+import { type Context, Hono } from 'hono';
+import { answers, plainText } from './answers.ts';
+import { maxRequestHeadBytes, type RouterConfig } from './config.ts';
+import {
+  clientAddress as cleanAddress,
+  connectionTokens,
+  forwarded,
+  isHopByHop,
+  proxyRequestHeader,
+  proxyRequestValue,
+  revisionHeader,
+  tagHeader,
+  xForwardedFor,
+} from './forward/headers.ts';
+import { type Gate, type GateLease, QueueFullError } from './hold/gate.ts';
+import type { Resolution } from './routing/table.ts';
+import type { Fetch } from './snapshot/control-plane.ts';
+
+/** What the app needs from the runtime it runs in. */
+export interface AppOptions {
+  config: RouterConfig;
+  /** Host (and tag header) → revision, from the routing snapshot this runtime keeps. */
+  resolve(host: string | null, tag: string | null, c: Context): Resolution | Promise<Resolution>;
+  gate: Gate;
+  /** The runtime's fetch, to the endpoints. */
+  fetch: Fetch;
+  /** Whether `fetch` failed because the endpoint refused the connection (nothing was sent). */
+  isConnectRefused(error: unknown): boolean;
+  clientAddress(c: Context): string | undefined;
+  /** Keeps work alive after the response has gone (Workers' `waitUntil`); plain promises elsewhere. */
+  background?(c: Context, work: Promise<unknown>): void;
+}
+
+/** Why a request's work was stopped, carried as the abort reason. */
+class Stopped extends Error {
+  readonly why: 'client' | 'timeout';
+  constructor(why: 'client' | 'timeout') {
+    super(why === 'client' ? 'the client went away' : 'the revision timeout passed');
+    this.why = why;
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+/**
+ * The router as a web-standard `Request → Response` app (Deno and Workers run it as is): find the
+ * revision for the host, wait for a slot on one of its endpoints, forward with streaming both
+ * ways, and release the slot when the response body ends. Time spent waiting counts toward the
+ * revision's timeout.
+ */
+export function createApp(options: AppOptions): Hono {
+  const { config, gate } = options;
+  const background =
+    options.background ??
+    ((_c: Context, work: Promise<unknown>) => {
+      work.catch(() => undefined);
+    });
+
+  return new Hono().all('*', async (c) => {
+    const req = c.req.raw;
+    if (headBytes(req) > maxRequestHeadBytes) return plain(answers.headersTooLarge);
+    const host = req.headers.get('host');
+    const resolution = await options.resolve(host, req.headers.get(tagHeader), c);
+    if (!resolution.ok) return plainText(resolution.status, resolution.message);
+    const revision = resolution.revision;
+    const declared = req.headers.get('content-length');
+    if (config.maxBodyBytes > 0 && declared !== null && Number(declared) > config.maxBodyBytes) {
+      return plain(answers.bodyTooLarge(config.maxBodyBytes));
+    }
+
+    const stop = new AbortController();
+    const timers = new Timers(revision, stop);
+    const onClientGone = () => stop.abort(new Stopped('client'));
+    req.signal.addEventListener('abort', onClientGone, { once: true });
+    const cleanup = () => {
+      timers.clear();
+      req.signal.removeEventListener('abort', onClientGone);
+    };
+
+    let lease: GateLease;
+    try {
+      lease = await gate.acquire(revision, stop.signal);
+    } catch (error) {
+      cleanup();
+      if (error instanceof QueueFullError) return plain(answers.queueFull(revision.name));
+      return stoppedAnswer(error, revision);
+    }
+
+    const client = cleanAddress(options.clientAddress(c));
+    const headers = forwardHeaders(req, client, lease.held);
+    let tooLarge = false;
+    let body: ReadableStream<Uint8Array> | null = req.body;
+    if (body !== null && config.maxBodyBytes > 0) {
+      body = body.pipeThrough(limitBytes(config.maxBodyBytes, () => (tooLarge = true)));
+    }
+    const target = new URL(req.url);
+    let upstream: Response | undefined;
+    let failure: unknown;
+    for (let attempt = 0; upstream === undefined; attempt++) {
+      try {
+        upstream = await options.fetch(lease.url + target.pathname + target.search, {
+          method: req.method,
+          headers,
+          body,
+          redirect: 'manual',
+          signal: stop.signal,
+          // @ts-expect-error `duplex` is required for streaming request bodies but not yet in lib.dom.
+          duplex: 'half',
+        });
+      } catch (error) {
+        // Retry once, elsewhere, only when nothing can have reached the app: the connection was
+        // refused and there was no body to send (a streamed body cannot be replayed).
+        if (attempt === 0 && req.body === null && !stop.signal.aborted && options.isConnectRefused(error)) {
+          const next = await gate.retryElsewhere(revision, lease);
+          if (next !== undefined) {
+            lease = next;
+            continue;
+          }
+          cleanup();
+          return plain(answers.upstreamFailed(revision.name, 'connection refused'));
+        }
+        failure = error;
+        break;
+      }
+    }
+    if (upstream === undefined) {
+      cleanup();
+      background(c, gate.release(revision, lease));
+      if (tooLarge) return plain(answers.bodyTooLarge(config.maxBodyBytes));
+      if (stop.signal.aborted) return stoppedAnswer(stop.signal.reason, revision);
+      return plain(answers.upstreamFailed(revision.name, describe(failure)));
+    }
+    timers.responseStarted();
+
+    const responseHeaders = new Headers();
+    const connection = connectionTokens(upstream.headers.get('connection'));
+    upstream.headers.forEach((value, name) => {
+      if (!isHopByHop(name, connection)) responseHeaders.append(name, value);
+    });
+    if (config.revisionHeader) responseHeaders.set(revisionHeader, revision.name);
+
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      cleanup();
+      background(c, gate.release(revision, lease));
+    };
+    stop.signal.addEventListener('abort', finish, { once: true });
+    if (upstream.body === null) {
+      finish();
+      return new Response(null, { status: upstream.status, headers: responseHeaders });
+    }
+    const counted = upstream.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          timers.wrote();
+          controller.enqueue(chunk);
+        },
+        flush: finish,
+      }),
+    );
+    return new Response(counted, { status: upstream.status, headers: responseHeaders });
+  });
+}
+
+/**
+ * The revision's three timeouts, as Knative's timeout handler applies them: the total (from
+ * arrival, so time held counts), the response start (until the first byte of the response) and
+ * idle (since the last byte written). Each stops the request's work through one AbortController.
+ */
+class Timers {
+  #total: ReturnType<typeof setTimeout> | undefined;
+  #start: ReturnType<typeof setTimeout> | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  readonly #idleMs: number;
+  readonly #stop: AbortController;
+
+  constructor(revision: SnapshotRevision, stop: AbortController) {
+    this.#stop = stop;
+    const fire = () => stop.abort(new Stopped('timeout'));
+    if (revision.timeoutSeconds > 0) this.#total = setTimeout(fire, revision.timeoutSeconds * 1000);
+    const startSeconds = revision.responseStartTimeoutSeconds ?? 0;
+    if (startSeconds > 0) this.#start = setTimeout(fire, startSeconds * 1000);
+    this.#idleMs = (revision.idleTimeoutSeconds ?? 0) * 1000;
+  }
+
+  responseStarted(): void {
+    cancel(this.#start);
+    this.wrote();
+  }
+
+  wrote(): void {
+    if (this.#idleMs <= 0) return;
+    cancel(this.#idle);
+    this.#idle = setTimeout(() => this.#stop.abort(new Stopped('timeout')), this.#idleMs);
+  }
+
+  clear(): void {
+    cancel(this.#total);
+    cancel(this.#start);
+    cancel(this.#idle);
+  }
+}
+
+function cancel(timer: ReturnType<typeof setTimeout> | undefined): void {
+  if (timer !== undefined) clearTimeout(timer);
+}
+
+function stoppedAnswer(reason: unknown, revision: SnapshotRevision): Response {
+  if (reason instanceof Stopped && reason.why === 'timeout') return plain(answers.timeout(revision.name));
+  // The client is gone: nobody reads this, but the runtime wants a response.
+  return plainText(499, 'client closed request');
+}
+
+function plain(answer: { status: number; message: string }): Response {
+  return plainText(answer.status, answer.message);
+}
+
+/** Size of the request head as it came in (request line and header lines), for the 16 KiB limit. */
+function headBytes(req: Request): number {
+  let n = req.method.length + req.url.length + 12;
+  req.headers.forEach((value, name) => {
+    n += name.length + value.length + 4;
+  });
+  return n;
+}
+
+function forwardHeaders(req: Request, client: string, held: boolean): Headers {
+  const out = new Headers();
+  const connection = connectionTokens(req.headers.get('connection'));
+  req.headers.forEach((value, name) => {
+    // The runtime's fetch decodes compressed responses itself, so the app must not compress.
+    if (name === 'accept-encoding' || isHopByHop(name, connection)) return;
+    out.set(name, value);
+  });
+  const host = req.headers.get('host') ?? undefined;
+  const proto = req.headers.get('x-forwarded-proto') ?? new URL(req.url).protocol.replace(':', '');
+  out.set('x-forwarded-for', xForwardedFor(req.headers.get('x-forwarded-for') ?? undefined, client));
+  out.set('forwarded', forwarded(req.headers.get('forwarded') ?? undefined, client, host, proto));
+  out.set('x-forwarded-proto', proto);
+  if (host !== undefined && !out.has('x-forwarded-host')) out.set('x-forwarded-host', host);
+  if (held) out.set(proxyRequestHeader, proxyRequestValue);
+  else out.delete(proxyRequestHeader);
+  return out;
+}
+
+function limitBytes(limit: number, onExceeded: () => void): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > limit) {
+        onExceeded();
+        controller.error(new BodyTooLarge(`request body larger than ${limit} bytes`));
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}

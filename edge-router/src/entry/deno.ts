@@ -1,0 +1,45 @@
+// The router on Deno: the web-standard app behind `Deno.serve`.
+//   deno run --allow-net --allow-env --allow-read edge-router/src/entry/deno.ts
+import { createApp } from '../app.ts';
+import { ConfigError, parseRouterConfig } from '../config.ts';
+import { LocalGate } from '../hold/gate.ts';
+import { runCore } from '../run.ts';
+
+/** The few Deno APIs used here (the package type-checks with web-standard types only). */
+declare const Deno: {
+  env: { toObject(): Record<string, string> };
+  exit(code: number): never;
+  serve(
+    options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
+    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
+  ): unknown;
+};
+
+const env = Deno.env.toObject();
+const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
+let config: ReturnType<typeof parseRouterConfig>;
+try {
+  config = parseRouterConfig(env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  log.error(error.message);
+  Deno.exit(2);
+}
+const { core } = runCore(config, log);
+const app = createApp({
+  config,
+  resolve: (host, tag) => core.resolve(host, tag),
+  gate: new LocalGate(core),
+  fetch: (input, init) => fetch(input, init),
+  // Deno reports a refused connection as "client error (Connect)" in the error's cause.
+  isConnectRefused: (error) => /\(Connect\)|Connection refused/i.test(String((error as { cause?: unknown }).cause)),
+  clientAddress: (c) => (c.env as { remoteAddr?: { hostname: string } } | undefined)?.remoteAddr?.hostname,
+});
+Deno.serve(
+  {
+    port: Number(env.PORT ?? 8080),
+    hostname: env.SKIFF_ROUTER_HOST ?? '0.0.0.0',
+    onListen: ({ port }) => log.info(`edge-router (deno) serving :${port}`),
+  },
+  (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr }),
+);

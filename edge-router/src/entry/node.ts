@@ -1,0 +1,30 @@
+// The router on Node: the shared core behind a server that speaks HTTP/1.1 on raw sockets.
+//   SKIFF_CONTROL_PLANE_URL=http://127.0.0.1:8081 SKIFF_ROUTER_TOKEN=… PORT=8080 node --import tsx edge-router/src/entry/node.ts
+import { ConfigError, parseRouterConfig } from '../config.ts';
+import { RouterServer } from '../node/server.ts';
+import { runCore } from '../run.ts';
+
+const log = {
+  info: (m: string) => process.stdout.write(`${m}\n`),
+  error: (m: string) => process.stderr.write(`${m}\n`),
+};
+
+let config: ReturnType<typeof parseRouterConfig>;
+try {
+  config = parseRouterConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  log.error(error.message);
+  process.exit(2);
+}
+const running = runCore(config, log);
+const server = new RouterServer(running.core);
+const port = await server.listen(Number(process.env.PORT ?? 8080), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
+log.info(`edge-router (node) serving :${port}`);
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    running.stop();
+    void server.close().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,82 @@
+import type { SnapshotRevision } from '@skiff/shared';
+import type { RouterCore } from '../core.ts';
+import type { Lease, Throttler, Waiter } from './throttler.ts';
+
+/** A slot on one endpoint of a revision, as the web-standard app holds it. */
+export interface GateLease {
+  url: string;
+  held: boolean;
+}
+
+/** The queue was full: the request is refused at once. */
+export class QueueFullError extends Error {
+  constructor(revision: string) {
+    super(`pending request queue full for revision ${revision}`);
+    this.name = 'QueueFullError';
+  }
+}
+
+/**
+ * Where the web-standard app waits for capacity: in this process (`LocalGate`, Node and Deno) or
+ * in the revision's Durable Object (Workers, where isolates share no memory).
+ */
+export interface Gate {
+  /** Resolves with a slot, rejects with `QueueFullError`, or with `signal.reason` once `signal` aborts. */
+  acquire(revision: SnapshotRevision, signal: AbortSignal): Promise<GateLease>;
+  release(revision: SnapshotRevision, lease: GateLease): Promise<void>;
+  /** After `lease`'s endpoint refused the connection: a slot elsewhere, or undefined. Releases `lease`. */
+  retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined>;
+}
+
+interface LocalLease extends GateLease {
+  lease: Lease;
+  throttler: Throttler;
+}
+
+/** The gate of a single process: the core's throttlers. */
+export class LocalGate implements Gate {
+  readonly #core: RouterCore;
+
+  constructor(core: RouterCore) {
+    this.#core = core;
+  }
+
+  acquire(revision: SnapshotRevision, signal: AbortSignal): Promise<GateLease> {
+    const throttler = this.#core.throttler(revision);
+    return new Promise<GateLease>((resolve, reject) => {
+      const waiter: Waiter = {
+        granted: (lease) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(wrap(throttler, lease));
+        },
+      };
+      const onAbort = () => {
+        // The client went away or the timeout passed: leave the queue at once.
+        if (throttler.cancel(waiter)) reject(signal.reason);
+      };
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const entered = throttler.enter(waiter);
+      if (entered === 'full') reject(new QueueFullError(throttler.key));
+      else if (entered === 'queued') signal.addEventListener('abort', onAbort, { once: true });
+      else resolve(wrap(throttler, entered));
+    });
+  }
+
+  async release(_revision: SnapshotRevision, lease: GateLease): Promise<void> {
+    const local = lease as LocalLease;
+    local.throttler.release(local.lease);
+  }
+
+  async retryElsewhere(_revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined> {
+    const local = lease as LocalLease;
+    const next = local.throttler.retryElsewhere(local.lease);
+    return next === undefined ? undefined : wrap(local.throttler, next);
+  }
+}
+
+function wrap(throttler: Throttler, lease: Lease): LocalLease {
+  return { url: lease.endpoint.url, held: lease.held, lease, throttler };
+}

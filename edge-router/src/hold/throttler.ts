@@ -1,0 +1,177 @@
+import type { SnapshotRevision } from '@skiff/shared';
+import { type Cursor, type EndpointState, pickEndpoint } from '../balance/lb-policy.ts';
+import type { Random } from '../routing/random.ts';
+import { revisionKey } from '../routing/table.ts';
+import { TimeWeightedAverage } from '../stats/time-weighted.ts';
+
+/** A request's right to one slot on one endpoint, until it is released. */
+export interface Lease {
+  readonly endpoint: EndpointState;
+  /** The request waited in the queue before it got this lease. */
+  readonly held: boolean;
+  released: boolean;
+}
+
+/** A request waiting for capacity; told once when it gets a lease. */
+export interface Waiter {
+  granted(lease: Lease): void;
+}
+
+export interface ThrottlerOptions {
+  maxHeld: number;
+  random: Random;
+  now: () => number;
+  /** Called when a request starts waiting (so the router can poke the autoscaler). */
+  onHeld?: (throttler: Throttler) => void;
+}
+
+/** Per-period figures of one revision, for the router's stats report. */
+export interface RevisionLoad {
+  namespace: string;
+  revision: string;
+  averageHeld: number;
+  averageInFlight: number;
+  requests: number;
+}
+
+/**
+ * One revision's capacity as this router sees it (Knative's revision throttler): its ready
+ * endpoints with their in-flight counts, and a bounded FIFO of requests held until an endpoint has
+ * a free slot. Capacity is containerConcurrency per endpoint (unlimited for 0), so a revision at
+ * zero or saturated holds requests, and each release or new endpoint lets the oldest one go.
+ * Synchronous and I/O-free: the router's shells do the waiting, timing out and forwarding.
+ */
+export class Throttler {
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  containerConcurrency: number;
+  /** Sorted by URL, so "first available" means the same endpoint to every router. */
+  endpoints: EndpointState[] = [];
+  #queue = new Set<Waiter>();
+  #inFlight = 0;
+  #requests = 0;
+  #cursor: Cursor = { next: 0 };
+  readonly #options: ThrottlerOptions;
+  readonly #heldAverage: TimeWeightedAverage;
+  readonly #inFlightAverage: TimeWeightedAverage;
+
+  constructor(revision: SnapshotRevision, options: ThrottlerOptions) {
+    this.key = revisionKey(revision.namespace, revision.name);
+    this.namespace = revision.namespace;
+    this.name = revision.name;
+    this.containerConcurrency = revision.containerConcurrency;
+    this.#options = options;
+    const now = options.now();
+    this.#heldAverage = new TimeWeightedAverage(now);
+    this.#inFlightAverage = new TimeWeightedAverage(now);
+    this.update(revision);
+  }
+
+  get held(): number {
+    return this.#queue.size;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Takes in a newer snapshot's view of the revision, keeping counts of endpoints that stay. */
+  update(revision: SnapshotRevision): void {
+    this.containerConcurrency = revision.containerConcurrency;
+    const old = new Map(this.endpoints.map((e) => [e.url, e]));
+    this.endpoints = revision.endpoints
+      .map((e) => old.get(e.url) ?? { pod: e.pod, url: e.url, inFlight: 0 })
+      .sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+    this.#drain();
+  }
+
+  /** The revision left the snapshot: no endpoint takes new requests (leases out keep their slots). */
+  withdraw(): void {
+    this.endpoints = [];
+  }
+
+  /** A lease at once, or the request joins the queue (`granted` comes later), or the queue is full. */
+  enter(waiter: Waiter): Lease | 'queued' | 'full' {
+    this.#requests++;
+    if (this.#queue.size === 0) {
+      const endpoint = this.#pick();
+      if (endpoint !== undefined) return this.#lease(endpoint, false);
+    }
+    if (this.#queue.size >= this.#options.maxHeld) return 'full';
+    this.#queue.add(waiter);
+    this.#heldAverage.set(this.#queue.size, this.#options.now());
+    this.#options.onHeld?.(this);
+    return 'queued';
+  }
+
+  /** A waiter gives up (client gone, timeout): it leaves the queue at once. False if it was not queued. */
+  cancel(waiter: Waiter): boolean {
+    if (!this.#queue.delete(waiter)) return false;
+    this.#heldAverage.set(this.#queue.size, this.#options.now());
+    return true;
+  }
+
+  release(lease: Lease): void {
+    if (lease.released) return;
+    lease.released = true;
+    lease.endpoint.inFlight--;
+    this.#inFlight--;
+    this.#inFlightAverage.set(this.#inFlight, this.#options.now());
+    this.#drain();
+  }
+
+  /**
+   * After `failed` refused the connection: a lease on another endpoint with a free slot, or
+   * undefined. The failed lease is released either way.
+   */
+  retryElsewhere(failed: Lease): Lease | undefined {
+    const skip = failed.endpoint;
+    this.release(failed);
+    const endpoint = pickEndpoint(this.endpoints, this.containerConcurrency, this.#options.random, this.#cursor, skip);
+    return endpoint === undefined ? undefined : this.#lease(endpoint, failed.held);
+  }
+
+  /** Averages since the last call, for the stats report. */
+  load(now: number): RevisionLoad {
+    const requests = this.#requests;
+    this.#requests = 0;
+    return {
+      namespace: this.namespace,
+      revision: this.name,
+      averageHeld: this.#heldAverage.report(now),
+      averageInFlight: this.#inFlightAverage.report(now),
+      requests,
+    };
+  }
+
+  /** Nothing held or in flight: the router may forget this throttler once it left the snapshot. */
+  get idle(): boolean {
+    return this.#queue.size === 0 && this.#inFlight === 0;
+  }
+
+  #pick(): EndpointState | undefined {
+    return pickEndpoint(this.endpoints, this.containerConcurrency, this.#options.random, this.#cursor);
+  }
+
+  #lease(endpoint: EndpointState, held: boolean): Lease {
+    endpoint.inFlight++;
+    this.#inFlight++;
+    this.#inFlightAverage.set(this.#inFlight, this.#options.now());
+    return { endpoint, held, released: false };
+  }
+
+  /** Lets held requests go, oldest first, while an endpoint has a free slot. */
+  #drain(): void {
+    if (this.#queue.size === 0) return;
+    let changed = false;
+    for (const waiter of this.#queue) {
+      const endpoint = this.#pick();
+      if (endpoint === undefined) break;
+      this.#queue.delete(waiter);
+      changed = true;
+      waiter.granted(this.#lease(endpoint, true));
+    }
+    if (changed) this.#heldAverage.set(this.#queue.size, this.#options.now());
+  }
+}

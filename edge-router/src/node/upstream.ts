@@ -1,0 +1,105 @@
+import { connect, type Socket } from 'node:net';
+
+/** What an upstream connection reports to the request using it. */
+export interface UpstreamUser {
+  upstreamConnected(conn: UpstreamConnection): void;
+  upstreamData(conn: UpstreamConnection, chunk: Buffer): void;
+  upstreamClosed(conn: UpstreamConnection, error: NodeJS.ErrnoException | undefined): void;
+}
+
+/** Idle keep-alive connections are closed after this long, before the queue-proxy's 65 s. */
+const idleTimeoutMs = 30_000;
+const maxIdlePerEndpoint = 512;
+
+/**
+ * One HTTP/1.1 connection to an endpoint. Its listeners stay for its whole life and report to
+ * whichever request uses it now; while idle in the pool, anything it hears makes it unusable.
+ */
+export class UpstreamConnection {
+  readonly socket: Socket;
+  readonly pool: EndpointPool;
+  user: UpstreamUser | undefined;
+  connected = false;
+  /** Carried a response before, so it may have gone stale while idle. */
+  reused = false;
+  #error: NodeJS.ErrnoException | undefined;
+
+  constructor(pool: EndpointPool) {
+    this.pool = pool;
+    this.socket = connect({ host: pool.host, port: pool.port, noDelay: true });
+    this.socket.on('connect', () => {
+      this.connected = true;
+      this.user?.upstreamConnected(this);
+    });
+    this.socket.on('data', (chunk: Buffer) => {
+      if (this.user !== undefined) this.user.upstreamData(this, chunk);
+      else this.socket.destroy();
+    });
+    this.socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.#error = error;
+    });
+    this.socket.on('timeout', () => {
+      if (this.user === undefined) this.socket.destroy();
+    });
+    this.socket.on('close', () => {
+      this.pool.forget(this);
+      const user = this.user;
+      this.user = undefined;
+      user?.upstreamClosed(this, this.#error);
+    });
+  }
+
+  /** Hands the connection back after a clean response; it may carry the next request. */
+  release(): void {
+    this.user = undefined;
+    this.reused = true;
+    this.pool.park(this);
+  }
+
+  destroy(): void {
+    this.user = undefined;
+    this.socket.destroy();
+  }
+}
+
+/** Keep-alive connections to one endpoint (`http://host:port`), shared by all client connections. */
+export class EndpointPool {
+  readonly host: string;
+  readonly port: number;
+  #idle: UpstreamConnection[] = [];
+
+  constructor(url: string) {
+    const parsed = new URL(url);
+    this.host = parsed.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(parsed.port || 80);
+  }
+
+  /** An idle connection, or a new one (not yet connected). */
+  take(user: UpstreamUser): UpstreamConnection {
+    let conn = this.#idle.pop();
+    while (conn?.socket.destroyed) conn = this.#idle.pop();
+    if (conn === undefined) conn = new UpstreamConnection(this);
+    else conn.socket.setTimeout(0);
+    conn.user = user;
+    return conn;
+  }
+
+  park(conn: UpstreamConnection): void {
+    if (this.#idle.length >= maxIdlePerEndpoint) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.socket.setTimeout(idleTimeoutMs);
+    this.#idle.push(conn);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+  }
+
+  close(): void {
+    for (const conn of this.#idle) conn.socket.destroy();
+    this.#idle = [];
+  }
+}

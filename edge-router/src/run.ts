@@ -1,0 +1,65 @@
+import type { RouterConfig } from './config.ts';
+import { type Logger, message, RouterCore } from './core.ts';
+import { randomSource } from './routing/random.ts';
+import { type Fetch, HttpControlPlane } from './snapshot/control-plane.ts';
+import { SnapshotSource } from './snapshot/source.ts';
+
+export interface RunningCore {
+  core: RouterCore;
+  source: SnapshotSource;
+  stop(): void;
+}
+
+/** How often held and in-flight counts go to the autoscaler (Knative's activator: every second). */
+export const statsIntervalMs = 1_000;
+
+/**
+ * A router core kept current for a long-running process (Node, Deno): the snapshot long-poll and
+ * the per-second stats report. Neither blocks a request; a failing control plane only logs.
+ */
+export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch): RunningCore {
+  const controlPlane = new HttpControlPlane(config.controlPlaneUrl, config.routerToken, fetchFn);
+  const random = randomSource(config.randomSeed);
+  const core = new RouterCore({ config, controlPlane, random, now: Date.now, log });
+  let unreachable = false;
+  const source = new SnapshotSource(controlPlane, {
+    waitSeconds: config.snapshotWaitSeconds,
+    random,
+    onSnapshot: (snapshot) => {
+      if (unreachable) log.info('control plane reachable again');
+      unreachable = false;
+      core.applySnapshot(snapshot);
+      log.info(`routing snapshot ${snapshot.version}: ${snapshot.routes.length} routes`);
+    },
+    onError: (error) => {
+      // Log the first failure of a streak; the router keeps serving the snapshot it has.
+      if (!unreachable) {
+        log.error(`routing snapshot unavailable (${message(error)}); serving the last one, retrying with backoff`);
+      }
+      unreachable = true;
+    },
+  });
+  source.start();
+  let statsFailing = false;
+  const timer = setInterval(() => {
+    const stats = core.report(Date.now());
+    if (stats === undefined) return;
+    controlPlane.reportStats(stats).then(
+      () => {
+        statsFailing = false;
+      },
+      (error: unknown) => {
+        if (!statsFailing) log.error(`reporting stats failed: ${message(error)}`);
+        statsFailing = true;
+      },
+    );
+  }, statsIntervalMs);
+  return {
+    core,
+    source,
+    stop: () => {
+      source.stop();
+      clearInterval(timer);
+    },
+  };
+}

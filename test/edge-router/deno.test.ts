@@ -1,0 +1,4 @@
+import { routerContract } from './contract.ts';
+
+// Deno aborts `request.signal` when the client goes away and names a refused connect in the error.
+routerContract('deno', { seesClientAbort: true, seesConnectRefused: true });
