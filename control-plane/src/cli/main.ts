@@ -23,6 +23,7 @@ import { type Format, render } from './output.ts';
 const usage = `skiff: deploy and manage serverless services (Knative Serving API)
 
 Usage:
+  skiff up                       run the platform on this machine (control plane, router, local backend)
   skiff apply -f FILE|-
   skiff service create NAME (--image IMAGE | --cmd "COMMAND") [flags]
   skiff service update NAME [flags]
@@ -90,6 +91,19 @@ async function run(argv: string[]): Promise<number> {
   if (v.help || positionals.length === 0) {
     process.stdout.write(`${usage}\n`);
     return v.help ? 0 : 2;
+  }
+  if (positionals[0] === 'up') {
+    const { up } = await import('./up.ts');
+    const running = await up({ env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          process.stdout.write('Stopping: draining replicas...\n');
+          void running.stop().then(resolve);
+        });
+      }
+    });
+    return 0;
   }
   const output = v.output as Format;
   if (!['table', 'json', 'yaml'].includes(output))

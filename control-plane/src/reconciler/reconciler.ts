@@ -68,6 +68,8 @@ export class Reconciler {
   #o: ReconcilerOptions;
   #scale: ScaleSource;
   #endpoints = new Map<string, SnapshotEndpoint[]>();
+  /** What was last published of each service's routing, to publish only on change. */
+  #fingerprints = new Map<string, string>();
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
@@ -278,7 +280,17 @@ export class Reconciler {
       for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
       store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
     });
-    this.#publishSoon();
+    // When what routers need for this service changed, publish before anyone can read the new
+    // status (this runs without a pause since the status write): Ready is never ahead of routing.
+    const key = `${namespace}/${name}`;
+    const fingerprint = JSON.stringify([
+      status.traffic,
+      [...routed].map((r) => this.#endpoints.get(`${namespace}/${r}`)),
+    ]);
+    if (this.#fingerprints.get(key) !== fingerprint) {
+      this.#fingerprints.set(key, fingerprint);
+      this.#publish();
+    }
   }
 
   /** Rebuilds the routing snapshot from the store and the last observed endpoints. */

@@ -1,0 +1,117 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseRouterConfig } from '@skiff/edge-router/src/config.ts';
+import { RouterServer } from '@skiff/edge-router/src/node/server.ts';
+import { runCore } from '@skiff/edge-router/src/run.ts';
+import { LocalBackend } from '../backends/local/local-backend.ts';
+import { startControlPlane } from '../server.ts';
+
+const exampleApp = fileURLToPath(new URL('../../../examples/hello/app.mjs', import.meta.url));
+
+export interface UpOptions {
+  env: NodeJS.ProcessEnv;
+  print(line: string): void;
+}
+
+export interface Up {
+  apiUrl: string;
+  routerPort: number;
+  stop(): Promise<void>;
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/**
+ * `skiff up`: the whole platform in one process on this machine: the control plane (API on
+ * 127.0.0.1), the router, and the local backend running each replica as processes. On a fresh data
+ * dir it deploys the example service. Stopping it drains and stops every replica.
+ */
+export async function up(o: UpOptions): Promise<Up> {
+  const env = o.env;
+  const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
+  const apiPort = port(env, 'SKIFF_API_PORT', 8090);
+  const routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
+  const domain = env.SKIFF_DOMAIN ?? 'localhost';
+  const fresh = !existsSync(join(dataDir, 'skiff.db'));
+  const log = (m: string) => o.print(m);
+
+  const backend = new LocalBackend({ drainQuietPeriod: env.SKIFF_DRAIN_QUIET_PERIOD ?? '1s' });
+  const cp = await startControlPlane({
+    dataDir,
+    backend,
+    apiPort,
+    domain,
+    routerPort,
+    log: (m) => log(`control-plane: ${m}`),
+  });
+  const routerConfig = parseRouterConfig({
+    ...env,
+    SKIFF_CONTROL_PLANE_URL: cp.url,
+    SKIFF_ROUTER_TOKEN: cp.tokens.router,
+    SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
+  });
+  let stopped = false;
+  // The embedded router reports problems only; once stopping, a cut long-poll is expected.
+  const quiet = { info: () => {}, error: (m: string) => stopped || log(`router: ${m}`) };
+  const running = runCore(routerConfig, quiet);
+  const router = new RouterServer(running.core);
+  const listening = await router.listen(routerPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1');
+
+  if (fresh) {
+    const r = await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cp.tokens.user}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'serving.knative.dev/v1',
+        kind: 'Service',
+        metadata: { name: 'hello' },
+        spec: {
+          template: {
+            spec: {
+              containers: [{ command: [process.execPath, exampleApp], env: [{ name: 'TARGET', value: 'World' }] }],
+            },
+          },
+        },
+      }),
+    });
+    if (r.status !== 201) log(`could not deploy the example: ${r.status} ${await r.text()}`);
+  }
+
+  const suffix = listening === 80 ? '' : `:${listening}`;
+  o.print(
+    [
+      '',
+      'Skiff is up.',
+      `  API:        ${cp.url}   (token in ${join(dataDir, 'token')})`,
+      `  Router:     http://127.0.0.1${suffix}   (services at http://<name>.<namespace>.${domain}${suffix})`,
+      `  Data:       ${dataDir}`,
+      '',
+      fresh ? `Deployed the example: curl http://hello.default.${domain}${suffix}` : 'Services are back as they were.',
+      'Next:  npx skiff service list    npx skiff service create NAME --cmd "node server.js"',
+      'Ctrl-C stops everything (replicas drain first).',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    apiUrl: cp.url,
+    routerPort: listening,
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        running.stop();
+        await router.close();
+        await cp.close();
+      })();
+      return stopping;
+    },
+  };
+}

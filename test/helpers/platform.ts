@@ -1,0 +1,131 @@
+import { mkdtempSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, type Proc, start } from './processes.ts';
+
+const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
+export const testAppPath = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
+
+export interface Platform {
+  proc: Proc;
+  dataDir: string;
+  apiUrl: string;
+  routerPort: number;
+  token: string;
+  /** A request through the router to `<service>.default.localhost` (or a tag host). */
+  get(host: string, path?: string, init?: RequestInit): Promise<Response>;
+  /** A call to the control plane API with the user token. */
+  api(method: string, path: string, body?: unknown): Promise<Response>;
+}
+
+/** Runs `skiff up` (control plane, router, local backend) on free ports with its data in `dataDir`. */
+export async function startPlatform(
+  dataDir = mkdtempSync(join(tmpdir(), 'skiff-up-')),
+  ports?: { api: number; router: number },
+): Promise<Platform> {
+  const api = ports?.api ?? (await freePort());
+  const router = ports?.router ?? (await freePort());
+  const proc = await start(
+    process.execPath,
+    [cli, 'up'],
+    {
+      SKIFF_DATA_DIR: dataDir,
+      SKIFF_API_PORT: String(api),
+      SKIFF_ROUTER_PORT: String(router),
+      SKIFF_API_TOKEN: 'platform-token',
+    },
+    /Skiff is up/,
+    30_000,
+  );
+  const apiUrl = `http://127.0.0.1:${api}`;
+  return {
+    proc,
+    dataDir,
+    apiUrl,
+    routerPort: router,
+    token: 'platform-token',
+    get: (host, path = '/', init = {}) => viaRouter(router, host, path, init),
+    api: (method, path, body) =>
+      fetch(`${apiUrl}${path}`, {
+        method,
+        headers: { authorization: 'Bearer platform-token', 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+  };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** A request to the router with a chosen Host header (fetch would not let the test set it). */
+function viaRouter(port: number, host: string, path: string, init: RequestInit): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...(init.headers as Record<string, string>), host };
+    const req = request({ host: '127.0.0.1', port, path, method: init.method ?? 'GET', headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') out.set(k, v);
+        const status = res.statusCode ?? 0;
+        resolve(
+          new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers: out }),
+        );
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(init.body as string | undefined);
+  });
+}
+
+export const servicePath = (name = '') =>
+  `/apis/serving.knative.dev/v1/namespaces/default/services${name ? `/${name}` : ''}`;
+
+/** A service running the test app, with extra template spec fields. */
+export function appService(
+  name: string,
+  spec: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+  annotations?: Record<string, string>,
+) {
+  return {
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: { name },
+    spec: {
+      template: {
+        ...(annotations ? { metadata: { annotations } } : {}),
+        spec: {
+          containers: [
+            {
+              command: [process.execPath, testAppPath],
+              env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+            },
+          ],
+          ...spec,
+        },
+      },
+    },
+  };
+}
+
+/** Waits until the service is Ready at its current generation; returns it. */
+export async function ready(p: Platform, name: string, timeoutMs = 30_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  let last: any;
+  while (Date.now() < deadline) {
+    last = await (await p.api('GET', servicePath(name))).json();
+    const cond = last.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+    if (last.status?.observedGeneration === last.metadata?.generation && cond?.status === 'True') {
+      // Routers hear of it within moments of the status (the snapshot is published first).
+      while (Date.now() < deadline && (await p.get(`${name}.default.localhost`, '/healthz')).status === 404) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return last;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`service ${name} not ready: ${JSON.stringify(last?.status?.conditions)}`);
+}

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
+import { stopAll } from '../helpers/processes.ts';
+
+let p: Platform;
+beforeAll(async () => {
+  p = await startPlatform();
+}, 60_000);
+afterAll(stopAll);
+
+const host = (name: string) => `${name}.default.localhost`;
+
+async function deploy(
+  name: string,
+  spec: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+  annotations?: Record<string, string>,
+) {
+  const r = await p.api('POST', servicePath(name), undefined);
+  await r.arrayBuffer();
+  const created = await p.api('POST', servicePath(), appService(name, spec, env, annotations));
+  expect(created.status).toBe(201);
+  return ready(p, name);
+}
+
+async function update(name: string, change: (svc: any) => void) {
+  const svc = (await (await p.api('GET', servicePath(name))).json()) as any;
+  delete svc.status;
+  change(svc);
+  const r = await p.api('PUT', servicePath(name), svc);
+  expect(r.status).toBe(200);
+  return ready(p, name);
+}
+
+describe('the platform on one machine (skiff up)', () => {
+  it('serves the example service it deployed on a fresh data dir', async () => {
+    await ready(p, 'hello');
+    const r = await p.get(host('hello'));
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('Hello World!\n');
+  });
+
+  it('answers at a new service’s URL once it is created', async () => {
+    const svc = await deploy('web', {}, { TARGET: 'Web' });
+    expect(svc.status.url).toBe(`http://web.default.localhost:${p.routerPort}`);
+    const r = await p.get(host('web'));
+    expect(await r.text()).toBe('Hello Web!\n');
+    expect(r.headers.get('skiff-revision')).toBe('web-00001');
+  });
+
+  it('moves traffic to a new revision once it is Ready, and rolls back', async () => {
+    await update('web', (s) => {
+      s.spec.template.spec.containers[0].env = [{ name: 'TARGET', value: 'Web v2' }];
+    });
+    const r = await p.get(host('web'));
+    expect(await r.text()).toBe('Hello Web v2!\n');
+    expect(r.headers.get('skiff-revision')).toBe('web-00002');
+    const back = await p.api('POST', `${servicePath('web')}/rollback`, {});
+    expect(back.status).toBe(200);
+    await ready(p, 'web');
+    await waitForBody('web', 'Hello Web!\n');
+  });
+
+  it('splits 50/50 between two revisions, and each tag URL serves only its revision', async () => {
+    await update('web', (s) => {
+      s.spec.traffic = [
+        { revisionName: 'web-00001', percent: 50, tag: 'blue' },
+        { revisionName: 'web-00002', percent: 50, tag: 'green' },
+      ];
+    });
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const r = await p.get(host('web'));
+      await r.arrayBuffer();
+      const rev = r.headers.get('skiff-revision') ?? '';
+      seen.set(rev, (seen.get(rev) ?? 0) + 1);
+    }
+    expect(seen.get('web-00001')).toBeGreaterThanOrEqual(50);
+    expect(seen.get('web-00002')).toBeGreaterThanOrEqual(50);
+    for (const [tag, rev] of [
+      ['blue', 'web-00001'],
+      ['green', 'web-00002'],
+    ]) {
+      for (let i = 0; i < 20; i++) {
+        const r = await p.get(host(`${tag}-web`));
+        await r.arrayBuffer();
+        expect(r.headers.get('skiff-revision')).toBe(rev);
+      }
+    }
+  });
+
+  it('with containerConcurrency 1, five clients for ten seconds never overlap at the app and all get 200', async () => {
+    await deploy('single', { containerConcurrency: 1 });
+    const statuses: number[] = [];
+    const until = Date.now() + 10_000;
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        while (Date.now() < until) {
+          const r = await p.get(host('single'), '/exclusive?ms=20');
+          await r.arrayBuffer();
+          statuses.push(r.status);
+        }
+      }),
+    );
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('answers 504 when the app takes longer than timeoutSeconds', async () => {
+    await deploy('slow', { timeoutSeconds: 2 });
+    const started = Date.now();
+    const r = await p.get(host('slow'), '/sleep?ms=4000');
+    expect(r.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(3500);
+  });
+
+  it('reports a crashing command’s exit code in the revision status', async () => {
+    const crash = {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'crashy' },
+      spec: {
+        template: {
+          spec: {
+            containers: [{ command: [process.execPath, '-e', 'console.error("fatal: no config"); process.exit(4)'] }],
+          },
+        },
+      },
+    };
+    expect((await p.api('POST', servicePath(), crash)).status).toBe(201);
+    const deadline = Date.now() + 30_000;
+    let rev: any;
+    while (Date.now() < deadline) {
+      rev = await (await p.api('GET', '/apis/serving.knative.dev/v1/namespaces/default/revisions/crashy-00001')).json();
+      if (rev.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'False') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const readyCond = rev.status.conditions.find((c: any) => c.type === 'Ready');
+    expect(readyCond).toMatchObject({ status: 'False', reason: 'ExitCode4' });
+    expect(readyCond.message).toContain('fatal: no config');
+  });
+
+  it('fails no request at 200 requests/s for 20 s while the service is updated twice', async () => {
+    await deploy('rolling', {}, { TARGET: 'r1' });
+    const failures: string[] = [];
+    let sent = 0;
+    const started = Date.now();
+    const inFlight: Promise<void>[] = [];
+    const ticker = setInterval(() => {
+      for (let i = 0; i < 10; i++) {
+        sent++;
+        inFlight.push(
+          p
+            .get(host('rolling'))
+            .then(async (r) => {
+              const body = await r.text();
+              if (r.status !== 200) failures.push(`${r.status} ${body.trim()}`);
+            })
+            .catch((e: unknown) => {
+              failures.push(String(e));
+            }),
+        );
+      }
+    }, 50);
+    await new Promise((r) => setTimeout(r, 4000));
+    await update('rolling', (s) => {
+      s.spec.template.spec.containers[0].env = [{ name: 'TARGET', value: 'r2' }];
+    });
+    await new Promise((r) => setTimeout(r, 4000));
+    await update('rolling', (s) => {
+      s.spec.template.spec.containers[0].env = [{ name: 'TARGET', value: 'r3' }];
+    });
+    await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - started))));
+    clearInterval(ticker);
+    await Promise.all(inFlight);
+    expect(sent).toBeGreaterThanOrEqual(3500);
+    expect(failures).toEqual([]);
+    await waitForBody('rolling', 'Hello r3!\n');
+  }, 60_000);
+});
+
+async function waitForBody(name: string, body: string) {
+  const deadline = Date.now() + 10_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = await (await p.get(host(name))).text();
+    if (last === body) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} answers ${JSON.stringify(last)}, want ${JSON.stringify(body)}`);
+}
