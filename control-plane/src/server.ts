@@ -80,6 +80,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     routerStats: (s) => routerStats.set(s.router, s),
     ready: () => started,
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
+    ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
   const host = o.apiHost ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skiff } from '../helpers/control-plane.ts';
 import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
 import { stopAll } from '../helpers/processes.ts';
 
@@ -46,6 +47,14 @@ describe('the platform on one machine (skiff up)', () => {
     const r = await p.get(host('web'));
     expect(await r.text()).toBe('Hello Web!\n');
     expect(r.headers.get('skiff-revision')).toBe('web-00001');
+  });
+
+  it('shows a revision’s output with skiff logs', async () => {
+    const r = await skiff(['logs', 'web'], { url: p.apiUrl, token: p.token });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/web-00001-\d+: app listening on \d+/);
+    const missing = await skiff(['logs', 'nope'], { url: p.apiUrl, token: p.token });
+    expect(missing.code).toBe(1);
   });
 
   it('moves traffic to a new revision once it is Ready, and rolls back', async () => {

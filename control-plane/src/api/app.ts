@@ -45,6 +45,8 @@ export interface ApiDeps {
   routerStats(stats: RouterStats): void;
   /** Whether the control plane is ready to serve (store open, reconciler started). */
   ready(): boolean;
+  /** Recent output of a revision's replicas (see `WorkloadBackend.logs`). */
+  logs?: WorkloadBackend['logs'];
   /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
   validateTemplate?: WorkloadBackend['validate'];
 }
@@ -221,6 +223,32 @@ export function createApi(deps: ApiDeps): Hono {
     const row = store.getRevision(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
     return respond(c.req.raw, 200, revisionObject(row, routingState(namespace, row.service, name)));
+  });
+  // Like a pod's `log` subresource: the revision's recent output, `?follow=true` to keep streaming.
+  app.get(`${ns}/revisions/:name/log`, (c) => {
+    const { ns: namespace, name } = c.req.param();
+    if (!store.getRevision(namespace, name)) return statusResponse(c.req.raw, notFound('Revision', name));
+    const logs = deps.logs?.(namespace, name);
+    const format = (l: { at: string; replica: string; stream: string; text: string }) =>
+      `${l.at} ${l.replica}${l.stream === 'stdout' ? '' : ` (${l.stream})`}: ${l.text}\n`;
+    const past = (logs?.lines() ?? []).map(format).join('');
+    if (c.req.query('follow') !== 'true') return c.text(past);
+    const encoder = new TextEncoder();
+    let stop: (() => void) | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode(past));
+        stop = logs?.follow((line) => controller.enqueue(encoder.encode(format(line))));
+        c.req.raw.signal.addEventListener('abort', () => {
+          stop?.();
+          controller.close();
+        });
+      },
+      cancel() {
+        stop?.();
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'text/plain; charset=utf-8' } });
   });
   app.delete(`${ns}/revisions/:name`, (c) => {
     const { ns: namespace, name } = c.req.param();

@@ -48,9 +48,17 @@ export interface WorkloadBackend {
   list(): { namespace: string; revision: string }[];
   /** Problems a revision template has on this backend (e.g. no command to run locally); `path` is the spec's field path. */
   validate?(spec: RevisionSpec, path: string): FieldError[];
+  /** Recent output of a revision's replicas, when the backend keeps it (`skiff logs`). */
+  logs?(namespace: string, revision: string): RevisionLogs | undefined;
   /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */
   watch(listener: (namespace: string, revision: string) => void): () => void;
   close(): Promise<void>;
+}
+
+/** A revision's recent output lines, and a way to follow new ones. */
+export interface RevisionLogs {
+  lines(): { at: string; replica: string; stream: string; text: string }[];
+  follow(listener: (line: { at: string; replica: string; stream: string; text: string }) => void): () => void;
 }
 
 /** An observation with nothing running. */

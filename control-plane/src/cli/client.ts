@@ -14,10 +14,46 @@ export class Unreachable extends Error {}
 
 export interface Client {
   request<T = unknown>(method: string, path: string, body?: unknown, contentType?: string): Promise<T>;
+  /** A GET whose body is copied to `out` as it arrives (logs). */
+  stream(path: string, out: (chunk: string) => void): Promise<void>;
 }
 
 export function client(server: string, token: string): Client {
   return {
+    async stream(path: string, out: (chunk: string) => void): Promise<void> {
+      let res: Response;
+      try {
+        res = await fetch(`${server.replace(/\/$/, '')}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      } catch (e) {
+        throw new Unreachable(
+          `cannot reach the control plane at ${server}: ${String((e as { cause?: unknown }).cause ?? e)}`,
+        );
+      }
+      if (!res.ok) {
+        const text = await res.text();
+        let status: Status | undefined;
+        try {
+          status = JSON.parse(text) as Status;
+        } catch {
+          status = undefined;
+        }
+        throw new ApiError(
+          status?.kind === 'Status'
+            ? status
+            : ({
+                apiVersion: 'v1',
+                kind: 'Status',
+                metadata: {},
+                status: 'Failure',
+                reason: 'Unknown',
+                code: res.status,
+                message: text,
+              } as Status),
+        );
+      }
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body ?? []) out(decoder.decode(chunk as Uint8Array, { stream: true }));
+    },
     async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
       let res: Response;
       try {

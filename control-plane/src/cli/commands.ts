@@ -353,6 +353,24 @@ export async function rollback(ctx: Context, service: string, to: string | undef
   ctx.print(`Service '${service}' rolled back: all traffic to revision '${target}'.`);
 }
 
+/** `skiff logs`: a revision's recent output (the service's newest ready one unless named). */
+export async function logs(
+  ctx: Context,
+  service: string,
+  revision: string | undefined,
+  follow: boolean,
+): Promise<void> {
+  let rev = revision;
+  if (rev === undefined) {
+    const svc = await ctx.client.request<Service>('GET', servicesPath(ctx.namespace, service));
+    rev = svc.status?.latestReadyRevisionName ?? svc.status?.latestCreatedRevisionName;
+    if (!rev) throw new UsageError(`logs: service '${service}' has no revision yet`);
+  }
+  await ctx.client.stream(`${revisionsPath(ctx.namespace, rev)}/log${follow ? '?follow=true' : ''}`, (chunk) =>
+    process.stdout.write(chunk),
+  );
+}
+
 /** `apply -f`: creates each Service in the manifest, or updates it when it exists. */
 export async function apply(ctx: Context, file: string): Promise<void> {
   const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');

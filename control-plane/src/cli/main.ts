@@ -5,6 +5,7 @@ import { ApiError, client, Unreachable } from './client.ts';
 import {
   apply,
   type Context,
+  logs,
   revisionDelete,
   revisionDescribe,
   revisionList,
@@ -30,6 +31,7 @@ Usage:
   skiff service list | describe NAME | delete NAME
   skiff revision list [-s SERVICE] | describe NAME | delete NAME
   skiff rollback SERVICE [--to REVISION]
+  skiff logs SERVICE [--revision REVISION] [--follow]
 
 Service flags:
   --image IMAGE                container image (Kubernetes backend)
@@ -72,6 +74,8 @@ async function run(argv: string[]): Promise<number> {
       filename: { type: 'string', short: 'f' },
       service: { type: 'string', short: 's' },
       to: { type: 'string' },
+      revision: { type: 'string' },
+      follow: { type: 'boolean', default: false },
       image: { type: 'string' },
       cmd: { type: 'string' },
       env: { type: 'string', short: 'e', multiple: true, default: [] },
@@ -146,6 +150,9 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     case 'rollback':
       await rollback(ctx, need('SERVICE', verb), v.to);
+      return 0;
+    case 'logs':
+      await logs(ctx, need('SERVICE', verb), v.revision, v.follow as boolean);
       return 0;
     case 'service':
     case 'services':
