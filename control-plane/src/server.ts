@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import type { ActivateRequest, RouterStats } from '@skiff/shared';
+import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shared';
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
@@ -24,6 +24,8 @@ export interface ControlPlaneOptions {
   routerToken?: string;
   resyncMs?: number;
   scale?: ScaleSource;
+  /** Autoscaler settings (defaults and what annotations may ask for). */
+  autoscaler?: AutoscalerConfig;
   log?: (message: string) => void;
 }
 
@@ -57,6 +59,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     publisher,
     urls,
     ...(o.scale ? { scale: o.scale } : {}),
+    ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     resyncMs: o.resyncMs ?? 30_000,
     onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
     onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
@@ -74,11 +77,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     activate: (req) => {
       activations.push(req);
       if (activations.length > 1000) activations.shift();
-      const rev = store.getRevision(req.namespace, req.revision);
-      if (rev) reconciler.enqueue(req.namespace, rev.service);
+      reconciler.activate(req.namespace, req.revision);
     },
     routerStats: (s) => routerStats.set(s.router, s),
     ready: () => started,
+    ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });

@@ -89,8 +89,8 @@ export interface App {
 }
 
 /** Starts the test app (`test/apps/app.mjs`) on a free port. */
-export async function startApp(env: Record<string, string> = {}, waitForListen = true): Promise<App> {
-  const port = await freePort();
+export async function startApp(env: Record<string, string> = {}, waitForListen = true, onPort?: number): Promise<App> {
+  const port = onPort ?? (await freePort());
   const proc = await start(
     process.execPath,
     [testApp],

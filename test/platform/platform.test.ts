@@ -123,6 +123,18 @@ describe('the platform on one machine (skiff up)', () => {
     expect(Date.now() - started).toBeLessThan(3500);
   });
 
+  it('holds the first request for a revision created at zero, wakes it, and answers', async () => {
+    const svc = await deploy('sleepy', {}, { TARGET: 'Sleepy' }, { 'autoscaling.knative.dev/initial-scale': '0' });
+    expect(svc.status.revisions).toEqual([{ revisionName: 'sleepy-00001', actualReplicas: 0, desiredReplicas: 0 }]);
+    const started = Date.now();
+    const r = await p.get(host('sleepy'));
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('Hello Sleepy!\n');
+    expect(Date.now() - started).toBeLessThan(5000);
+    const after = (await (await p.api('GET', servicePath('sleepy'))).json()) as any;
+    expect(after.status.revisions[0].desiredReplicas).toBe(1);
+  });
+
   it('reports a crashing command’s exit code in the revision status', async () => {
     const crash = {
       apiVersion: 'serving.knative.dev/v1',

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.ts';
-import { sleep, startApp, startQueueProxy, stopAll, waitFor } from '../helpers/processes.ts';
+import { freePort, sleep, startApp, startQueueProxy, stopAll, waitFor } from '../helpers/processes.ts';
 
 afterEach(stopAll);
 
@@ -8,13 +8,17 @@ const probe = (url: string, value = 'queue') => get(`${url}/`, { headers: { 'K-N
 
 describe('queue-proxy readiness', () => {
   it('answers 503 until the app listens, then 200 "queue" within moments', async () => {
-    const app = await startApp({ READY_DELAY_MS: '1200' }, false);
-    const qp = await startQueueProxy(app.port);
+    const port = await freePort();
+    const qp = await startQueueProxy(port);
     const early = await probe(qp.url);
     expect(early.status).toBe(503);
-    await waitFor(() => app.proc.output().includes('app listening'), 5000, 'the app to listen');
+    expect(early.body).toBe('not ready\n');
+    await sleep(300);
+    expect((await probe(qp.url)).status).toBe(503);
+    await startApp({}, true, port);
     const listenedAt = Date.now();
     await waitFor(async () => (await probe(qp.url)).status === 200, 3000, 'ready');
+    // Probed every 50 ms while not ready.
     expect(Date.now() - listenedAt).toBeLessThan(500);
     const ready = await probe(qp.url);
     expect(ready.body).toBe('queue\n');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type ActivateRequest,
   ActivateRequestSchema,
+  type AutoscalerConfig,
   apiVersion,
   canonicalJson,
   conflict,
@@ -45,6 +46,8 @@ export interface ApiDeps {
   routerStats(stats: RouterStats): void;
   /** Whether the control plane is ready to serve (store open, reconciler started). */
   ready(): boolean;
+  /** Autoscaler settings the annotations are validated against. */
+  autoscaler?: AutoscalerConfig;
   /** Recent output of a revision's replicas (see `WorkloadBackend.logs`). */
   logs?: WorkloadBackend['logs'];
   /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
@@ -386,7 +389,7 @@ export function createApi(deps: ApiDeps): Hono {
     // Fields the server owns are not the client's to set.
     for (const f of ['uid', 'generation', 'creationTimestamp', 'managedFields']) delete obj.metadata[f];
     delete (obj as { status?: unknown }).status;
-    const decoded = decodeResource('Service', obj);
+    const decoded = decodeResource('Service', obj, deps.autoscaler ? { autoscaler: deps.autoscaler } : {});
     if (!decoded.ok) return statusResponse(req, decoded.status);
     const causes = deps.validateTemplate?.(decoded.value.spec.template.spec, 'spec.template.spec') ?? [];
     if (causes.length > 0) return statusResponse(req, invalidStatus('Service', decoded.value.metadata.name, causes));

@@ -26,21 +26,29 @@ const publishDelayMs = 50;
 /** How many replicas a revision should have; the autoscaler replaces the default later. */
 export interface ScaleSource {
   desired(revision: RevisionRow, routed: boolean): number;
+  /** A router holds requests for a revision: it should have a replica now. */
+  activate?(namespace: string, revision: string): void;
 }
 
 /**
  * Until the autoscaler decides, a revision that traffic reaches (or the newest one, so it can
  * become ready) runs its initial scale within its min/max bounds; every other revision runs none.
+ * A revision created at zero (`initial-scale: "0"`) stays there until a router asks for it.
  */
 export class StaticScale implements ScaleSource {
   #config: AutoscalerConfig;
+  #activated = new Set<string>();
   constructor(config: AutoscalerConfig = autoscalerDefaults) {
     this.#config = config;
+  }
+  activate(namespace: string, revision: string): void {
+    this.#activated.add(`${namespace}/${revision}`);
   }
   desired(revision: RevisionRow, routed: boolean): number {
     if (!routed) return 0;
     const a = resolveAutoscaling(revision.annotations, revision.spec.containerConcurrency ?? 0, this.#config);
-    const want = Math.max(a.initialScale, a.minScale, 1);
+    const activated = this.#activated.has(`${revision.namespace}/${revision.name}`);
+    const want = Math.max(a.minScale, activated ? Math.max(1, a.initialScale) : a.initialScale);
     return a.maxScale > 0 ? Math.min(want, a.maxScale) : want;
   }
 }
@@ -51,6 +59,7 @@ export interface ReconcilerOptions {
   publisher: RoutingPublisher;
   urls: UrlOptions;
   scale?: ScaleSource;
+  autoscaler?: AutoscalerConfig;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -76,7 +85,7 @@ export class Reconciler {
 
   constructor(o: ReconcilerOptions) {
     this.#o = o;
-    this.#scale = o.scale ?? new StaticScale();
+    this.#scale = o.scale ?? new StaticScale(o.autoscaler);
     this.queue = new WorkQueue(
       async (key) => {
         const started = performance.now();
@@ -110,6 +119,13 @@ export class Reconciler {
     clearTimeout(this.#publishTimer);
     this.#publishTimer = undefined;
     this.queue.stop();
+  }
+
+  /** A router holds requests for a revision: scale it up now. */
+  activate(namespace: string, revision: string): void {
+    this.#scale.activate?.(namespace, revision);
+    const row = this.#o.store.getRevision(namespace, revision);
+    if (row) this.enqueue(namespace, row.service);
   }
 
   enqueue(namespace: string, name: string): void {
@@ -217,7 +233,9 @@ export class Reconciler {
       for (const row of rows) {
         const obs = backend.observe(namespace, row.name);
         this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
-        const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now);
+        // A revision created at zero is ready to be activated: Ready without a replica (Knative).
+        const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
+        const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now, startsAtZero);
         store.setRevisionStatus(namespace, row.name, status as unknown as Record<string, unknown>);
         const failed = revisionFailed(status);
         infos.push({

@@ -20,8 +20,9 @@ export function revisionStatus(
   obs: RevisionObservation,
   previous: Partial<RevisionStatus> | undefined,
   now: string,
+  startsAtZero = false,
 ): RevisionStatus {
-  const everReady = Boolean(previous?.everReady) || obs.ready.length > 0;
+  const everReady = Boolean(previous?.everReady) || obs.ready.length > 0 || (startsAtZero && !obs.failure);
   let resources: Decided;
   let container: Decided;
   if (obs.failure) {

@@ -43,6 +43,9 @@ export function findExecutable(command: string, cwd: string | undefined, path: s
   return path.split(delimiter).some((dir) => dir !== '' && executable(join(dir, command)));
 }
 
+/** A replica is asked this often whether it is ready yet: its readiness is a cold start's last step. */
+const startingPollMs = 10;
+
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped';
 
 export interface ReplicaOptions {
@@ -152,7 +155,7 @@ export class Replica {
     this.#poll(qpPort);
   }
 
-  /** Asks the queue-proxy whether the app is ready: every 50 ms while starting, then every second. */
+  /** Asks the queue-proxy whether the app is ready: every 10 ms while starting, then every second. */
   #poll(port: number): void {
     const again = (ms: number) => {
       if (this.state === 'starting' || this.state === 'ready') {
@@ -172,7 +175,7 @@ export class Replica {
           this.state = 'starting';
           this.#o.onChange();
         }
-        again(this.state === 'ready' ? 1000 : 50);
+        again(this.state === 'ready' ? 1000 : startingPollMs);
       },
     );
     req.once('error', () => {
@@ -180,7 +183,7 @@ export class Replica {
         this.state = 'starting';
         this.#o.onChange();
       }
-      again(50);
+      again(startingPollMs);
     });
     req.once('timeout', () => req.destroy());
     req.end();
