@@ -96,14 +96,20 @@ await direct(); // warm the file cache
 for (let i = 0; i < rounds; i++) {
   directMs.push(await direct());
   coldMs.push(await throughRouter(i));
-  process.stdout.write(`round ${i + 1}/${rounds}: direct ${directMs.at(-1).toFixed(0)} ms, through Skiff ${coldMs.at(-1).toFixed(0)} ms\n`);
+  process.stdout.write(
+    `round ${i + 1}/${rounds}: direct ${directMs.at(-1).toFixed(0)} ms, through Skiff ${coldMs.at(-1).toFixed(0)} ms\n`,
+  );
 }
 const d = median(directMs);
 const c = median(coldMs);
 console.log(`\nmachine: ${machine()}`);
 console.log('| path | median ms | min | max |');
 console.log('|---|---:|---:|---:|');
-console.log(`| app boot to first answer (direct) | ${d.toFixed(0)} | ${Math.min(...directMs).toFixed(0)} | ${Math.max(...directMs).toFixed(0)} |`);
-console.log(`| first request through the router at zero replicas | ${c.toFixed(0)} | ${Math.min(...coldMs).toFixed(0)} | ${Math.max(...coldMs).toFixed(0)} |`);
+console.log(
+  `| app boot to first answer (direct) | ${d.toFixed(0)} | ${Math.min(...directMs).toFixed(0)} | ${Math.max(...directMs).toFixed(0)} |`,
+);
+console.log(
+  `| first request through the router at zero replicas | ${c.toFixed(0)} | ${Math.min(...coldMs).toFixed(0)} | ${Math.max(...coldMs).toFixed(0)} |`,
+);
 console.log(`\noverhead (median): ${(c - d).toFixed(0)} ms (target <= 100 ms)`);
 process.exit(0);
