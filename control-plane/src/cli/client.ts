@@ -19,82 +19,62 @@ export interface Client {
 }
 
 export function client(server: string, token: string): Client {
+  const base = server.replace(/\/$/, '');
+  /** One call; a failure to connect is `Unreachable`, an error answer an `ApiError`. */
+  const call = async (path: string, init: RequestInit): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(init.headers as Record<string, string>),
+        },
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new Unreachable(
+        `cannot reach the control plane at ${server}: ${cause?.code ?? cause?.message ?? String(e)}`,
+      );
+    }
+    if (!res.ok) throw new ApiError(statusOf(res.status, await res.text()));
+    return res;
+  };
   return {
     async stream(path: string, out: (chunk: string) => void): Promise<void> {
-      let res: Response;
-      try {
-        res = await fetch(`${server.replace(/\/$/, '')}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      } catch (e) {
-        throw new Unreachable(
-          `cannot reach the control plane at ${server}: ${String((e as { cause?: unknown }).cause ?? e)}`,
-        );
-      }
-      if (!res.ok) {
-        const text = await res.text();
-        let status: Status | undefined;
-        try {
-          status = JSON.parse(text) as Status;
-        } catch {
-          status = undefined;
-        }
-        throw new ApiError(
-          status?.kind === 'Status'
-            ? status
-            : ({
-                apiVersion: 'v1',
-                kind: 'Status',
-                metadata: {},
-                status: 'Failure',
-                reason: 'Unknown',
-                code: res.status,
-                message: text,
-              } as Status),
-        );
-      }
+      const res = await call(path, {});
       const decoder = new TextDecoder();
       for await (const chunk of res.body ?? []) out(decoder.decode(chunk as Uint8Array, { stream: true }));
     },
     async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-      let res: Response;
-      try {
-        res = await fetch(`${server.replace(/\/$/, '')}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${token}`,
-            accept: 'application/json',
-            ...(body !== undefined ? { 'content-type': contentType } : {}),
-          },
-          ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-        });
-      } catch (e) {
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new Unreachable(
-          `cannot reach the control plane at ${server}: ${cause?.code ?? cause?.message ?? String(e)}`,
-        );
-      }
+      const res = await call(path, {
+        method,
+        ...(body !== undefined
+          ? { headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) }
+          : {}),
+      });
       const text = await res.text();
-      let value: unknown;
-      try {
-        value = text ? JSON.parse(text) : undefined;
-      } catch {
-        value = undefined;
-      }
-      if (!res.ok) {
-        const status =
-          (value as Status | undefined)?.kind === 'Status'
-            ? (value as Status)
-            : ({
-                apiVersion: 'v1',
-                kind: 'Status',
-                metadata: {},
-                status: 'Failure',
-                reason: 'Unknown',
-                code: res.status,
-                message: `HTTP ${res.status}: ${text.slice(0, 200)}`,
-              } as Status);
-        throw new ApiError(status);
-      }
-      return value as T;
+      return (text ? JSON.parse(text) : undefined) as T;
     },
+  };
+}
+
+/** The `Status` of an error answer, or one made from whatever else came back. */
+function statusOf(code: number, text: string): Status {
+  try {
+    const value = JSON.parse(text) as Status;
+    if (value?.kind === 'Status') return value;
+  } catch {
+    // Not JSON: described below.
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Status',
+    metadata: {},
+    status: 'Failure',
+    reason: 'Unknown',
+    code,
+    message: `HTTP ${code}: ${text.slice(0, 200)}`,
   };
 }
