@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/control-plane.ts';
 import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
-import { stopAll } from '../helpers/processes.ts';
+import { stopAll, waitFor } from '../helpers/processes.ts';
+
+const skiffBin = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 
 let p: Platform;
 beforeAll(async () => {
@@ -55,6 +59,33 @@ describe('the platform on one machine (skiff up)', () => {
     expect(r.stdout).toMatch(/web-00001-\d+: app listening on \d+/);
     const missing = await skiff(['logs', 'nope'], { url: p.apiUrl, token: p.token });
     expect(missing.code).toBe(1);
+  });
+
+  it('follows a revision’s output as it is written with skiff logs --follow', async () => {
+    const echo =
+      'process.stdout.write("starting\\n"); setInterval(() => console.log("tick " + Date.now()), 200); require("node:http").createServer((q, s) => s.end("ok")).listen(process.env.PORT);';
+    const svc = {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'chatty' },
+      spec: { template: { spec: { containers: [{ command: [process.execPath, '-e', echo] }] } } },
+    };
+    expect((await p.api('POST', servicePath(), svc)).status).toBe(201);
+    await ready(p, 'chatty');
+    const child = spawn(process.execPath, [skiffBin, 'logs', 'chatty', '--follow'], {
+      env: { PATH: process.env.PATH ?? '', SKIFF_SERVER: p.apiUrl, SKIFF_TOKEN: p.token },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(() => out.includes('starting'), 5000, 'the past lines');
+      const ticks = () => (out.match(/tick \d+/g) ?? []).length;
+      const before = ticks();
+      await waitFor(() => ticks() >= before + 3, 5000, 'new lines while following');
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill();
+    }
   });
 
   it('moves traffic to a new revision once it is Ready, and rolls back', async () => {
