@@ -26,5 +26,6 @@ export * from './validation/quantity.ts';
 export * from './validation/resources.ts';
 export * from './validation/revision.ts';
 export * from './validation/traffic.ts';
+export * from './wire/http.ts';
 export * from './wire/routing.ts';
 export * from './wire/stats.ts';

@@ -4,24 +4,7 @@
  * scheme the client used, and the marker the queue-proxy reads to tell held requests apart.
  */
 
-/** Header names that belong to one connection and are never forwarded (RFC 9110 §7.6.1). */
-export const hopByHop: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-]);
-
-/** Whether a header stays on its hop: a hop-by-hop name, or one the `Connection` header lists. */
-export function isHopByHop(lowerName: string, connection: readonly string[]): boolean {
-  return hopByHop.has(lowerName) || (connection.length > 0 && connection.includes(lowerName));
-}
+export { isHopByHop } from '@skiff/shared';
 
 /** Tokens of a `Connection` header, lower case. */
 export function connectionTokens(value: string | null | undefined): string[] {

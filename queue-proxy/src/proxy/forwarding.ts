@@ -1,4 +1,5 @@
-import { isHopByHop, type RequestHead, type ResponseHead } from './http1.ts';
+import { isHopByHop } from '@skiff/shared';
+import type { RequestHead, ResponseHead } from './http1.ts';
 
 /** The client's address as a header value (`::ffff:127.0.0.1` → `127.0.0.1`). */
 export function clientAddress(remote: string | undefined): string {
@@ -38,7 +39,8 @@ export function forwardRequestHead(head: RequestHead, client: string): string {
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
         continue;
       }
-      if (isHopByHop(lower, head.connection)) continue;
+      // Bodies go through as bytes, so their framing header goes too.
+      if (lower !== 'transfer-encoding' && isHopByHop(lower, head.connection)) continue;
       if (lower === 'x-forwarded-proto') proto = value;
       else if (lower === 'x-forwarded-host') forwardedHost = true;
     }
@@ -67,9 +69,11 @@ export function forwardResponseHead(head: ResponseHead, close: boolean, keepAliv
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i] as string;
-    if (interesting.has(name.charCodeAt(0)) && isHopByHop(name.toLowerCase(), head.connection)) {
-      // A protocol switch keeps its Upgrade header.
-      if (head.status !== 101 || name.toLowerCase() !== 'upgrade') continue;
+    if (interesting.has(name.charCodeAt(0))) {
+      const lower = name.toLowerCase();
+      // Bodies go through as bytes (their framing header too); a protocol switch keeps Upgrade.
+      const forwarded = lower === 'transfer-encoding' || (head.status === 101 && lower === 'upgrade');
+      if (!forwarded && isHopByHop(lower, head.connection)) continue;
     }
     out += `${name}: ${h[i + 1]}\r\n`;
   }

@@ -195,24 +195,6 @@ export function keepsAlive(head: Head): boolean {
   return head.minor === 1 || head.connection.includes('keep-alive');
 }
 
-/** Header names that belong to one connection and are never forwarded (RFC 9110 §7.6.1). */
-const hopByHop = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-]);
-
-/** Whether a header stays on its hop: a hop-by-hop name, or one the Connection header lists. */
-export function isHopByHop(lowerName: string, connection: readonly string[]): boolean {
-  return hopByHop.has(lowerName) || (connection.length > 0 && connection.includes(lowerName));
-}
-
 /** A complete plain-text response this hop makes itself (errors, probes). */
 export function plainResponse(status: number, body: string, close: boolean): string {
   const text = `${body}\n`;
