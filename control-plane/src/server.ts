@@ -4,6 +4,7 @@ import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shar
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
+import { Autoscaler } from './autoscaler/autoscaler.ts';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { Reconciler, type ScaleSource } from './reconciler/reconciler.ts';
 import { RoutingPublisher } from './routing/publisher.ts';
@@ -23,6 +24,7 @@ export interface ControlPlaneOptions {
   userToken?: string;
   routerToken?: string;
   resyncMs?: number;
+  /** Replaces the autoscaler (e.g. `StaticScale` for fixed replicas). */
   scale?: ScaleSource;
   /** Autoscaler settings (defaults and what annotations may ask for). */
   autoscaler?: AutoscalerConfig;
@@ -34,6 +36,8 @@ export interface ControlPlane {
   port: number;
   store: Store;
   reconciler: Reconciler;
+  /** Undefined when `scale` replaced it. */
+  autoscaler: Autoscaler | undefined;
   publisher: RoutingPublisher;
   tokens: { user: string; router: string };
   /** Router stats received, newest per router (the autoscaler reads them). */
@@ -53,12 +57,21 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const publisher = new RoutingPublisher(store.nextRoutingEpoch());
   const metrics = new ApiMetrics();
   const urls = { domain: o.domain ?? 'localhost', port: o.routerPort ?? 8080 };
+  const autoscaler = o.scale
+    ? undefined
+    : new Autoscaler({
+        store,
+        backend: o.backend,
+        ...(o.autoscaler ? { config: o.autoscaler } : {}),
+        enqueue: (ns, name) => reconciler.enqueue(ns, name),
+        log,
+      });
   const reconciler = new Reconciler({
     store,
     backend: o.backend,
     publisher,
     urls,
-    ...(o.scale ? { scale: o.scale } : {}),
+    scale: o.scale ?? (autoscaler as Autoscaler),
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     resyncMs: o.resyncMs ?? 30_000,
     onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
@@ -77,9 +90,18 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     activate: (req) => {
       activations.push(req);
       if (activations.length > 1000) activations.shift();
-      reconciler.activate(req.namespace, req.revision);
+      reconciler.activate(req.namespace, req.revision, req.held);
     },
-    routerStats: (s) => routerStats.set(s.router, s),
+    routerStats: (s) => {
+      routerStats.set(s.router, s);
+      autoscaler?.routerStats(s);
+    },
+    ...(autoscaler
+      ? {
+          scaling: (ns: string, name: string) => autoscaler.decisions(ns, name),
+          extraMetrics: () => autoscaler.metrics(),
+        }
+      : {}),
     ready: () => started,
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
@@ -93,6 +115,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : (o.apiPort ?? 8090);
   reconciler.start();
+  autoscaler?.start();
   started = true;
   log(`API on http://${host}:${port}, backend ${o.backend.name}, data in ${o.dataDir}`);
   return {
@@ -100,11 +123,13 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     port,
     store,
     reconciler,
+    autoscaler,
     publisher,
     tokens,
     routerStats,
     activations,
     async close() {
+      autoscaler?.stop();
       reconciler.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

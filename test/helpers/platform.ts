@@ -24,12 +24,13 @@ export interface Platform {
 export async function startPlatform(
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-up-')),
   ports?: { api: number; router: number },
+  args: string[] = [],
 ): Promise<Platform> {
   const api = ports?.api ?? (await freePort());
   const router = ports?.router ?? (await freePort());
   const proc = await start(
     process.execPath,
-    [cli, 'up'],
+    [cli, 'up', ...args],
     {
       SKIFF_DATA_DIR: dataDir,
       SKIFF_API_PORT: String(api),
@@ -111,8 +112,11 @@ export function appService(
   };
 }
 
-/** Waits until the service is Ready at its current generation; returns it. */
-export async function ready(p: Platform, name: string, timeoutMs = 30_000): Promise<any> {
+/**
+ * Waits until the service is Ready at its current generation and the router serves it (by a
+ * request to `/healthz`; `probe: false` skips that request, for a revision that must stay at zero).
+ */
+export async function ready(p: Platform, name: string, timeoutMs = 30_000, probe = true): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   let last: any;
   while (Date.now() < deadline) {
@@ -120,6 +124,7 @@ export async function ready(p: Platform, name: string, timeoutMs = 30_000): Prom
     const cond = last.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
     if (last.status?.observedGeneration === last.metadata?.generation && cond?.status === 'True') {
       // Routers hear of it within moments of the status (the snapshot is published first).
+      if (!probe) return last;
       while (Date.now() < deadline && (await p.get(`${name}.default.localhost`, '/healthz')).status === 404) {
         await new Promise((r) => setTimeout(r, 10));
       }

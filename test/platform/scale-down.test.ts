@@ -12,7 +12,7 @@ import { startControlPlane } from '../../control-plane/src/server.ts';
 import type { RevisionRow } from '../../control-plane/src/store/schema.ts';
 import { appService, servicePath } from '../helpers/platform.ts';
 
-/** Until the autoscaler exists, the test sets a revision's replica count itself. */
+/** The test sets the revision's replica count itself (no autoscaler). */
 class SetScale extends StaticScale {
   replicas = new Map<string, number>();
   override desired(revision: RevisionRow, routed: boolean): number {

@@ -48,6 +48,10 @@ export interface ApiDeps {
   ready(): boolean;
   /** Autoscaler settings the annotations are validated against. */
   autoscaler?: AutoscalerConfig;
+  /** The autoscaler's recent decisions for a revision, newest last. */
+  scaling?(namespace: string, revision: string): unknown[];
+  /** More metric lines for `/metrics` (the autoscaler's gauges). */
+  extraMetrics?(): string[];
   /** Recent output of a revision's replicas (see `WorkloadBackend.logs`). */
   logs?: WorkloadBackend['logs'];
   /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
@@ -89,7 +93,9 @@ export function createApi(deps: ApiDeps): Hono {
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (deps.ready() ? c.text('ok\n') : c.text('not ready\n', 503)));
   app.get('/metrics', (c) =>
-    c.body(deps.metrics.render(store), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+    c.body(deps.metrics.render(store, deps.extraMetrics?.()), 200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    }),
   );
 
   // Internal endpoints for routers.
@@ -226,6 +232,20 @@ export function createApi(deps: ApiDeps): Hono {
     const row = store.getRevision(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
     return respond(c.req.raw, 200, revisionObject(row, routingState(namespace, row.service, name)));
+  });
+  // How the autoscaler has been deciding this revision's replicas: live evaluations (newest last)
+  // and the changes recorded in the audit log.
+  app.get(`${ns}/revisions/:name/scaling`, (c) => {
+    const { ns: namespace, name } = c.req.param();
+    const row = store.getRevision(namespace, name);
+    if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
+    const changes = store
+      .auditLog(namespace, row.service, 200)
+      .filter((a) => a.action === 'scale' && a.actor === 'autoscaler' && a.detail.revision === name)
+      .slice(0, 20)
+      .reverse()
+      .map((a) => a.detail);
+    return c.json({ kind: 'RevisionScaling', revision: name, recent: deps.scaling?.(namespace, name) ?? [], changes });
   });
   // Like a pod's `log` subresource: the revision's recent output, `?follow=true` to keep streaming.
   app.get(`${ns}/revisions/:name/log`, (c) => {

@@ -43,7 +43,7 @@ export class ApiMetrics {
     if (!ok) this.#reconcileErrors++;
   }
 
-  render(store: Store): string {
+  render(store: Store, extra: string[] = []): string {
     const out: string[] = [];
     out.push('# HELP skiff_api_requests_total API requests by method, route and status code.');
     out.push('# TYPE skiff_api_requests_total counter');
@@ -71,6 +71,7 @@ export class ApiMetrics {
     out.push('# HELP skiff_services Services in the store.');
     out.push('# TYPE skiff_services gauge');
     out.push(`skiff_services ${store.listServices().length}`);
+    out.push(...extra);
     return `${out.join('\n')}\n`;
   }
 }

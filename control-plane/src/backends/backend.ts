@@ -48,6 +48,11 @@ export interface WorkloadBackend {
   list(): { namespace: string; revision: string }[];
   /** Problems a revision template has on this backend (e.g. no command to run locally); `path` is the spec's field path. */
   validate?(spec: RevisionSpec, path: string): FieldError[];
+  /**
+   * Where the autoscaler reads each ready replica's queue-proxy stats (`GET` → `Stat` JSON).
+   * A backend without it is not scraped; its revisions scale on the routers' reports alone.
+   */
+  scrapeTargets?(namespace: string, revision: string): { pod: string; url: string }[];
   /** Recent output of a revision's replicas, when the backend keeps it (`skiff logs`). */
   logs?(namespace: string, revision: string): RevisionLogs | undefined;
   /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */

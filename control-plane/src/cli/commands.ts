@@ -334,7 +334,43 @@ export async function revisionDescribe(ctx: Context, name: string): Promise<void
         `  ${x.status === 'True' ? 'OK' : x.status === 'False' ? '!!' : '??'} ${x.type}${x.reason ? `  ${x.reason}` : ''}${x.message ? `: ${x.message}` : ''}`,
     ),
   ];
+  const scaling = await ctx.client.request<{ recent: ScalingLine[]; changes: ScalingLine[] }>(
+    'GET',
+    `${revisionsPath(ctx.namespace, name)}/scaling`,
+  );
+  const last = scaling.recent.at(-1);
+  if (last) {
+    lines.push(
+      '',
+      `Autoscaler:   ${last.metric} target ${last.target}/replica, observed ${fmt(last.stable)} (stable) ${fmt(last.panic)} (panic)${last.inPanic ? ', PANIC' : ''}`,
+    );
+  }
+  if (scaling.changes.length > 0) {
+    lines.push('', 'Scale decisions (newest last):');
+    for (const d of scaling.changes.slice(-10)) {
+      lines.push(
+        `  ${d.at}  ${d.from ?? '?'} -> ${d.desired}  ready ${d.readyPods}, observed ${fmt(d.stable)}/${fmt(d.panic)}${d.inPanic ? ' (panic)' : ''}: ${d.reason}`,
+      );
+    }
+  }
   ctx.print(lines.join('\n'));
+}
+
+interface ScalingLine {
+  at: string;
+  metric: string;
+  target: number;
+  stable?: number;
+  panic?: number;
+  inPanic: boolean;
+  readyPods: number;
+  from?: number;
+  desired: number;
+  reason: string;
+}
+
+function fmt(n: number | undefined): string {
+  return n === undefined ? '-' : String(Math.round(n * 100) / 100);
 }
 
 export async function revisionDelete(ctx: Context, name: string): Promise<void> {

@@ -24,7 +24,12 @@ import { type Format, render } from './output.ts';
 const usage = `skiff: deploy and manage serverless services (Knative Serving API)
 
 Usage:
-  skiff up                       run the platform on this machine (control plane, router, local backend)
+  skiff up [--autoscaler-KEY VALUE ...]
+                                 run the platform on this machine (control plane, router, local backend);
+                                 KEY is any Knative config-autoscaler key, e.g. --autoscaler-stable-window 10s
+  skiff up --backend kubernetes [--kubeconfig FILE] [--namespace NS]
+                                 the same with revisions on a cluster (kubeconfig: $KUBECONFIG, ~/.kube/config);
+                                 NS: one namespace for every revision, else each Skiff namespace's own
   skiff apply -f FILE|-
   skiff service create NAME (--image IMAGE | --cmd "COMMAND") [flags]
   skiff service update NAME [flags]
@@ -61,7 +66,23 @@ function token(explicit: string | undefined): string {
   throw new UsageError(`no API token: pass --token, set SKIFF_TOKEN, or run where ${file} exists`);
 }
 
+/** `skiff up [flags]`: its flags are its own (see `up.ts`), so they are parsed there. */
+async function runUp(args: string[]): Promise<number> {
+  const { up } = await import('./up.ts');
+  const running = await up({ args, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        process.stdout.write('Stopping: draining replicas...\n');
+        void running.stop().then(resolve);
+      });
+    }
+  });
+  return 0;
+}
+
 async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'up') return runUp(argv.slice(1));
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -95,19 +116,6 @@ async function run(argv: string[]): Promise<number> {
   if (v.help || positionals.length === 0) {
     process.stdout.write(`${usage}\n`);
     return v.help ? 0 : 2;
-  }
-  if (positionals[0] === 'up') {
-    const { up } = await import('./up.ts');
-    const running = await up({ env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
-    await new Promise<void>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(signal, () => {
-          process.stdout.write('Stopping: draining replicas...\n');
-          void running.stop().then(resolve);
-        });
-      }
-    });
-    return 0;
   }
   const output = v.output as Format;
   if (!['table', 'json', 'yaml'].includes(output))

@@ -5,9 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { parseRouterConfig } from '@skiff/edge-router/src/config.ts';
 import { RouterServer } from '@skiff/edge-router/src/node/server.ts';
 import { runCore } from '@skiff/edge-router/src/run.ts';
-import { autoscalerDefaults } from '@skiff/shared';
+import { type AutoscalerConfig, applyAutoscalerSettings, autoscalerDefaults, autoscalerSettings } from '@skiff/shared';
+import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { startControlPlane } from '../server.ts';
+import { UsageError } from './commands.ts';
 
 const exampleApp = fileURLToPath(new URL('../../../examples/hello/app.mjs', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -40,6 +42,8 @@ function ensureQueueProxyBundle(log: (m: string) => void): void {
 }
 
 export interface UpOptions {
+  /** Command-line flags after `up`. */
+  args?: string[];
   env: NodeJS.ProcessEnv;
   print(line: string): void;
 }
@@ -59,12 +63,81 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 /**
+ * `skiff up`'s flags: `--autoscaler-<key> VALUE` (or `=VALUE`) for any `config-autoscaler` key;
+ * `--backend local|kubernetes`, and for Kubernetes `--kubeconfig FILE` and `--namespace NS`.
+ */
+export interface UpFlags {
+  autoscaler: Record<string, string>;
+  backend: 'local' | 'kubernetes';
+  kubeconfig?: string;
+  namespace?: string;
+}
+
+export function parseUpArgs(args: string[]): UpFlags {
+  const flags: UpFlags = { autoscaler: {}, backend: 'local' };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      if (eq >= 0) return arg.slice(eq + 1);
+      const next = args[++i];
+      if (next === undefined) throw new UsageError(`up: ${name} needs a value`);
+      return next;
+    };
+    if (name.startsWith('--autoscaler-')) {
+      const key = name.slice('--autoscaler-'.length);
+      if (!(key in autoscalerSettings)) {
+        throw new UsageError(
+          `up: unknown flag ${name}; autoscaler settings: ${Object.keys(autoscalerSettings).join(', ')}`,
+        );
+      }
+      flags.autoscaler[key] = value();
+    } else if (name === '--backend') {
+      const b = value();
+      if (b !== 'local' && b !== 'kubernetes')
+        throw new UsageError(`up: --backend is local or kubernetes, got ${JSON.stringify(b)}`);
+      flags.backend = b;
+    } else if (name === '--kubeconfig' || name === '--namespace') {
+      flags[name === '--kubeconfig' ? 'kubeconfig' : 'namespace'] = value();
+    } else {
+      throw new UsageError(`up: unknown argument ${JSON.stringify(arg)}`);
+    }
+  }
+  if (flags.backend !== 'kubernetes' && (flags.kubeconfig || flags.namespace)) {
+    throw new UsageError('up: --kubeconfig and --namespace go with --backend kubernetes');
+  }
+  return flags;
+}
+
+/**
+ * The autoscaler's settings for `skiff up`: Knative's defaults, then `SKIFF_AUTOSCALER_<KEY>`
+ * variables, then `--autoscaler-<key>` flags. On one machine a revision may start at zero.
+ */
+export function upAutoscalerConfig(env: NodeJS.ProcessEnv, flags: UpFlags): AutoscalerConfig {
+  const fromEnv: Record<string, string> = {};
+  for (const key of Object.keys(autoscalerSettings)) {
+    const v = env[`SKIFF_AUTOSCALER_${key.toUpperCase().replaceAll('-', '_')}`];
+    if (v !== undefined && v !== '') fromEnv[key] = v;
+  }
+  const { config, errors } = applyAutoscalerSettings(
+    { ...autoscalerDefaults, allowZeroInitialScale: true },
+    { ...fromEnv, ...flags.autoscaler },
+  );
+  if (errors.length > 0) throw new UsageError(`up: bad autoscaler settings:\n  ${errors.join('\n  ')}`);
+  return config;
+}
+
+/**
  * `skiff up`: the whole platform in one process on this machine: the control plane (API on
- * 127.0.0.1), the router, and the local backend running each replica as processes. On a fresh data
+ * 127.0.0.1), the router, and the local backend running each replica as processes (or, with
+ * `--backend kubernetes`, a cluster running each revision as a Deployment). On a fresh data
  * dir it deploys the example service. Stopping it drains and stops every replica.
  */
 export async function up(o: UpOptions): Promise<Up> {
   const env = o.env;
+  const flags = parseUpArgs(o.args ?? []);
+  const autoscaler = upAutoscalerConfig(env, flags);
   const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
   const apiPort = port(env, 'SKIFF_API_PORT', 8090);
   const routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
@@ -72,10 +145,19 @@ export async function up(o: UpOptions): Promise<Up> {
   const fresh = !existsSync(join(dataDir, 'skiff.db'));
   const log = (m: string) => o.print(m);
 
-  ensureQueueProxyBundle(log);
-  const backend = new LocalBackend({ drainQuietPeriod: env.SKIFF_DRAIN_QUIET_PERIOD ?? '1s' });
-  // On one machine a revision may start at zero and wake on its first request.
-  const autoscaler = { ...autoscalerDefaults, allowZeroInitialScale: true };
+  let backend: WorkloadBackend;
+  if (flags.backend === 'kubernetes') {
+    // Revisions run in the cluster; this machine runs the control plane and the router.
+    const { KubernetesBackend } = await import('../backends/kubernetes/kubernetes-backend.ts');
+    backend = await KubernetesBackend.start({
+      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      log: (m) => log(`kubernetes: ${m}`),
+    });
+  } else {
+    ensureQueueProxyBundle(log);
+    backend = new LocalBackend({ drainQuietPeriod: env.SKIFF_DRAIN_QUIET_PERIOD ?? '1s' });
+  }
   const cp = await startControlPlane({
     dataDir,
     backend,
@@ -109,7 +191,14 @@ export async function up(o: UpOptions): Promise<Up> {
         spec: {
           template: {
             spec: {
-              containers: [{ command: [process.execPath, exampleApp], env: [{ name: 'TARGET', value: 'World' }] }],
+              containers: [
+                {
+                  ...(flags.backend === 'kubernetes'
+                    ? { image: 'ghcr.io/knative/helloworld-go:latest' }
+                    : { command: [process.execPath, exampleApp] }),
+                  env: [{ name: 'TARGET', value: 'World' }],
+                },
+              ],
             },
           },
         },
@@ -128,7 +217,7 @@ export async function up(o: UpOptions): Promise<Up> {
       `  Data:       ${dataDir}`,
       '',
       fresh ? `Deployed the example: curl http://hello.default.${domain}${suffix}` : 'Services are back as they were.',
-      'Next:  npx skiff service list    npx skiff service create NAME --cmd "node server.js"',
+      `Next:  npx skiff service list    npx skiff service create NAME ${flags.backend === 'kubernetes' ? '--image IMAGE' : '--cmd "node server.js"'}`,
       'Ctrl-C stops everything (replicas drain first).',
       '',
     ].join('\n'),

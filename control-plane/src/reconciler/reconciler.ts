@@ -23,17 +23,21 @@ import { WorkQueue } from './work-queue.ts';
 
 const publishDelayMs = 50;
 
-/** How many replicas a revision should have; the autoscaler replaces the default later. */
+/** How many replicas a revision should have: the autoscaler (`../autoscaler/`), or a fixed rule. */
 export interface ScaleSource {
-  desired(revision: RevisionRow, routed: boolean): number;
-  /** A router holds requests for a revision: it should have a replica now. */
-  activate?(namespace: string, revision: string): void;
+  /**
+   * `wanted`: the revision should run at all (traffic reaches it, or it is the newest revision and
+   * not ready yet); `routed`: traffic reaches it.
+   */
+  desired(revision: RevisionRow, wanted: boolean, routed: boolean): number;
+  /** A router holds `held` requests for a revision: it should have a replica now. */
+  activate?(namespace: string, revision: string, held?: number): void;
 }
 
 /**
- * Until the autoscaler decides, a revision that traffic reaches (or the newest one, so it can
- * become ready) runs its initial scale within its min/max bounds; every other revision runs none.
- * A revision created at zero (`initial-scale: "0"`) stays there until a router asks for it.
+ * No autoscaling: a revision that traffic reaches (or the newest one, so it can become ready)
+ * runs its initial scale within its min/max bounds; every other revision runs none. A revision
+ * created at zero (`initial-scale: "0"`) stays there until a router asks for it.
  */
 export class StaticScale implements ScaleSource {
   #config: AutoscalerConfig;
@@ -44,8 +48,8 @@ export class StaticScale implements ScaleSource {
   activate(namespace: string, revision: string): void {
     this.#activated.add(`${namespace}/${revision}`);
   }
-  desired(revision: RevisionRow, routed: boolean): number {
-    if (!routed) return 0;
+  desired(revision: RevisionRow, wanted: boolean): number {
+    if (!wanted) return 0;
     const a = resolveAutoscaling(revision.annotations, revision.spec.containerConcurrency ?? 0, this.#config);
     const activated = this.#activated.has(`${revision.namespace}/${revision.name}`);
     const want = Math.max(a.minScale, activated ? Math.max(1, a.initialScale) : a.initialScale);
@@ -122,8 +126,8 @@ export class Reconciler {
   }
 
   /** A router holds requests for a revision: scale it up now. */
-  activate(namespace: string, revision: string): void {
-    this.#scale.activate?.(namespace, revision);
+  activate(namespace: string, revision: string, held?: number): void {
+    this.#scale.activate?.(namespace, revision, held);
     const row = this.#o.store.getRevision(namespace, revision);
     if (row) this.enqueue(namespace, row.service);
   }
@@ -273,7 +277,7 @@ export class Reconciler {
         (row.name === latestCreated &&
           !infos.find((i) => i.name === row.name)?.ready &&
           !infos.find((i) => i.name === row.name)?.failed);
-      const replicas = this.#scale.desired(row, wanted);
+      const replicas = this.#scale.desired(row, wanted, routed.has(row.name));
       const known = backend.observe(namespace, row.name);
       if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
       if (replicas !== known.desired) {

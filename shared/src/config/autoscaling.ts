@@ -190,3 +190,87 @@ export function resolveAutoscaling(
     aggregation: aggregationValue === 'weighted-exponential' ? 'weighted-exponential' : 'linear',
   };
 }
+
+type Setting =
+  | { field: keyof AutoscalerConfig; kind: 'bool' }
+  | { field: keyof AutoscalerConfig; kind: 'number' | 'int' | 'duration'; min?: number; max?: number; above?: number };
+
+/**
+ * The platform settings by Knative's `config-autoscaler` key (plus Skiff's `tick-interval` and
+ * `scrape-interval`), for `skiff up --autoscaler-<key> VALUE` and `SKIFF_AUTOSCALER_<KEY>`.
+ */
+export const autoscalerSettings: Record<string, Setting> = {
+  'enable-scale-to-zero': { field: 'enableScaleToZero', kind: 'bool' },
+  'container-concurrency-target-percentage': { field: 'targetUtilization', kind: 'number', above: 0, max: 100 },
+  'container-concurrency-target-default': { field: 'containerConcurrencyTargetDefault', kind: 'number', min: 0.01 },
+  'requests-per-second-target-default': { field: 'rpsTargetDefault', kind: 'number', min: 0.01 },
+  'target-burst-capacity': { field: 'targetBurstCapacity', kind: 'number', min: -1 },
+  'stable-window': { field: 'stableWindowMs', kind: 'duration', min: windowMinMs, max: windowMaxMs },
+  'panic-window-percentage': { field: 'panicWindowPercentage', kind: 'number', min: 1, max: 100 },
+  'panic-threshold-percentage': { field: 'panicThresholdPercentage', kind: 'number', min: 110, max: 1000 },
+  'max-scale-up-rate': { field: 'maxScaleUpRate', kind: 'number', above: 1 },
+  'max-scale-down-rate': { field: 'maxScaleDownRate', kind: 'number', above: 1 },
+  'scale-to-zero-grace-period': { field: 'scaleToZeroGracePeriodMs', kind: 'duration', above: 0 },
+  'scale-to-zero-pod-retention-period': { field: 'scaleToZeroPodRetentionPeriodMs', kind: 'duration', min: 0 },
+  'scale-down-delay': { field: 'scaleDownDelayMs', kind: 'duration', min: 0, max: windowMaxMs },
+  'activator-capacity': { field: 'activatorCapacity', kind: 'number', min: 1 },
+  'initial-scale': { field: 'initialScale', kind: 'int', min: 0 },
+  'allow-zero-initial-scale': { field: 'allowZeroInitialScale', kind: 'bool' },
+  'min-scale': { field: 'minScale', kind: 'int', min: 0 },
+  'max-scale': { field: 'maxScale', kind: 'int', min: 0 },
+  'max-scale-limit': { field: 'maxScaleLimit', kind: 'int', min: 0 },
+  'tick-interval': { field: 'tickIntervalMs', kind: 'duration', min: 100 },
+  'scrape-interval': { field: 'scrapeIntervalMs', kind: 'duration', min: 100 },
+};
+
+/**
+ * Applies settings given by key (`stable-window: 10s`) to a config. Every bad value is reported
+ * with its key; nothing is applied unless all are good.
+ */
+export function applyAutoscalerSettings(
+  base: AutoscalerConfig,
+  settings: Readonly<Record<string, string>>,
+): { config: AutoscalerConfig; errors: string[] } {
+  const config: Record<string, unknown> = { ...base };
+  const errors: string[] = [];
+  for (const [key, raw] of Object.entries(settings)) {
+    const s = autoscalerSettings[key];
+    if (!s) {
+      errors.push(`${key}: not an autoscaler setting (one of ${Object.keys(autoscalerSettings).join(', ')})`);
+      continue;
+    }
+    if (s.kind === 'bool') {
+      if (raw !== 'true' && raw !== 'false') errors.push(`${key}: expected true or false, got ${JSON.stringify(raw)}`);
+      else config[s.field] = raw === 'true';
+      continue;
+    }
+    let n = s.kind === 'duration' ? parseDuration(raw) : raw.trim() === '' ? Number.NaN : Number(raw);
+    if (n === undefined || !Number.isFinite(n)) {
+      errors.push(
+        `${key}: expected ${s.kind === 'duration' ? 'a duration such as 10s' : 'a number'}, got ${JSON.stringify(raw)}`,
+      );
+      continue;
+    }
+    if (s.kind === 'int' && !Number.isInteger(n)) {
+      errors.push(`${key}: expected a whole number, got ${JSON.stringify(raw)}`);
+      continue;
+    }
+    const shown = (x: number) => (s.kind === 'duration' ? `${x / 1000}s` : String(x));
+    if (
+      (s.min !== undefined && n < s.min) ||
+      (s.max !== undefined && n > s.max) ||
+      (s.above !== undefined && n <= s.above)
+    ) {
+      const range = [
+        s.above !== undefined ? `> ${shown(s.above)}` : s.min !== undefined ? `>= ${shown(s.min)}` : '',
+        s.max !== undefined ? `<= ${shown(s.max)}` : '',
+      ].filter(Boolean);
+      errors.push(`${key}: must be ${range.join(' and ')}, got ${JSON.stringify(raw)}`);
+      continue;
+    }
+    // Knative reads a utilization above 1 as a percentage (70 = 0.7).
+    if (key === 'container-concurrency-target-percentage' && n > 1) n /= 100;
+    config[s.field] = n;
+  }
+  return errors.length > 0 ? { config: base, errors } : { config: config as unknown as AutoscalerConfig, errors };
+}

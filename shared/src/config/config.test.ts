@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../index.ts';
+import { applyAutoscalerSettings, autoscalerDefaults, formatDuration, parseDuration } from '../index.ts';
 
 describe('Go durations', () => {
   it.each([
@@ -52,5 +52,52 @@ describe('shared/ stays portable', () => {
     };
     walk(root);
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('applyAutoscalerSettings', () => {
+  it('applies Knative config-autoscaler keys', () => {
+    const { config, errors } = applyAutoscalerSettings(autoscalerDefaults, {
+      'stable-window': '10s',
+      'scale-to-zero-grace-period': '2s',
+      'container-concurrency-target-percentage': '80',
+      'enable-scale-to-zero': 'false',
+      'max-scale-up-rate': '10',
+      'tick-interval': '500ms',
+    });
+    expect(errors).toEqual([]);
+    expect(config).toMatchObject({
+      stableWindowMs: 10_000,
+      scaleToZeroGracePeriodMs: 2000,
+      targetUtilization: 0.8,
+      enableScaleToZero: false,
+      maxScaleUpRate: 10,
+      tickIntervalMs: 500,
+    });
+    expect(
+      applyAutoscalerSettings(autoscalerDefaults, { 'container-concurrency-target-percentage': '0.5' }).config
+        .targetUtilization,
+    ).toBe(0.5);
+  });
+
+  it('reports every bad value by key and applies nothing', () => {
+    const { config, errors } = applyAutoscalerSettings(autoscalerDefaults, {
+      'stable-window': '5s',
+      'max-scale-down-rate': '1',
+      'initial-scale': '1.5',
+      'enable-scale-to-zero': 'yes',
+      'scale-to-zero-grace-period': '0s',
+      windw: '10s',
+      'min-scale': '2',
+    });
+    expect(config).toBe(autoscalerDefaults);
+    expect(errors).toEqual([
+      'stable-window: must be >= 6s and <= 3600s, got "5s"',
+      'max-scale-down-rate: must be > 1, got "1"',
+      'initial-scale: expected a whole number, got "1.5"',
+      'enable-scale-to-zero: expected true or false, got "yes"',
+      'scale-to-zero-grace-period: must be > 0s, got "0s"',
+      expect.stringMatching(/^windw: not an autoscaler setting \(one of enable-scale-to-zero, /),
+    ]);
   });
 });

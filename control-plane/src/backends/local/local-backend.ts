@@ -169,6 +169,11 @@ export class LocalBackend implements WorkloadBackend {
     };
   }
 
+  scrapeTargets(namespace: string, revision: string): { pod: string; url: string }[] {
+    const rev = this.#revisions.get(`${namespace}/${revision}`);
+    return (rev?.replicas ?? []).filter((r) => r.state === 'ready').map((r) => ({ pod: r.name, url: r.statsUrl }));
+  }
+
   /** Process ids of a revision's replicas (apps and queue-proxies). */
   pids(namespace: string, revision: string): number[] {
     return this.#revisions.get(`${namespace}/${revision}`)?.replicas.flatMap((r) => r.pids()) ?? [];

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { defaultReadinessProbe, type RevisionSpec, servingContainer } from '@skiff/shared';
+import { defaultReadinessProbe, type RevisionSpec, servingContainer, statsPath } from '@skiff/shared';
 import type { RevisionWorkload } from '../backend.ts';
 import type { LogBuffer } from './logs.ts';
 
@@ -68,6 +68,8 @@ export class Replica {
   readonly name: string;
   state: ReplicaState = 'starting';
   url = '';
+  /** Where its queue-proxy serves stats for the autoscaler. */
+  statsUrl = '';
   #o: ReplicaOptions;
   #app: ChildProcess | undefined;
   #qp: ChildProcess | undefined;
@@ -96,6 +98,7 @@ export class Replica {
       freePort(),
     ]);
     this.url = `http://127.0.0.1:${qpPort}`;
+    this.statsUrl = `http://127.0.0.1:${metricsPort}${statsPath}`;
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
     for (const e of container?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     Object.assign(env, {

@@ -1,0 +1,378 @@
+import { Agent, request } from 'node:http';
+import {
+  type AutoscalerConfig,
+  autoscalerDefaults,
+  type RevisionAutoscaling,
+  type RouterStats,
+  resolveAutoscaling,
+  type Stat,
+  StatSchema,
+} from '@skiff/shared';
+import type { WorkloadBackend } from '../backends/backend.ts';
+import type { ScaleSource } from '../reconciler/reconciler.ts';
+import type { RevisionRow } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import { WindowBuckets } from './buckets.ts';
+import { type DeciderResult, type DeciderState, decide, newDeciderState } from './decider.ts';
+import { sampleSize } from './sample.ts';
+import { applyScale, newScalerState, type ScalerState } from './scale.ts';
+
+/** One evaluation of a revision: what went in and what came out (`skiff revision describe`). */
+export interface ScalingDecision {
+  at: string;
+  /** Observed load over the stable and panic windows; undefined without data. */
+  stable?: number;
+  panic?: number;
+  metric: 'concurrency' | 'rps';
+  target: number;
+  readyPods: number;
+  routed: boolean;
+  inPanic: boolean;
+  excessBurstCapacity?: number;
+  /** The decider's number before bounds and the grace period. */
+  want?: number;
+  desired: number;
+  reason: string;
+}
+
+export interface AutoscalerOptions {
+  store: Store;
+  backend: WorkloadBackend;
+  config?: AutoscalerConfig;
+  /** Reconcile a service (its revision's desired scale changed). */
+  enqueue(namespace: string, service: string): void;
+  now?: () => number;
+  /** Fetches one replica's stats; defaults to an HTTP GET with a 3 s timeout. */
+  scrape?: (url: string) => Promise<Stat>;
+  random?: () => number;
+  log?: (message: string) => void;
+}
+
+interface Tracked {
+  namespace: string;
+  name: string;
+  service: string;
+  settings: RevisionAutoscaling;
+  routed: boolean;
+  wanted: boolean;
+  /** Concurrency (replicas' in-flight plus the routers' held requests) and requests per second. */
+  stableConcurrency: WindowBuckets;
+  panicConcurrency: WindowBuckets;
+  stableRps: WindowBuckets;
+  panicRps: WindowBuckets;
+  /** What the routers saw, kept apart for rps: max(replicas, routers) since every request passes a router. */
+  stableRouterRps: WindowBuckets;
+  panicRouterRps: WindowBuckets;
+  decider?: DeciderState;
+  scaler: ScalerState;
+  scraping: boolean;
+  last?: DeciderResult;
+  history: ScalingDecision[];
+}
+
+const historyLength = 20;
+
+/**
+ * The KPA: scrapes each ready replica's queue-proxy every second, adds the routers' held
+ * requests, and every tick decides each revision's replicas (pure `decide` + `applyScale`). A
+ * change is written to the audit log and handed to the reconciler, which asks the backend.
+ */
+export class Autoscaler implements ScaleSource {
+  readonly config: AutoscalerConfig;
+  #o: AutoscalerOptions;
+  #now: () => number;
+  #revisions = new Map<string, Tracked>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #agent = new Agent({ keepAlive: true, maxSockets: 4 });
+
+  constructor(o: AutoscalerOptions) {
+    this.#o = o;
+    this.config = o.config ?? autoscalerDefaults;
+    this.#now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    this.#timers.push(
+      setInterval(() => this.scrapeAll(), this.config.scrapeIntervalMs),
+      setInterval(() => this.tickAll(), this.config.tickIntervalMs),
+    );
+    for (const t of this.#timers) t.unref();
+  }
+
+  stop(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.#agent.destroy();
+  }
+
+  /** The reconciler asks: how many replicas should this revision have? */
+  desired(row: RevisionRow, wanted: boolean, routed = wanted): number {
+    const key = `${row.namespace}/${row.name}`;
+    let t = this.#revisions.get(key);
+    if (!wanted) {
+      // Unrouted: no replicas, and a fresh start (initial scale) if traffic comes back.
+      this.#revisions.delete(key);
+      return 0;
+    }
+    const settings = resolveAutoscaling(row.annotations, row.spec.containerConcurrency ?? 0, this.config);
+    if (!t) {
+      t = this.#track(row, settings);
+      this.#revisions.set(key, t);
+    }
+    t.settings = settings;
+    t.wanted = wanted;
+    if (t.routed !== routed) {
+      t.routed = routed;
+      // Bounds depend on being routed (min-scale): apply them now, not at the next tick.
+      this.#evaluate(t, false);
+    }
+    return t.scaler.desired;
+  }
+
+  /** A router holds requests for a revision with no capacity: count them and decide at once. */
+  activate(namespace: string, revision: string, held = 1): void {
+    const t = this.#revisions.get(`${namespace}/${revision}`);
+    if (!t) return;
+    const now = this.#now();
+    this.#record(t, 'concurrency', now, Math.max(1, held));
+    this.#evaluate(t, true);
+  }
+
+  /** One router's report: held requests are demand the replicas cannot see yet. */
+  routerStats(stats: RouterStats): void {
+    const now = this.#now();
+    for (const r of stats.revisions) {
+      const t = this.#revisions.get(`${r.namespace}/${r.revision}`);
+      if (!t) continue;
+      this.#record(t, 'concurrency', now, r.averageHeld);
+      t.stableRouterRps.record(now, r.requestsPerSecond);
+      t.panicRouterRps.record(now, r.requestsPerSecond);
+      // A revision at zero with demand ticks at once (Knative's poke).
+      if (t.scaler.desired === 0 && r.averageHeld > 0) this.#evaluate(t, true);
+    }
+  }
+
+  /** Scrapes every wanted revision's ready replicas once (all up to 3, a sample above). */
+  scrapeAll(): void {
+    const scrapeTargets = this.#o.backend.scrapeTargets?.bind(this.#o.backend);
+    if (!scrapeTargets) return;
+    for (const t of this.#revisions.values()) {
+      if (t.scraping) continue;
+      const targets = scrapeTargets(t.namespace, t.name);
+      if (targets.length === 0) continue;
+      const n = sampleSize(targets.length);
+      const sample = shuffle([...targets], this.#o.random ?? Math.random).slice(0, n);
+      t.scraping = true;
+      void Promise.allSettled(sample.map((s) => this.#scrape(s.url))).then((results) => {
+        t.scraping = false;
+        const stats = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        if (stats.length === 0) return;
+        const scaleUp = targets.length / stats.length;
+        const sum = (f: (s: Stat) => number) => stats.reduce((a, s) => a + f(s), 0) * scaleUp;
+        const now = this.#now();
+        this.#record(
+          t,
+          'concurrency',
+          now,
+          sum((s) => s.averageConcurrency),
+        );
+        this.#record(
+          t,
+          'rps',
+          now,
+          sum((s) => s.requestsPerSecond),
+        );
+      });
+    }
+  }
+
+  /** Decides every revision once. */
+  tickAll(): void {
+    for (const t of this.#revisions.values()) this.#evaluate(t, true);
+  }
+
+  /** The last decisions for a revision, newest last. */
+  decisions(namespace: string, revision: string): ScalingDecision[] {
+    return [...(this.#revisions.get(`${namespace}/${revision}`)?.history ?? [])];
+  }
+
+  /** Gauges for `/metrics`, one set per tracked revision. */
+  metrics(): string[] {
+    const gauges: [string, string, (t: Tracked) => number][] = [
+      ['skiff_autoscaler_desired_pods', 'Replicas the autoscaler wants.', (t) => t.scaler.desired],
+      [
+        'skiff_autoscaler_actual_pods',
+        'Replicas ready now.',
+        (t) => this.#o.backend.observe(t.namespace, t.name).ready.length,
+      ],
+      [
+        'skiff_autoscaler_stable_observed',
+        'Load over the stable window (concurrency or rps).',
+        (t) => this.#observed(t, this.#now())?.stable ?? 0,
+      ],
+      [
+        'skiff_autoscaler_panic_observed',
+        'Load over the panic window.',
+        (t) => this.#observed(t, this.#now())?.panic ?? 0,
+      ],
+      ['skiff_autoscaler_panic_mode', '1 while the revision is in panic mode.', (t) => (t.last?.inPanic ? 1 : 0)],
+      [
+        'skiff_autoscaler_excess_burst_capacity',
+        'Spare capacity beyond the target burst capacity.',
+        (t) => t.last?.excessBurstCapacity ?? 0,
+      ],
+    ];
+    const out: string[] = [];
+    for (const [name, help, value] of gauges) {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const t of this.#revisions.values()) {
+        out.push(`${name}{namespace="${t.namespace}",service="${t.service}",revision="${t.name}"} ${value(t)}`);
+      }
+    }
+    return out;
+  }
+
+  #track(row: RevisionRow, settings: RevisionAutoscaling): Tracked {
+    const panicMs = settings.panicWindowMs;
+    // After a restart, replicas may already run (Kubernetes): start from them, not the initial scale.
+    const running = this.#o.backend.observe(row.namespace, row.name);
+    const scaler =
+      running.desired > 0
+        ? { initialized: running.ready.length >= settings.initialScale, desired: running.desired }
+        : newScalerState(settings);
+    return {
+      namespace: row.namespace,
+      name: row.name,
+      service: row.service,
+      settings,
+      routed: false,
+      wanted: true,
+      stableConcurrency: new WindowBuckets(settings.stableWindowMs),
+      panicConcurrency: new WindowBuckets(panicMs),
+      stableRps: new WindowBuckets(settings.stableWindowMs),
+      panicRps: new WindowBuckets(panicMs),
+      stableRouterRps: new WindowBuckets(settings.stableWindowMs),
+      panicRouterRps: new WindowBuckets(panicMs),
+      scaler,
+      scraping: false,
+      history: [],
+    };
+  }
+
+  #record(t: Tracked, metric: 'concurrency' | 'rps', now: number, value: number): void {
+    if (metric === 'concurrency') {
+      t.stableConcurrency.record(now, value);
+      t.panicConcurrency.record(now, value);
+    } else {
+      t.stableRps.record(now, value);
+      t.panicRps.record(now, value);
+    }
+  }
+
+  /** Observed load, or undefined when replicas run but nothing was heard from them yet. */
+  #observed(t: Tracked, now: number): { stable: number; panic: number } | undefined {
+    const algorithm = t.settings.aggregation;
+    if (t.settings.metric === 'rps') {
+      if (t.stableRps.isEmpty(now) && t.stableRouterRps.isEmpty(now)) return undefined;
+      return {
+        stable: Math.max(t.stableRps.average(now, algorithm), t.stableRouterRps.average(now, algorithm)),
+        panic: Math.max(t.panicRps.average(now, algorithm), t.panicRouterRps.average(now, algorithm)),
+      };
+    }
+    if (t.stableConcurrency.isEmpty(now)) return undefined;
+    return { stable: t.stableConcurrency.average(now, algorithm), panic: t.panicConcurrency.average(now, algorithm) };
+  }
+
+  #evaluate(t: Tracked, runDecider: boolean): void {
+    const now = this.#now();
+    const readyPods = this.#o.backend.observe(t.namespace, t.name).ready.length;
+    let observed = this.#observed(t, now);
+    // A revision with no replicas and no demand reported is simply idle.
+    if (!observed && readyPods === 0 && t.scaler.desired === 0) observed = { stable: 0, panic: 0 };
+    let result: DeciderResult | undefined;
+    if (runDecider && observed) {
+      t.decider ??= newDeciderState(now, readyPods);
+      const d = decide(t.decider, {
+        now,
+        stable: observed.stable,
+        panic: observed.panic,
+        readyPods,
+        reachable: t.routed,
+        settings: t.settings,
+        maxScaleUpRate: this.config.maxScaleUpRate,
+        maxScaleDownRate: this.config.maxScaleDownRate,
+      });
+      t.decider = d.state;
+      t.last = d.result;
+      result = d.result;
+    }
+    const before = t.scaler.desired;
+    const applied = applyScale(t.scaler, {
+      now,
+      want: runDecider ? result?.desired : t.scaler.desired,
+      readyPods,
+      routed: t.routed,
+      wanted: t.wanted,
+      settings: t.settings,
+      enableScaleToZero: this.config.enableScaleToZero,
+      scaleToZeroGracePeriodMs: this.config.scaleToZeroGracePeriodMs,
+    });
+    t.scaler = applied.state;
+    const decision: ScalingDecision = {
+      at: new Date(now).toISOString(),
+      ...(observed ? { stable: observed.stable, panic: observed.panic } : {}),
+      metric: t.settings.metric,
+      target: t.settings.target,
+      readyPods,
+      routed: t.routed,
+      inPanic: t.last?.inPanic ?? false,
+      ...(t.last ? { excessBurstCapacity: t.last.excessBurstCapacity } : {}),
+      ...(result ? { want: result.desired } : {}),
+      desired: t.scaler.desired,
+      reason: applied.reason || result?.reason || 'unchanged',
+    };
+    const previous = t.history.at(-1);
+    t.history.push(decision);
+    if (t.history.length > historyLength) t.history.shift();
+    const panicChanged = previous !== undefined && previous.inPanic !== decision.inPanic;
+    if (before !== t.scaler.desired || panicChanged) {
+      this.#o.store.record('autoscaler', 'scale', t.namespace, t.service, {
+        revision: t.name,
+        from: before,
+        to: t.scaler.desired,
+        ...decision,
+      });
+      if (before !== t.scaler.desired) this.#o.enqueue(t.namespace, t.service);
+    }
+  }
+
+  #scrape(url: string): Promise<Stat> {
+    if (this.#o.scrape) return this.#o.scrape(url);
+    return new Promise((resolve, reject) => {
+      const req = request(url, { agent: this.#agent, timeout: 3000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`stats: HTTP ${res.statusCode}`));
+          try {
+            resolve(StatSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+          } catch (e) {
+            reject(e);
+          }
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('stats: timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
