@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +29,7 @@ export interface Proc {
 }
 
 const running = new Set<Proc>();
+const hasSetpriv = existsSync('/usr/bin/setpriv');
 
 /** Starts a process and resolves once a line of its output matches `ready`. */
 export function start(
@@ -38,7 +39,10 @@ export function start(
   ready: RegExp,
   timeoutMs = 15_000,
 ): Promise<Proc> {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tied to the test process where `setpriv` exists: a test run that dies (or a failed
+  // afterAll) leaves nothing running. setpriv execs the command, so signals reach it directly.
+  const [cmd, argv] = hasSetpriv ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', command, ...args]] : [command, args];
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
