@@ -20,16 +20,30 @@ let now: number;
 let concurrency: number; // in flight across the revision, shared evenly by its ready replicas
 let enqueued: string[];
 
+/** The revision `hello-00001`, stored (the autoscaler forgets revisions the store does not have). */
 function row(annotations: Record<string, string> = {}, cc = 10): RevisionRow {
-  return {
-    namespace: 'default',
-    name: 'hello-00001',
-    service: 'hello',
-    uid: 'u1',
-    annotations: Object.fromEntries(Object.entries(annotations).map(([k, v]) => [`autoscaling.knative.dev/${k}`, v])),
-    labels: {},
-    spec: { containerConcurrency: cc, containers: [{ image: 'x' }] },
-  } as unknown as RevisionRow;
+  const spec = { containerConcurrency: cc, containers: [{ image: 'x' }] };
+  store.createService(
+    'default',
+    'hello',
+    'svc-uid',
+    { labels: {}, annotations: {}, spec: { template: { spec } } } as never,
+    'user',
+  );
+  return store.createRevision(
+    {
+      namespace: 'default',
+      name: 'hello-00001',
+      service: 'hello',
+      uid: 'u1',
+      configGeneration: 1,
+      templateHash: 'h',
+      annotations: Object.fromEntries(Object.entries(annotations).map(([k, v]) => [`autoscaling.knative.dev/${k}`, v])),
+      labels: {},
+      spec,
+    } as never,
+    'reconciler',
+  ) as RevisionRow;
 }
 
 function workload(r: RevisionRow): RevisionWorkload {
@@ -102,6 +116,13 @@ describe('Autoscaler', () => {
     expect(audit?.detail).toMatchObject({ revision: 'hello-00001', from: 0, to: 3 });
   });
 
+  it('acts on a poke that comes before the reconciler asked about the revision', () => {
+    const a = autoscaler();
+    const r = row({ 'initial-scale': '0' });
+    a.activate('default', 'hello-00001', 1);
+    expect(a.desired(r, true, true)).toBe(1);
+  });
+
   it("counts the routers' held requests as demand", () => {
     const a = autoscaler();
     const r = row({ 'initial-scale': '0' });
@@ -162,6 +183,16 @@ describe('Autoscaler', () => {
     expect(a.decisions('default', 'hello-00001').at(-1)?.inPanic).toBe(true);
     const later = await run(a, r, 6);
     expect(later.at(-1)).toBeLessThan(4);
+  });
+
+  it('forgets a revision once it is deleted', async () => {
+    const a = autoscaler();
+    const r = row();
+    a.desired(r, true, true);
+    expect(a.metrics().join('\n')).toContain('revision="hello-00001"');
+    store.deleteService('default', 'hello', 'user');
+    a.tickAll();
+    expect(a.metrics().join('\n')).not.toContain('revision="hello-00001"');
   });
 
   it('exposes gauges per revision', async () => {

@@ -131,7 +131,7 @@ export class Autoscaler implements ScaleSource {
 
   /** A router holds requests for a revision with no capacity: count them and decide at once. */
   activate(namespace: string, revision: string, held = 1): void {
-    const t = this.#revisions.get(`${namespace}/${revision}`);
+    const t = this.#revisions.get(`${namespace}/${revision}`) ?? this.#trackStored(namespace, revision);
     if (!t) return;
     const now = this.#now();
     this.#record(t, 'concurrency', now, Math.max(1, held));
@@ -188,7 +188,11 @@ export class Autoscaler implements ScaleSource {
 
   /** Decides every revision once. */
   tickAll(): void {
-    for (const t of this.#revisions.values()) this.#evaluate(t, true);
+    for (const [key, t] of this.#revisions) {
+      // A deleted revision (or service) is forgotten.
+      if (!this.#o.store.getRevision(t.namespace, t.name)) this.#revisions.delete(key);
+      else this.#evaluate(t, true);
+    }
   }
 
   /** The last decisions for a revision, newest last. */
@@ -230,6 +234,16 @@ export class Autoscaler implements ScaleSource {
       }
     }
     return out;
+  }
+
+  /** A poke can come before the reconciler asked about a revision (just after a restart). */
+  #trackStored(namespace: string, revision: string): Tracked | undefined {
+    const row = this.#o.store.getRevision(namespace, revision);
+    if (!row) return undefined;
+    const t = this.#track(row, resolveAutoscaling(row.annotations, row.spec.containerConcurrency ?? 0, this.config));
+    t.routed = true; // routers only hold requests for revisions that traffic reaches
+    this.#revisions.set(`${namespace}/${revision}`, t);
+    return t;
   }
 
   #track(row: RevisionRow, settings: RevisionAutoscaling): Tracked {
