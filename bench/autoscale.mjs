@@ -180,6 +180,7 @@ console.log('');
 console.log(
   `spike (10 → 100 clients): enough capacity (${settled} ready, offered/7 = ${Math.ceil(100 / perReplica)}) after ${enough ? `${enough.t - spike[0].t + 1} s` : 'never'}, panic ${spike.some((r) => r.panic) ? 'entered' : 'not entered'}`,
 );
+console.log(`spike to 90% of that capacity: ${mostly ? `${mostly.t - spike[0].t + 1} s` : 'never'}`);
 console.log(
   `overshoot: ${peak - settled} replicas above ${settled} (${Math.round(((peak - settled) / settled) * 100)}%)`,
 );

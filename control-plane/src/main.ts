@@ -1,14 +1,16 @@
+import type { WorkloadBackend } from './backends/backend.ts';
 import { MemoryBackend } from './backends/memory/memory-backend.ts';
 import { startControlPlane } from './server.ts';
 
 // skiff-control-plane: the control plane on its own, configured by environment.
 //   SKIFF_DATA_DIR (.skiff), SKIFF_API_PORT (8090), SKIFF_DOMAIN (localhost), SKIFF_ROUTER_PORT (8080),
-//   SKIFF_BACKEND (memory: replicas are records only; the local and Kubernetes backends come later),
-//   SKIFF_MEMORY_READY_MS (memory backend: time until a replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN.
+//   SKIFF_API_HOST (127.0.0.1; 0.0.0.0 in a pod), SKIFF_BACKEND (memory: replicas are records only;
+//   kubernetes: see kubernetesOptionsFromEnv), SKIFF_MEMORY_READY_MS (memory backend: time until a
+//   replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN.
 const env = process.env;
 const backendName = env.SKIFF_BACKEND ?? 'memory';
-if (backendName !== 'memory') {
-  console.error(`skiff-control-plane: SKIFF_BACKEND=${backendName} is not available; supported: memory`);
+if (backendName !== 'memory' && backendName !== 'kubernetes') {
+  console.error(`skiff-control-plane: SKIFF_BACKEND=${backendName} is not available; supported: memory, kubernetes`);
   process.exit(2);
 }
 const port = Number(env.SKIFF_API_PORT ?? 8090);
@@ -16,9 +18,18 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`skiff-control-plane: SKIFF_API_PORT must be a port number, got ${JSON.stringify(env.SKIFF_API_PORT)}`);
   process.exit(2);
 }
+let backend: WorkloadBackend;
+if (backendName === 'kubernetes') {
+  const k8s = await import('./backends/kubernetes/kubernetes-backend.ts');
+  const log = (m: string) => console.log(`kubernetes: ${m}`);
+  backend = await k8s.KubernetesBackend.start({ ...k8s.kubernetesOptionsFromEnv(env), log });
+} else {
+  backend = new MemoryBackend({ readyAfterMs: Number(env.SKIFF_MEMORY_READY_MS ?? 50) });
+}
 const cp = await startControlPlane({
   dataDir: env.SKIFF_DATA_DIR ?? '.skiff',
-  backend: new MemoryBackend({ readyAfterMs: Number(env.SKIFF_MEMORY_READY_MS ?? 50) }),
+  backend,
+  ...(env.SKIFF_API_HOST ? { apiHost: env.SKIFF_API_HOST } : {}),
   apiPort: port,
   domain: env.SKIFF_DOMAIN ?? 'localhost',
   routerPort: Number(env.SKIFF_ROUTER_PORT ?? 8080),
