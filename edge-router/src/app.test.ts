@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
 import { parseRouterConfig } from './config.ts';
 import { RouterCore } from './core.ts';
+import { type ConnectProbe, RememberingProbe } from './forward/connect-probe.ts';
 import { LocalGate } from './hold/gate.ts';
 import { seededRandom } from './routing/random.ts';
 import type { ControlPlane } from './snapshot/control-plane.ts';
@@ -35,7 +36,11 @@ function snapshot(version: number, revisions: SnapshotRevision[]): RoutingSnapsh
 }
 
 /** The app in-process (`app.request()`), with a fake upstream fetch recording what it was sent. */
-function setup(env: Record<string, string> = {}, upstream?: (url: string, init: RequestInit) => Promise<Response>) {
+function setup(
+  env: Record<string, string> = {},
+  upstream?: (url: string, init: RequestInit) => Promise<Response>,
+  connectProbe?: ConnectProbe,
+) {
   const pokes: ActivateRequest[] = [];
   const controlPlane: ControlPlane = {
     routing: async () => undefined,
@@ -58,6 +63,7 @@ function setup(env: Record<string, string> = {}, upstream?: (url: string, init: 
       return new Response('hello\n', { headers: { 'content-type': 'text/plain', connection: 'x-hop', 'x-hop': '1' } });
     },
     isConnectRefused: (e) => e instanceof Error && e.message === 'refused',
+    connectProbe,
     clientAddress: () => '192.0.2.7',
   });
   const request = (path: string, init: RequestInit = {}) =>
@@ -152,6 +158,48 @@ describe('web-standard router app', () => {
     const failed = await request('/');
     expect(failed.status).toBe(502);
     expect(calls).toBe(1);
+  });
+
+  it('with a connect probe (Workers): sends a request refused by the probe elsewhere, body and all, and never retries a failed fetch', async () => {
+    const asked: string[] = [];
+    const probe = new RememberingProbe(async (url) => {
+      asked.push(url);
+      return !url.startsWith('http://10.0.0.1');
+    });
+    const bodies: string[] = [];
+    const { core, sent, request } = setup(
+      {},
+      async (url, init) => {
+        // The fetch of Workers: every failure looks alike, so none may count as refused.
+        if (url.startsWith('http://10.0.0.3')) throw new Error('Network connection lost.');
+        bodies.push(await new Response(init.body).text());
+        return new Response('ok');
+      },
+      probe,
+    );
+    core.applySnapshot(snapshot(1, [revision('hello-00001', ['http://10.0.0.1:8012', 'http://10.0.0.2:8012'])]));
+    for (let i = 0; i < 6; i++) {
+      const res = await request('/', { method: 'POST', body: `body ${i}` });
+      expect(res.status).toBe(200);
+    }
+    // Nothing was ever sent to the refusing endpoint; every body arrived whole at the other one.
+    expect(sent.every((s) => s.url.startsWith('http://10.0.0.2'))).toBe(true);
+    expect(bodies).toEqual(Array.from({ length: 6 }, (_, i) => `body ${i}`));
+    // The refusing endpoint is asked each time it is picked; the answering one only until it answered.
+    expect(asked.filter((u) => u.startsWith('http://10.0.0.2')).length).toBeLessThanOrEqual(1);
+    expect(asked.filter((u) => u.startsWith('http://10.0.0.1')).length).toBeGreaterThan(0);
+
+    // The probe got through but the request failed: 502, not sent again.
+    core.applySnapshot(snapshot(2, [revision('hello-00001', ['http://10.0.0.3:8012', 'http://10.0.0.3:8013'])]));
+    sent.length = 0;
+    expect((await request('/', { method: 'DELETE' })).status).toBe(502);
+    expect(sent).toHaveLength(1);
+
+    // A single endpoint: nowhere to retry, so nothing is asked.
+    core.applySnapshot(snapshot(3, [revision('hello-00001', ['http://10.0.0.4:8012'])]));
+    asked.length = 0;
+    expect((await request('/')).status).toBe(200);
+    expect(asked).toEqual([]);
   });
 
   it('refuses heads over 16 KiB with 431, bodies over the limit with 413, unknown hosts with 404', async () => {

@@ -2,6 +2,7 @@ import type { SnapshotRevision } from '@skiff/shared';
 import { type Context, Hono } from 'hono';
 import { answers, plainText } from './answers.ts';
 import { maxRequestHeadBytes, type RouterConfig } from './config.ts';
+import type { ConnectProbe } from './forward/connect-probe.ts';
 import {
   clientAddress as cleanAddress,
   connectionTokens,
@@ -27,6 +28,8 @@ export interface AppOptions {
   fetch: Fetch;
   /** Whether `fetch` failed because the endpoint refused the connection (nothing was sent). */
   isConnectRefused(error: unknown): boolean;
+  /** For a runtime whose `fetch` reports a refused connection like any other failure (Workers). */
+  connectProbe?: ConnectProbe;
   clientAddress(c: Context): string | undefined;
   /** Keeps work alive after the response has gone (Workers' `waitUntil`); plain promises elsewhere. */
   background?(c: Context, work: Promise<unknown>): void;
@@ -80,7 +83,7 @@ export function createApp(options: AppOptions): Hono {
 
     let lease: GateLease;
     try {
-      lease = await gate.acquire(revision, stop.signal);
+      lease = await gate.acquire(revision, stop.signal, (work) => background(c, work));
     } catch (error) {
       cleanup();
       if (error instanceof QueueFullError) return plain(answers.queueFull(revision.name));
@@ -97,31 +100,42 @@ export function createApp(options: AppOptions): Hono {
     const target = new URL(req.url);
     let upstream: Response | undefined;
     let failure: unknown;
+    // Where the runtime's fetch cannot tell a refusal apart, ask first, while a retry is possible.
+    const probe = options.connectProbe;
+    const mayProbe = probe !== undefined && revision.endpoints.length > 1;
     for (let attempt = 0; upstream === undefined; attempt++) {
+      let refused = false;
       try {
-        upstream = await options.fetch(lease.url + target.pathname + target.search, {
-          method: req.method,
-          headers,
-          body,
-          redirect: 'manual',
-          signal: stop.signal,
-          // @ts-expect-error `duplex` is required for streaming request bodies but not yet in lib.dom.
-          duplex: 'half',
-        });
+        if (attempt === 0 && mayProbe && !(await probe.accepts(lease.url, stop.signal))) refused = true;
+        else {
+          upstream = await options.fetch(lease.url + target.pathname + target.search, {
+            method: req.method,
+            headers,
+            body,
+            redirect: 'manual',
+            signal: stop.signal,
+            // @ts-expect-error `duplex` is required for streaming request bodies but not yet in lib.dom.
+            duplex: 'half',
+          });
+          probe?.outcome(lease.url, true);
+        }
       } catch (error) {
+        if (!stop.signal.aborted) probe?.outcome(lease.url, false);
         // Retry once, elsewhere, only when nothing can have reached the app: the connection was
         // refused and there was no body to send (a streamed body cannot be replayed).
-        if (attempt === 0 && req.body === null && !stop.signal.aborted && options.isConnectRefused(error)) {
-          const next = await gate.retryElsewhere(revision, lease);
-          if (next !== undefined) {
-            lease = next;
-            continue;
-          }
+        refused = attempt === 0 && req.body === null && !stop.signal.aborted && options.isConnectRefused(error);
+        if (!refused) {
+          failure = error;
+          break;
+        }
+      }
+      if (refused) {
+        const next = await gate.retryElsewhere(revision, lease);
+        if (next === undefined) {
           cleanup();
           return plain(answers.upstreamFailed(revision.name, 'connection refused'));
         }
-        failure = error;
-        break;
+        lease = next;
       }
     }
     if (upstream === undefined) {

@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import type { SnapshotRevision, SnapshotRoute } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
@@ -9,10 +9,18 @@ import { type App, freePort, sleep, startApp, stopAll, waitFor } from '../helper
 
 /** What a runtime can do that the contract depends on (see each `false` in the runtime's test file). */
 export interface RuntimeCapabilities {
-  /** The runtime tells the router when a client goes away while its request is held. */
-  seesClientAbort: boolean;
-  /** The runtime tells a refused connection apart from other upstream failures. */
+  /**
+   * The ways of going away while held that the runtime tells the router about: the client closes
+   * its connection (FIN) or resets it (RST).
+   */
+  seesClientGone: ('close' | 'reset')[];
+  /**
+   * The router can tell that an endpoint refused the connection (so nothing reached the app) from
+   * other upstream failures: from the error of the runtime's fetch, or (Workers) a probe socket.
+   */
   seesConnectRefused: boolean;
+  /** The app sees the client's `Host` (else the endpoint's address, the host in X-Forwarded-Host). */
+  passesHost: boolean;
 }
 
 const domain = 'example.com';
@@ -189,6 +197,7 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       const reply = await send('hello', '/headers', { headers: { 'x-custom': 'kept' } });
       const seen = JSON.parse(reply.body).headers as Record<string, string>;
       expect(seen['x-custom']).toBe('kept');
+      expect(seen.host).toBe(caps.passesHost ? host('hello') : new URL(appA.url).host);
       expect(seen['x-forwarded-for']).toBe('127.0.0.1');
       expect(seen['x-forwarded-proto']).toBe('http');
       expect(seen['x-forwarded-host']).toBe(host('hello'));
@@ -270,19 +279,21 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       expect(reply.ms).toBeLessThan(3_500);
     });
 
-    if (caps.seesClientAbort) {
-      it('a client that goes away while held leaves the queue at once', async () => {
-        const r = () => route('gone', [{ revisionName: 'gone-00001', percent: 100 }]);
-        await publish([r()], [revision('gone-00001', [], { timeoutSeconds: 20 })]);
+    for (const how of caps.seesClientGone) {
+      it(`a client that goes away while held (${how === 'close' ? 'closes' : 'resets'} its connection) leaves the queue at once`, async () => {
+        const name = `gone-${how}`;
+        const r = () => route(name, [{ revisionName: `${name}-00001`, percent: 100 }]);
+        await publish([r()], [revision(`${name}-00001`, [], { timeoutSeconds: 20 })]);
         const sockets: Socket[] = [];
-        for (let i = 0; i < maxHeld; i++) sockets.push(await rawRequest(router.port, host('gone')));
+        for (let i = 0; i < maxHeld; i++) sockets.push(await rawRequest(router.port, host(name)));
         await sleep(300);
-        sockets[0]?.destroy();
+        if (how === 'close') sockets[0]?.destroy();
+        else sockets[0]?.resetAndDestroy();
         await sleep(300);
         // Its place is free again: one more request is held instead of refused.
-        const late = send('gone', '/', { agent: undefined });
+        const late = send(name, '/', { agent: undefined });
         await sleep(300);
-        cp.publish({ routes: [r()], revisions: [revision('gone-00001', [appA.url], { timeoutSeconds: 20 })] });
+        cp.publish({ routes: [r()], revisions: [revision(`${name}-00001`, [appA.url], { timeoutSeconds: 20 })] });
         expect((await late).status).toBe(200);
         const answers = await Promise.all(sockets.slice(1).map(readAll));
         for (const text of answers) expect(text).toMatch(/^HTTP\/1\.1 200/);
@@ -321,6 +332,43 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
         expect((await send('flaky')).status).toBe(502);
       });
     }
+
+    it('never retries a request the endpoint may have read: a dropped connection answers 502', async () => {
+      // An endpoint that accepts, reads a request head and drops the connection without answering.
+      const dropped: string[] = [];
+      const dropper = createServer((socket) => {
+        let head = '';
+        socket.on('data', (d: Buffer) => {
+          head += d.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          dropped.push(head.split(' ')[1] ?? '');
+          socket.destroy();
+        });
+        socket.on('error', () => undefined);
+      });
+      await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+      try {
+        const dropperUrl = `http://127.0.0.1:${(dropper.address() as AddressInfo).port}`;
+        await publish(
+          [route('dropping', [{ revisionName: 'dropping-00001', percent: 100 }])],
+          [revision('dropping-00001', [dropperUrl, appA.url])],
+        );
+        const failed: string[] = [];
+        for (let i = 0; i < 30; i++) {
+          // No body: nothing in the request itself stops a replay.
+          const path = `/headers?n=${i}`;
+          const reply = await send('dropping', path, { method: 'DELETE' });
+          if (reply.status === 502) failed.push(path);
+          else expect([reply.status, JSON.parse(reply.body).url]).toEqual([200, path]);
+        }
+        // Best of two random choices: some requests went to the dropper first. Each of them reached
+        // it once and answered 502; none was sent again to the app.
+        expect(dropped.length).toBeGreaterThan(0);
+        expect(failed).toEqual(dropped);
+      } finally {
+        dropper.close();
+      }
+    });
 
     it('refuses a request head over 16 KiB with 431 and serves one just under it', async () => {
       await publish(

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import type { Stat } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
@@ -76,5 +77,55 @@ describe('edge router on node, with a queue-proxy behind it', () => {
       5_000,
       'the queue-proxy to count a proxied request',
     );
+  });
+
+  it('sends a request again after a reused connection dropped it only when the method is idempotent', async () => {
+    // An endpoint that answers a connection's first request (keeping it alive) and drops the
+    // connection on any later one without answering, as if it went stale or the app crashed.
+    const seen: string[] = [];
+    const endpoint = createServer((socket) => {
+      let buf = '';
+      let answered = false;
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const [method, path] = buf.split(' ');
+        buf = buf.slice(end + 4);
+        if (!answered) {
+          answered = true;
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwarm\n');
+          return;
+        }
+        seen.push(`${method} ${path}`);
+        socket.destroy();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    try {
+      const staleHost = 'stale.default.example.com';
+      cp.publish({
+        routes: [route('stale', [{ revisionName: 'stale-00001', percent: 100 }])],
+        revisions: [revision('stale-00001', [`http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`])],
+      });
+      await waitFor(
+        async () => (await get(`${router.url}/warm`, { headers: { host: staleHost } })).status === 200,
+        10_000,
+        'the route',
+      );
+      // The pooled connection is reused: POST without a body is dropped once and answered 502.
+      const post = await raw(router.port, `POST /once HTTP/1.1\r\nHost: ${staleHost}\r\nConnection: close\r\n\r\n`);
+      expect(post.text).toMatch(/^HTTP\/1\.1 502 /);
+      expect(seen).toEqual(['POST /once']);
+      // GET is idempotent: after the reused connection dropped it, it goes again on a fresh one,
+      // whose first request the endpoint answers.
+      expect((await get(`${router.url}/warm`, { headers: { host: staleHost } })).status).toBe(200);
+      const again = await raw(router.port, `GET /twice HTTP/1.1\r\nHost: ${staleHost}\r\nConnection: close\r\n\r\n`);
+      expect(again.text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(seen).toEqual(['POST /once', 'GET /twice']);
+    } finally {
+      endpoint.close();
+    }
   });
 });

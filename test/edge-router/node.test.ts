@@ -1,4 +1,4 @@
 import { routerContract } from './contract.ts';
 
 // The Node server sees client disconnects on its sockets and ECONNREFUSED on connect.
-routerContract('node', { seesClientAbort: true, seesConnectRefused: true });
+routerContract('node', { seesClientGone: ['close', 'reset'], seesConnectRefused: true, passesHost: true });

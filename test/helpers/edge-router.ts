@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoRoot } from './processes.ts';
@@ -11,7 +11,7 @@ export interface RouterProc {
   port: number;
   url: string;
   output(): string;
-  /** Kills the router and every process it started (wrangler runs workerd; npm's deno is a wrapper). */
+  /** Kills the router and every process it started (Miniflare runs workerd; npm's deno is a wrapper). */
   stop(): Promise<void>;
 }
 
@@ -33,7 +33,7 @@ const running = new Set<RouterProc>();
 
 /**
  * Starts the edge router in a real runtime on a free loopback port: Node (the raw-socket server),
- * Deno (`Deno.serve`) or workerd (`wrangler dev`, offline, with the root wrangler.toml and its
+ * Deno (`Deno.serve`) or workerd (Miniflare, offline, with the root wrangler.toml and its
  * Durable Objects). `env` holds the router's settings (`SKIFF_*`). Each router runs in its own
  * process group so that `stop()` ends its helpers too.
  */
@@ -44,6 +44,7 @@ export async function startRouter(runtime: RouterRuntime, env: Record<string, st
   let args: string[];
   let childEnv: Record<string, string>;
   let ready: RegExp;
+  let scratch: string | undefined;
   if (runtime === 'node') {
     [command, args, childEnv, ready] = [
       process.execPath,
@@ -57,24 +58,11 @@ export async function startRouter(runtime: RouterRuntime, env: Record<string, st
     childEnv = { ...env, ...listen, DENO_NO_UPDATE_CHECK: '1' };
     ready = /serving :\d+/;
   } else {
+    // Miniflare, not `wrangler dev`: see workerd-router.ts (wrangler's proxy hides client disconnects).
     command = process.execPath;
-    args = [
-      join(modules, 'wrangler', 'bin', 'wrangler.js'),
-      'dev',
-      '--config',
-      join(repoRoot, 'wrangler.toml'),
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--inspector-port',
-      String(await freePort()),
-      '--persist-to',
-      mkdtempSync(join(tmpdir(), 'skiff-wrangler-')),
-      '--show-interactive-dev-session=false',
-      ...Object.entries(env).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
-    ];
-    childEnv = { WRANGLER_SEND_METRICS: 'false', CI: 'true' };
+    scratch = mkdtempSync(join(tmpdir(), 'skiff-workerd-'));
+    args = ['--import', 'tsx', join(repoRoot, 'test', 'edge-router', 'workerd-router.ts'), scratch];
+    childEnv = { ...env, ...listen };
     ready = /Ready on http/;
   }
   const child = spawn(command, args, {
@@ -93,6 +81,7 @@ export async function startRouter(runtime: RouterRuntime, env: Record<string, st
       running.delete(proc);
       killGroup(child);
       await exited;
+      if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
     },
   };
   running.add(proc);

@@ -9,6 +9,7 @@ import { runCore } from '../run.ts';
 declare const Deno: {
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
+  createHttpClient(options: { allowHost?: boolean }): object;
   serve(
     options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
     handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
@@ -26,11 +27,14 @@ try {
   Deno.exit(2);
 }
 const { core } = runCore(config, log);
+const client = Deno.createHttpClient({ allowHost: true });
 const app = createApp({
   config,
   resolve: (host, tag) => core.resolve(host, tag),
   gate: new LocalGate(core),
-  fetch: (input, init) => fetch(input, init),
+  // `allowHost`: the app sees the client's Host, as behind the Node router (Deno's fetch otherwise
+  // replaces it with the endpoint's address).
+  fetch: (input, init) => fetch(input, { ...init, client } as RequestInit),
   // Deno reports a refused connection as "client error (Connect)" in the error's cause.
   isConnectRefused: (error) => /\(Connect\)|Connection refused/i.test(String((error as { cause?: unknown }).cause)),
   clientAddress: (c) => (c.env as { remoteAddr?: { hostname: string } } | undefined)?.remoteAddr?.hostname,

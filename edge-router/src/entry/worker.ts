@@ -2,6 +2,8 @@
 // each revision's holding state in a Durable Object.
 import { createApp } from '../app.ts';
 import { parseRouterConfig } from '../config.ts';
+import { RememberingProbe } from '../forward/connect-probe.ts';
+import { acceptsConnections } from '../worker/connect-socket.ts';
 import { DurableGate } from '../worker/durable-gate.ts';
 import { configEnv, type WorkerEnv } from '../worker/env.ts';
 import { IsolateSnapshot } from '../worker/isolate-snapshot.ts';
@@ -22,8 +24,10 @@ function createRouter(env: WorkerEnv) {
     gate: new DurableGate(env, () => snapshot.version),
     fetch: (input, init) => fetch(input, init),
     // workerd reports every failed subrequest as "Network connection lost": a refused connection
-    // cannot be told from one lost after the request went out, so Workers never retry.
+    // cannot be told from one lost after the request went out, so a failed fetch is never retried;
+    // a socket opened first tells a refusing endpoint before anything is sent.
     isConnectRefused: () => false,
+    connectProbe: new RememberingProbe(acceptsConnections),
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
     background: (c, work) => c.executionCtx.waitUntil(work),
   });

@@ -21,8 +21,15 @@ export class QueueFullError extends Error {
  * in the revision's Durable Object (Workers, where isolates share no memory).
  */
 export interface Gate {
-  /** Resolves with a slot, rejects with `QueueFullError`, or with `signal.reason` once `signal` aborts. */
-  acquire(revision: SnapshotRevision, signal: AbortSignal): Promise<GateLease>;
+  /**
+   * Resolves with a slot, rejects with `QueueFullError`, or with `signal.reason` once `signal` aborts.
+   * `background` keeps work alive that must finish after the request is gone (Workers' `waitUntil`).
+   */
+  acquire(
+    revision: SnapshotRevision,
+    signal: AbortSignal,
+    background?: (work: Promise<unknown>) => void,
+  ): Promise<GateLease>;
   release(revision: SnapshotRevision, lease: GateLease): Promise<void>;
   /** After `lease`'s endpoint refused the connection: a slot elsewhere, or undefined. Releases `lease`. */
   retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined>;

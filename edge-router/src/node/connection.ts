@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { ChunkedScanner } from '@skiff/queue-proxy/src/proxy/chunked.ts';
 import type { Deadlines, Timed } from '@skiff/queue-proxy/src/proxy/deadlines.ts';
-import type { SnapshotRevision } from '@skiff/shared';
+import { isIdempotent, type SnapshotRevision } from '@skiff/shared';
 import { answers } from '../answers.ts';
 import { maxRequestHeadBytes, type RouterConfig } from '../config.ts';
 import type { RouterCore } from '../core.ts';
@@ -534,9 +534,10 @@ export class ClientConnection implements Timed {
       return;
     }
     // Nothing came back on a reused keep-alive connection: it may have gone stale before the
-    // request reached the endpoint. A request without a body goes once more on a fresh connection.
-    const bodyless = ex.head.contentLength === undefined && !ex.head.chunked;
-    if (up.reused && bodyless && !ex.retriedStale && lease !== undefined) {
+    // request reached the endpoint, or the endpoint may have read it and dropped the connection.
+    // Only an idempotent request without a body goes once more, on a fresh connection (RFC 9110
+    // §9.2.2: a client does not repeat a non-idempotent request by itself).
+    if (up.reused && bodyless(ex.head) && isIdempotent(ex.head.method) && !ex.retriedStale && lease !== undefined) {
       ex.retriedStale = true;
       this.dispatch(ex, lease);
       return;

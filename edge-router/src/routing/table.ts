@@ -80,17 +80,32 @@ export function buildRoutingTable(snapshot: RoutingSnapshot, options: TableOptio
       if (target.tag !== undefined) tags.set(target.tag, revision);
       for (const h of target.hosts ?? []) tagHosts.push([h, revision]);
     }
-    const base = { namespace: route.namespace, route: route.name, tags };
     for (const h of route.hosts) {
       const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, { ...base, split, pinned: undefined });
+      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, split, undefined, tags));
     }
     for (const [h, revision] of tagHosts) {
       const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, { ...base, split: undefined, pinned: revision });
+      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, undefined, revision, tags));
     }
   }
   return new RoutingTable(snapshot.version, hosts, revisions);
+}
+
+/**
+ * Every entry from this one object literal, so that all share one hidden class however large the
+ * table: entries spread from a per-route object took different hidden classes once the build loop
+ * was optimized part way through a large snapshot, which made lookups in a 10,000-service table
+ * megamorphic (about 13% more instructions per lookup than with 10 services).
+ */
+function hostEntry(
+  namespace: string,
+  route: string,
+  split: TrafficSplit | undefined,
+  pinned: SnapshotRevision | undefined,
+  tags: ReadonlyMap<string, SnapshotRevision>,
+): HostEntry {
+  return { namespace, route, split, pinned, tags };
 }
 
 /** One draw from a split: each revision with probability percent / total. */

@@ -17,13 +17,19 @@ export class DurableGate implements Gate {
     this.#version = version;
   }
 
-  async acquire(revision: SnapshotRevision, signal: AbortSignal): Promise<GateLease> {
+  async acquire(
+    revision: SnapshotRevision,
+    signal: AbortSignal,
+    background: (work: Promise<unknown>) => void = (work) => {
+      work.catch(() => undefined);
+    },
+  ): Promise<GateLease> {
     if (signal.aborted) throw signal.reason;
     const gate = this.#stub(revision);
     const id = crypto.randomUUID();
-    const onAbort = () => {
-      void gate.cancel(id);
-    };
+    // A client that went away ends its request: without `waitUntil` the cancel would never be sent
+    // and its place would stay taken until the timeout.
+    const onAbort = () => background(gate.cancel(id));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const aborted = new Promise<never>((_, reject) => {
