@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, raw } from '../helpers/http.ts';
 import {
@@ -184,5 +184,50 @@ describe('queue-proxy refuses bad input', () => {
     expect(code).toBe(2);
     expect(output.trim().split('\n')).toHaveLength(1);
     expect(output).toContain(message);
+  });
+  it('sends a request again after a reused app connection dropped it only when the method is idempotent', async () => {
+    // An app that answers a connection's first request (keeping it alive) and drops the
+    // connection on any later one without answering, as if it went stale or crashed.
+    const seen: string[] = [];
+    const app = createServer((socket) => {
+      let buf = '';
+      let answered = false;
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const [method, path] = buf.split(' ');
+        buf = buf.slice(end + 4);
+        if (!answered) {
+          answered = true;
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwarm\n');
+          return;
+        }
+        seen.push(`${method} ${path}`);
+        socket.destroy();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const qp = await startQueueProxy((app.address() as AddressInfo).port);
+      // One client connection: the first request warms the app connection, the second reuses it.
+      const post = await raw(
+        qp.port,
+        'GET /warm HTTP/1.1\r\nHost: a\r\n\r\nPOST /once HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      );
+      expect(post.text).toMatch(/^HTTP\/1\.1 200 [^]*HTTP\/1\.1 502 /);
+      expect(seen).toEqual(['POST /once']);
+      // GET is idempotent: after the reused connection dropped it, it goes again on a fresh one,
+      // whose first request the app answers.
+      const again = await raw(
+        qp.port,
+        'GET /warm HTTP/1.1\r\nHost: a\r\n\r\nGET /twice HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      );
+      expect(again.text).toMatch(/^HTTP\/1\.1 200 [^]*HTTP\/1\.1 200 /);
+      expect(seen).toEqual(['POST /once', 'GET /twice']);
+    } finally {
+      app.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { isIdempotent } from '@skiff/shared';
 import type { Breaker, Waiter } from '../breaker/breaker.ts';
 import type { QueueProxyConfig } from '../config.ts';
 import { ChunkedScanner } from './chunked.ts';
@@ -534,9 +535,10 @@ export class ClientConnection implements Timed {
       return;
     }
     // Nothing came back. A reused keep-alive connection may simply have gone stale before the
-    // request reached the app: send a request without a body once more on a fresh connection.
+    // request reached the app: send an idempotent request without a body once more on a fresh
+    // connection (RFC 9110 §9.2.2; a POST may have reached the app, so it gets the 502).
     const bodyless = ex.head.contentLength === undefined && !ex.head.chunked;
-    if (this.#upstreamReused && bodyless && !ex.retried && ex.admitted) {
+    if (this.#upstreamReused && bodyless && isIdempotent(ex.head.method) && !ex.retried && ex.admitted) {
       ex.retried = true;
       this.#connectUpstream().write(ex.upstreamHead, 'latin1');
       return;

@@ -19,3 +19,18 @@ export const hopByHopHeaders: ReadonlySet<string> = new Set([
 export function isHopByHop(lowerName: string, connection: readonly string[]): boolean {
   return hopByHopHeaders.has(lowerName) || (connection.length > 0 && connection.includes(lowerName));
 }
+
+/**
+ * Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2): the only ones a
+ * proxy may send again by itself after a connection dropped them without an answer.
+ */
+export function isIdempotent(method: string): boolean {
+  return (
+    method === 'GET' ||
+    method === 'HEAD' ||
+    method === 'OPTIONS' ||
+    method === 'TRACE' ||
+    method === 'PUT' ||
+    method === 'DELETE'
+  );
+}
