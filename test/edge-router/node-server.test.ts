@@ -1,9 +1,8 @@
-import { type AddressInfo, createServer } from 'node:net';
 import type { Stat } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
 import { type RouterProc, startRouter, stopRouters } from '../helpers/edge-router.ts';
-import { get, raw } from '../helpers/http.ts';
+import { dropsReusedConnections, get, raw } from '../helpers/http.ts';
 import { type App, type QueueProxyProc, startApp, startQueueProxy, stopAll, waitFor } from '../helpers/processes.ts';
 import { revision, route } from './contract.ts';
 
@@ -80,34 +79,13 @@ describe('edge router on node, with a queue-proxy behind it', () => {
   });
 
   it('sends a request again after a reused connection dropped it only when the method is idempotent', async () => {
-    // An endpoint that answers a connection's first request (keeping it alive) and drops the
-    // connection on any later one without answering, as if it went stale or the app crashed.
-    const seen: string[] = [];
-    const endpoint = createServer((socket) => {
-      let buf = '';
-      let answered = false;
-      socket.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const [method, path] = buf.split(' ');
-        buf = buf.slice(end + 4);
-        if (!answered) {
-          answered = true;
-          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwarm\n');
-          return;
-        }
-        seen.push(`${method} ${path}`);
-        socket.destroy();
-      });
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    const endpoint = await dropsReusedConnections();
+    const seen = endpoint.seen;
     try {
       const staleHost = 'stale.default.example.com';
       cp.publish({
         routes: [route('stale', [{ revisionName: 'stale-00001', percent: 100 }])],
-        revisions: [revision('stale-00001', [`http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`])],
+        revisions: [revision('stale-00001', [`http://127.0.0.1:${endpoint.port}`])],
       });
       await waitFor(
         async () => (await get(`${router.url}/warm`, { headers: { host: staleHost } })).status === 200,

@@ -1,5 +1,5 @@
 import { type Agent, request } from 'node:http';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 
 export interface Reply {
   status: number;
@@ -75,4 +75,34 @@ export function raw(
     socket.on('error', () => finish(true));
     socket.write(data);
   });
+}
+
+/**
+ * An HTTP server on loopback that answers the first request of each connection (keeping it
+ * alive) and drops the connection on any later one without answering, as if it had gone stale or
+ * the app had crashed. `seen` lists the dropped requests (`METHOD /path`).
+ */
+export async function dropsReusedConnections(): Promise<{ port: number; seen: string[]; close(): void }> {
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    let buf = '';
+    let answered = false;
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [method, path] = buf.split(' ');
+      buf = buf.slice(end + 4);
+      if (!answered) {
+        answered = true;
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwarm\n');
+        return;
+      }
+      seen.push(`${method} ${path}`);
+      socket.destroy();
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, seen, close: () => server.close() };
 }

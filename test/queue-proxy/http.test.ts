@@ -1,6 +1,6 @@
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, raw } from '../helpers/http.ts';
+import { dropsReusedConnections, get, raw } from '../helpers/http.ts';
 import {
   freePort,
   runQueueProxyExpectingExit,
@@ -185,32 +185,12 @@ describe('queue-proxy refuses bad input', () => {
     expect(output.trim().split('\n')).toHaveLength(1);
     expect(output).toContain(message);
   });
+
   it('sends a request again after a reused app connection dropped it only when the method is idempotent', async () => {
-    // An app that answers a connection's first request (keeping it alive) and drops the
-    // connection on any later one without answering, as if it went stale or crashed.
-    const seen: string[] = [];
-    const app = createServer((socket) => {
-      let buf = '';
-      let answered = false;
-      socket.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const [method, path] = buf.split(' ');
-        buf = buf.slice(end + 4);
-        if (!answered) {
-          answered = true;
-          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwarm\n');
-          return;
-        }
-        seen.push(`${method} ${path}`);
-        socket.destroy();
-      });
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const app = await dropsReusedConnections();
+    const seen = app.seen;
     try {
-      const qp = await startQueueProxy((app.address() as AddressInfo).port);
+      const qp = await startQueueProxy(app.port);
       // One client connection: the first request warms the app connection, the second reuses it.
       const post = await raw(
         qp.port,
