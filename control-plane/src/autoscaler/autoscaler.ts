@@ -202,37 +202,34 @@ export class Autoscaler implements ScaleSource {
 
   /** Gauges for `/metrics`, one set per tracked revision. */
   metrics(): string[] {
-    const gauges: [string, string, (t: Tracked) => number][] = [
-      ['skiff_autoscaler_desired_pods', 'Replicas the autoscaler wants.', (t) => t.scaler.desired],
-      [
-        'skiff_autoscaler_actual_pods',
-        'Replicas ready now.',
-        (t) => this.#o.backend.observe(t.namespace, t.name).ready.length,
-      ],
-      [
-        'skiff_autoscaler_stable_observed',
-        'Load over the stable window (concurrency or rps).',
-        (t) => this.#observed(t, this.#now())?.stable ?? 0,
-      ],
-      [
-        'skiff_autoscaler_panic_observed',
-        'Load over the panic window.',
-        (t) => this.#observed(t, this.#now())?.panic ?? 0,
-      ],
-      ['skiff_autoscaler_panic_mode', '1 while the revision is in panic mode.', (t) => (t.last?.inPanic ? 1 : 0)],
-      [
-        'skiff_autoscaler_excess_burst_capacity',
-        'Spare capacity beyond the target burst capacity.',
-        (t) => t.last?.excessBurstCapacity ?? 0,
-      ],
-    ];
+    const now = this.#now();
+    const rows = [...this.#revisions.values()].map((t) => {
+      const observed = this.#observed(t, now);
+      return {
+        labels: `namespace="${t.namespace}",service="${t.service}",revision="${t.name}"`,
+        values: [
+          t.scaler.desired,
+          this.#o.backend.observe(t.namespace, t.name).ready.length,
+          observed?.stable ?? 0,
+          observed?.panic ?? 0,
+          t.last?.inPanic ? 1 : 0,
+          t.last?.excessBurstCapacity ?? 0,
+        ],
+      };
+    });
+    const gauges = [
+      ['skiff_autoscaler_desired_pods', 'Replicas the autoscaler wants.'],
+      ['skiff_autoscaler_actual_pods', 'Replicas ready now.'],
+      ['skiff_autoscaler_stable_observed', 'Load over the stable window (concurrency or rps).'],
+      ['skiff_autoscaler_panic_observed', 'Load over the panic window.'],
+      ['skiff_autoscaler_panic_mode', '1 while the revision is in panic mode.'],
+      ['skiff_autoscaler_excess_burst_capacity', 'Spare capacity beyond the target burst capacity.'],
+    ] as const;
     const out: string[] = [];
-    for (const [name, help, value] of gauges) {
+    gauges.forEach(([name, help], i) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-      for (const t of this.#revisions.values()) {
-        out.push(`${name}{namespace="${t.namespace}",service="${t.service}",revision="${t.name}"} ${value(t)}`);
-      }
-    }
+      for (const r of rows) out.push(`${name}{${r.labels}} ${r.values[i]}`);
+    });
     return out;
   }
 
