@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type Proc, start } from './processes.ts';
+import { freePorts, type Proc, start } from './processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 export const testAppPath = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
@@ -26,8 +26,7 @@ export async function startPlatform(
   ports?: { api: number; router: number },
   args: string[] = [],
 ): Promise<Platform> {
-  const api = ports?.api ?? (await freePort());
-  const router = ports?.router ?? (await freePort());
+  const [api, router] = ports ? [ports.api, ports.router] : ((await freePorts(2)) as [number, number]);
   const proc = await start(
     process.execPath,
     [cli, 'up', ...args],

@@ -1,24 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort, freePorts } from '../../control-plane/src/backends/local/replica.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const testApp = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
 const queueProxyMain = fileURLToPath(new URL('../../queue-proxy/src/main.ts', import.meta.url));
 
-/** A port free on loopback right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, freePorts };
 
 export interface Proc {
   child: ChildProcess;
@@ -114,7 +103,7 @@ export interface QueueProxyProc {
 
 /** Starts the queue-proxy program in front of `userPort`, configured by Knative's env names. */
 export async function startQueueProxy(userPort: number, env: Record<string, string> = {}): Promise<QueueProxyProc> {
-  const [port, adminPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, adminPort, metricsPort] = (await freePorts(3)) as [number, number, number];
   const proc = await start(
     process.execPath,
     ['--import', 'tsx', queueProxyMain],

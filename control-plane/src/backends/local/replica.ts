@@ -7,17 +7,33 @@ import { defaultReadinessProbe, type RevisionSpec, servingContainer, statsPath }
 import type { RevisionWorkload } from '../backend.ts';
 import type { LogBuffer } from './logs.ts';
 
+/**
+ * `n` different ports free on loopback right now: all are held open until every one is chosen,
+ * so the kernel cannot hand out one port twice.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<number>((resolve, reject) => {
+            s.once('error', reject);
+            s.listen(0, '127.0.0.1', () => {
+              const address = s.address();
+              resolve(typeof address === 'object' && address ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve(0)))));
+  }
+}
+
 /** A port free on loopback right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0] as number;
 }
 
 // Children die with the platform even when it is killed outright: the kernel sends them SIGKILL
@@ -91,12 +107,7 @@ export class Replica {
     const spec: RevisionSpec = w.spec;
     const container = servingContainer(spec) ?? spec.containers[0];
     const command = [...(container?.command ?? []), ...(container?.args ?? [])];
-    const [appPort, qpPort, adminPort, metricsPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
+    const [appPort, qpPort, adminPort, metricsPort] = (await freePorts(4)) as [number, number, number, number];
     this.url = `http://127.0.0.1:${qpPort}`;
     this.statsUrl = `http://127.0.0.1:${metricsPort}${statsPath}`;
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
