@@ -1,0 +1,38 @@
+import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shared';
+import { apiVersion } from '@skiff/shared';
+import type { WorkloadBackend } from '../backends/backend.ts';
+import type { RoutingPublisher } from '../routing/publisher.ts';
+import type { Store } from '../store/store.ts';
+import type { ApiMetrics } from './metrics.ts';
+
+/** What the API needs from the rest of the control plane. */
+export interface ApiDeps {
+  store: Store;
+  publisher: RoutingPublisher;
+  tokens: { user: string; router: string };
+  metrics: ApiMetrics;
+  /** Something changed for a service: reconcile it. */
+  changed(namespace: string, name: string): void;
+  /** A revision was deleted: stop what runs for it. */
+  revisionDeleted(namespace: string, name: string): void;
+  /** A router holds requests for a revision. */
+  activate(request: ActivateRequest): void;
+  routerStats(stats: RouterStats): void;
+  /** Whether the control plane is ready to serve (store open, reconciler started). */
+  ready(): boolean;
+  /** Autoscaler settings the annotations are validated against. */
+  autoscaler?: AutoscalerConfig;
+  /** The autoscaler's recent decisions for a revision, newest last. */
+  scaling?(namespace: string, revision: string): unknown[];
+  /** More metric lines for `/metrics` (the autoscaler's gauges). */
+  extraMetrics?(): string[];
+  /** Recent output of a revision's replicas (see `WorkloadBackend.logs`). */
+  logs?: WorkloadBackend['logs'];
+  /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
+  validateTemplate?: WorkloadBackend['validate'];
+}
+
+/** Where the serving group's resources live. */
+export const groupPath = `/apis/${apiVersion}`;
+/** Namespaced resource paths (`:ns` is the namespace). */
+export const namespacedPath = `${groupPath}/namespaces/:ns`;

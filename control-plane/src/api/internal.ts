@@ -1,0 +1,37 @@
+import { ActivateRequestSchema, failure, RouterStatsSchema } from '@skiff/shared';
+import type { Hono } from 'hono';
+import { readBody, statusResponse } from './body.ts';
+import type { ApiDeps } from './deps.ts';
+
+const maxWaitSeconds = 60;
+
+/** Endpoints for routers (router token only): the routing snapshot long-poll, activation, stats. */
+export function internalRoutes(app: Hono, deps: ApiDeps): void {
+  app.get('/internal/v1/routing', async (c) => {
+    const since = Number(c.req.query('since') ?? -1);
+    const wait = Math.min(maxWaitSeconds, Math.max(0, Number(c.req.query('waitSeconds') ?? 0)));
+    if (!Number.isFinite(since) || !Number.isFinite(wait)) {
+      return statusResponse(c.req.raw, failure('BadRequest', 'since and waitSeconds must be numbers'));
+    }
+    const snapshot = await deps.publisher.next(since, wait * 1000, c.req.raw.signal);
+    if (!snapshot) return c.body(null, 304);
+    return c.json(snapshot);
+  });
+  app.post('/internal/v1/activate', async (c) => {
+    const body = await readBody(c.req.raw, 'object');
+    if (!body.ok) return statusResponse(c.req.raw, body.status);
+    const parsed = ActivateRequestSchema.safeParse(body.value);
+    if (!parsed.success)
+      return statusResponse(c.req.raw, failure('BadRequest', 'expected {namespace, revision, held?}'));
+    deps.activate(parsed.data);
+    return c.body(null, 202);
+  });
+  app.post('/internal/v1/router-stats', async (c) => {
+    const body = await readBody(c.req.raw, 'object');
+    if (!body.ok) return statusResponse(c.req.raw, body.status);
+    const parsed = RouterStatsSchema.safeParse(body.value);
+    if (!parsed.success) return statusResponse(c.req.raw, failure('BadRequest', 'expected router stats'));
+    deps.routerStats(parsed.data);
+    return c.body(null, 202);
+  });
+}

@@ -1,0 +1,33 @@
+import { notFound } from '@skiff/shared';
+import type { Hono } from 'hono';
+import type { ServiceRow } from '../../store/schema.ts';
+import { respond, statusResponse } from '../body.ts';
+import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
+import { listResponse } from '../list.ts';
+import { configurationObject, routeObject } from '../objects.ts';
+
+/** `configurations` and `routes`: views of each Service (its template; its traffic). */
+export function viewRoutes(app: Hono, deps: ApiDeps): void {
+  const { store } = deps;
+  const views = [
+    { resource: 'configurations', kind: 'Configuration', object: configurationObject },
+    { resource: 'routes', kind: 'Route', object: routeObject },
+  ] as const;
+  for (const { resource, kind, object } of views) {
+    const list = (req: Request, namespace?: string) =>
+      listResponse(
+        req,
+        `${kind}List`,
+        store.listServices(namespace).map((row: ServiceRow) => object(row)),
+        store.resourceVersion(),
+      );
+    app.get(`${groupPath}/${resource}`, (c) => list(c.req.raw));
+    app.get(`${namespacedPath}/${resource}`, (c) => list(c.req.raw, c.req.param('ns')));
+    app.get(`${namespacedPath}/${resource}/:name`, (c) => {
+      const row = store.getService(c.req.param('ns'), c.req.param('name'));
+      return row
+        ? respond(c.req.raw, 200, object(row))
+        : statusResponse(c.req.raw, notFound(kind, c.req.param('name')));
+    });
+  }
+}
