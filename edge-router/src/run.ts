@@ -1,3 +1,4 @@
+import type { RoutingSnapshot } from '@skiff/shared';
 import type { RouterConfig } from './config.ts';
 import { type Logger, message, RouterCore } from './core.ts';
 import { randomSource } from './routing/random.ts';
@@ -17,10 +18,18 @@ export const statsIntervalMs = 1_000;
  * A router core kept current for a long-running process (Node, Deno): the snapshot long-poll and
  * the per-second stats report. Neither blocks a request; a failing control plane only logs.
  */
-export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch): RunningCore {
+export interface RunOptions {
+  /** A snapshot to serve until the control plane answers (the last one a previous run kept). */
+  initial?: RoutingSnapshot;
+  /** Called with each new snapshot after it is applied (to keep it for the next run). */
+  keep?: (snapshot: RoutingSnapshot) => void;
+}
+
+export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch, options: RunOptions = {}): RunningCore {
   const controlPlane = new HttpControlPlane(config.controlPlaneUrl, config.routerToken, fetchFn);
   const random = randomSource(config.randomSeed);
   const core = new RouterCore({ config, controlPlane, random, now: Date.now, log });
+  if (options.initial) core.applySnapshot(options.initial);
   let unreachable = false;
   const source = new SnapshotSource(controlPlane, {
     waitSeconds: config.snapshotWaitSeconds,
@@ -29,6 +38,7 @@ export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch): Run
       if (unreachable) log.info('control plane reachable again');
       unreachable = false;
       core.applySnapshot(snapshot);
+      options.keep?.(snapshot);
       log.info(`routing snapshot ${snapshot.version}: ${snapshot.routes.length} routes`);
     },
     onError: (error) => {

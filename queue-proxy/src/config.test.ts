@@ -22,6 +22,26 @@ describe('queue-proxy configuration', () => {
     });
   });
 
+  it('listens on every address with an open admin port unless told a loopback address and a token', () => {
+    const pod = readConfig(base);
+    expect(pod.ok && [pod.config.listenAddress, pod.config.adminToken, pod.config.userHost]).toEqual([
+      '0.0.0.0',
+      undefined,
+      '127.0.0.1',
+    ]);
+    const local = readConfig({
+      ...base,
+      QUEUE_LISTEN_ADDRESS: '127.0.0.1',
+      QUEUE_ADMIN_TOKEN: 't',
+      USER_HOST: '127.0.0.3',
+    });
+    expect(local.ok && [local.config.listenAddress, local.config.adminToken, local.config.userHost]).toEqual([
+      '127.0.0.1',
+      't',
+      '127.0.0.3',
+    ]);
+  });
+
   it('sizes the queue at ten times containerConcurrency', () => {
     const r = readConfig({ ...base, CONTAINER_CONCURRENCY: '3' });
     expect(r.ok && r.config.queueDepth).toBe(30);

@@ -12,7 +12,17 @@ export interface QueueProxyConfig {
   servingPort: number;
   adminPort: number;
   metricsPort: number;
-  /** Where the app listens, on loopback. */
+  /**
+   * Address the three ports listen on (`QUEUE_LISTEN_ADDRESS`): every address of the pod by
+   * default, as Knative's; `127.0.0.1` on one machine so nothing bypasses the router.
+   */
+  listenAddress: string;
+  /**
+   * When set (`QUEUE_ADMIN_TOKEN`), the admin port answers only `Authorization: Bearer <token>`:
+   * on one machine anyone on the host could otherwise drain the replica.
+   */
+  adminToken: string | undefined;
+  /** Where the app listens (`USER_HOST`, loopback by default). */
   userPort: number;
   userHost: string;
   /** 0 = no limit. Otherwise at most this many requests reach the app at once. */
@@ -127,8 +137,10 @@ export function readConfig(env: Env, hostname = 'localhost'): ConfigResult {
     servingPort,
     adminPort,
     metricsPort,
+    listenAddress: env.QUEUE_LISTEN_ADDRESS || '0.0.0.0',
+    adminToken: env.QUEUE_ADMIN_TOKEN || undefined,
     userPort,
-    userHost: '127.0.0.1',
+    userHost: env.USER_HOST || '127.0.0.1',
     containerConcurrency,
     queueDepth: 10 * containerConcurrency,
     timeoutMs: timeoutSeconds * 1000,

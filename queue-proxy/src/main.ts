@@ -21,7 +21,7 @@ try {
   process.exit(1);
 }
 log.info(
-  `serving :${config.servingPort} -> 127.0.0.1:${config.userPort}, admin :${config.adminPort}, metrics :${config.metricsPort}, containerConcurrency ${config.containerConcurrency}`,
+  `serving ${config.listenAddress}:${config.servingPort} -> ${config.userHost}:${config.userPort}, admin :${config.adminPort}${config.adminToken ? ' (token)' : ''}, metrics :${config.metricsPort}, containerConcurrency ${config.containerConcurrency}`,
 );
 
 let stopping = false;

@@ -1,6 +1,6 @@
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import type { Stat } from '@skiff/shared';
+import { bearerToken, type Stat, tokensEqual } from '@skiff/shared';
 import { Breaker } from './breaker/breaker.ts';
 import type { QueueProxyConfig } from './config.ts';
 import { Drainer } from './drain/drainer.ts';
@@ -62,7 +62,7 @@ export class QueueProxy implements ConnectionHost {
   }
 
   /** Starts listening and probing; resolves once all three ports listen. */
-  async start(host = '0.0.0.0'): Promise<void> {
+  async start(host = this.config.listenAddress): Promise<void> {
     const listen = (server: Server | HttpServer, port: number) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -146,6 +146,17 @@ export class QueueProxy implements ConnectionHost {
 
   readonly #onAdmin = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
+    const token = this.config.adminToken;
+    if (
+      token !== undefined &&
+      path !== '/healthz' &&
+      !tokensEqual(bearerToken(req.headers.authorization) ?? '', token)
+    ) {
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', 'Bearer');
+      res.end("unauthorized: the admin port needs this replica's token\n");
+      return;
+    }
     if (path === '/wait-for-drain' && (req.method === 'GET' || req.method === 'POST')) {
       this.drainer.drain().then(
         () => res.end('drained\n'),

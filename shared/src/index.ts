@@ -29,3 +29,4 @@ export * from './validation/traffic.ts';
 export * from './wire/http.ts';
 export * from './wire/routing.ts';
 export * from './wire/stats.ts';
+export * from './wire/token.ts';

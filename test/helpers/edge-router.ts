@@ -38,7 +38,7 @@ const running = new Set<RouterProc>();
  * process group so that `stop()` ends its helpers too.
  */
 export async function startRouter(runtime: RouterRuntime, env: Record<string, string>): Promise<RouterProc> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const listen = { PORT: String(port), SKIFF_ROUTER_HOST: '127.0.0.1' };
   let command: string;
   let args: string[];

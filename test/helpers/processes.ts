@@ -119,7 +119,7 @@ export async function startQueueProxy(userPort: number, env: Record<string, stri
       SERVING_POD: 'hello-00001-pod',
       ...env,
     },
-    /serving :\d+/,
+    /serving \S*:\d+/,
   );
   return { proc, port, adminPort, metricsPort, url: `http://127.0.0.1:${port}` };
 }

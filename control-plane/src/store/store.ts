@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson, type RevisionSpec, type ServiceSpec } from '@skiff/shared';
@@ -49,7 +49,7 @@ export class Store {
   readonly db: BetterSQLite3Database<typeof schema>;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') privateFile(file);
     this.sqlite = new Database(file);
     this.sqlite.pragma('journal_mode = WAL');
     this.sqlite.pragma('synchronous = FULL');
@@ -344,4 +344,17 @@ export class Store {
   nextRoutingEpoch(): number {
     return this.#tx(() => this.#bump('routingEpoch'));
   }
+}
+
+/**
+ * The database holds services' env values: its directory is the owner's only (0700) and the file
+ * is created 0600 before SQLite opens it, which gives its -wal and -shm files the same mode.
+ * Files of an older data dir are tightened too.
+ */
+function privateFile(file: string): void {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }

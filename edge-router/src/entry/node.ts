@@ -1,8 +1,13 @@
 // The router on Node: the shared core behind a server that speaks HTTP/1.1 on raw sockets.
 //   SKIFF_CONTROL_PLANE_URL=http://127.0.0.1:8081 SKIFF_ROUTER_TOKEN=… PORT=8080 node --import tsx edge-router/src/entry/node.ts
+// It listens only once it has a routing snapshot: a router that answered before would send
+// every request 404. With SKIFF_ROUTER_SNAPSHOT_FILE it keeps its last snapshot there (0600) and
+// starts from it, so a restarted router serves at once even while the control plane is down.
+import { type RoutingSnapshot, RoutingSnapshotSchema } from '@skiff/shared';
 import { ConfigError, parseRouterConfig } from '../config.ts';
 import { RouterServer } from '../node/server.ts';
 import { runCore } from '../run.ts';
+import { readKeptSnapshot, writeKeptSnapshot } from '../snapshot/kept.ts';
 
 const log = {
   info: (m: string) => process.stdout.write(`${m}\n`),
@@ -17,7 +22,21 @@ try {
   log.error(error.message);
   process.exit(2);
 }
-const running = runCore(config, log);
+const keptFile = process.env.SKIFF_ROUTER_SNAPSHOT_FILE || undefined;
+let initial: RoutingSnapshot | undefined;
+if (keptFile) {
+  const kept = readKeptSnapshot(keptFile, (json) => RoutingSnapshotSchema.parse(json));
+  if (kept.error) log.error(`ignoring the kept routing snapshot: ${kept.error}`);
+  initial = kept.snapshot;
+}
+const running = runCore(config, log, undefined, {
+  ...(initial ? { initial } : {}),
+  ...(keptFile ? { keep: (s: RoutingSnapshot) => writeKeptSnapshot(keptFile, s, log) } : {}),
+});
+if (!initial) {
+  log.info('waiting for the first routing snapshot before listening');
+  await running.source.ready;
+}
 const server = new RouterServer(running.core);
 const port = await server.listen(Number(process.env.PORT ?? 8080), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
 log.info(`edge-router (node) serving :${port}`);

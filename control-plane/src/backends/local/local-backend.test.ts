@@ -54,6 +54,52 @@ describe('local backend', () => {
     expect(Number(env.PORT)).toBeGreaterThan(0);
   });
 
+  it.each([
+    ['app', 0],
+    ['queue-proxy', 1],
+  ])('replaces a replica whose %s is killed', async (_, which) => {
+    backend = new LocalBackend({ drainQuietPeriod: '100ms' });
+    await backend.ensure(workload('kill-00001'), 2);
+    await until(() => backend.observe('default', 'kill-00001').ready.length === 2);
+    const before = backend.observe('default', 'kill-00001').ready.map((e) => e.pod);
+    const victim = backend.pids('default', 'kill-00001')[which] as number;
+    process.kill(victim, 'SIGKILL');
+    await until(() => {
+      const o = backend.observe('default', 'kill-00001');
+      return o.ready.length === 2 && o.ready.some((e) => !before.includes(e.pod));
+    });
+    const o = backend.observe('default', 'kill-00001');
+    expect(o).toMatchObject({ desired: 2, actual: 2 });
+    expect(backend.pids('default', 'kill-00001')).not.toContain(victim);
+    // The killed replica's other process went with it.
+    expect(backend.pids('default', 'kill-00001')).toHaveLength(4);
+  });
+
+  it('listens on loopback only, and its admin port refuses a drain without the replica token', async () => {
+    backend = new LocalBackend({ drainQuietPeriod: '100ms' });
+    await backend.ensure(workload('lo-00001'), 1);
+    await until(() => backend.observe('default', 'lo-00001').ready.length === 1);
+    const [replica] = backend.replicas('default', 'lo-00001');
+    if (!replica) throw new Error('no replica');
+    for (const url of [replica.url, replica.adminUrl, replica.statsUrl]) {
+      // 127.0.0.2 is this host too: a socket bound to every address would answer there.
+      const elsewhere = url.replace('127.0.0.1', '127.0.0.2');
+      await expect(fetch(elsewhere)).rejects.toThrow();
+    }
+    for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+      const r = await fetch(`${replica.adminUrl}/wait-for-drain`, { method: 'POST', headers });
+      expect(r.status).toBe(401);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const probe = await fetch(`${replica.url}/`, { headers: { 'k-network-probe': 'queue' } });
+    expect(probe.status).toBe(200);
+    const drained = await fetch(`${replica.adminUrl}/wait-for-drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${replica.adminToken}` },
+    });
+    expect(drained.status).toBe(200);
+  });
+
   it('reports a command that does not exist as ContainerMissing', async () => {
     backend = new LocalBackend();
     await backend.ensure(workload('missing-00001', ['definitely-not-a-command-xyz']), 1);

@@ -23,6 +23,8 @@ export interface LocalBackendOptions {
   failureThreshold?: number;
   /** Lines of output kept per revision. */
   logLines?: number;
+  /** How often every revision's running replicas are checked against the desired count. */
+  resyncMs?: number;
 }
 
 interface RevisionState {
@@ -54,6 +56,7 @@ export class LocalBackend implements WorkloadBackend {
   #revisions = new Map<string, RevisionState>();
   #listeners = new Set<(namespace: string, revision: string) => void>();
   #o: Required<LocalBackendOptions>;
+  #resync: ReturnType<typeof setInterval>;
 
   constructor(o: LocalBackendOptions = {}) {
     this.#o = {
@@ -63,7 +66,13 @@ export class LocalBackend implements WorkloadBackend {
       maxBackoffMs: o.maxBackoffMs ?? 10_000,
       failureThreshold: o.failureThreshold ?? 3,
       logLines: o.logLines ?? 1000,
+      resyncMs: o.resyncMs ?? 1000,
     };
+    // Actual against desired, continually: a replica lost without a word is replaced too.
+    this.#resync = setInterval(() => {
+      for (const rev of this.#revisions.values()) this.#converge(rev);
+    }, this.#o.resyncMs);
+    this.#resync.unref();
   }
 
   async ensure(w: RevisionWorkload, replicas: number): Promise<void> {
@@ -91,6 +100,7 @@ export class LocalBackend implements WorkloadBackend {
 
   /** Starts or stops replicas until as many run as are desired. */
   #converge(rev: RevisionState): void {
+    rev.replicas = rev.replicas.filter((r) => r.state !== 'stopped');
     const live = rev.replicas.filter((r) => r.state === 'starting' || r.state === 'ready');
     if (live.length > rev.desired) {
       // Stop the ones not ready yet first, then the newest.
@@ -174,6 +184,11 @@ export class LocalBackend implements WorkloadBackend {
     return (rev?.replicas ?? []).filter((r) => r.state === 'ready').map((r) => ({ pod: r.name, url: r.statsUrl }));
   }
 
+  /** A revision's replicas, for diagnostics and tests. */
+  replicas(namespace: string, revision: string): readonly Replica[] {
+    return this.#revisions.get(`${namespace}/${revision}`)?.replicas ?? [];
+  }
+
   /** Process ids of a revision's replicas (apps and queue-proxies). */
   pids(namespace: string, revision: string): number[] {
     return this.#revisions.get(`${namespace}/${revision}`)?.replicas.flatMap((r) => r.pids()) ?? [];
@@ -224,6 +239,7 @@ export class LocalBackend implements WorkloadBackend {
 
   /** Stops every replica (draining) and waits for them to exit. */
   async close(): Promise<void> {
+    clearInterval(this.#resync);
     const all = [...this.#revisions.values()];
     this.#revisions.clear();
     await Promise.all(

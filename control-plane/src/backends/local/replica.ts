@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -86,6 +87,9 @@ export class Replica {
   url = '';
   /** Where its queue-proxy serves stats for the autoscaler. */
   statsUrl = '';
+  /** The queue-proxy's admin port, which answers only `Authorization: Bearer <adminToken>`. */
+  adminUrl = '';
+  readonly adminToken = randomBytes(24).toString('base64url');
   #o: ReplicaOptions;
   #app: ChildProcess | undefined;
   #qp: ChildProcess | undefined;
@@ -110,6 +114,7 @@ export class Replica {
     const [appPort, qpPort, adminPort, metricsPort] = (await freePorts(4)) as [number, number, number, number];
     this.url = `http://127.0.0.1:${qpPort}`;
     this.statsUrl = `http://127.0.0.1:${metricsPort}${statsPath}`;
+    this.adminUrl = `http://127.0.0.1:${adminPort}`;
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
     for (const e of container?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     Object.assign(env, {
@@ -132,10 +137,7 @@ export class Replica {
     });
     app.once('exit', (code, signal) => {
       this.#app = undefined;
-      if (this.state !== 'draining' && this.state !== 'stopped') {
-        void this.stop();
-        this.#o.onExit(code ?? (signal ? -1 : 0));
-      }
+      this.#died(code ?? (signal ? -1 : 0));
     });
 
     const probe = defaultReadinessProbe(container?.readinessProbe);
@@ -157,16 +159,34 @@ export class Replica {
         SERVING_REVISION: w.revision,
         SERVING_POD: this.name,
         QUEUE_DRAIN_QUIET_PERIOD: this.#o.drainQuietPeriod,
+        // Nothing beyond loopback on one machine, and only the backend may drain it.
+        QUEUE_LISTEN_ADDRESS: '127.0.0.1',
+        QUEUE_ADMIN_TOKEN: this.adminToken,
       },
     });
     this.#qp = qp;
     qp.stdout?.resume();
     qp.stderr?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'queue-proxy', d));
-    qp.once('exit', () => {
+    qp.once('exit', (code, signal) => {
       this.#qp = undefined;
-      if (this.state === 'starting' || this.state === 'ready') void this.stop();
+      this.#died(code ?? (signal ? -1 : 0));
     });
     this.#poll(qpPort);
+  }
+
+  /**
+   * One of the replica's two processes ended on its own: the replica is gone. The other one
+   * goes at once (a queue-proxy without its app would only answer 502s), and the backend
+   * replaces the replica.
+   */
+  #died(code: number): void {
+    if (this.state !== 'starting' && this.state !== 'ready') return;
+    const wasReady = this.state === 'ready';
+    this.state = 'stopped';
+    clearTimeout(this.#probe);
+    if (wasReady) this.#o.onChange();
+    this.#stopping = Promise.all([terminate(this.#qp, 0), terminate(this.#app, 1000)]).then(() => {});
+    this.#o.onExit(code);
   }
 
   /** Asks the queue-proxy whether the app is ready: every 10 ms while starting, then every second. */
@@ -229,6 +249,7 @@ function terminate(child: ChildProcess | undefined, graceMs: number): Promise<vo
   const pid = child.pid;
   return new Promise((resolve) => {
     const timer = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
+    if (graceMs === 0) signal(pid, 'SIGKILL');
     child.once('exit', () => {
       clearTimeout(timer);
       // Anything the process left behind in its group goes with it.
