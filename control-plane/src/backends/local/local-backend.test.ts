@@ -86,7 +86,7 @@ describe('local backend', () => {
       const elsewhere = url.replace('127.0.0.1', '127.0.0.2');
       await expect(fetch(elsewhere)).rejects.toThrow();
     }
-    for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }] as Record<string, string>[]) {
       const r = await fetch(`${replica.adminUrl}/wait-for-drain`, { method: 'POST', headers });
       expect(r.status).toBe(401);
     }
