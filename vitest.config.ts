@@ -9,6 +9,7 @@ export default defineConfig({
     reporters: ['default', new SummaryReporter()],
     projects: [
       { test: { name: 'shared', include: ['shared/src/**/*.test.ts'] } },
+      { test: { name: 'http', include: ['http/src/**/*.test.ts'] } },
       { test: { name: 'queue-proxy', include: ['queue-proxy/src/**/*.test.ts'] } },
       { test: { name: 'control-plane', include: ['control-plane/src/**/*.test.ts'] } },
       { test: { name: 'edge-router', include: ['edge-router/src/**/*.test.ts'] } },

@@ -8,12 +8,14 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY shared/package.json shared/
+COPY http/package.json http/
 COPY control-plane/package.json control-plane/
 COPY edge-router/package.json edge-router/
 COPY queue-proxy/package.json queue-proxy/
 COPY test/package.json test/
 RUN npm ci --workspace control-plane --include-workspace-root --no-audit --no-fund
 COPY shared shared
+COPY http http
 COPY control-plane control-plane
 COPY edge-router edge-router
 COPY queue-proxy queue-proxy

@@ -5,6 +5,7 @@ FROM node:20-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY shared/package.json shared/
+COPY http/package.json http/
 COPY control-plane/package.json control-plane/
 COPY edge-router/package.json edge-router/
 COPY queue-proxy/package.json queue-proxy/
@@ -12,6 +13,7 @@ COPY test/package.json test/
 RUN npm ci --workspace queue-proxy --include-workspace-root --ignore-scripts --no-audit --no-fund \
  && npm rebuild esbuild
 COPY shared shared
+COPY http http
 COPY queue-proxy queue-proxy
 COPY scripts/bundle.mjs scripts/bundle.mjs
 RUN cd queue-proxy && node ../scripts/bundle.mjs src/main.ts /out/queue-proxy.js

@@ -4,6 +4,7 @@ FROM node:20-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY shared/package.json shared/
+COPY http/package.json http/
 COPY control-plane/package.json control-plane/
 COPY edge-router/package.json edge-router/
 COPY queue-proxy/package.json queue-proxy/
@@ -11,6 +12,7 @@ COPY test/package.json test/
 RUN npm ci --workspace edge-router --include-workspace-root --ignore-scripts --no-audit --no-fund \
  && npm rebuild esbuild
 COPY shared shared
+COPY http http
 COPY queue-proxy queue-proxy
 COPY edge-router edge-router
 COPY scripts/bundle.mjs scripts/bundle.mjs

@@ -1,13 +1,21 @@
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import {
+  type Answer,
+  Deadlines,
+  EndpointPool,
+  type Hop,
+  headerValue,
+  ProxyConnection,
+  type RequestHead,
+} from '@skiff/http';
 import { bearerToken, type Stat, tokensEqual } from '@skiff/shared';
 import { Breaker } from './breaker/breaker.ts';
 import type { QueueProxyConfig } from './config.ts';
 import { Drainer } from './drain/drainer.ts';
 import { probeAttempt } from './probe/probe.ts';
 import { Readiness } from './probe/readiness.ts';
-import { ClientConnection, type ConnectionHost, type Exchange } from './proxy/connection.ts';
-import { Deadlines } from './proxy/deadlines.ts';
+import { AppRoute, type AppSlot } from './proxy/app-route.ts';
 import { ConcurrencyStats } from './stats/concurrency.ts';
 import { Metrics } from './stats/metrics.ts';
 
@@ -24,7 +32,7 @@ const keepAliveTimeoutMs = 65_000;
  * an admin port (`/wait-for-drain`) and a metrics port (`/stats` for the autoscaler, `/metrics`
  * for Prometheus).
  */
-export class QueueProxy implements ConnectionHost {
+export class QueueProxy implements Hop<AppSlot> {
   readonly config: QueueProxyConfig;
   readonly serving: Server;
   readonly admin: HttpServer;
@@ -35,7 +43,12 @@ export class QueueProxy implements ConnectionHost {
   readonly metrics: Metrics;
   readonly breaker: Breaker | undefined;
   readonly deadlines = new Deadlines();
-  #connections = new Set<ClientConnection>();
+  readonly headerTimeoutMs: number;
+  /** Every request goes to the app, over one pool of keep-alive connections. */
+  readonly slot: AppSlot;
+  readonly #route: AppRoute;
+  readonly #proxiedRoute: AppRoute;
+  #connections = new Set<ProxyConnection<AppSlot>>();
   #lastStat: Stat;
   #statTimer: ReturnType<typeof setInterval> | undefined;
   #startedAt = Date.now();
@@ -44,6 +57,10 @@ export class QueueProxy implements ConnectionHost {
     this.config = config;
     const cc = config.containerConcurrency;
     this.breaker = cc > 0 ? new Breaker(cc, config.queueDepth) : undefined;
+    this.headerTimeoutMs = config.headerTimeoutMs;
+    this.slot = { pool: new EndpointPool(config.userHost, config.userPort) };
+    this.#route = new AppRoute(this, false);
+    this.#proxiedRoute = new AppRoute(this, true);
     this.stats = new ConcurrencyStats(Date.now());
     this.metrics = new Metrics(config);
     this.drainer = new Drainer(config.drainQuietPeriodMs, () => this.stats.concurrency);
@@ -55,7 +72,7 @@ export class QueueProxy implements ConnectionHost {
     this.#lastStat = this.#stat(this.stats.report(Date.now()));
 
     this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
-      this.#connections.add(new ClientConnection(this, socket, keepAliveTimeoutMs));
+      this.#connections.add(new ProxyConnection(this, socket, keepAliveTimeoutMs));
     });
     this.admin = createServer(this.#onAdmin);
     this.metricsServer = createServer(this.#onMetrics);
@@ -99,38 +116,43 @@ export class QueueProxy implements ConnectionHost {
       ),
     );
     for (const c of this.#connections) c.destroy();
+    this.slot.pool.close();
     this.admin.closeAllConnections();
     this.metricsServer.closeAllConnections();
     await closed;
   }
 
-  // ConnectionHost: what each client connection reports and asks.
+  // Hop and AppRouteHost: what the engine asks and each request reports.
 
-  probe(value: string): { status: number; body: string } {
-    if (value !== 'queue') return { status: 400, body: `unexpected probe header value: ${value}` };
-    if (this.drainer.draining) return { status: 503, body: 'shutting down' };
-    if (!this.readiness.ready) return { status: 503, body: 'not ready' };
-    return { status: 200, body: 'queue' };
+  route(head: RequestHead): AppRoute | Answer {
+    // `K-Network-Probe` requests are answered here; they never reach the app and are not counted.
+    const probe = headerValue(head, 'k-network-probe');
+    if (probe !== undefined) return this.probe(probe);
+    return headerValue(head, 'k-proxy-request') === 'activator' ? this.#proxiedRoute : this.#route;
   }
 
-  started(ex: Exchange): void {
-    this.drainer.touch(ex.startedAt);
-    this.stats.requestIn(ex.startedAt, ex.proxied);
+  probe(value: string): Answer {
+    if (value !== 'queue') return { status: 400, message: `unexpected probe header value: ${value}` };
+    if (this.drainer.draining) return { status: 503, message: 'shutting down' };
+    if (!this.readiness.ready) return { status: 503, message: 'not ready' };
+    return { status: 200, message: 'queue' };
   }
 
-  finished(ex: Exchange, admitted: boolean, queued: boolean): void {
-    const now = Date.now();
-    this.stats.requestOut(now, ex.proxied);
-    if (admitted) this.breaker?.leave();
-    else if (queued) this.breaker?.cancel(ex);
-    if (ex.status > 0) this.metrics.observe(ex.status, (now - ex.startedAt) / 1000);
+  started(at: number, proxied: boolean): void {
+    this.drainer.touch(at);
+    this.stats.requestIn(at, proxied);
+  }
+
+  finished(proxied: boolean, status: number, durationMs: number): void {
+    this.stats.requestOut(Date.now(), proxied);
+    if (status > 0) this.metrics.observe(status, durationMs / 1000);
   }
 
   rejected(): void {
     this.metrics.rejected();
   }
 
-  forget(conn: ClientConnection): void {
+  forget(conn: ProxyConnection<AppSlot>): void {
     this.#connections.delete(conn);
   }
 

@@ -1,32 +1,48 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Deadlines } from '@skiff/queue-proxy/src/proxy/deadlines.ts';
+import {
+  type Answer,
+  Deadlines,
+  EndpointPool,
+  type Hop,
+  headerValue,
+  ProxyConnection,
+  type RequestHead,
+} from '@skiff/http';
+import { answers } from '../answers.ts';
 import type { RouterConfig } from '../config.ts';
 import type { RouterCore } from '../core.ts';
-import { ClientConnection, type ConnectionHost } from './connection.ts';
-import { EndpointPool } from './upstream.ts';
+import { tagHeader } from '../forward/headers.ts';
+import type { Lease } from '../hold/throttler.ts';
+import { RevisionRoute, type RevisionRouteHost } from './revision-route.ts';
 
 /** How long an idle client keep-alive connection stays open. */
 const keepAliveTimeoutMs = 65_000;
 
 /**
- * The router's Node server. It speaks HTTP/1.1 on the sockets itself rather than through
- * `node:http` + fetch or undici: on this project's 2-core machines that path reached about a third
- * of nginx's throughput, this one over half (`bench/edge-router.mjs`). Routing, holding and load
- * balancing are the same core every runtime uses.
+ * The router's Node server. It speaks HTTP/1.1 on the sockets itself (the engine in `@skiff/http`)
+ * rather than through `node:http` + fetch or undici: on this project's 2-core machines that path
+ * reached about a third of nginx's throughput, this one over half (`bench/edge-router.mjs`).
+ * Routing, holding and load balancing are the same core every runtime uses.
  */
-export class RouterServer implements ConnectionHost {
+export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly core: RouterCore;
   readonly config: RouterConfig;
   readonly deadlines = new Deadlines();
+  readonly headerTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly revisionHeader: boolean;
   readonly server: Server;
   readonly #pools = new Map<string, EndpointPool>();
-  readonly #connections = new Set<ClientConnection>();
+  readonly #connections = new Set<ProxyConnection<Lease>>();
 
   constructor(core: RouterCore) {
     this.core = core;
     this.config = core.config;
+    this.headerTimeoutMs = this.config.headerTimeoutMs;
+    this.maxBodyBytes = this.config.maxBodyBytes;
+    this.revisionHeader = this.config.revisionHeader;
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
-      this.#connections.add(new ClientConnection(this, socket, keepAliveTimeoutMs));
+      this.#connections.add(new ProxyConnection(this, socket, keepAliveTimeoutMs));
     });
   }
 
@@ -41,16 +57,26 @@ export class RouterServer implements ConnectionHost {
     });
   }
 
+  /** Host → route → revision, or the answer when there is none (404) or the body is too large. */
+  route(head: RequestHead): RevisionRoute | Answer {
+    const core = this.core;
+    const resolution = core.resolve(head.host, core.config.tagHeaderRouting ? headerValue(head, tagHeader) : undefined);
+    if (!resolution.ok) return resolution;
+    const limit = this.maxBodyBytes;
+    if (limit > 0 && head.contentLength !== undefined && head.contentLength > limit) return answers.bodyTooLarge(limit);
+    return new RevisionRoute(this, resolution.revision, core.throttler(resolution.revision));
+  }
+
   pool(url: string): EndpointPool {
     let pool = this.#pools.get(url);
     if (pool === undefined) {
-      pool = new EndpointPool(url);
+      pool = EndpointPool.fromUrl(url);
       this.#pools.set(url, pool);
     }
     return pool;
   }
 
-  forget(conn: ClientConnection): void {
+  forget(conn: ProxyConnection<Lease>): void {
     this.#connections.delete(conn);
   }
 

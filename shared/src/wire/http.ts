@@ -34,3 +34,25 @@ export function isIdempotent(method: string): boolean {
     method === 'DELETE'
   );
 }
+
+/** The client's address as a header value (`::ffff:127.0.0.1` → `127.0.0.1`). */
+export function clientAddress(remote: string | undefined): string {
+  if (!remote) return 'unknown';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+}
+
+/** This hop appended to what earlier hops wrote in `X-Forwarded-For`. */
+export function xForwardedFor(prior: string | undefined, client: string): string {
+  return prior ? `${prior}, ${client}` : client;
+}
+
+/** This hop's `Forwarded` element appended to what earlier hops wrote (RFC 7239). */
+export function forwarded(prior: string | undefined, client: string, host: string | undefined, proto: string): string {
+  const node = client.includes(':') ? `"[${client}]"` : client;
+  const element = `for=${node}${host ? `;host=${quoteIfNeeded(host)}` : ''};proto=${proto}`;
+  return prior ? `${prior}, ${element}` : element;
+}
+
+function quoteIfNeeded(value: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value) ? value : `"${value.replace(/(["\\])/g, '\\$1')}"`;
+}

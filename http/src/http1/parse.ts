@@ -1,6 +1,6 @@
 /**
- * Strict HTTP/1.1 message heads (RFC 9112), parsed and written as text. The queue-proxy forwards
- * bodies byte for byte and only rewrites heads, so this is all the HTTP it needs; every ambiguity
+ * Strict HTTP/1.1 message heads (RFC 9112), parsed and written as text. Skiff's proxies forward
+ * bodies byte for byte and only rewrite heads, so this is all the HTTP they need; every ambiguity
  * a request smuggler could use (two lengths, obsolete line folding, stray control characters,
  * unknown transfer codings) is refused rather than guessed at.
  */
@@ -194,28 +194,3 @@ export function keepsAlive(head: Head): boolean {
   if (head.connection.includes('close')) return false;
   return head.minor === 1 || head.connection.includes('keep-alive');
 }
-
-/** A complete plain-text response this hop makes itself (errors, probes). */
-export function plainResponse(status: number, body: string, close: boolean): string {
-  const text = `${body}\n`;
-  return (
-    `HTTP/1.1 ${status} ${reasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(text)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${text}`
-  );
-}
-
-export const reasons: Record<number, string> = {
-  100: 'Continue',
-  200: 'OK',
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-  505: 'HTTP Version Not Supported',
-};

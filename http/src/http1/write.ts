@@ -1,38 +1,25 @@
-import {
-  isHeadError,
-  keepsAlive,
-  parseRequestHead,
-  parseResponseHead,
-  type RequestHead,
-  type ResponseHead,
-  reasons,
-} from '@skiff/queue-proxy/src/proxy/http1.ts';
-import {
-  forwarded,
-  isHopByHop,
-  proxyRequestHeader,
-  proxyRequestValue,
-  revisionHeader,
-  xForwardedFor,
-} from '../forward/headers.ts';
-
-export type { RequestHead, ResponseHead };
-// One strict HTTP/1.1 head parser for Skiff's two proxies: the queue-proxy's (RFC 9112, refusing
-// every ambiguity a request smuggler could use).
-export { isHeadError, keepsAlive, parseRequestHead, parseResponseHead };
+import { forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
+import type { RequestHead, ResponseHead } from './parse.ts';
 
 // Only names starting with these letters need a closer look (lower-casing costs on every request):
 // c(onnection), k(eep-alive, k-proxy-request), p(roxy-*), t(e, trailer, transfer-encoding),
 // u(pgrade), e(xpect), x(-forwarded-*), f(orwarded), h(ost), s(kiff-revision).
 const interesting = new Set([99, 67, 107, 75, 112, 80, 116, 84, 117, 85, 101, 69, 120, 88, 102, 70, 104, 72, 115, 83]);
 
+/** A header a hop sets itself: any copy the previous hop sent is dropped. Name in lower case. */
+export interface OwnHeader {
+  readonly name: string;
+  readonly value: string | undefined;
+}
+
 /**
- * The request head sent to the endpoint: the client's headers less hop-by-hop ones, this hop added
- * to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`/`-Host` filled in when absent, and
- * `K-Proxy-Request: activator` when the request was held. Framing headers (Content-Length,
- * Transfer-Encoding) stay: the body is forwarded as is.
+ * The request head sent upstream: the client's headers less hop-by-hop ones, this hop added to
+ * `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`/`-Host` filled in when absent, and the
+ * hop's own header (`own`, e.g. the router's `K-Proxy-Request`) set or dropped. Framing headers
+ * (Content-Length, Transfer-Encoding) stay: the body is forwarded as is. Behind a trusted hop that
+ * wrote `X-Forwarded-For` but no `Forwarded` (`trustXff`), `Forwarded` names its first client.
  */
-export function upstreamRequestHead(head: RequestHead, client: string, held: boolean): string {
+export function forwardRequestHead(head: RequestHead, client: string, own?: OwnHeader, trustXff = false): string {
   const h = head.headers;
   let out = `${head.method} ${head.target} HTTP/1.${head.minor}\r\n`;
   let xff: string | undefined;
@@ -52,8 +39,8 @@ export function upstreamRequestHead(head: RequestHead, client: string, held: boo
         prior = prior === undefined ? value : `${prior}, ${value}`;
         continue;
       }
-      // The marker is the router's to set; a client's own copy is dropped.
-      if (lower === proxyRequestHeader) continue;
+      if (own !== undefined && lower === own.name) continue;
+      // Bodies go through as bytes, so their framing header goes too.
       if (lower !== 'transfer-encoding' && isHopByHop(lower, head.connection)) continue;
       if (lower === 'x-forwarded-proto') proto = value;
       else if (lower === 'x-forwarded-host') forwardedHost = true;
@@ -65,20 +52,22 @@ export function upstreamRequestHead(head: RequestHead, client: string, held: boo
   out += `x-forwarded-for: ${xForwardedFor(xff, client)}\r\n`;
   if (proto === undefined) out += 'x-forwarded-proto: http\r\n';
   if (!forwardedHost && head.host !== undefined) out += `x-forwarded-host: ${head.host}\r\n`;
-  out += `forwarded: ${forwarded(prior, client, head.host, proto ?? 'http')}\r\n`;
-  if (held) out += `${proxyRequestHeader}: ${proxyRequestValue}\r\n`;
+  const origin = trustXff && prior === undefined && xff !== undefined ? (xff.split(',')[0] as string).trim() : client;
+  out += `forwarded: ${forwarded(prior, origin, head.host, proto ?? 'http')}\r\n`;
+  if (own?.value !== undefined) out += `${own.name}: ${own.value}\r\n`;
   return `${out}\r\n`;
 }
 
 /**
- * The response head sent to the client: the endpoint's status and headers less hop-by-hop ones,
- * `Skiff-Revision` when enabled, and `connection: close` when this is the connection's last response.
+ * The response head sent to the client: the upstream's status and headers less hop-by-hop ones,
+ * the hop's own header (`own`, e.g. the router's `Skiff-Revision`) in place of any upstream copy,
+ * and `connection: close` when this is the connection's last response.
  */
-export function clientResponseHead(
+export function forwardResponseHead(
   head: ResponseHead,
-  revision: string | undefined,
   close: boolean,
   keepAliveFor10: boolean,
+  own?: OwnHeader,
 ): string {
   const h = head.headers;
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
@@ -90,29 +79,41 @@ export function clientResponseHead(
         // A protocol switch keeps its Upgrade header.
         if (head.status !== 101 || lower !== 'upgrade') continue;
       }
-      if (revision !== undefined && lower === revisionHeader) continue;
+      if (own?.value !== undefined && lower === own.name) continue;
     }
     out += `${name}: ${h[i + 1]}\r\n`;
   }
-  if (revision !== undefined) out += `${revisionHeader}: ${revision}\r\n`;
+  if (own?.value !== undefined) out += `${own.name}: ${own.value}\r\n`;
   if (head.status === 101) out += 'connection: upgrade\r\n';
   else if (close) out += 'connection: close\r\n';
   else if (keepAliveFor10) out += 'connection: keep-alive\r\n';
   return `${out}\r\n`;
 }
 
-const routerReasons: Record<number, string> = {
-  ...reasons,
-  404: 'Not Found',
-  413: 'Content Too Large',
-  499: 'Client Closed Request',
-};
-
-/** A complete plain-text response the router makes itself (404, 503, 504, 502, limits). */
+/** A complete plain-text response a hop makes itself (errors, probes). */
 export function plainResponse(status: number, message: string, close: boolean): string {
   const text = `${message}\n`;
   return (
-    `HTTP/1.1 ${status} ${routerReasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${reasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(text)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${text}`
   );
 }
+
+export const reasons: Record<number, string> = {
+  100: 'Continue',
+  200: 'OK',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};

@@ -1,26 +1,21 @@
 import type { Socket } from 'node:net';
-import { ChunkedScanner } from '@skiff/queue-proxy/src/proxy/chunked.ts';
-import type { Deadlines, Timed } from '@skiff/queue-proxy/src/proxy/deadlines.ts';
-import { isIdempotent, type SnapshotRevision } from '@skiff/shared';
-import { answers } from '../answers.ts';
-import { maxRequestHeadBytes, type RouterConfig } from '../config.ts';
-import type { RouterCore } from '../core.ts';
-import { clientAddress, tagHeader } from '../forward/headers.ts';
-import type { Lease, Throttler, Waiter } from '../hold/throttler.ts';
+import { clientAddress, isIdempotent } from '@skiff/shared';
+import { ChunkedScanner } from '../http1/chunked.ts';
 import {
-  clientResponseHead,
   isHeadError,
   keepsAlive,
   parseRequestHead,
   parseResponseHead,
-  plainResponse,
   type RequestHead,
   type ResponseHead,
-  upstreamRequestHead,
-} from './heads.ts';
-import type { EndpointPool, UpstreamConnection, UpstreamUser } from './upstream.ts';
+} from '../http1/parse.ts';
+import { plainResponse } from '../http1/write.ts';
+import type { Deadlines, Timed } from './deadlines.ts';
+import type { EndpointPool, UpstreamConnection, UpstreamUser } from './pool.ts';
 
 const headEnd = Buffer.from('\r\n\r\n');
+/** Largest request head accepted (431 past it), as Knative's and Node's defaults. */
+export const maxRequestHeadBytes = 16 * 1024;
 const maxResponseHeadBytes = 64 * 1024;
 /** Pipelined bytes buffered while a response is pending, before the client is paused. */
 const maxPipelinedBytes = 64 * 1024;
@@ -28,28 +23,68 @@ const continueResponse = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Bodies up to this size are copied next to their head and written together. */
 const smallBodyBytes = 16 * 1024;
 
-/** What a client connection needs from the server that owns it. */
-export interface ConnectionHost {
-  readonly core: RouterCore;
-  readonly config: RouterConfig;
-  readonly deadlines: Deadlines;
-  pool(url: string): EndpointPool;
-  forget(conn: ClientConnection): void;
+/** A response a hop gives itself, one line of plain text. */
+export interface Answer {
+  readonly status: number;
+  readonly message: string;
 }
 
-/** One request on its way through the router: held, forwarded, answered. */
-class Exchange implements Waiter, Timed, UpstreamUser {
-  readonly conn: ClientConnection;
+export const headersTooLarge: Answer = { status: 431, message: 'request header fields too large' };
+export const headerTimeout: Answer = { status: 408, message: 'request header timeout' };
+
+/**
+ * What the engine asks of the hop that owns a listening socket (the router's Node shell, the
+ * queue-proxy): where each request goes. Everything else about moving the bytes is the engine's.
+ */
+export interface Hop<T> {
+  readonly deadlines: Deadlines;
+  /** A client must send a request head within this long (408). */
+  readonly headerTimeoutMs: number;
+  /** Where a request goes, or an answer given here (unknown host, probe, limit). */
+  route(head: RequestHead): Route<T> | Answer;
+  forget(conn: ProxyConnection<T>): void;
+}
+
+/**
+ * One request's way upstream, as the hop decides it. `T` is the hop's right to a slot upstream
+ * (the router's lease on an endpoint, the queue-proxy's breaker slot).
+ */
+export interface Route<T> {
+  /** Bytes a chunked body may have (413 past it); 0 = no limit. */
+  readonly maxBodyBytes: number;
+  /** A slot now, or `'queued'` (the hop calls `ex.granted(slot)` later), or `'full'` (503). */
+  enter(ex: Exchange<T>): T | 'queued' | 'full';
+  /** A queued request gave up (client gone, timed out). */
+  cancel(ex: Exchange<T>): void;
+  release(slot: T): void;
+  /** After `slot`'s endpoint refused the connection: another slot, or none; `slot` is released either way. */
+  retryElsewhere(slot: T): T | undefined;
+  pool(slot: T): EndpointPool;
+  requestHead(head: RequestHead, client: string, slot: T): string;
+  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string;
+  /** Which of the request's deadlines has passed at `now` (a name for logs), if any. */
+  expired(ex: Exchange<T>, now: number): string | undefined;
+  queueFull(): Answer;
+  timeout(): Answer;
+  failed(reason: string): Answer;
+  bodyTooLarge(): Answer;
+  /** The request is over: `status` is what the client got (0: nothing, it went away). */
+  finished(ex: Exchange<T>, status: number, durationMs: number): void;
+}
+
+/** One request on its way through a hop: waiting for a slot, forwarded, answered. */
+export class Exchange<T> implements Timed, UpstreamUser {
+  readonly conn: ProxyConnection<T>;
   readonly head: RequestHead;
-  readonly revision: SnapshotRevision;
-  readonly throttler: Throttler;
+  readonly route: Route<T>;
   readonly startedAt: number;
-  lease: Lease | undefined;
+  slot: T | undefined;
   queued = false;
   ended = false;
+  status = 0;
   upstream: UpstreamConnection | undefined;
   upstreamHead = '';
-  /** The request (head and body) has been fully sent to the endpoint. */
+  /** The request (head and body) has been fully sent upstream. */
   requestDone = false;
   bodyLeft = 0;
   bodyScanner: ChunkedScanner | undefined;
@@ -58,38 +93,32 @@ class Exchange implements Waiter, Timed, UpstreamUser {
   response: ResponseHead | undefined;
   responseStarted = false;
   lastWriteAt: number;
-  /** Bytes of response body still to come; -1 = until the endpoint closes; undefined = chunked. */
+  /** Bytes of response body still to come; -1 = until upstream closes; undefined = chunked. */
   respLeft: number | undefined = 0;
   respScanner: ChunkedScanner | undefined;
   respBuf: Buffer | undefined;
+  /** The response head, held back to go out in one write with the first body bytes. */
   headOut: string | undefined;
   tunnel = false;
   retriedRefused = false;
   retriedStale = false;
 
-  constructor(conn: ClientConnection, head: RequestHead, revision: SnapshotRevision, throttler: Throttler) {
+  constructor(conn: ProxyConnection<T>, head: RequestHead, route: Route<T>, now: number) {
     this.conn = conn;
     this.head = head;
-    this.revision = revision;
-    this.throttler = throttler;
-    this.startedAt = Date.now();
-    this.lastWriteAt = this.startedAt;
+    this.route = route;
+    this.startedAt = now;
+    this.lastWriteAt = now;
   }
 
-  granted(lease: Lease): void {
+  /** The hop gives a queued request its slot. */
+  granted(slot: T): void {
     this.queued = false;
-    this.conn.dispatch(this, lease);
+    this.conn.dispatch(this, slot);
   }
 
-  // The revision's timeouts, as Knative's timeout handler applies them; time held counts.
   expired(now: number): string | undefined {
-    const r = this.revision;
-    if (r.timeoutSeconds > 0 && now - this.startedAt >= r.timeoutSeconds * 1000) return 'total';
-    const start = r.responseStartTimeoutSeconds ?? 0;
-    if (!this.responseStarted && start > 0 && now - this.startedAt >= start * 1000) return 'response-start';
-    const idle = r.idleTimeoutSeconds ?? 0;
-    if (this.responseStarted && idle > 0 && now - this.lastWriteAt >= idle * 1000) return 'idle';
-    return undefined;
+    return this.route.expired(this, now);
   }
 
   timeout(): void {
@@ -110,23 +139,23 @@ class Exchange implements Waiter, Timed, UpstreamUser {
 }
 
 /**
- * One client connection, speaking HTTP/1.1: each request's head is parsed and routed, the request
- * waits for a slot on one of its revision's endpoints, then goes out on a pooled keep-alive
- * connection with its body forwarded byte for byte; the response comes back the same way.
- * Requests on one connection are served in order.
+ * One client connection, speaking HTTP/1.1: each request's head is parsed and handed to the hop,
+ * the request waits for a slot upstream, then goes out on a pooled keep-alive connection with its
+ * body forwarded byte for byte (backpressure both ways); the response comes back the same way.
+ * Requests on one connection are served in order. Protocol upgrades become a tunnel.
  */
-export class ClientConnection implements Timed {
-  readonly host: ConnectionHost;
+export class ProxyConnection<T> implements Timed {
+  readonly hop: Hop<T>;
   readonly #client: Socket;
   readonly #address: string;
   #buf: Buffer | undefined;
-  #ex: Exchange | undefined;
+  #ex: Exchange<T> | undefined;
   #headSince = 0;
   #clientEnded = false;
   #closed = false;
 
-  constructor(host: ConnectionHost, client: Socket, keepAliveTimeoutMs: number) {
-    this.host = host;
+  constructor(hop: Hop<T>, client: Socket, keepAliveTimeoutMs: number) {
+    this.hop = hop;
     this.#client = client;
     this.#address = clientAddress(client.remoteAddress);
     client.setNoDelay(true);
@@ -138,19 +167,22 @@ export class ClientConnection implements Timed {
     client.on('close', this.#onClientClose);
   }
 
+  /** True while no request is in progress. */
+  get idle(): boolean {
+    return this.#ex === undefined;
+  }
+
   destroy(): void {
     this.#client.destroy();
   }
 
   // The header timeout, swept with the request deadlines.
   expired(now: number): string | undefined {
-    return this.#headSince > 0 && now - this.#headSince >= this.host.config.headerTimeoutMs ? 'header' : undefined;
+    return this.#headSince > 0 && now - this.#headSince >= this.hop.headerTimeoutMs ? 'header' : undefined;
   }
 
   timeout(): void {
-    if (this.#headSince > 0 && this.#ex === undefined) {
-      this.#refuse(answers.headerTimeout.status, answers.headerTimeout.message);
-    }
+    if (this.#headSince > 0 && this.#ex === undefined) this.#refuse(headerTimeout);
   }
 
   // Client side.
@@ -176,7 +208,8 @@ export class ClientConnection implements Timed {
 
   readonly #onClientEnd = (): void => {
     this.#clientEnded = true;
-    // A client that stops sending mid-request has gone away (as nginx and Go's server read it).
+    // A client that stops sending mid-request has gone away (as nginx and Go's server read it):
+    // abandon the request so the app stops working on it.
     if (this.#ex === undefined) this.#client.end();
     else this.#client.destroy();
   };
@@ -188,11 +221,11 @@ export class ClientConnection implements Timed {
 
   readonly #onClientClose = (): void => {
     this.#closed = true;
-    this.host.forget(this);
-    this.host.deadlines.delete(this);
+    this.hop.forget(this);
+    this.hop.deadlines.delete(this);
     const ex = this.#ex;
     if (ex !== undefined) {
-      // The client went away: leave the queue at once, or stop the request at the endpoint.
+      // The client went away: leave the queue at once, or stop the request upstream.
       this.#dropUpstream(ex);
       this.#end(ex);
     }
@@ -203,27 +236,26 @@ export class ClientConnection implements Timed {
       const buf = this.#buf;
       const end = buf.indexOf(headEnd);
       if (end < 0) {
-        if (buf.length > maxRequestHeadBytes) {
-          this.#refuse(answers.headersTooLarge.status, answers.headersTooLarge.message);
-        } else if (this.#headSince === 0) {
+        if (buf.length > maxRequestHeadBytes) this.#refuse(headersTooLarge);
+        else if (this.#headSince === 0) {
           this.#headSince = Date.now();
-          this.host.deadlines.add(this);
+          this.hop.deadlines.add(this);
         }
         return;
       }
       if (end > maxRequestHeadBytes) {
-        this.#refuse(answers.headersTooLarge.status, answers.headersTooLarge.message);
+        this.#refuse(headersTooLarge);
         return;
       }
       if (this.#headSince !== 0) {
         this.#headSince = 0;
-        this.host.deadlines.delete(this);
+        this.hop.deadlines.delete(this);
       }
       const text = buf.toString('latin1', 0, end);
       this.#buf = end + 4 < buf.length ? buf.subarray(end + 4) : undefined;
       const head = parseRequestHead(text);
       if (isHeadError(head)) {
-        this.#refuse(head.error, head.message);
+        this.#refuse({ status: head.error, message: head.message });
         return;
       }
       this.#start(head);
@@ -231,54 +263,46 @@ export class ClientConnection implements Timed {
   }
 
   #start(head: RequestHead): void {
-    const core = this.host.core;
-    const resolution = core.resolve(head.host, core.config.tagHeaderRouting ? headerValue(head, tagHeader) : undefined);
-    if (!resolution.ok) {
-      this.#answerBeforeStart(head, resolution.status, resolution.message);
+    const route = this.hop.route(head);
+    if (isAnswer(route)) {
+      this.#answerHere(head, route);
       return;
     }
-    const limit = this.host.config.maxBodyBytes;
-    if (limit > 0 && head.contentLength !== undefined && head.contentLength > limit) {
-      const tooLarge = answers.bodyTooLarge(limit);
-      this.#answerBeforeStart(head, tooLarge.status, tooLarge.message);
-      return;
-    }
-    const throttler = core.throttler(resolution.revision);
-    const ex = new Exchange(this, head, resolution.revision, throttler);
+    const ex = new Exchange(this, head, route, Date.now());
     if (head.contentLength !== undefined) {
       ex.bodyLeft = head.contentLength;
       ex.requestDone = head.contentLength === 0;
     } else if (head.chunked) ex.bodyScanner = new ChunkedScanner();
     else ex.requestDone = true;
     this.#ex = ex;
-    this.host.deadlines.add(ex);
-    const entered = throttler.enter(ex);
-    if (entered === 'full') {
-      const full = answers.queueFull(resolution.revision.name);
-      this.#answer(ex, full.status, full.message);
-    } else if (entered === 'queued') {
+    this.hop.deadlines.add(ex);
+    const entered = route.enter(ex);
+    if (entered === 'full') this.#answer(ex, route.queueFull());
+    else if (entered === 'queued') {
       // Held: the body waits in the client's socket until a slot frees up.
       ex.queued = true;
       this.#client.pause();
     } else this.dispatch(ex, entered);
   }
 
-  /** The request has a slot on an endpoint: send it there. */
-  dispatch(ex: Exchange, lease: Lease): void {
-    ex.lease = lease;
+  /** The request has a slot upstream: send it there. */
+  dispatch(ex: Exchange<T>, slot: T): void {
+    ex.slot = slot;
     if (ex.ended) {
-      ex.throttler.release(lease);
+      // Gave up while the slot was on its way: hand it straight back.
+      ex.slot = undefined;
+      ex.route.release(slot);
       return;
     }
-    ex.upstreamHead = upstreamRequestHead(ex.head, this.#address, lease.held);
-    const up = this.host.pool(lease.endpoint.url).take(ex);
+    ex.upstreamHead = ex.route.requestHead(ex.head, this.#address, slot);
+    const up = ex.route.pool(slot).take(ex);
     ex.upstream = up;
     if (up.connected) this.sendRequest(ex);
     // A new connection: nothing is written until it is up, so a refused one can be retried elsewhere.
     else this.#client.pause();
   }
 
-  sendRequest(ex: Exchange): void {
+  sendRequest(ex: Exchange<T>): void {
     const up = ex.upstream;
     if (up === undefined || ex.ended) return;
     if (ex.head.expectContinue && !ex.requestDone && !ex.continueSent) {
@@ -294,8 +318,8 @@ export class ClientConnection implements Timed {
     if (!ex.requestDone || (this.#buf?.length ?? 0) <= maxPipelinedBytes) this.#client.resume();
   }
 
-  /** Sends request body bytes to the endpoint; bytes past the body's end wait as the next request. */
-  #forwardBody(ex: Exchange, chunk: Buffer): void {
+  /** Sends request body bytes upstream; bytes past the body's end wait as the next request. */
+  #forwardBody(ex: Exchange<T>, chunk: Buffer): void {
     let part = chunk;
     let rest: Buffer | undefined;
     if (ex.bodyScanner === undefined) {
@@ -309,7 +333,7 @@ export class ClientConnection implements Timed {
       const end = ex.bodyScanner.scan(chunk);
       if (typeof end === 'string') {
         this.#dropUpstream(ex);
-        this.#answer(ex, 400, `malformed chunked body: ${end}`, true);
+        this.#answer(ex, { status: 400, message: `malformed chunked body: ${end}` }, true);
         return;
       }
       if (end >= 0) {
@@ -317,12 +341,11 @@ export class ClientConnection implements Timed {
         rest = end < chunk.length ? chunk.subarray(end) : undefined;
         ex.requestDone = true;
       }
-      const limit = this.host.config.maxBodyBytes;
+      const limit = ex.route.maxBodyBytes;
       ex.bodyBytes += part.length;
       if (limit > 0 && ex.bodyBytes > limit) {
         this.#dropUpstream(ex);
-        const tooLarge = answers.bodyTooLarge(limit);
-        if (!ex.responseStarted) this.#answer(ex, tooLarge.status, tooLarge.message, true);
+        if (!ex.responseStarted) this.#answer(ex, ex.route.bodyTooLarge(), true);
         else this.#client.destroy();
         return;
       }
@@ -334,7 +357,7 @@ export class ClientConnection implements Timed {
     }
   }
 
-  #writeUpstream(ex: Exchange, part: Buffer): void {
+  #writeUpstream(ex: Exchange<T>, part: Buffer): void {
     const up = ex.upstream;
     if (up === undefined) return;
     if (!up.socket.write(part)) {
@@ -345,9 +368,9 @@ export class ClientConnection implements Timed {
     }
   }
 
-  // Endpoint side.
+  // Upstream side.
 
-  onUpstreamData(ex: Exchange, up: UpstreamConnection, chunk: Buffer): void {
+  onUpstreamData(ex: Exchange<T>, up: UpstreamConnection, chunk: Buffer): void {
     if (up !== ex.upstream || ex.ended) {
       // Bytes nobody asked for: the connection is out of step; never reuse it.
       up.destroy();
@@ -364,7 +387,7 @@ export class ClientConnection implements Timed {
     this.#forwardResponseBody(ex, up, chunk);
   }
 
-  #readResponseHead(ex: Exchange, up: UpstreamConnection, chunk: Buffer): void {
+  #readResponseHead(ex: Exchange<T>, up: UpstreamConnection, chunk: Buffer): void {
     let buf = ex.respBuf === undefined ? chunk : Buffer.concat([ex.respBuf, chunk]);
     for (;;) {
       const end = buf.indexOf(headEnd);
@@ -384,7 +407,7 @@ export class ClientConnection implements Timed {
       }
       if (head.status >= 100 && head.status < 200 && head.status !== 101) {
         // Interim responses (100, 103) go to the client as they are; the final one follows.
-        this.#client.write(clientResponseHead(head, undefined, false, false), 'latin1');
+        this.#client.write(ex.route.responseHead(head, false, false), 'latin1');
         if (rest.length === 0) {
           ex.respBuf = undefined;
           return;
@@ -398,17 +421,17 @@ export class ClientConnection implements Timed {
     }
   }
 
-  #startResponse(ex: Exchange, up: UpstreamConnection, head: ResponseHead, rest: Buffer): void {
+  #startResponse(ex: Exchange<T>, up: UpstreamConnection, head: ResponseHead, rest: Buffer): void {
     const req = ex.head;
-    const revision = this.host.config.revisionHeader ? ex.revision.name : undefined;
     ex.response = head;
+    ex.status = head.status;
     ex.responseStarted = true;
     ex.lastWriteAt = Date.now();
     if (head.status === 101 && req.upgrade !== undefined) {
       // A protocol switch: bytes pass both ways untouched until either side closes; the slot stays taken.
       ex.tunnel = true;
-      this.host.deadlines.delete(ex);
-      this.#client.write(clientResponseHead(head, revision, false, false), 'latin1');
+      this.hop.deadlines.delete(ex);
+      this.#client.write(ex.route.responseHead(head, false, false), 'latin1');
       if (rest.length > 0) this.#client.write(rest);
       if (this.#buf !== undefined) {
         const pending = this.#buf;
@@ -418,15 +441,15 @@ export class ClientConnection implements Timed {
       this.#client.resume();
       return;
     }
-    const noBody = req.method === 'HEAD' || head.status === 204 || head.status === 304;
+    const noBody = req.method === 'HEAD' || head.status === 204 || head.status === 304 || head.status === 101;
     if (noBody) ex.respLeft = 0;
     else if (head.chunked) {
       ex.respLeft = undefined;
       ex.respScanner = new ChunkedScanner();
     } else if (head.contentLength !== undefined) ex.respLeft = head.contentLength;
     else ex.respLeft = -1;
-    const close = !keepsAlive(req) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded;
-    const text = clientResponseHead(head, revision, close, !close && req.minor === 0);
+    const close = !keepsAlive(req) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded || head.status === 101;
+    const text = ex.route.responseHead(head, close, !close && req.minor === 0);
     if (rest.length === 0 || ex.respLeft === 0) {
       this.#client.write(text, 'latin1');
       if (ex.respLeft === 0) this.#completeResponse(ex, up, close, rest.length === 0);
@@ -437,7 +460,7 @@ export class ClientConnection implements Timed {
     this.#forwardResponseBody(ex, up, rest);
   }
 
-  #forwardResponseBody(ex: Exchange, up: UpstreamConnection, chunk: Buffer): void {
+  #forwardResponseBody(ex: Exchange<T>, up: UpstreamConnection, chunk: Buffer): void {
     ex.lastWriteAt = Date.now();
     let part = chunk;
     let done = false;
@@ -469,7 +492,7 @@ export class ClientConnection implements Timed {
     }
   }
 
-  #writeClient(part: Buffer, up: UpstreamConnection, ex?: Exchange): void {
+  #writeClient(part: Buffer, up: UpstreamConnection, ex?: Exchange<T>): void {
     let data = part;
     const head = ex?.headOut;
     if (ex !== undefined && head !== undefined) {
@@ -487,7 +510,7 @@ export class ClientConnection implements Timed {
     }
   }
 
-  #completeResponse(ex: Exchange, up: UpstreamConnection, closeClient: boolean, upstreamClean: boolean): void {
+  #completeResponse(ex: Exchange<T>, up: UpstreamConnection, closeClient: boolean, upstreamClean: boolean): void {
     const reusable = upstreamClean && ex.requestDone && ex.response !== undefined && keepsAlive(ex.response);
     ex.upstream = undefined;
     if (reusable) up.release();
@@ -502,7 +525,7 @@ export class ClientConnection implements Timed {
     else this.#readHead();
   }
 
-  onUpstreamClose(ex: Exchange, up: UpstreamConnection, error: NodeJS.ErrnoException | undefined): void {
+  onUpstreamClose(ex: Exchange<T>, up: UpstreamConnection, error: NodeJS.ErrnoException | undefined): void {
     if (up !== ex.upstream) return;
     ex.upstream = undefined;
     if (ex.ended) return;
@@ -513,20 +536,20 @@ export class ClientConnection implements Timed {
     }
     if (ex.response !== undefined && ex.respBuf === undefined) {
       if (ex.respLeft === -1) {
-        // The body was delimited by the endpoint closing: the response is complete.
+        // The body was delimited by upstream closing: the response is complete.
         this.#end(ex);
         this.#client.end();
       } else this.#client.destroy();
       return;
     }
-    const lease = ex.lease;
-    if (!up.connected && lease !== undefined) {
+    const slot = ex.slot;
+    if (!up.connected && slot !== undefined) {
       // Refused (or unreachable) before anything was sent: once, another endpoint with a free slot.
       if (!ex.retriedRefused) {
         ex.retriedRefused = true;
-        ex.lease = ex.throttler.retryElsewhere(lease);
-        if (ex.lease !== undefined) {
-          this.dispatch(ex, ex.lease);
+        ex.slot = ex.route.retryElsewhere(slot);
+        if (ex.slot !== undefined) {
+          this.dispatch(ex, ex.slot);
           return;
         }
       }
@@ -534,12 +557,12 @@ export class ClientConnection implements Timed {
       return;
     }
     // Nothing came back on a reused keep-alive connection: it may have gone stale before the
-    // request reached the endpoint, or the endpoint may have read it and dropped the connection.
-    // Only an idempotent request without a body goes once more, on a fresh connection (RFC 9110
-    // §9.2.2: a client does not repeat a non-idempotent request by itself).
-    if (up.reused && bodyless(ex.head) && isIdempotent(ex.head.method) && !ex.retriedStale && lease !== undefined) {
+    // request reached upstream, or upstream may have read it and dropped the connection. Only an
+    // idempotent request without a body goes once more, on a fresh connection (RFC 9110 §9.2.2:
+    // a client does not repeat a non-idempotent request by itself).
+    if (up.reused && bodyless(ex.head) && isIdempotent(ex.head.method) && !ex.retriedStale && slot !== undefined) {
       ex.retriedStale = true;
-      this.dispatch(ex, lease);
+      this.dispatch(ex, slot);
       return;
     }
     this.#fail(ex, error?.message ?? 'connection closed before a response');
@@ -547,35 +570,34 @@ export class ClientConnection implements Timed {
 
   // Endings.
 
-  timedOut(ex: Exchange): void {
+  timedOut(ex: Exchange<T>): void {
     if (ex.ended || ex.tunnel) return;
     this.#dropUpstream(ex);
     // Knative answers 504 only while nothing was written; after that the response is cut off.
-    if (!ex.responseStarted) {
-      const timeout = answers.timeout(ex.revision.name);
-      this.#answer(ex, timeout.status, timeout.message, true);
-    } else {
+    if (!ex.responseStarted) this.#answer(ex, ex.route.timeout(), true);
+    else {
       this.#end(ex);
       this.#client.destroy();
     }
   }
 
-  #fail(ex: Exchange, reason: string): void {
-    const failed = answers.upstreamFailed(ex.revision.name, reason);
-    this.#answer(ex, failed.status, failed.message, true);
+  #fail(ex: Exchange<T>, reason: string): void {
+    this.#answer(ex, ex.route.failed(reason), true);
   }
 
-  #dropUpstream(ex: Exchange): void {
+  #dropUpstream(ex: Exchange<T>): void {
     const up = ex.upstream;
     ex.upstream = undefined;
     up?.destroy();
   }
 
   /** Answers a request here (refused, failed, timed out), closing the connection when it must. */
-  #answer(ex: Exchange, status: number, message: string, forceClose = false): void {
+  #answer(ex: Exchange<T>, answer: Answer, forceClose = false): void {
     if (ex.ended) return;
+    // After a body that was not read to its end, the connection cannot carry another request.
     const close = forceClose || !keepsAlive(ex.head) || (!ex.requestDone && !bodyless(ex.head)) || this.#clientEnded;
-    if (!this.#closed) this.#client.write(plainResponse(status, message, close), 'latin1');
+    if (!this.#closed) this.#client.write(plainResponse(answer.status, answer.message, close), 'latin1');
+    ex.status = answer.status;
     ex.responseStarted = true;
     this.#dropUpstream(ex);
     this.#end(ex);
@@ -586,10 +608,10 @@ export class ClientConnection implements Timed {
     }
   }
 
-  /** Answers a request that never became an exchange (unknown host, body too large). */
-  #answerBeforeStart(head: RequestHead, status: number, message: string): void {
+  /** Answers a request that never became an exchange (unknown host, probe, body too large). */
+  #answerHere(head: RequestHead, answer: Answer): void {
     const close = !keepsAlive(head) || !bodyless(head) || this.#clientEnded;
-    this.#client.write(plainResponse(status, message, close), 'latin1');
+    this.#client.write(plainResponse(answer.status, answer.message, close), 'latin1');
     if (close) {
       this.#buf = undefined;
       this.#client.end();
@@ -597,32 +619,42 @@ export class ClientConnection implements Timed {
   }
 
   /** Refuses what the client sent before any request could start, and closes. */
-  #refuse(status: number, message: string): void {
+  #refuse(answer: Answer): void {
     this.#buf = undefined;
     this.#headSince = 0;
-    this.host.deadlines.delete(this);
-    this.#client.end(plainResponse(status, message, true), 'latin1');
+    this.hop.deadlines.delete(this);
+    this.#client.end(plainResponse(answer.status, answer.message, true), 'latin1');
     this.#client.pause();
   }
 
-  #end(ex: Exchange): void {
+  #end(ex: Exchange<T>): void {
     if (ex.ended) return;
     ex.ended = true;
     if (this.#ex === ex) this.#ex = undefined;
-    this.host.deadlines.delete(ex);
+    this.hop.deadlines.delete(ex);
     if (ex.queued) {
       ex.queued = false;
-      ex.throttler.cancel(ex);
+      ex.route.cancel(ex);
     }
-    if (ex.lease !== undefined) ex.throttler.release(ex.lease);
+    const slot = ex.slot;
+    if (slot !== undefined) {
+      ex.slot = undefined;
+      ex.route.release(slot);
+    }
+    ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
   }
+}
+
+function isAnswer<T>(x: Route<T> | Answer): x is Answer {
+  return typeof (x as Answer).status === 'number';
 }
 
 function bodyless(head: RequestHead): boolean {
   return head.contentLength === undefined && !head.chunked;
 }
 
-function headerValue(head: RequestHead, lowerName: string): string | undefined {
+/** The value of the first header named `lowerName`, if any. */
+export function headerValue(head: RequestHead, lowerName: string): string | undefined {
   const h = head.headers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i] as string;

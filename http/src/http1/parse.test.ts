@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChunkedScanner } from './chunked.ts';
-import { forwardRequestHead, forwardResponseHead } from './forwarding.ts';
-import { isHeadError, keepsAlive, parseRequestHead, parseResponseHead, type RequestHead } from './http1.ts';
+import { isHeadError, keepsAlive, parseRequestHead, parseResponseHead, type RequestHead } from './parse.ts';
+import { forwardRequestHead, forwardResponseHead } from './write.ts';
 
 const req = (lines: string[]) => parseRequestHead(lines.join('\r\n'));
 
@@ -133,11 +133,24 @@ describe('forwarded heads', () => {
   });
 
   it('appends this hop to X-Forwarded-For and Forwarded, keeps the router proto', () => {
-    const text = forwardRequestHead(head, '127.0.0.1');
+    const text = forwardRequestHead(head, '127.0.0.1', undefined, true);
     expect(text).toContain('x-forwarded-for: 10.0.0.1, 127.0.0.1\r\n');
     expect(text).toContain('X-Forwarded-Proto: https\r\n');
     expect(text).toContain('x-forwarded-host: hello.default.localhost\r\n');
     expect(text).toContain('forwarded: for=10.0.0.1;host=hello.default.localhost;proto=https\r\n');
+  });
+
+  it("names this hop's client in Forwarded unless the previous hop is trusted", () => {
+    expect(forwardRequestHead(head, '127.0.0.1')).toContain(
+      'forwarded: for=127.0.0.1;host=hello.default.localhost;proto=https\r\n',
+    );
+  });
+
+  it("sets or drops the hop's own header", () => {
+    const marked = req(['GET / HTTP/1.1', 'Host: h', 'K-Proxy-Request: activator']) as RequestHead;
+    const own = (value: string | undefined) => forwardRequestHead(marked, '::1', { name: 'k-proxy-request', value });
+    expect(own(undefined)).not.toContain('activator');
+    expect(own('activator').match(/activator/g)).toHaveLength(1);
   });
 
   it('quotes IPv6 clients in Forwarded', () => {

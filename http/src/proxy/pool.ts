@@ -62,16 +62,21 @@ export class UpstreamConnection {
   }
 }
 
-/** Keep-alive connections to one endpoint (`http://host:port`), shared by all client connections. */
+/** Keep-alive connections to one endpoint, shared by all client connections. */
 export class EndpointPool {
   readonly host: string;
   readonly port: number;
   #idle: UpstreamConnection[] = [];
 
-  constructor(url: string) {
+  constructor(host: string, port: number) {
+    this.host = host;
+    this.port = port;
+  }
+
+  /** A pool for `http://host:port`. */
+  static fromUrl(url: string): EndpointPool {
     const parsed = new URL(url);
-    this.host = parsed.hostname.replace(/^\[|\]$/g, '');
-    this.port = Number(parsed.port || 80);
+    return new EndpointPool(parsed.hostname.replace(/^\[|\]$/g, ''), Number(parsed.port || 80));
   }
 
   /** An idle connection, or a new one (not yet connected). */

@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+// Benchmark: the data path's HTTP/1.1 engine (`@skiff/http`) as the router and the queue-proxy run
+// it, against the same hops built from an earlier commit (`--before`, default: the last commit
+// before the two engines were merged into one) and against nginx, all in one run; the
+// queue-proxy's memory under load; the engine's line counts before and after.
+//
+//   node bench/data-plane.mjs [--rounds 3] [--seconds 4] [--connections 50] [--before <git ref>]
+//
+// Needs wrk and nginx (Debian: apt-get install wrk nginx) and git. Everything runs on loopback.
+// Targets are interleaved (each round starts at another one) so machine noise hits all alike;
+// figures are medians over rounds, ratios the median of per-round ratios against nginx.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { freePort, machine, median, need, start, startNginx, waitForPort, wrk } from './lib.mjs';
+
+/** main just before issue 14 merged the router's and the queue-proxy's connection engines. */
+const premerge = '1cce8a199a7b78d49af294ff2f7da21a950d72b9';
+
+const { values: opts } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '50' },
+    before: { type: 'string', default: premerge },
+    'rss-seconds': { type: 'string', default: '6' },
+  },
+});
+need('wrk', 'apt-get install wrk');
+need('nginx', 'apt-get install nginx');
+const root = fileURLToPath(new URL('..', import.meta.url));
+const rounds = Number(opts.rounds);
+const seconds = Number(opts.seconds);
+const connections = Number(opts.connections);
+const token = 'bench-router-token';
+const work = mkdtempSync(join(tmpdir(), 'skiff-bench-data-plane-'));
+
+// --- bundles: after (this tree) and before (the ref, from git) -------------------------------------
+const banner = {
+  js: "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);",
+};
+/** Resolves `@skiff/<pkg>[/<sub>]` inside `tree` (exports map, else the deep path as written). */
+function workspaces(tree) {
+  return {
+    name: 'skiff-workspaces',
+    setup(b) {
+      b.onResolve({ filter: /^@skiff\// }, (args) => {
+        const [, pkg, ...rest] = args.path.split('/');
+        const dir = join(tree, pkg);
+        const sub = rest.length > 0 ? `./${rest.join('/')}` : '.';
+        const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+        const target = manifest.exports?.[sub] ?? sub;
+        return { path: join(dir, target) };
+      });
+    },
+  };
+}
+async function bundle(tree, entry, outfile) {
+  await build({
+    entryPoints: [join(tree, entry)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    banner,
+    nodePaths: [join(root, 'node_modules')],
+    plugins: [workspaces(tree)],
+    logLevel: 'warning',
+  });
+}
+const beforeTree = join(work, 'before');
+mkdirSync(beforeTree);
+execFileSync('sh', ['-c', `git -C '${root}' archive '${opts.before}' | tar -x -C '${beforeTree}'`]);
+const builds = {};
+for (const [label, tree] of [
+  ['before', beforeTree],
+  ['after', root.replace(/\/$/, '')],
+]) {
+  builds[label] = { router: join(work, `router-${label}.mjs`), qp: join(work, `qp-${label}.mjs`) };
+  await bundle(tree, 'edge-router/src/entry/node.ts', builds[label].router);
+  await bundle(tree, 'queue-proxy/src/main.ts', builds[label].qp);
+}
+
+// --- processes --------------------------------------------------------------------------------------
+const appPort = await freePort();
+await start(process.execPath, [`${root}test/apps/app.mjs`], { PORT: String(appPort) }, /app listening/);
+const nginxPort = await freePort();
+const nginxProcesses = [await startNginx(nginxPort, appPort, 1)];
+const nginx2Port = await freePort();
+nginxProcesses.push(await startNginx(nginx2Port, nginxPort, 1));
+
+async function queueProxy(bundleFile) {
+  const port = await freePort();
+  const child = await start(
+    process.execPath,
+    [bundleFile],
+    {
+      USER_PORT: String(appPort),
+      QUEUE_SERVING_PORT: String(port),
+      QUEUE_ADMIN_PORT: String(await freePort()),
+      QUEUE_METRICS_PORT: String(await freePort()),
+      SERVING_NAMESPACE: 'default',
+      SERVING_REVISION: 'hello-00001',
+      CONTAINER_CONCURRENCY: '0',
+    },
+    /serving :\d+/,
+  );
+  await waitForPort(port);
+  return { port, pid: child.pid };
+}
+
+function snapshot(endpoint) {
+  return {
+    version: 1,
+    generatedAt: new Date().toISOString(),
+    routes: [
+      {
+        namespace: 'default',
+        name: 'hello',
+        visibility: 'public',
+        // wrk sends `Host: 127.0.0.1:<port>`; the service answers there.
+        hosts: ['hello.default.example.com', '127.0.0.1'],
+        traffic: [{ revisionName: 'hello-00001', percent: 100 }],
+      },
+    ],
+    revisions: [
+      {
+        namespace: 'default',
+        name: 'hello-00001',
+        service: 'hello',
+        containerConcurrency: 0,
+        timeoutSeconds: 300,
+        endpoints: [{ pod: 'hello-00001-pod', url: endpoint }],
+      },
+    ],
+  };
+}
+
+/** A stand-in control plane in its own process, serving one fixed snapshot. */
+async function controlPlane(snap) {
+  const file = join(work, `snapshot-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(snap));
+  const script = join(work, 'control-plane.mjs');
+  writeFileSync(
+    script,
+    `import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+const body = readFileSync(process.argv[2]);
+createServer((req, res) => {
+  if (req.headers.authorization !== 'Bearer ${token}') return res.writeHead(401).end();
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/internal/v1/routing') {
+    if (url.searchParams.has('since')) return setTimeout(() => res.writeHead(304).end(), 1000 * Number(url.searchParams.get('waitSeconds')));
+    return res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  }
+  req.resume();
+  req.on('end', () => res.writeHead(204).end());
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('control plane listening'));
+`,
+  );
+  const port = await freePort();
+  await start(process.execPath, [script, file], { PORT: String(port) }, /listening/);
+  return `http://127.0.0.1:${port}`;
+}
+
+async function router(bundleFile, endpointPort) {
+  const port = await freePort();
+  await start(
+    process.execPath,
+    [bundleFile],
+    {
+      PORT: String(port),
+      SKIFF_ROUTER_HOST: '127.0.0.1',
+      SKIFF_CONTROL_PLANE_URL: await controlPlane(snapshot(`http://127.0.0.1:${endpointPort}`)),
+      SKIFF_ROUTER_TOKEN: token,
+    },
+    /routing snapshot \d+/,
+  );
+  await waitForPort(port);
+  return port;
+}
+
+const qpBefore = await queueProxy(builds.before.qp);
+const qpAfter = await queueProxy(builds.after.qp);
+const targets = [
+  { name: 'app direct', port: appPort },
+  { name: 'nginx → app', port: nginxPort, nginx: true },
+  { name: 'nginx → nginx → app', port: nginx2Port, nginx2: true },
+  { name: 'queue-proxy → app, before', port: qpBefore.port },
+  { name: 'queue-proxy → app, after', port: qpAfter.port },
+  { name: 'router → app, before', port: await router(builds.before.router, appPort) },
+  { name: 'router → app, after', port: await router(builds.after.router, appPort) },
+  { name: 'router → queue-proxy → app, before', port: await router(builds.before.router, qpBefore.port), chain: true },
+  { name: 'router → queue-proxy → app, after', port: await router(builds.after.router, qpAfter.port), chain: true },
+];
+
+console.log(`machine: ${machine()}`);
+console.log(`before: ${opts.before}`);
+console.log(`load: wrk -t1 -c${connections} -d${seconds}s, ${rounds} rounds, GET / (13-byte body)\n`);
+const url = (t) => `http://127.0.0.1:${t.port}/`;
+for (const t of targets) wrk(url(t), { seconds: 1, connections }); // warm up
+const runs = new Map(targets.map((t) => [t.name, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const t of targets.map((_, i) => targets[(i + r) % targets.length])) {
+    const result = wrk(url(t), { seconds, connections });
+    if (result.errors > 0 || result.socketErrors) {
+      console.error(`${t.name}: ${result.errors} non-2xx, socket errors: ${result.socketErrors ?? 'none'}`);
+    }
+    runs.get(t.name).push(result);
+  }
+  process.stdout.write(`round ${r + 1}/${rounds} done\n`);
+}
+const nginxRuns = runs.get('nginx → app');
+const nginx2Runs = runs.get('nginx → nginx → app');
+const summary = targets.map((t) => {
+  const list = runs.get(t.name);
+  const versus = t.chain ? nginx2Runs : nginxRuns;
+  return {
+    ...t,
+    rps: median(list.map((x) => x.rps)),
+    p50: median(list.map((x) => x.p50)),
+    p99: median(list.map((x) => x.p99)),
+    ratio: median(list.map((x, i) => x.rps / versus[i].rps)),
+  };
+});
+console.log('\n| target | req/s (median) | p50 ms | p99 ms | req/s vs nginx (chains: vs nginx → nginx) |');
+console.log('|---|---:|---:|---:|---:|');
+for (const s of summary) {
+  console.log(
+    `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.ratio.toFixed(2)}× |`,
+  );
+}
+
+// --- queue-proxy memory under wrk -c32 -----------------------------------------------------------
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+/** Peak RSS of `pid` while wrk -c32 runs against it (sampled by a child so wrk does not block it). */
+function peakRss(qp) {
+  const sampler = join(work, 'rss.mjs');
+  writeFileSync(
+    sampler,
+    `import { readFileSync } from 'node:fs';
+let peak = 0;
+const t = setInterval(() => {
+  const m = /VmRSS:\\s+(\\d+) kB/.exec(readFileSync('/proc/${qp.pid}/status', 'utf8'));
+  if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+}, 100);
+setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1)); }, ${Number(opts['rss-seconds']) * 1000 + 500});
+`,
+  );
+  const out = execFileSync(
+    'sh',
+    ['-c', `node '${sampler}' & wrk -t1 -c32 -d${opts['rss-seconds']}s http://127.0.0.1:${qp.port}/ >/dev/null; wait`],
+    { encoding: 'utf8' },
+  );
+  return Number(out.trim());
+}
+const rss = { before: peakRss(qpBefore), after: peakRss(qpAfter) };
+console.log(
+  `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s: before ${rss.before.toFixed(1)} MiB, after ${rss.after.toFixed(1)} MiB (idle now: ${rssMiB(qpAfter.pid).toFixed(1)} MiB)`,
+);
+
+// --- lines --------------------------------------------------------------------------------------------
+function lines(ref, paths) {
+  let total = 0;
+  for (const p of paths) {
+    try {
+      const text = ref
+        ? execFileSync('git', ['-C', root, 'show', `${ref}:${p}`], { encoding: 'utf8' })
+        : readFileSync(join(root, p), 'utf8');
+      total += text.split('\n').length - 1;
+    } catch {}
+  }
+  return total;
+}
+const engineBefore = ['edge-router/src/node/connection.ts', 'queue-proxy/src/proxy/connection.ts'];
+const engineAfter = ['http/src/proxy/engine.ts'];
+console.log(
+  `connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')})`,
+);
+
+const get = (name) => summary.find((s) => s.name === name);
+const bars = [
+  ['router → app, after ≥ 0.71× nginx and ≥ before', get('router → app, after'), 0.71, get('router → app, before')],
+  [
+    'queue-proxy → app, after ≥ 0.66× nginx and ≥ before',
+    get('queue-proxy → app, after'),
+    0.66,
+    get('queue-proxy → app, before'),
+  ],
+  ['router → queue-proxy → app, after ≥ 0.5× nginx → nginx', get('router → queue-proxy → app, after'), 0.5, undefined],
+];
+for (const [label, s, bar, before] of bars) {
+  const met = s.ratio >= bar && (before === undefined || s.ratio >= before.ratio);
+  console.log(
+    `bar: ${label}: ${met ? 'met' : 'NOT met'} (${s.ratio.toFixed(2)}×${before ? `, before ${before.ratio.toFixed(2)}×` : ''})`,
+  );
+}
+console.log(
+  `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB: ${rss.after <= 50 ? 'met' : 'NOT met'} (${rss.after.toFixed(1)} MiB)`,
+);
+for (const p of nginxProcesses) {
+  await new Promise((resolve) => {
+    p.once('exit', resolve);
+    p.kill('SIGQUIT');
+  });
+}
+process.exit(0);

@@ -1,0 +1,5 @@
+// The router on Node, for programs that embed it (`skiff up`, tests): the core kept current from
+// the control plane, behind the raw-socket server.
+export { ConfigError, parseRouterConfig, type RouterConfig } from '../config.ts';
+export { type RunningCore, runCore } from '../run.ts';
+export { RouterServer } from './server.ts';

@@ -1,0 +1,105 @@
+import {
+  type Answer,
+  type EndpointPool,
+  type Exchange,
+  forwardRequestHead,
+  forwardResponseHead,
+  type OwnHeader,
+  type RequestHead,
+  type ResponseHead,
+  type Route,
+} from '@skiff/http';
+import type { SnapshotRevision } from '@skiff/shared';
+import { answers } from '../answers.ts';
+import { proxyRequestHeader, proxyRequestValue, revisionHeader } from '../forward/headers.ts';
+import type { Lease, Throttler } from '../hold/throttler.ts';
+
+/** What a route needs from the router's Node server. */
+export interface RevisionRouteHost {
+  readonly maxBodyBytes: number;
+  /** Whether responses carry `Skiff-Revision`. */
+  readonly revisionHeader: boolean;
+  pool(url: string): EndpointPool;
+}
+
+const held: OwnHeader = { name: proxyRequestHeader, value: proxyRequestValue };
+// The marker is the router's to set: a client's own copy is dropped.
+const notHeld: OwnHeader = { name: proxyRequestHeader, value: undefined };
+
+/**
+ * The router's decisions for one request, for the engine in `@skiff/http`: a lease on one of the
+ * revision's endpoints from its throttler (held until capacity appears), the revision's timeouts
+ * counted from arrival, one retry elsewhere when an endpoint refuses, the router's own headers.
+ */
+export class RevisionRoute implements Route<Lease> {
+  readonly maxBodyBytes: number;
+  readonly revision: SnapshotRevision;
+  readonly throttler: Throttler;
+  readonly #host: RevisionRouteHost;
+  readonly #revisionHeader: OwnHeader | undefined;
+
+  constructor(host: RevisionRouteHost, revision: SnapshotRevision, throttler: Throttler) {
+    this.#host = host;
+    this.maxBodyBytes = host.maxBodyBytes;
+    this.revision = revision;
+    this.throttler = throttler;
+    this.#revisionHeader = host.revisionHeader ? { name: revisionHeader, value: revision.name } : undefined;
+  }
+
+  enter(ex: Exchange<Lease>): Lease | 'queued' | 'full' {
+    return this.throttler.enter(ex);
+  }
+
+  cancel(ex: Exchange<Lease>): void {
+    this.throttler.cancel(ex);
+  }
+
+  release(lease: Lease): void {
+    this.throttler.release(lease);
+  }
+
+  retryElsewhere(lease: Lease): Lease | undefined {
+    return this.throttler.retryElsewhere(lease);
+  }
+
+  pool(lease: Lease): EndpointPool {
+    return this.#host.pool(lease.endpoint.url);
+  }
+
+  requestHead(head: RequestHead, client: string, lease: Lease): string {
+    return forwardRequestHead(head, client, lease.held ? held : notHeld);
+  }
+
+  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string {
+    return forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader);
+  }
+
+  // The revision's timeouts, as Knative's timeout handler applies them; time held counts.
+  expired(ex: Exchange<Lease>, now: number): string | undefined {
+    const r = this.revision;
+    if (r.timeoutSeconds > 0 && now - ex.startedAt >= r.timeoutSeconds * 1000) return 'total';
+    const start = r.responseStartTimeoutSeconds ?? 0;
+    if (!ex.responseStarted && start > 0 && now - ex.startedAt >= start * 1000) return 'response-start';
+    const idle = r.idleTimeoutSeconds ?? 0;
+    if (ex.responseStarted && idle > 0 && now - ex.lastWriteAt >= idle * 1000) return 'idle';
+    return undefined;
+  }
+
+  queueFull(): Answer {
+    return answers.queueFull(this.revision.name);
+  }
+
+  timeout(): Answer {
+    return answers.timeout(this.revision.name);
+  }
+
+  failed(reason: string): Answer {
+    return answers.upstreamFailed(this.revision.name, reason);
+  }
+
+  bodyTooLarge(): Answer {
+    return answers.bodyTooLarge(this.maxBodyBytes);
+  }
+
+  finished(): void {}
+}

@@ -1,0 +1,27 @@
+// @skiff/http: the one HTTP engine of Skiff's data path (node only). The router's Node shell and
+// the queue-proxy plug their decisions into it (`Hop`, `Route`); the bytes are moved here.
+export { ChunkedScanner } from './http1/chunked.ts';
+export {
+  type Head,
+  type HeadError,
+  isHeadError,
+  keepsAlive,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from './http1/parse.ts';
+export { forwardRequestHead, forwardResponseHead, type OwnHeader, plainResponse, reasons } from './http1/write.ts';
+export { Deadlines, type Timed } from './proxy/deadlines.ts';
+export {
+  type Answer,
+  Exchange,
+  type Hop,
+  headersTooLarge,
+  headerTimeout,
+  headerValue,
+  maxRequestHeadBytes,
+  ProxyConnection,
+  type Route,
+} from './proxy/engine.ts';
+export { EndpointPool, UpstreamConnection, type UpstreamUser } from './proxy/pool.ts';
