@@ -40,7 +40,9 @@ describe('parsing YAML', () => {
 
   it('rejects duplicate keys', () => {
     const parsed = parseDocuments('a: 1\na: 2\n', 'yaml');
-    expect(parsed.ok ? '' : parsed.status.message).toBe('invalid YAML at line 2, column 1: Map keys must be unique');
+    expect(parsed.ok ? '' : parsed.status.message).toBe(
+      'invalid YAML at line 2, column 1: Map keys must be unique ("a" is repeated)',
+    );
   });
 
   it('names the document of a multi-document error', () => {
