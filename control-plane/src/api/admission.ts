@@ -3,6 +3,7 @@ import {
   decodeResource,
   failure,
   invalidStatus,
+  metadataTypeProblem,
   type Service,
   type Status,
   writableKind,
@@ -33,6 +34,8 @@ export function admitService(
       failure('MethodNotAllowed', `${kind}s are managed through their Service; write the Service instead`),
     );
   }
+  const metaProblem = metadataTypeProblem('Service', obj);
+  if (metaProblem) return statusResponse(req, metaProblem);
   obj.metadata ??= {};
   const bodyNs = obj.metadata.namespace;
   if (bodyNs !== undefined && bodyNs !== namespace) {

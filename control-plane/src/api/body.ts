@@ -1,8 +1,8 @@
 import { type Format, failure, type Parsed, parseDocument, type Status } from '@skiff/shared';
 import { stringify } from 'yaml';
 
-/** Largest request body the API reads (413 past it). */
-export const maxBodyBytes = 1024 * 1024;
+/** Largest request body the API reads (413 past it): kube-apiserver's limit, 3 MiB. */
+export const maxBodyBytes = 3 * 1024 * 1024;
 
 const jsonTypes = new Set(['application/json', 'application/merge-patch+json']);
 const yamlTypes = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'application/apply-patch+yaml']);
@@ -11,7 +11,8 @@ export type BodyKind = 'object' | 'merge-patch';
 
 /**
  * Reads and parses a request body: JSON or YAML by `Content-Type` (a merge patch for PATCH),
- * at most 1 MiB. Problems come back as the `Status` to answer with.
+ * at most 3 MiB and 100 levels deep (checked before parsing). Problems come back as the `Status`
+ * to answer with.
  */
 export async function readBody(req: Request, kind: BodyKind): Promise<Parsed<unknown>> {
   const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';

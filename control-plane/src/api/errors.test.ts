@@ -303,11 +303,19 @@ describe('bad input gets a clear error, never a 5xx', () => {
     expect(text).toContain(mention);
   });
 
-  it('answers 413 for a body over 1 MiB', async () => {
-    const big = svc({ ...tmpl({}, { annotations: { a: 'x'.repeat(1100 * 1024) } }) });
+  it('answers 413 for a body over 3 MiB, as kube-apiserver does', async () => {
+    const big = svc({ ...tmpl({}, { annotations: { a: 'x'.repeat(3 * 1024 * 1024) } }) });
     const r = await h.api('POST', svcPath(), big);
     expect(r.status).toBe(413);
     expect(await r.json()).toMatchObject({ kind: 'Status', reason: 'RequestEntityTooLarge' });
+  });
+
+  it('reads a body of 1.1 MiB, and refuses its 1.1 MiB annotation by Kubernetes’ 256 KiB limit', async () => {
+    const big = svc({ ...tmpl({}, { annotations: { a: 'x'.repeat(1100 * 1024) } }) });
+    const r = await h.api('POST', svcPath(), big);
+    expect(r.status).toBe(422);
+    const s = (await r.json()) as { details: { causes: { field: string }[] } };
+    expect(s.details.causes.map((c) => c.field)).toEqual(['spec.template.metadata.annotations']);
   });
 
   it('leaves the store untouched by every refused request', async () => {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { defaultConfiguration, defaultRoute, defaultService } from '../defaulting.ts';
 import { type FieldError, forbidden, invalid, notSupported, required, show } from '../errors/field-error.ts';
-import { invalidStatus } from '../errors/status.ts';
+import { invalidStatus, type Status } from '../errors/status.ts';
 import { apiVersion } from '../schemas/meta.ts';
 import {
   type Configuration,
@@ -59,7 +59,12 @@ export function zodCauses(error: z.core.$ZodError): FieldError[] {
         break;
       case 'unrecognized_keys':
         for (const k of issue.keys) {
-          causes.push(forbidden(fieldPath([...issue.path, k]), 'unknown field (field names are case-sensitive)'));
+          causes.push(
+            forbidden(
+              fieldPath([...issue.path, k]),
+              'must not set the field(s): not a field of this object in Knative Serving (names are case-sensitive)',
+            ),
+          );
         }
         break;
       case 'invalid_value':
@@ -135,6 +140,18 @@ export function decodeResource<K extends WritableKind>(
   const causes = codec.validate(defaulted, opts);
   if (causes.length > 0) return { ok: false, status: invalidStatus(kind, name, causes) };
   return { ok: true, value: defaulted };
+}
+
+/**
+ * The 422 for an object whose `metadata` is there but is not an object (a string, number, boolean
+ * or list), checked before anything sets fields on it; `undefined` when it is fine or absent.
+ */
+export function metadataTypeProblem(kind: string, input: object): Status | undefined {
+  const meta = (input as { metadata?: unknown }).metadata;
+  if (meta === undefined || meta === null || (typeof meta === 'object' && !Array.isArray(meta))) return undefined;
+  return invalidStatus(kind, undefined, [
+    { field: 'metadata', reason: 'FieldValueTypeInvalid', message: `Invalid value: ${show(meta)}: must be an object` },
+  ]);
 }
 
 /** The kind a document says it is, when it is one Skiff accepts for writing. */

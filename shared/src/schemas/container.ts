@@ -73,38 +73,52 @@ export const ProbeSchema = z.strictObject({
 });
 export type Probe = z.infer<typeof ProbeSchema>;
 
-export const ResourceRequirementsSchema = z
-  .object({
-    limits: z.record(z.string(), quantity).optional(),
-    requests: z.record(z.string(), quantity).optional(),
-  })
-  .loose();
+export const ResourceRequirementsSchema = z.strictObject({
+  limits: z.record(z.string(), quantity).optional(),
+  requests: z.record(z.string(), quantity).optional(),
+});
 export type ResourceRequirements = z.infer<typeof ResourceRequirementsSchema>;
 
-export const VolumeMountSchema = z
-  .object({ name: z.string(), mountPath: z.string(), readOnly: z.boolean().optional(), subPath: z.string().optional() })
-  .loose();
+/** A volume mount: the fields Knative allows (`VolumeMountMask`). */
+export const VolumeMountSchema = z.strictObject({
+  name: z.string(),
+  mountPath: z.string(),
+  readOnly: z.boolean().optional(),
+  subPath: z.string().optional(),
+});
+
+const LocalObjectReference = z.strictObject({ name: z.string().optional(), optional: z.boolean().optional() });
+
+/** `envFrom[]`: a ConfigMap or Secret whose keys become env vars (`EnvFromSourceMask`). */
+export const EnvFromSourceSchema = z.strictObject({
+  prefix: z.string().optional(),
+  configMapRef: LocalObjectReference.optional(),
+  secretRef: LocalObjectReference.optional(),
+});
 
 /**
- * A container of a revision. `image` is what Kubernetes runs; `command`/`args`/`workingDir` are what
- * the local backend runs. Other Kubernetes container fields (securityContext, livenessProbe, ...)
- * are kept as given and checked where Knative checks them.
+ * A container of a revision: the fields Knative allows (`ContainerMask`); any other field is
+ * refused by name, as Knative's webhook refuses it. `image` is what Kubernetes runs;
+ * `command`/`args`/`workingDir` are what the local backend runs.
  */
-export const ContainerSchema = z
-  .object({
-    name: z.string().optional(),
-    image: z.string().optional(),
-    command: z.array(z.string()).optional(),
-    args: z.array(z.string()).optional(),
-    workingDir: z.string().optional(),
-    env: z.array(EnvVarSchema).optional(),
-    ports: z.array(ContainerPortSchema).optional(),
-    readinessProbe: ProbeSchema.optional(),
-    livenessProbe: ProbeSchema.optional(),
-    startupProbe: ProbeSchema.optional(),
-    resources: ResourceRequirementsSchema.optional(),
-    volumeMounts: z.array(VolumeMountSchema).optional(),
-    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
-  })
-  .loose();
+export const ContainerSchema = z.strictObject({
+  name: z.string().optional(),
+  image: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  workingDir: z.string().optional(),
+  env: z.array(EnvVarSchema).optional(),
+  envFrom: z.array(EnvFromSourceSchema).optional(),
+  ports: z.array(ContainerPortSchema).optional(),
+  readinessProbe: ProbeSchema.optional(),
+  livenessProbe: ProbeSchema.optional(),
+  startupProbe: ProbeSchema.optional(),
+  resources: ResourceRequirementsSchema.optional(),
+  volumeMounts: z.array(VolumeMountSchema).optional(),
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+  // Checked field by field where Knative checks them (`SecurityContextMask`, feature flags).
+  securityContext: z.object({}).loose().optional(),
+  terminationMessagePath: z.string().optional(),
+  terminationMessagePolicy: z.enum(['File', 'FallbackToLogsOnError']).optional(),
+});
 export type Container = z.infer<typeof ContainerSchema>;

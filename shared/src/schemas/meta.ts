@@ -2,20 +2,27 @@ import { z } from 'zod';
 
 export const apiVersion = 'serving.knative.dev/v1';
 
-/** Kubernetes ObjectMeta: the fields Skiff reads; any other metadata is kept as given. */
-export const ObjectMetaSchema = z
-  .object({
-    name: z.string().optional(),
-    generateName: z.string().optional(),
-    namespace: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-    generation: z.int().optional(),
-    resourceVersion: z.string().optional(),
-    uid: z.string().optional(),
-    creationTimestamp: z.string().nullable().optional(),
-  })
-  .loose();
+/**
+ * Kubernetes ObjectMeta: the fields Skiff reads, typed; the others kept as given. A field that is
+ * not ObjectMeta's is refused, as kube-apiserver's strict field validation refuses it.
+ */
+export const ObjectMetaSchema = z.strictObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  generation: z.int().optional(),
+  resourceVersion: z.string().optional(),
+  uid: z.string().optional(),
+  creationTimestamp: z.string().nullable().optional(),
+  selfLink: z.string().optional(),
+  deletionTimestamp: z.string().nullable().optional(),
+  deletionGracePeriodSeconds: z.int().nullable().optional(),
+  ownerReferences: z.array(z.object({}).loose()).optional(),
+  finalizers: z.array(z.string()).optional(),
+  managedFields: z.array(z.object({}).loose()).optional(),
+});
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
 /** `status.conditions[]` (knative.dev/pkg/apis.Condition). */

@@ -1,4 +1,4 @@
-import { child, type FieldError, invalid, key, required, tooLong } from '../errors/field-error.ts';
+import { child, type FieldError, invalid, key, required } from '../errors/field-error.ts';
 import type { ObjectMeta } from '../schemas/meta.ts';
 import {
   dns1035LabelProblems,
@@ -56,8 +56,29 @@ export function validateAnnotationKeys(annotations: Record<string, string> | und
   let bytes = 0;
   for (const [k, v] of Object.entries(annotations ?? {})) {
     for (const p of qualifiedNameProblems(k.toLowerCase())) errs.push(invalid(path, k, p));
-    bytes += k.length + v.length;
+    bytes += utf8Length(k) + utf8Length(v);
   }
-  if (bytes > maxAnnotationsBytes) errs.push(tooLong(path, maxAnnotationsBytes));
+  if (bytes > maxAnnotationsBytes) {
+    errs.push({
+      field: path,
+      reason: 'FieldValueTooLong',
+      message: `Too long: may not be more than ${maxAnnotationsBytes} bytes (keys and values together; these are ${bytes})`,
+    });
+  }
   return errs;
+}
+
+/** Bytes of a string in UTF-8, as Kubernetes counts annotation sizes. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair: one code point of four bytes
+      i++;
+    } else n += 3;
+  }
+  return n;
 }

@@ -7,6 +7,7 @@ import { clusterLocal, visibilityLabel } from '../naming/urls.ts';
 import type { ObjectMeta } from '../schemas/meta.ts';
 import type { Configuration, Route, Service } from '../schemas/resources.ts';
 import type { RevisionTemplateSpec } from '../schemas/revision.ts';
+import { validateAutoscalingAnnotations } from './autoscaling.ts';
 import { validateObjectMeta } from './metadata.ts';
 import { validateRevisionTemplate } from './revision.ts';
 import { validateTraffic } from './traffic.ts';
@@ -24,6 +25,8 @@ export function validateService(service: Service, opts: ValidationOptions = {}):
   return [
     ...validateObjectMeta(meta, 'metadata', { nameIsDns1035: true, nameRequired: true }),
     ...validateRoutingMeta(meta, 'metadata'),
+    // Knative validates autoscaling annotations on the object's own metadata as on the template's.
+    ...validateAutoscalingAnnotations(meta.annotations, 'metadata.annotations', opts.autoscaler),
     ...validateRevisionTemplate(service.spec.template, 'spec.template', { parent: meta, ...opts }),
     ...validateTraffic(service.spec.traffic ?? [], 'spec.traffic', { serviceName: meta.name, inService: true }),
   ];
@@ -33,6 +36,7 @@ export function validateConfiguration(configuration: Configuration, opts: Valida
   const meta = configuration.metadata;
   return [
     ...validateObjectMeta(meta, 'metadata', { nameIsDns1035: true, nameRequired: true }),
+    ...validateAutoscalingAnnotations(meta.annotations, 'metadata.annotations', opts.autoscaler),
     ...validateRevisionTemplate(configuration.spec.template, 'spec.template', { parent: meta, ...opts }),
   ];
 }

@@ -176,10 +176,6 @@ function validateContainers(containers: Container[], path: string): FieldError[]
 
 function validateContainer(c: Container, path: string): FieldError[] {
   const errs: FieldError[] = [];
-  const loose = c as Record<string, unknown>;
-  for (const field of ['lifecycle', 'stdin', 'stdinOnce', 'tty'] as const) {
-    if (loose[field] !== undefined) errs.push(forbidden(child(path, field), 'not supported for a serving container'));
-  }
   (c.ports ?? []).forEach((port, i) => {
     const at = index(child(path, 'ports'), i);
     if (port.containerPort < 1 || port.containerPort > 65535) {

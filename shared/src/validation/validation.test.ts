@@ -364,6 +364,129 @@ const cases: [string, Mutate, string[]][] = [
     (s) => (container(s).lifecycle = { preStop: {} }),
     ['spec.template.spec.containers[0].lifecycle'],
   ],
+  // strict decoding: a field Knative does not allow is refused by its path, as Knative's webhook does
+  ['an unknown pod spec field is rejected', (s) => (s.spec.template.spec.foo = 1), ['spec.template.spec.foo']],
+  ...(['hostNetwork', 'initContainers', 'nodeSelector', 'affinity', 'tolerations', 'nodeName', 'dnsPolicy'].map(
+    (field): [string, Mutate, string[]] => [
+      `the pod spec field ${field}, which Knative masks, is rejected`,
+      (s) => (s.spec.template.spec[field] = field === 'hostNetwork' ? true : {}),
+      [`spec.template.spec.${field}`],
+    ],
+  ) as [string, Mutate, string[]][]),
+  ['an unknown container field is rejected', (s) => (container(s).foo = 'x'), ['spec.template.spec.containers[0].foo']],
+  ...(['stdin', 'tty', 'volumeDevices', 'Image'].map((field): [string, Mutate, string[]] => [
+    `the container field ${field} is rejected`,
+    (s) => (container(s)[field] = field === 'volumeDevices' ? [] : true),
+    [`spec.template.spec.containers[0].${field}`],
+  ]) as [string, Mutate, string[]][]),
+  [
+    'an unknown field of a second container is rejected',
+    (s) => s.spec.template.spec.containers.push({ image: 'x', bogus: 1 }),
+    ['spec.template.spec.containers[1].bogus'],
+  ],
+  [
+    'a volume mount with propagation is rejected',
+    (s) => (container(s).volumeMounts = [{ name: 'v', mountPath: '/data', mountPropagation: 'Bidirectional' }]),
+    ['spec.template.spec.containers[0].volumeMounts[0].mountPropagation'],
+  ],
+  [
+    'an unknown resources field is rejected',
+    (s) => (container(s).resources = { requests: { cpu: '1' }, claims: [] }),
+    ['spec.template.spec.containers[0].resources.claims'],
+  ],
+  ['an unknown metadata field is rejected', (s) => (s.metadata.bogus = 'x'), ['metadata.bogus']],
+  [
+    'an unknown template metadata field is rejected',
+    (s) => (s.spec.template.metadata = { bogus: 'x' }),
+    ['spec.template.metadata.bogus'],
+  ],
+  [
+    'every other ObjectMeta field is accepted',
+    (s) =>
+      Object.assign(s.metadata, {
+        finalizers: ['x.dev/f'],
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'c', uid: 'u' }],
+        selfLink: '',
+        managedFields: [],
+      }),
+    [],
+  ],
+  [
+    'the container fields Knative allows are accepted',
+    (s) =>
+      Object.assign(container(s), {
+        envFrom: [{ prefix: 'P_', configMapRef: { name: 'c' } }, { secretRef: { name: 's', optional: true } }],
+        securityContext: { runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+        startupProbe: { tcpSocket: {} },
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        imagePullPolicy: 'IfNotPresent',
+      }),
+    [],
+  ],
+  [
+    'the pod spec fields Knative allows are accepted',
+    (s) =>
+      Object.assign(s.spec.template.spec, {
+        serviceAccountName: 'sa',
+        imagePullSecrets: [{ name: 'regcred' }],
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        volumes: [{ name: 'v', configMap: { name: 'c' } }],
+      }),
+    [],
+  ],
+  // the Service's own autoscaling annotations, validated as the template's (Knative does)
+  [
+    'a non-numeric min-scale on the Service is rejected',
+    (s) => (s.metadata.annotations = { 'autoscaling.knative.dev/min-scale': 'abc' }),
+    ['metadata.annotations[autoscaling.knative.dev/min-scale]'],
+  ],
+  [
+    'a 1s window on the Service is rejected',
+    (s) => (s.metadata.annotations = { 'autoscaling.knative.dev/window': '1s' }),
+    ['metadata.annotations[autoscaling.knative.dev/window]'],
+  ],
+  [
+    'a valid max-scale on the Service is accepted',
+    (s) => (s.metadata.annotations = { 'autoscaling.knative.dev/max-scale': '3' }),
+    [],
+  ],
+  // Kubernetes' size limits
+  [
+    'annotations of 256 KiB together are accepted',
+    (s) => (s.metadata.annotations = { a: 'x'.repeat(256 * 1024 - 1) }),
+    [],
+  ],
+  [
+    'annotations over 256 KiB together are rejected',
+    (s) => (s.metadata.annotations = { a: 'x'.repeat(200 * 1024), b: 'x'.repeat(60 * 1024) }),
+    ['metadata.annotations'],
+  ],
+  [
+    'annotation sizes count UTF-8 bytes, as Kubernetes does',
+    (s) => (s.metadata.annotations = { a: '€'.repeat(100_000) }),
+    ['metadata.annotations'],
+  ],
+  [
+    'template annotations over 256 KiB are rejected',
+    (s) => (s.spec.template.metadata = { annotations: { a: 'x'.repeat(300 * 1024) } }),
+    ['spec.template.metadata.annotations'],
+  ],
+  [
+    '15,000 labels are accepted',
+    (s) => (s.metadata.labels = Object.fromEntries(Array.from({ length: 15_000 }, (_, i) => [`l${i}`, 'v']))),
+    [],
+  ],
+  [
+    'a label name part of 64 characters is rejected',
+    (s) => (s.metadata.labels = { ['a'.repeat(64)]: 'v' }),
+    ['metadata.labels'],
+  ],
+  [
+    'a label value of 64 characters is rejected',
+    (s) => (s.metadata.labels = { app: 'a'.repeat(64) }),
+    ['metadata.labels[app]'],
+  ],
   // autoscaling annotations
   [
     'min/max scale within bounds are accepted',
