@@ -108,7 +108,7 @@ async function queueProxy(bundleFile) {
       SERVING_REVISION: 'hello-00001',
       CONTAINER_CONCURRENCY: '0',
     },
-    /serving :\d+/,
+    /serving \S*:\d+/,
   );
   await waitForPort(port);
   return { port, pid: child.pid };

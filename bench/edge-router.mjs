@@ -237,7 +237,7 @@ await start(
     SERVING_REVISION: 'hello-00001',
     CONTAINER_CONCURRENCY: '0',
   },
-  /serving :\d+/,
+  /serving \S*:\d+/,
 );
 
 /** A stand-in control plane in its own process (wrk blocks this one), serving one fixed snapshot. */

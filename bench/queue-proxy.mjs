@@ -61,7 +61,7 @@ async function queueProxy(cc) {
       SERVING_REVISION: `bench-cc${cc}`,
       CONTAINER_CONCURRENCY: String(cc),
     },
-    /serving :\d+/,
+    /serving \S*:\d+/,
   );
   await waitForPort(port);
   return port;

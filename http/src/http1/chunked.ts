@@ -5,7 +5,7 @@
 
 const State = {
   size: 0,
-  ext: 1,
+  extName: 1,
   sizeLf: 2,
   data: 3,
   dataCr: 4,
@@ -15,6 +15,12 @@ const State = {
   trailerLf: 8,
   lastLf: 9,
   done: 10,
+  extNameMore: 11,
+  extValue: 12,
+  extToken: 13,
+  extQuoted: 14,
+  extQuotedPair: 15,
+  extAfterValue: 16,
 } as const;
 
 const maxLine = 4096;
@@ -30,6 +36,40 @@ export class ChunkedScanner {
 
   get done(): boolean {
     return this.#state === State.done;
+  }
+
+  /** One byte of a chunk extension; a message when it is malformed. */
+  #extension(c: number): string | undefined {
+    switch (this.#state) {
+      case State.extName:
+        if (!isTchar(c)) return 'invalid chunk extension';
+        this.#state = State.extNameMore;
+        return undefined;
+      case State.extNameMore:
+      case State.extToken:
+      case State.extAfterValue:
+        if (c === 13) this.#state = State.sizeLf;
+        else if (c === 59) this.#state = State.extName;
+        else if (c === 61 && this.#state === State.extNameMore) this.#state = State.extValue;
+        else if (this.#state === State.extAfterValue || !isTchar(c)) return 'invalid chunk extension';
+        return undefined;
+      case State.extValue:
+        if (c === 34) this.#state = State.extQuoted;
+        else if (isTchar(c)) this.#state = State.extToken;
+        else return 'invalid chunk extension';
+        return undefined;
+      case State.extQuoted:
+        // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+        if (c === 34) this.#state = State.extAfterValue;
+        else if (c === 92) this.#state = State.extQuotedPair;
+        else if ((c < 32 && c !== 9) || c === 127) return 'invalid chunk extension';
+        return undefined;
+      default:
+        // quoted-pair = "\\" ( HTAB / SP / VCHAR / obs-text )
+        if ((c < 32 && c !== 9) || c === 127) return 'invalid chunk extension';
+        this.#state = State.extQuoted;
+        return undefined;
+    }
   }
 
   /**
@@ -58,16 +98,25 @@ export class ChunkedScanner {
             return 'invalid chunk size';
           } else if (c === 13) {
             this.#state = State.sizeLf;
-          } else if (c === 59 || c === 32 || c === 9) {
-            this.#state = State.ext;
+          } else if (c === 59) {
+            this.#state = State.extName;
             this.#line = 0;
           } else return 'invalid chunk size';
           break;
         }
-        case State.ext: {
-          const c = buf[i] as number;
-          if (c === 13) this.#state = State.sizeLf;
-          else if (c === 10 || ++this.#line > maxLine) return 'invalid chunk extension';
+        // chunk-ext = *( ";" name [ "=" ( token / quoted-string ) ] ) (RFC 9112 §7.1.1), checked
+        // rather than skipped: what one parser ignores another may read (llhttp refuses it too).
+        // No whitespace around ";" and "=", as llhttp.
+        case State.extName:
+        case State.extNameMore:
+        case State.extValue:
+        case State.extToken:
+        case State.extQuoted:
+        case State.extQuotedPair:
+        case State.extAfterValue: {
+          if (++this.#line > maxLine) return 'chunk extension too long';
+          const problem = this.#extension(buf[i] as number);
+          if (problem !== undefined) return problem;
           break;
         }
         case State.sizeLf: {
@@ -122,6 +171,13 @@ export class ChunkedScanner {
     }
     return -1;
   }
+}
+
+const tchar = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+  tchar[c.charCodeAt(0)] = 1;
+function isTchar(c: number): boolean {
+  return c < 128 && tchar[c] === 1;
 }
 
 function hex(c: number): number {

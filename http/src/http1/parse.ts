@@ -76,7 +76,9 @@ function parseFields(lines: string[], start: number, head: Head): HeadError | un
     head.headers.push(name, value);
     const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
     if (lower === 'content-length') {
-      if (lengths !== undefined && lengths !== value) return fail(400, 'conflicting Content-Length headers');
+      // One rule for every hop, as llhttp: one Content-Length, one decimal number. A repeated
+      // header or a list ("5, 5"), which RFC 9110 §8.6 lets a recipient accept, is refused.
+      if (lengths !== undefined) return fail(400, 'more than one Content-Length');
       lengths = value;
     } else if (lower === 'transfer-encoding') {
       te = te === undefined ? value : `${te}, ${value}`;
@@ -101,23 +103,15 @@ function parseFields(lines: string[], start: number, head: Head): HeadError | un
     head.chunked = true;
   }
   if (lengths !== undefined) {
-    // A list of equal values ("5, 5") is one length (RFC 9110 §8.6).
-    const parts = lengths.split(',').map((p) => p.trim());
-    const value = parts[0] as string;
-    if (!/^\d{1,15}$/.test(value) || parts.some((p) => p !== value)) {
-      return fail(400, `invalid Content-Length ${JSON.stringify(lengths)}`);
-    }
-    head.contentLength = Number(value);
+    if (!/^\d{1,15}$/.test(lengths)) return fail(400, `invalid Content-Length ${JSON.stringify(lengths)}`);
+    head.contentLength = Number(lengths);
   }
   return undefined;
 }
 
 /** Parses a request head (without the final blank line). */
 export function parseRequestHead(text: string): RequestHead | HeadError {
-  // A server should ignore empty lines before the request line (RFC 9112 §2.2).
-  let start = 0;
-  while (text.startsWith('\r\n', start)) start += 2;
-  const lines = (start > 0 ? text.slice(start) : text).split('\r\n');
+  const lines = text.split('\r\n');
   const requestLine = lines[0] as string;
   const sp1 = requestLine.indexOf(' ');
   const sp2 = requestLine.lastIndexOf(' ');
@@ -144,8 +138,13 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
     upgrade: undefined,
     expectContinue: false,
   };
+  // A tunnel is not something Skiff's hops offer: refused, never forwarded to the app.
+  if (method === 'CONNECT') return fail(501, 'CONNECT is not supported');
   const err = parseFields(lines, 1, head);
   if (err) return err;
+  // HTTP/1.0 has no chunked coding: a Transfer-Encoding there frames nothing we can trust
+  // (RFC 9112 §6.1; llhttp reads the body as chunked, we refuse it).
+  if (minor === 0 && head.chunked) return fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
   let hosts = 0;
   const h = head.headers;
   for (let i = 0; i < h.length; i += 2) {
@@ -161,8 +160,23 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
   }
   if (hosts > 1) return fail(400, 'more than one Host header');
   if (hosts === 0 && minor === 1) return fail(400, 'missing Host header');
+  if (target.charCodeAt(0) !== 47 && target !== '*') {
+    // absolute-form: the target's authority is the host, whatever Host says (RFC 9112 §3.2.2).
+    const authority = absoluteAuthority(target);
+    if (authority === undefined) return fail(400, 'invalid request target');
+    head.host = authority;
+  }
   if (head.upgrade !== undefined && !head.connection.includes('upgrade')) head.upgrade = undefined;
   return head;
+}
+
+/** The authority of an absolute-form `http(s)://authority/...` target; undefined when it is not one. */
+function absoluteAuthority(target: string): string | undefined {
+  const m = /^https?:\/\/([^/?#]*)/i.exec(target);
+  const authority = m?.[1];
+  // Userinfo is deprecated (RFC 9110 §4.2.4) and only confuses which host is meant.
+  if (authority === undefined || authority === '' || authority.includes('@')) return undefined;
+  return authority;
 }
 
 /** Parses a response head (without the final blank line). */

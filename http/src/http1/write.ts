@@ -44,6 +44,11 @@ export function forwardRequestHead(head: RequestHead, client: string, own?: OwnH
       if (lower !== 'transfer-encoding' && isHopByHop(lower, head.connection)) continue;
       if (lower === 'x-forwarded-proto') proto = value;
       else if (lower === 'x-forwarded-host') forwardedHost = true;
+      else if (lower === 'host') {
+        // The host the request was routed by: an absolute-form target's authority wins over Host.
+        out += `${name}: ${head.host}\r\n`;
+        continue;
+      }
     }
     out += `${name}: ${value}\r\n`;
   }

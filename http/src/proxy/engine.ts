@@ -14,6 +14,8 @@ import type { Deadlines, Timed } from './deadlines.ts';
 import type { EndpointPool, UpstreamConnection, UpstreamUser } from './pool.ts';
 
 const headEnd = Buffer.from('\r\n\r\n');
+/** Empty lines ignored before a request line (RFC 9112 §2.2), in bytes per request; 400 past it. */
+const maxLeadingEmptyBytes = 1024;
 /** Largest request head accepted (431 past it), as Knative's and Node's defaults. */
 export const maxRequestHeadBytes = 16 * 1024;
 const maxResponseHeadBytes = 64 * 1024;
@@ -151,6 +153,8 @@ export class ProxyConnection<T> implements Timed {
   #buf: Buffer | undefined;
   #ex: Exchange<T> | undefined;
   #headSince = 0;
+  /** Empty-line bytes skipped since the last request. */
+  #emptyBytes = 0;
   #clientEnded = false;
   #closed = false;
 
@@ -233,10 +237,28 @@ export class ProxyConnection<T> implements Timed {
 
   #readHead(): void {
     while (this.#buf !== undefined && this.#ex === undefined && !this.#closed) {
-      const buf = this.#buf;
+      let buf = this.#buf;
+      if (buf[0] === 13 || buf[0] === 10) {
+        const skip = leadingEmptyLines(buf);
+        this.#emptyBytes += skip;
+        if (this.#emptyBytes > maxLeadingEmptyBytes) {
+          this.#refuse({ status: 400, message: 'too many empty lines before the request line' });
+          return;
+        }
+        if (skip > 0) {
+          if (skip === buf.length) {
+            this.#buf = undefined;
+            return;
+          }
+          buf = buf.subarray(skip);
+          this.#buf = buf;
+        }
+      }
       const end = buf.indexOf(headEnd);
       if (end < 0) {
-        if (buf.length > maxRequestHeadBytes) this.#refuse(headersTooLarge);
+        // A head whose lines end in a bare LF never ends in CRLF CRLF: refuse it now, not at the 408.
+        if (hasBareLf(buf)) this.#refuse({ status: 400, message: 'request head lines must end in CRLF' });
+        else if (buf.length > maxRequestHeadBytes) this.#refuse(headersTooLarge);
         else if (this.#headSince === 0) {
           this.#headSince = Date.now();
           this.hop.deadlines.add(this);
@@ -263,6 +285,7 @@ export class ProxyConnection<T> implements Timed {
   }
 
   #start(head: RequestHead): void {
+    this.#emptyBytes = 0;
     const route = this.hop.route(head);
     if (isAnswer(route)) {
       this.#answerHere(head, route);
@@ -643,6 +666,26 @@ export class ProxyConnection<T> implements Timed {
     }
     ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
   }
+}
+
+/** Bytes of empty lines (CRLF, or a bare LF as llhttp takes it) at the start of `buf`. */
+function leadingEmptyLines(buf: Buffer): number {
+  let i = 0;
+  for (;;) {
+    if (buf[i] === 10) i++;
+    else if (buf[i] === 13 && buf[i + 1] === 10) i += 2;
+    else if (buf[i] === 13 && i + 1 === buf.length)
+      return i; // the LF may be on its way
+    else return i;
+  }
+}
+
+/** An LF not preceded by CR. */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 13) return true;
+  }
+  return false;
 }
 
 function isAnswer<T>(x: Route<T> | Answer): x is Answer {
