@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, machine, start } from './lib.mjs';
+import { apiFetch, freePort, machine, start } from './lib.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -50,7 +50,8 @@ const platform = await start(
   },
   /Skiff is up/,
 );
-const apiUrl = `http://127.0.0.1:${api}`;
+const apiUrl = `https://127.0.0.1:${api}`;
+const fetch = apiFetch(dataDir);
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const perReplica = 7; // target 10 × 70%
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, machine, median, start } from './lib.mjs';
+import { apiFetch, freePort, machine, median, start } from './lib.mjs';
 
 const { values: opts } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
 const rounds = Number(opts.rounds);
@@ -45,22 +45,24 @@ async function direct() {
 
 const [api, router] = [await freePort(), await freePort()];
 const token = 'bench-token';
+const dataDir = mkdtempSync(join(tmpdir(), 'skiff-cold-'));
 await start(
   process.execPath,
   [join(root, 'control-plane/bin/skiff.js'), 'up'],
   {
-    SKIFF_DATA_DIR: mkdtempSync(join(tmpdir(), 'skiff-cold-')),
+    SKIFF_DATA_DIR: dataDir,
     SKIFF_API_PORT: String(api),
     SKIFF_ROUTER_PORT: String(router),
     SKIFF_API_TOKEN: token,
   },
   /Skiff is up/,
 );
+const fetch = apiFetch(dataDir);
 
 async function throughRouter(i) {
   const name = `cold-${i}`;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const base = `http://127.0.0.1:${api}/apis/serving.knative.dev/v1/namespaces/default/services`;
+  const base = `https://127.0.0.1:${api}/apis/serving.knative.dev/v1/namespaces/default/services`;
   await fetch(base, {
     method: 'POST',
     headers,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, machine, start } from './lib.mjs';
+import { apiFetch, freePort, machine, start } from './lib.mjs';
 
 const { values: opts } = parseArgs({
   options: { services: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '8' } },
@@ -31,7 +31,8 @@ await start(
   { SKIFF_DATA_DIR: dataDir, SKIFF_API_PORT: String(port), SKIFF_API_TOKEN: token, SKIFF_MEMORY_READY_MS: '0' },
   /API on http/,
 );
-const api = `http://127.0.0.1:${port}/apis/serving.knative.dev/v1/namespaces/default/services`;
+const fetch = apiFetch(dataDir);
+const api = `https://127.0.0.1:${port}/apis/serving.knative.dev/v1/namespaces/default/services`;
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const manifest = (i, target) => ({
   apiVersion: 'serving.knative.dev/v1',

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, machine, start } from './lib.mjs';
+import { apiFetch, freePort, machine, start } from './lib.mjs';
 
 const { values: opts } = parseArgs({
   options: { services: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' } },
@@ -49,11 +49,12 @@ for (;;) {
 
 const port = await freePort();
 const token = 'bench-token';
+const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-k8s-'));
 await start(
   process.execPath,
   [`${root}control-plane/bin/skiff-control-plane.js`],
   {
-    SKIFF_DATA_DIR: mkdtempSync(join(tmpdir(), 'skiff-bench-k8s-')),
+    SKIFF_DATA_DIR: dataDir,
     SKIFF_API_PORT: String(port),
     SKIFF_API_TOKEN: token,
     SKIFF_BACKEND: 'kubernetes',
@@ -63,7 +64,8 @@ await start(
   },
   /API on http/,
 );
-const api = `http://127.0.0.1:${port}/apis/serving.knative.dev/v1/namespaces/default/services`;
+const fetch = apiFetch(dataDir);
+const api = `https://127.0.0.1:${port}/apis/serving.knative.dev/v1/namespaces/default/services`;
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const manifest = (name) => ({
   apiVersion: 'serving.knative.dev/v1',

@@ -1,9 +1,10 @@
 // Helpers shared by the benchmark scripts: processes, free ports, nginx, wrk.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 
 export function need(command, hint) {
   try {
@@ -12,6 +13,15 @@ export function need(command, hint) {
     console.error(`${command} is not installed: ${hint}`);
     process.exit(1);
   }
+}
+
+/**
+ * `fetch` for a control plane's HTTPS API, trusting the CA it made in `dataDir` (as
+ * `fetchTrusting` in `@skiff/shared/tls`, which plain `node` cannot import from TypeScript).
+ */
+export function apiFetch(dataDir) {
+  const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8') } });
+  return (url, init = {}) => undiciFetch(url, { ...init, dispatcher });
 }
 
 export function freePort() {

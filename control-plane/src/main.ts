@@ -7,6 +7,8 @@ import { startControlPlane } from './server.ts';
 //   SKIFF_API_HOST (127.0.0.1; 0.0.0.0 in a pod), SKIFF_BACKEND (memory: replicas are records only;
 //   kubernetes: see kubernetesOptionsFromEnv), SKIFF_MEMORY_READY_MS (memory backend: time until a
 //   replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN.
+//   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
+//   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
 const backendName = env.SKIFF_BACKEND ?? 'memory';
 if (backendName !== 'memory' && backendName !== 'kubernetes') {
@@ -26,7 +28,20 @@ if (backendName === 'kubernetes') {
 } else {
   backend = new MemoryBackend({ readyAfterMs: Number(env.SKIFF_MEMORY_READY_MS ?? 50) });
 }
+const certFile = env.SKIFF_TLS_CERT_FILE;
+const keyFile = env.SKIFF_TLS_KEY_FILE;
+if (Boolean(certFile) !== Boolean(keyFile)) {
+  console.error('skiff-control-plane: set both SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE, or neither');
+  process.exit(2);
+}
+const tls =
+  env.SKIFF_API_PLAIN_HTTP === 'true'
+    ? 'plain-http'
+    : certFile && keyFile
+      ? { certFile, keyFile }
+      : ('local-ca' as const);
 const cp = await startControlPlane({
+  tls,
   dataDir: env.SKIFF_DATA_DIR ?? '.skiff',
   backend,
   ...(env.SKIFF_API_HOST ? { apiHost: env.SKIFF_API_HOST } : {}),

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shared';
+import { ensureLocalPki, kubeconfigYaml, loopbackNames, writeAtomically } from '@skiff/shared/tls';
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
@@ -29,11 +32,23 @@ export interface ControlPlaneOptions {
   /** Autoscaler settings (defaults and what annotations may ask for). */
   autoscaler?: AutoscalerConfig;
   log?: (message: string) => void;
+  /**
+   * How the API serves: `local-ca` (the default) HTTPS with the data dir's own CA and a
+   * `<data-dir>/kubeconfig`; certificate files (in a cluster, from a Secret); or `plain-http`, only
+   * when asked for explicitly.
+   */
+  tls?: 'local-ca' | { certFile: string; keyFile: string } | 'plain-http';
+  /** More names for the local serving certificate (host names clients use for the API). */
+  apiNames?: string[];
 }
 
 export interface ControlPlane {
   url: string;
   port: number;
+  /** The CA clients trust for `url` (PEM), when it is the local CA. */
+  ca: string | undefined;
+  /** The kubeconfig written for this API, when it has a local CA. */
+  kubeconfig: string | undefined;
   store: Store;
   reconciler: Reconciler;
   /** Undefined when `scale` replaced it. */
@@ -108,19 +123,30 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
   const host = o.apiHost ?? '127.0.0.1';
+  const listener = apiListener(o, host);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: o.apiPort ?? 8090, hostname: host }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: o.apiPort ?? 8090, hostname: host, ...listener.serve }, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : (o.apiPort ?? 8090);
+  // Clients of a wildcard listener reach it on loopback.
+  const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = `${listener.scheme}://${clientHost}:${port}`;
+  let kubeconfig: string | undefined;
+  if (listener.ca) {
+    kubeconfig = join(o.dataDir, 'kubeconfig');
+    writeAtomically(kubeconfig, kubeconfigYaml({ server: url, ca: listener.ca, token: tokens.user }), 0o600);
+  }
   reconciler.start();
   autoscaler?.start();
   started = true;
-  log(`API on http://${host}:${port}, backend ${o.backend.name}, data in ${o.dataDir}`);
+  log(`API on ${url}, backend ${o.backend.name}, data in ${o.dataDir}`);
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
+    ca: listener.ca,
+    kubeconfig,
     store,
     reconciler,
     autoscaler,
@@ -139,4 +165,27 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       store.close();
     },
   };
+}
+
+/** The API's listener: HTTPS with the local CA's certificate or given files, or plain HTTP. */
+function apiListener(o: ControlPlaneOptions, host: string) {
+  const tls = o.tls ?? 'local-ca';
+  if (tls === 'plain-http') return { scheme: 'http', ca: undefined, serve: {} } as const;
+  let key: string;
+  let cert: string;
+  let ca: string | undefined;
+  if (tls === 'local-ca') {
+    const names = [...loopbackNames, ...(host === '0.0.0.0' || host === '::' ? [] : [host]), ...(o.apiNames ?? [])];
+    const pki = ensureLocalPki(o.dataDir, names);
+    ({ key, cert } = pki.serving);
+    ca = pki.ca;
+  } else {
+    key = readFileSync(tls.keyFile, 'utf8');
+    cert = readFileSync(tls.certFile, 'utf8');
+  }
+  return {
+    scheme: 'https',
+    ca,
+    serve: { createServer: createHttpsServer, serverOptions: { key, cert } },
+  } as const;
 }

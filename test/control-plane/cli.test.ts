@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,8 +143,28 @@ spec:
     expect((await skiff(['service', 'update', 'hello', '--traffic', 'oops'], cp)).code).toBe(2);
   });
 
+  it('reaches the HTTPS API through the kubeconfig the control plane wrote, as kubectl would', async () => {
+    const kubeconfig = join(cp.dataDir, 'kubeconfig');
+    expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+    const noEnv = { SKIFF_SERVER: '', SKIFF_TOKEN: '', SKIFF_DATA_DIR: mkdtempSync(join(tmpdir(), 'skiff-empty-')) };
+    const viaFlag = await skiff(['service', 'list', '--kubeconfig', kubeconfig], cp, undefined, noEnv);
+    expect(viaFlag.stderr).toBe('');
+    expect(viaFlag.stdout).toContain('hello');
+    const viaEnv = await skiff(['service', 'list'], cp, undefined, { ...noEnv, KUBECONFIG: kubeconfig });
+    expect(viaEnv.stdout).toContain('hello');
+    const none = await skiff(['service', 'list'], cp, undefined, noEnv);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no kubeconfig at');
+    // Without the CA the server's certificate is not trusted.
+    const other = await skiff(['service', 'list', '--server', cp.url, '--token', cp.token], cp, undefined, noEnv);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(
+      /cannot reach the control plane at https:.*(SELF_SIGNED|UNABLE_TO_VERIFY|certificate)/i,
+    );
+  });
+
   it('exits 1 with a clear message when the token is wrong or the server is down', async () => {
-    const wrong = await skiff(['service', 'list'], { url: cp.url, token: 'wrong' });
+    const wrong = await skiff(['service', 'list'], { ...cp, token: 'wrong' });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('Unauthorized');
     const down = await skiff(['service', 'list'], { url: 'http://127.0.0.1:1', token: 'x' });

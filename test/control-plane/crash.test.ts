@@ -28,7 +28,7 @@ describe('crash safety', () => {
       const port = await freePort();
       const cp = await startControlPlaneProcess(dataDir, port);
       const list = (await (
-        await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+        await cp.fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
           headers: { authorization: `Bearer ${token}` },
         })
       ).json()) as {
@@ -62,7 +62,7 @@ describe('crash safety', () => {
           const url = `${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services${exists ? `/${name}` : ''}`;
           inFlight.set(name, target);
           try {
-            const r = await fetch(url, {
+            const r = await cp.fetch(url, {
               method: exists ? 'PUT' : 'POST',
               headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
               body: JSON.stringify(manifest(name, target)),

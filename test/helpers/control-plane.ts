@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Fetch, fetchTrusting } from '@skiff/shared/tls';
+import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
 import { freePort, type Proc, start } from './processes.ts';
 
 const controlPlaneBin = fileURLToPath(new URL('../../control-plane/bin/skiff-control-plane.js', import.meta.url));
@@ -14,6 +16,8 @@ export interface ControlPlaneProc {
   port: number;
   dataDir: string;
   token: string;
+  /** `fetch` that trusts the API's CA. */
+  fetch: Fetch;
 }
 
 /** Starts the control plane program (memory backend) on a free port with its data in `dataDir`. */
@@ -24,6 +28,7 @@ export async function startControlPlaneProcess(
 ): Promise<ControlPlaneProc> {
   const p = port ?? (await freePort());
   const token = 'test-user-token';
+  seedTestPki(dataDir);
   const proc = await start(
     process.execPath,
     [controlPlaneBin],
@@ -37,7 +42,15 @@ export async function startControlPlaneProcess(
     },
     /API on http/,
   );
-  return { proc, url: `http://127.0.0.1:${p}`, port: p, dataDir, token };
+  const scheme = env.SKIFF_API_PLAIN_HTTP === 'true' ? 'http' : 'https';
+  return {
+    proc,
+    url: `${scheme}://127.0.0.1:${p}`,
+    port: p,
+    dataDir,
+    token,
+    fetch: fetchTrusting(readFileSync(join(dataDir, 'ca.crt'), 'utf8')),
+  };
 }
 
 export interface CliResult {
@@ -46,16 +59,22 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `skiff` bin. */
+/** Runs the real `skiff` bin against `cp` (its CA found in its data dir). */
 export function skiff(
   args: string[],
-  cp: { url: string; token: string },
+  cp: { url: string; token: string; dataDir?: string },
   stdin?: string,
   env: Record<string, string> = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cliBin, ...args], {
-      env: { PATH: process.env.PATH ?? '', SKIFF_SERVER: cp.url, SKIFF_TOKEN: cp.token, ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        SKIFF_SERVER: cp.url,
+        SKIFF_TOKEN: cp.token,
+        ...(cp.dataDir ? { SKIFF_DATA_DIR: cp.dataDir } : {}),
+        ...env,
+      },
     });
     let stdout = '';
     let stderr = '';

@@ -1,8 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Fetch, fetchTrusting } from '@skiff/shared/tls';
+import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
 import { freePorts, type Proc, start } from './processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
@@ -14,6 +16,8 @@ export interface Platform {
   apiUrl: string;
   routerPort: number;
   token: string;
+  /** `fetch` that trusts the API's CA. */
+  fetch: Fetch;
   /** A request through the router to `<service>.default.localhost` (or a tag host). */
   get(host: string, path?: string, init?: RequestInit): Promise<Response>;
   /** A call to the control plane API with the user token. */
@@ -27,6 +31,7 @@ export async function startPlatform(
   args: string[] = [],
 ): Promise<Platform> {
   const [api, router] = ports ? [ports.api, ports.router] : ((await freePorts(2)) as [number, number]);
+  seedTestPki(dataDir);
   const proc = await start(
     process.execPath,
     [cli, 'up', ...args],
@@ -39,16 +44,18 @@ export async function startPlatform(
     /Skiff is up/,
     30_000,
   );
-  const apiUrl = `http://127.0.0.1:${api}`;
+  const apiUrl = `https://127.0.0.1:${api}`;
+  const apiFetch = fetchTrusting(readFileSync(join(dataDir, 'ca.crt'), 'utf8'));
   return {
     proc,
     dataDir,
     apiUrl,
     routerPort: router,
     token: 'platform-token',
+    fetch: apiFetch,
     get: (host, path = '/', init = {}) => viaRouter(router, host, path, init),
     api: (method, path, body) =>
-      fetch(`${apiUrl}${path}`, {
+      apiFetch(`${apiUrl}${path}`, {
         method,
         headers: { authorization: 'Bearer platform-token', 'content-type': 'application/json' },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),

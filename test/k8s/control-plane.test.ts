@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fetchTrusting } from '@skiff/shared/tls';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { KubernetesBackend } from '../../control-plane/src/backends/kubernetes/kubernetes-backend.ts';
 import { StaticScale } from '../../control-plane/src/reconciler/reconciler.ts';
 import { type ControlPlane, startControlPlane } from '../../control-plane/src/server.ts';
+import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
 import { createNamespace, deploymentPath, get, imageWorkload, managed, servicePath, until } from './backend-helpers.ts';
 import { describeK8s, startTestCluster, type TestCluster } from './cluster.ts';
 
@@ -38,6 +40,7 @@ describeK8s('control plane on Kubernetes (real API server)', () => {
       namespace: ns,
       ...(process.env.DEBUG_CP ? { log: (m: string) => console.log(`backend: ${m}`) } : {}),
     });
+    seedTestPki(dataDir);
     cp = await startControlPlane({
       dataDir,
       backend,
@@ -55,7 +58,7 @@ describeK8s('control plane on Kubernetes (real API server)', () => {
   });
 
   const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/${path}`, {
+    const r = await fetchTrusting(cp.ca)(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/${path}`, {
       method,
       headers: {
         authorization: 'Bearer t',

@@ -136,7 +136,7 @@ describe('autoscaling on the local backend', () => {
     expect(scaling.changes.some((c: { to: number; from: number }) => c.to > c.from && c.from >= 1)).toBe(true);
 
     // `skiff revision describe` prints the autoscaler's view and the decisions.
-    const described = await skiff(['revision', 'describe', rev], { url: p.apiUrl, token: p.token });
+    const described = await skiff(['revision', 'describe', rev], { url: p.apiUrl, token: p.token, dataDir: p.dataDir });
     expect(described.code).toBe(0);
     expect(described.stdout).toMatch(/Autoscaler: +concurrency target 2\/replica, observed [\d.]+ \(stable\)/);
     expect(described.stdout).toMatch(/Scale decisions \(newest last\):\n(.*\n)*.* 1 -> 0 .*grace period/);

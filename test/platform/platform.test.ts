@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/control-plane.ts';
@@ -54,10 +55,10 @@ describe('the platform on one machine (skiff up)', () => {
   });
 
   it('shows a revision’s output with skiff logs', async () => {
-    const r = await skiff(['logs', 'web'], { url: p.apiUrl, token: p.token });
+    const r = await skiff(['logs', 'web'], { url: p.apiUrl, token: p.token, dataDir: p.dataDir });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/web-00001-\d+: app listening on \d+/);
-    const missing = await skiff(['logs', 'nope'], { url: p.apiUrl, token: p.token });
+    const missing = await skiff(['logs', 'nope'], { url: p.apiUrl, token: p.token, dataDir: p.dataDir });
     expect(missing.code).toBe(1);
   });
 
@@ -73,7 +74,7 @@ describe('the platform on one machine (skiff up)', () => {
     expect((await p.api('POST', servicePath(), svc)).status).toBe(201);
     await ready(p, 'chatty');
     const child = spawn(process.execPath, [skiffBin, 'logs', 'chatty', '--follow'], {
-      env: { PATH: process.env.PATH ?? '', SKIFF_SERVER: p.apiUrl, SKIFF_TOKEN: p.token },
+      env: { PATH: process.env.PATH ?? '', KUBECONFIG: join(p.dataDir, 'kubeconfig') },
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

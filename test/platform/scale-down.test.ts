@@ -3,11 +3,13 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
+import { fetchTrusting } from '@skiff/shared/tls';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../control-plane/src/backends/local/local-backend.ts';
 import { StaticScale } from '../../control-plane/src/reconciler/reconciler.ts';
 import { startControlPlane } from '../../control-plane/src/server.ts';
 import type { RevisionRow } from '../../control-plane/src/store/schema.ts';
+import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
 import { appService, servicePath } from '../helpers/platform.ts';
 
 /** The test sets the revision's replica count itself (no autoscaler). */
@@ -23,6 +25,7 @@ describe('scaling down under load', () => {
     const dir = mkdtempSync(join(tmpdir(), 'skiff-scale-'));
     const scale = new SetScale();
     const backend = new LocalBackend({ drainQuietPeriod: '500ms' });
+    seedTestPki(dir);
     const cp = await startControlPlane({
       dataDir: dir,
       backend,
@@ -32,10 +35,12 @@ describe('scaling down under load', () => {
       scale,
       log: () => {},
     });
-    const running = runCore(parseRouterConfig({ SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: 'r' }), {
-      info: () => {},
-      error: () => {},
-    });
+    const apiFetch = fetchTrusting(cp.ca);
+    const running = runCore(
+      parseRouterConfig({ SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: 'r' }),
+      { info: () => {}, error: () => {} },
+      apiFetch,
+    );
     const router = new RouterServer(running.core);
     const port = await router.listen(0, '127.0.0.1');
     const agent = new Agent({ keepAlive: true, maxSockets: 50 });
@@ -54,7 +59,7 @@ describe('scaling down under load', () => {
       });
     try {
       scale.replicas.set('scaled-00001', 3);
-      const created = await fetch(`${cp.url}${servicePath()}`, {
+      const created = await apiFetch(`${cp.url}${servicePath()}`, {
         method: 'POST',
         headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
         body: JSON.stringify(appService('scaled')),

@@ -21,26 +21,26 @@ async function created(name: string, extra: Record<string, unknown> = {}) {
 
 describe('authentication', () => {
   it('refuses a request without a token with a 401 Status', async () => {
-    const r = await fetch(`${h.cp.url}${svcPath()}`);
+    const r = await h.fetch(`${h.cp.url}${svcPath()}`);
     expect(r.status).toBe(401);
     expect(await r.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 });
   });
 
   it('refuses a wrong token, and the router token on the user API', async () => {
     for (const token of ['nope', 'router-token']) {
-      const r = await fetch(`${h.cp.url}${svcPath()}`, { headers: { authorization: `Bearer ${token}` } });
+      const r = await h.fetch(`${h.cp.url}${svcPath()}`, { headers: { authorization: `Bearer ${token}` } });
       expect(r.status).toBe(401);
     }
   });
 
   it('refuses the user token on internal endpoints', async () => {
-    const r = await fetch(`${h.cp.url}/internal/v1/routing`, { headers: { authorization: 'Bearer user-token' } });
+    const r = await h.fetch(`${h.cp.url}/internal/v1/routing`, { headers: { authorization: 'Bearer user-token' } });
     expect(r.status).toBe(401);
   });
 
   it('accepts the right token, and /healthz without one', async () => {
     expect((await h.api('GET', svcPath())).status).toBe(200);
-    expect((await fetch(`${h.cp.url}/healthz`)).status).toBe(200);
+    expect((await h.fetch(`${h.cp.url}/healthz`)).status).toBe(200);
   });
 });
 
@@ -233,7 +233,7 @@ describe('rollback and revisions', () => {
 
 describe('routing snapshot for routers', () => {
   const routing = (q: string) =>
-    fetch(`${h.cp.url}/internal/v1/routing${q}`, { headers: { authorization: 'Bearer router-token' } });
+    h.fetch(`${h.cp.url}/internal/v1/routing${q}`, { headers: { authorization: 'Bearer router-token' } });
 
   it('serves the snapshot at once to a router that is behind', async () => {
     await created('hello');
@@ -264,14 +264,14 @@ describe('routing snapshot for routers', () => {
   });
 
   it('takes activation pokes and router stats', async () => {
-    const poke = await fetch(`${h.cp.url}/internal/v1/activate`, {
+    const poke = await h.fetch(`${h.cp.url}/internal/v1/activate`, {
       method: 'POST',
       headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
       body: JSON.stringify({ namespace: 'default', revision: 'hello-00001', held: 3 }),
     });
     expect(poke.status).toBe(202);
     expect(h.cp.activations).toEqual([{ namespace: 'default', revision: 'hello-00001', held: 3 }]);
-    const bad = await fetch(`${h.cp.url}/internal/v1/router-stats`, {
+    const bad = await h.fetch(`${h.cp.url}/internal/v1/router-stats`, {
       method: 'POST',
       headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
       body: '{"router": 1}',

@@ -1,4 +1,5 @@
 import type { Status } from '@skiff/shared';
+import type { Fetch } from '@skiff/shared/tls';
 
 /** The API refused a request: its Status, for the CLI to print. */
 export class ApiError extends Error {
@@ -18,13 +19,13 @@ export interface Client {
   stream(path: string, out: (chunk: string) => void): Promise<void>;
 }
 
-export function client(server: string, token: string): Client {
+export function client(server: string, token: string, fetchFn: Fetch = (input, init) => fetch(input, init)): Client {
   const base = server.replace(/\/$/, '');
   /** One call; a failure to connect is `Unreachable`, an error answer an `ApiError`. */
   const call = async (path: string, init: RequestInit): Promise<Response> => {
     let res: Response;
     try {
-      res = await fetch(`${base}${path}`, {
+      res = await fetchFn(`${base}${path}`, {
         ...init,
         headers: {
           authorization: `Bearer ${token}`,

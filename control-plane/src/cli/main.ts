@@ -1,5 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError, client, Unreachable } from './client.ts';
 import {
@@ -19,12 +17,13 @@ import {
   UsageError,
   waitReady,
 } from './commands.ts';
+import { resolveConnection } from './connection.ts';
 import { type Format, render } from './output.ts';
 
 const usage = `skiff: deploy and manage serverless services (Knative Serving API)
 
 Usage:
-  skiff up [--autoscaler-KEY VALUE ...]
+  skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http]
                                  run the platform on this machine (control plane, router, local backend);
                                  KEY is any Knative config-autoscaler key, e.g. --autoscaler-stable-window 10s
   skiff up --backend kubernetes [--kubeconfig FILE] [--namespace NS]
@@ -51,20 +50,16 @@ Service flags:
   --wait                       wait until the service is Ready (--wait-timeout SECONDS, default 60)
 
 Global flags:
-  -n, --namespace NS           namespace (default "default")
+  -n, --namespace NS           namespace (default: the kubeconfig context's, else "default")
   -o, --output table|json|yaml output format (default table)
-  --server URL                 control plane (env SKIFF_SERVER, default http://127.0.0.1:8090)
-  --token TOKEN                API token (env SKIFF_TOKEN, default: the token file in SKIFF_DATA_DIR or .skiff)
+  --kubeconfig FILE            kubeconfig to use (default $KUBECONFIG, else .skiff/kubeconfig that skiff up
+                               writes; SKIFF_DATA_DIR moves .skiff); --context NAME picks another context
+  --server URL                 API server, over the kubeconfig's (env SKIFF_SERVER)
+  --token TOKEN                API token, over the kubeconfig's (env SKIFF_TOKEN)
+  --certificate-authority FILE CA to trust for the server (default: the kubeconfig's)
+  --insecure-skip-tls-verify   do not check the server's certificate
 
 Exit codes: 0 done, 1 the API refused or could not be reached, 2 usage error.`;
-
-function token(explicit: string | undefined): string {
-  if (explicit) return explicit;
-  if (process.env.SKIFF_TOKEN) return process.env.SKIFF_TOKEN;
-  const file = join(process.env.SKIFF_DATA_DIR ?? '.skiff', 'token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new UsageError(`no API token: pass --token, set SKIFF_TOKEN, or run where ${file} exists`);
-}
 
 /** `skiff up [flags]`: its flags are its own (see `up.ts`), so they are parsed there. */
 async function runUp(args: string[]): Promise<number> {
@@ -88,10 +83,14 @@ async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      namespace: { type: 'string', short: 'n', default: 'default' },
+      namespace: { type: 'string', short: 'n' },
       output: { type: 'string', short: 'o', default: 'table' },
       server: { type: 'string' },
       token: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      'certificate-authority': { type: 'string' },
+      'insecure-skip-tls-verify': { type: 'boolean', default: false },
       filename: { type: 'string', short: 'f' },
       service: { type: 'string', short: 's' },
       to: { type: 'string' },
@@ -120,9 +119,21 @@ async function run(argv: string[]): Promise<number> {
   const output = v.output as Format;
   if (!['table', 'json', 'yaml'].includes(output))
     throw new UsageError(`--output: expected table, json or yaml, got ${JSON.stringify(v.output)}`);
+  const connection = resolveConnection(
+    {
+      kubeconfig: v.kubeconfig,
+      context: v.context,
+      server: v.server,
+      token: v.token,
+      certificateAuthority: v['certificate-authority'],
+      insecureSkipTlsVerify: v['insecure-skip-tls-verify'] || undefined,
+      namespace: v.namespace,
+    },
+    process.env,
+  );
   const ctx: Context = {
-    client: client(v.server ?? process.env.SKIFF_SERVER ?? 'http://127.0.0.1:8090', token(v.token)),
-    namespace: v.namespace as string,
+    client: client(connection.server, connection.token, connection.fetch),
+    namespace: connection.namespace,
     output,
     print: (text) => process.stdout.write(`${text}\n`),
   };

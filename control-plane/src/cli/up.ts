@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
 import { type AutoscalerConfig, applyAutoscalerSettings, autoscalerDefaults, autoscalerSettings } from '@skiff/shared';
+import { fetchTrusting } from '@skiff/shared/tls';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { startControlPlane } from '../server.ts';
@@ -69,10 +70,14 @@ export interface UpFlags {
   backend: 'local' | 'kubernetes';
   kubeconfig?: string;
   namespace?: string;
+  /** More names for the API's serving certificate (`--api-host NAME`, repeatable). */
+  apiHosts: string[];
+  /** `--api-plain-http`: serve the API without TLS (kubectl and kn then send no token). */
+  apiPlainHttp: boolean;
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
-  const flags: UpFlags = { autoscaler: {}, backend: 'local' };
+  const flags: UpFlags = { autoscaler: {}, backend: 'local', apiHosts: [], apiPlainHttp: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const eq = arg.indexOf('=');
@@ -96,6 +101,10 @@ export function parseUpArgs(args: string[]): UpFlags {
       if (b !== 'local' && b !== 'kubernetes')
         throw new UsageError(`up: --backend is local or kubernetes, got ${JSON.stringify(b)}`);
       flags.backend = b;
+    } else if (name === '--api-host') {
+      flags.apiHosts.push(value());
+    } else if (arg === '--api-plain-http') {
+      flags.apiPlainHttp = true;
     } else if (name === '--kubeconfig' || name === '--namespace') {
       flags[name === '--kubeconfig' ? 'kubeconfig' : 'namespace'] = value();
     } else {
@@ -163,8 +172,11 @@ export async function up(o: UpOptions): Promise<Up> {
     domain,
     routerPort,
     autoscaler,
+    tls: flags.apiPlainHttp ? 'plain-http' : 'local-ca',
+    apiNames: flags.apiHosts,
     log: (m) => log(`control-plane: ${m}`),
   });
+  const apiFetch = fetchTrusting(cp.ca);
   const routerConfig = parseRouterConfig({
     ...env,
     SKIFF_CONTROL_PLANE_URL: cp.url,
@@ -174,12 +186,12 @@ export async function up(o: UpOptions): Promise<Up> {
   let stopped = false;
   // The embedded router reports problems only; once stopping, a cut long-poll is expected.
   const quiet = { info: () => {}, error: (m: string) => stopped || log(`router: ${m}`) };
-  const running = runCore(routerConfig, quiet);
+  const running = runCore(routerConfig, quiet, apiFetch);
   const router = new RouterServer(running.core);
   const listening = await router.listen(routerPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1');
 
   if (fresh) {
-    const r = await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+    const r = await apiFetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
       method: 'POST',
       headers: { authorization: `Bearer ${cp.tokens.user}`, 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -211,6 +223,9 @@ export async function up(o: UpOptions): Promise<Up> {
       '',
       'Skiff is up.',
       `  API:        ${cp.url}   (token in ${join(dataDir, 'token')})`,
+      ...(cp.kubeconfig
+        ? [`  Kubeconfig: ${cp.kubeconfig}   (export KUBECONFIG=${cp.kubeconfig}; kubectl get ksvc)`]
+        : []),
       `  Router:     http://127.0.0.1${suffix}   (services at http://<name>.<namespace>.${domain}${suffix})`,
       `  Data:       ${dataDir}`,
       '',

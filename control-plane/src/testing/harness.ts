@@ -1,13 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fetchTrusting } from '@skiff/shared/tls';
 import { MemoryBackend, type MemoryBackendOptions } from '../backends/memory/memory-backend.ts';
 import { type ControlPlane, startControlPlane } from '../server.ts';
+import { seedTestPki } from './pki.ts';
 
 export interface Harness {
   cp: ControlPlane;
   backend: MemoryBackend;
   dataDir: string;
+  /** `fetch` that trusts the API's CA. */
+  fetch: (input: string, init?: RequestInit) => Promise<Response>;
   /** A request to the API with the user token (JSON body unless a string is given). */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   /** Waits until the reconciler has nothing left to do. */
@@ -22,6 +26,7 @@ export const svcPath = (name = '', ns = 'default') =>
 export async function harness(opts: MemoryBackendOptions = {}, dataDir?: string): Promise<Harness> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-cp-'));
   const backend = new MemoryBackend(opts);
+  seedTestPki(dir);
   const cp = await startControlPlane({
     dataDir: dir,
     backend,
@@ -30,17 +35,19 @@ export async function harness(opts: MemoryBackendOptions = {}, dataDir?: string)
     routerToken: 'router-token',
     log: () => {},
   });
+  const apiFetch = fetchTrusting(cp.ca);
   return {
     cp,
     backend,
     dataDir: dir,
+    fetch: apiFetch,
     api(method, path, body, headers = {}) {
       const init: RequestInit = { method, headers: { authorization: 'Bearer user-token', ...headers } };
       if (body !== undefined) {
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
-      return fetch(`${cp.url}${path}`, init);
+      return apiFetch(`${cp.url}${path}`, init);
     },
     async settle() {
       // The queue folds work that arrives while it runs; wait until a pass finds nothing new.

@@ -9,7 +9,8 @@ import { runCore } from '../run.ts';
 declare const Deno: {
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
-  createHttpClient(options: { allowHost?: boolean }): object;
+  createHttpClient(options: { allowHost?: boolean; caCerts?: string[] }): object;
+  readTextFileSync(path: string): string;
   serve(
     options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
     handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
@@ -26,7 +27,16 @@ try {
   log.error(error.message);
   Deno.exit(2);
 }
-const { core } = runCore(config, log);
+// The control plane's CA (the data dir's ca.crt, or the cluster's), when it is not a public one.
+const caFile = env.SKIFF_CONTROL_PLANE_CA_FILE;
+const controlPlaneClient = caFile ? Deno.createHttpClient({ caCerts: [Deno.readTextFileSync(caFile)] }) : undefined;
+const { core } = runCore(
+  config,
+  log,
+  controlPlaneClient
+    ? (input, init) => fetch(input, { ...init, client: controlPlaneClient } as RequestInit)
+    : undefined,
+);
 const client = Deno.createHttpClient({ allowHost: true });
 const app = createApp({
   config,

@@ -1,9 +1,11 @@
 // The router on Node: the shared core behind a server that speaks HTTP/1.1 on raw sockets.
-//   SKIFF_CONTROL_PLANE_URL=http://127.0.0.1:8081 SKIFF_ROUTER_TOKEN=… PORT=8080 node --import tsx edge-router/src/entry/node.ts
+//   SKIFF_CONTROL_PLANE_URL=https://127.0.0.1:8090 SKIFF_CONTROL_PLANE_CA_FILE=.skiff/ca.crt SKIFF_ROUTER_TOKEN=… PORT=8080 node --import tsx edge-router/src/entry/node.ts
 // It listens only once it has a routing snapshot: a router that answered before would send
 // every request 404. With SKIFF_ROUTER_SNAPSHOT_FILE it keeps its last snapshot there (0600) and
 // starts from it, so a restarted router serves at once even while the control plane is down.
+import { readFileSync } from 'node:fs';
 import { type RoutingSnapshot, RoutingSnapshotSchema } from '@skiff/shared';
+import { fetchTrusting } from '@skiff/shared/tls';
 import { ConfigError, parseRouterConfig } from '../config.ts';
 import { RouterServer } from '../node/server.ts';
 import { runCore } from '../run.ts';
@@ -22,6 +24,8 @@ try {
   log.error(error.message);
   process.exit(2);
 }
+// The control plane's CA (the data dir's ca.crt, or the cluster's), when it is not a public one.
+const caFile = process.env.SKIFF_CONTROL_PLANE_CA_FILE;
 const keptFile = process.env.SKIFF_ROUTER_SNAPSHOT_FILE || undefined;
 let initial: RoutingSnapshot | undefined;
 if (keptFile) {
@@ -29,7 +33,7 @@ if (keptFile) {
   if (kept.error) log.error(`ignoring the kept routing snapshot: ${kept.error}`);
   initial = kept.snapshot;
 }
-const running = runCore(config, log, undefined, {
+const running = runCore(config, log, caFile ? fetchTrusting(readFileSync(caFile, 'utf8')) : undefined, {
   ...(initial ? { initial } : {}),
   ...(keptFile ? { keep: (s: RoutingSnapshot) => writeKeptSnapshot(keptFile, s, log) } : {}),
 });

@@ -127,7 +127,10 @@ describe('control plane on the local backend', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { startControlPlane } = await import('../../server.ts');
+    const { seedTestPki } = await import('../../testing/pki.ts');
+    const { fetchTrusting } = await import('@skiff/shared/tls');
     const dir = mkdtempSync(join(tmpdir(), 'skiff-local-'));
+    seedTestPki(dir);
     const cp = await startControlPlane({
       dataDir: dir,
       backend: new LocalBackend(),
@@ -136,7 +139,7 @@ describe('control plane on the local backend', () => {
       log: () => {},
     });
     try {
-      const r = await fetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+      const r = await fetchTrusting(cp.ca)(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
         method: 'POST',
         headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
         body: JSON.stringify({

@@ -1,0 +1,93 @@
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+
+/**
+ * A local certificate authority and the serving certificates it signs. Node can parse X.509 but not
+ * write it, so node-forge builds the certificates; keys come from Node's native RSA generator
+ * (forge's own is pure JS and takes seconds).
+ */
+
+export interface KeyPair {
+  /** PEM certificate. */
+  cert: string;
+  /** PEM private key (PKCS#1). */
+  key: string;
+}
+
+const day = 86_400_000;
+
+function rsaKeys(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey; keyPem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const key = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  const publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  return { publicKey, privateKey: key, keyPem: privateKey };
+}
+
+function newCertificate(publicKey: forge.pki.PublicKey, now: Date, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // Positive 128-bit serial (a leading 0x00..0x7f byte keeps the DER integer positive).
+  cert.serialNumber = `0${randomBytes(16).toString('hex')}`.slice(0, 32);
+  cert.validity.notBefore = new Date(now.getTime() - 60_000);
+  cert.validity.notAfter = new Date(now.getTime() + days * day);
+  return cert;
+}
+
+/** A self-signed CA certificate (10 years by default) for signing this installation's servers. */
+export function createCa(commonName: string, now = new Date(), days = 3650): KeyPair {
+  const { publicKey, privateKey, keyPem } = rsaKeys();
+  const cert = newCertificate(publicKey, now, days);
+  const subject = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(privateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keyPem };
+}
+
+/**
+ * A serving certificate signed by `ca` for `names` (DNS names and IP addresses, the first also the
+ * common name), one year by default.
+ */
+export function issueServingCertificate(ca: KeyPair, names: string[], now = new Date(), days = 365): KeyPair {
+  if (names.length === 0) throw new Error('a serving certificate needs at least one name');
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const { publicKey, keyPem } = rsaKeys();
+  const cert = newCertificate(publicKey, now, days);
+  cert.setSubject([{ name: 'commonName', value: names[0] as string }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
+    },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keyPem };
+}
+
+/**
+ * Whether `certPem` was signed by `caPem`, names every one of `names`, and stays valid for at least
+ * `marginDays` more.
+ */
+export function certificateServes(certPem: string, caPem: string, names: string[], now = new Date(), marginDays = 30) {
+  const cert = new X509Certificate(certPem);
+  const ca = new X509Certificate(caPem);
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
+  if (new Date(cert.validTo).getTime() < now.getTime() + marginDays * day) return false;
+  return names.every((n) => (isIP(n) ? cert.checkIP(n) !== undefined : cert.checkHost(n) !== undefined));
+}
