@@ -9,6 +9,7 @@
 //   GET  /download?bytes=N      streams N bytes (64 KiB chunks, with backpressure)
 //   GET  /slow-start?ms=N       sends headers after N ms, then the body
 //   GET  /stall?ms=N            sends headers and a first chunk, waits N ms, then ends
+//   GET  /events?n=N&ms=M       server-sent events: N events (`data: <i>`), M ms apart
 //   GET  /headers               the request line and headers as JSON
 //   GET  /env                   PORT and K_* variables as JSON
 //   GET  /exclusive?ms=N        500 if another /exclusive request overlaps this one (N ms)
@@ -97,6 +98,19 @@ const server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first\n');
       const timer = setTimeout(() => res.end('last\n'), ms);
+      res.once('close', () => clearTimeout(timer));
+      return;
+    }
+    case '/events': {
+      const n = Number(url.searchParams.get('n') ?? 3);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let i = 0;
+      const tick = () => {
+        res.write(`data: ${i}\n\n`);
+        if (++i < n) timer = setTimeout(tick, ms);
+        else res.end();
+      };
+      let timer = setTimeout(tick, 0);
       res.once('close', () => clearTimeout(timer));
       return;
     }
