@@ -9,6 +9,8 @@ import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
 import type { WorkloadBackend } from './backends/backend.ts';
+import { createConsole } from './console/app.ts';
+import { LiveSeries } from './console/live.ts';
 import { Reconciler, type ScaleSource } from './reconciler/reconciler.ts';
 import { RoutingPublisher } from './routing/publisher.ts';
 import { Store } from './store/store.ts';
@@ -58,6 +60,8 @@ export interface ControlPlane {
   /** Router stats received, newest per router (the autoscaler reads them). */
   routerStats: Map<string, RouterStats>;
   activations: ActivateRequest[];
+  /** The console's last hour of per-second figures per revision. */
+  live: LiveSeries;
   close(): Promise<void>;
 }
 
@@ -122,10 +126,16 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
+  const live = new LiveSeries({
+    revisions: () => store.listRevisions(),
+    figures: (ns, name) => autoscaler?.live(ns, name) ?? { actual: o.backend.observe(ns, name).ready.length },
+    routerStats: () => routerStats.values(),
+  });
+  const web = createConsole({ api: app, userToken: tokens.user, live });
   const host = o.apiHost ?? '127.0.0.1';
   const listener = apiListener(o, host);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: o.apiPort ?? 8090, hostname: host, ...listener.serve }, () => resolve(s));
+    const s = serve({ fetch: web.fetch, port: o.apiPort ?? 8090, hostname: host, ...listener.serve }, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address();
@@ -140,6 +150,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   }
   reconciler.start();
   autoscaler?.start();
+  live.start();
   started = true;
   log(`API on ${url}, backend ${o.backend.name}, data in ${o.dataDir}`);
   return {
@@ -154,7 +165,9 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     tokens,
     routerStats,
     activations,
+    live,
     async close() {
+      live.stop();
       autoscaler?.stop();
       reconciler.stop();
       await new Promise<void>((resolve) => {

@@ -19,10 +19,14 @@ COPY http http
 COPY control-plane control-plane
 COPY edge-router edge-router
 COPY queue-proxy queue-proxy
+# The console's browser code is bundled beside main.js (dist/console/app.{js,css}), as the
+# control plane would bundle it at start from source (control-plane/src/console/assets.ts).
 # The store finds its migrations at ../../drizzle from the bundle (control-plane/dist/main.js).
 RUN npx esbuild control-plane/src/main.ts --bundle --platform=node --target=node20 --format=esm \
       --external:better-sqlite3 --outfile=/out/control-plane/dist/main.js --log-level=warning \
       "--banner:js=import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" \
+ && npx esbuild control-plane/src/console/web/main.ts --bundle --minify --format=esm --target=es2022 \
+      --platform=browser --legal-comments=none --entry-names=app --outdir=/out/control-plane/dist/console --log-level=warning \
  && cp -r control-plane/drizzle /out/drizzle \
  && mkdir -p /out/node_modules \
  && cp -r node_modules/better-sqlite3 node_modules/bindings node_modules/file-uri-to-path /out/node_modules/

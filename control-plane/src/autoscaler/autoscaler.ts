@@ -68,6 +68,8 @@ interface Tracked {
   scraping: boolean;
   last?: DeciderResult;
   history: ScalingDecision[];
+  /** The replicas' load at the last scrape (the console charts it). */
+  scraped?: { at: number; concurrency: number; rps: number };
 }
 
 const historyLength = 20;
@@ -170,18 +172,11 @@ export class Autoscaler implements ScaleSource {
         const scaleUp = targets.length / stats.length;
         const sum = (f: (s: Stat) => number) => stats.reduce((a, s) => a + f(s), 0) * scaleUp;
         const now = this.#now();
-        this.#record(
-          t,
-          'concurrency',
-          now,
-          sum((s) => s.averageConcurrency),
-        );
-        this.#record(
-          t,
-          'rps',
-          now,
-          sum((s) => s.requestsPerSecond),
-        );
+        const concurrency = sum((s) => s.averageConcurrency);
+        const rps = sum((s) => s.requestsPerSecond);
+        t.scraped = { at: now, concurrency, rps };
+        this.#record(t, 'concurrency', now, concurrency);
+        this.#record(t, 'rps', now, rps);
       });
     }
   }
@@ -198,6 +193,33 @@ export class Autoscaler implements ScaleSource {
   /** The last decisions for a revision, newest last. */
   decisions(namespace: string, revision: string): ScalingDecision[] {
     return [...(this.#revisions.get(`${namespace}/${revision}`)?.history ?? [])];
+  }
+
+  /**
+   * A revision's live figures for the console: the replicas' load at the last scrape (if within
+   * 3 s), the replicas wanted and ready, and the target for the ready ones.
+   */
+  live(
+    namespace: string,
+    revision: string,
+  ): {
+    concurrency?: number;
+    rps?: number;
+    desired?: number;
+    actual: number;
+    target?: number;
+  } {
+    const actual = this.#o.backend.observe(namespace, revision).ready.length;
+    const t = this.#revisions.get(`${namespace}/${revision}`);
+    if (!t) return { actual };
+    const fresh = t.scraped && this.#now() - t.scraped.at <= 3000 ? t.scraped : undefined;
+    return {
+      actual,
+      desired: t.scaler.desired,
+      target: t.settings.target * actual,
+      concurrency: fresh?.concurrency ?? (actual === 0 ? 0 : undefined),
+      rps: fresh?.rps ?? (actual === 0 ? 0 : undefined),
+    };
   }
 
   /** Gauges for `/metrics`, one set per tracked revision. */

@@ -223,6 +223,7 @@ export async function up(o: UpOptions): Promise<Up> {
       '',
       'Skiff is up.',
       `  API:        ${cp.url}   (token in ${join(dataDir, 'token')})`,
+      `  Console:    ${cp.url}/   (log in with the token)`,
       ...(cp.kubeconfig
         ? [`  Kubeconfig: ${cp.kubeconfig}   (export KUBECONFIG=${cp.kubeconfig}; kubectl get ksvc)`]
         : []),

@@ -1,0 +1,134 @@
+import type { RouterStats } from '@skiff/shared';
+import { SeriesRing } from './ring.ts';
+import type { Sample, SeriesField } from './series.ts';
+import { seriesFields } from './series.ts';
+
+/** What the control plane knows about one revision right now (any figure may be unknown). */
+export type RevisionFigures = Partial<Record<SeriesField, number>>;
+
+export interface LiveDeps {
+  /** The revisions that exist now (rings of others are dropped). */
+  revisions(): { namespace: string; name: string }[];
+  /** The autoscaler's and backend's figures for a revision (replicas' load, desired, actual, target). */
+  figures(namespace: string, name: string): RevisionFigures;
+  /** The newest report of each router. */
+  routerStats(): Iterable<RouterStats>;
+  now?: () => number;
+}
+
+/** Router reports older than this no longer describe the present. */
+const routerStaleMs = 3000;
+
+/**
+ * Merges the routers' reports for each revision: held, in flight and request rate add up over
+ * routers; 5xx adds up; latency percentiles take the worst router (a bound, not a merge).
+ */
+export function routerFigures(reports: Iterable<RouterStats>, now: number): Map<string, RevisionFigures> {
+  const out = new Map<string, RevisionFigures>();
+  for (const report of reports) {
+    if (now - report.timestamp > routerStaleMs) continue;
+    for (const r of report.revisions) {
+      const key = `${r.namespace}/${r.revision}`;
+      const f = out.get(key) ?? {};
+      f.held = (f.held ?? 0) + r.averageHeld;
+      f.rps = (f.rps ?? 0) + r.requestsPerSecond;
+      const extra = r as typeof r & {
+        errors5xxPerSecond?: number;
+        latencyMs?: { p50: number; p95: number; p99: number };
+      };
+      if (extra.errors5xxPerSecond !== undefined) f.errors5xx = (f.errors5xx ?? 0) + extra.errors5xxPerSecond;
+      if (extra.latencyMs) {
+        f.p50 = Math.max(f.p50 ?? 0, extra.latencyMs.p50);
+        f.p95 = Math.max(f.p95 ?? 0, extra.latencyMs.p95);
+        f.p99 = Math.max(f.p99 ?? 0, extra.latencyMs.p99);
+      }
+      out.set(key, f);
+    }
+  }
+  return out;
+}
+
+/** Joins the replicas' and the routers' view of a revision into one sample row. */
+export function mergeFigures(replicas: RevisionFigures, routers: RevisionFigures | undefined): RevisionFigures {
+  const f: RevisionFigures = { ...replicas };
+  if (!routers) return f;
+  // Every request passes a router: its count is the truth when the replicas saw fewer.
+  if (routers.rps !== undefined) f.rps = Math.max(f.rps ?? 0, routers.rps);
+  for (const k of ['held', 'errors5xx', 'p50', 'p95', 'p99'] as const) {
+    if (routers[k] !== undefined) f[k] = routers[k];
+  }
+  return f;
+}
+
+export type LiveListener = (second: number, samples: Map<string, Sample>) => void;
+
+/**
+ * Samples every revision once a second into its ring (the last hour) and hands each second's
+ * samples to the console's event streams.
+ */
+export class LiveSeries {
+  #deps: LiveDeps;
+  #rings = new Map<string, SeriesRing>();
+  #listeners = new Set<LiveListener>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #now: () => number;
+
+  constructor(deps: LiveDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => this.sample(), 1000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#listeners.clear();
+  }
+
+  /** Takes one sample of every revision (the timer calls this each second). */
+  sample(): void {
+    const now = this.#now();
+    const second = Math.floor(now / 1000);
+    const routers = routerFigures(this.#deps.routerStats(), now);
+    const seen = new Set<string>();
+    const samples = new Map<string, Sample>();
+    for (const r of this.#deps.revisions()) {
+      const key = `${r.namespace}/${r.name}`;
+      seen.add(key);
+      const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(key));
+      const row = seriesFields.map((k) => f[k] ?? null);
+      let ring = this.#rings.get(key);
+      if (!ring) {
+        ring = new SeriesRing();
+        this.#rings.set(key, ring);
+      }
+      ring.write(second, row);
+      samples.set(key, [second, ...row]);
+    }
+    for (const key of this.#rings.keys()) if (!seen.has(key)) this.#rings.delete(key);
+    for (const l of this.#listeners) l(second, samples);
+  }
+
+  /** Writes one sample directly (benchmarks fill an hour this way). */
+  write(key: string, second: number, row: readonly (number | null)[]): void {
+    let ring = this.#rings.get(key);
+    if (!ring) {
+      ring = new SeriesRing();
+      this.#rings.set(key, ring);
+    }
+    ring.write(second, row);
+  }
+
+  history(namespace: string, name: string, since?: number): Sample[] {
+    return this.#rings.get(`${namespace}/${name}`)?.read(since) ?? [];
+  }
+
+  subscribe(listener: LiveListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
