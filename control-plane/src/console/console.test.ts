@@ -10,7 +10,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const get = (path: string, headers: Record<string, string> = {}) =>
-  fetch(`${h.cp.url}${path}`, { headers, redirect: 'manual' });
+  h.fetch(`${h.cp.url}${path}`, { headers, redirect: 'manual' });
 
 describe('console access', () => {
   it('answers the login page at / without a session, and the app with one', async () => {
@@ -22,9 +22,9 @@ describe('console access', () => {
     expect(await app.text()).toContain('/console/assets/app.js');
   });
 
-  it('takes a good token into an HttpOnly, SameSite=Strict cookie and refuses a bad one', async () => {
+  it('takes a good token into an HttpOnly, SameSite=Strict, Secure cookie and refuses a bad one', async () => {
     const post = (token: string) =>
-      fetch(`${h.cp.url}/login`, {
+      h.fetch(`${h.cp.url}/login`, {
         method: 'POST',
         body: new URLSearchParams({ token }),
         redirect: 'manual',
@@ -34,7 +34,7 @@ describe('console access', () => {
     expect(bad.headers.get('set-cookie')).toBeNull();
     const good = await post('user-token');
     expect(good.status).toBe(303);
-    expect(good.headers.get('set-cookie')).toBe('skiff_session=user-token; Path=/; HttpOnly; SameSite=Strict');
+    expect(good.headers.get('set-cookie')).toBe('skiff_session=user-token; Path=/; HttpOnly; SameSite=Strict; Secure'); // the API is HTTPS
   });
 
   it.each([
@@ -53,7 +53,7 @@ describe('console access', () => {
 
   it('refuses a cookie write without the console header or from another site, and takes one from the console', async () => {
     const patch = (headers: Record<string, string>) =>
-      fetch(`${h.cp.url}${svcPath('hello')}`, {
+      h.fetch(`${h.cp.url}${svcPath('hello')}`, {
         method: 'PATCH',
         headers: { cookie: 'skiff_session=user-token', 'content-type': 'application/merge-patch+json', ...headers },
         body: JSON.stringify({ metadata: { labels: { a: 'b' } } }),
@@ -69,7 +69,7 @@ describe('console access', () => {
   it('streams a revision history, then a sample each second, over server-sent events', async () => {
     h.cp.live.sample();
     const abort = new AbortController();
-    const res = await fetch(`${h.cp.url}/console/api/events?namespace=default&revision=hello-00001`, {
+    const res = await h.fetch(`${h.cp.url}/console/api/events?namespace=default&revision=hello-00001`, {
       headers: { cookie: 'skiff_session=user-token' },
       signal: abort.signal,
     });
