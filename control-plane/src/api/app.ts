@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { bearer, tokenMatches } from './auth.ts';
 import { statusResponse } from './body.ts';
 import { type ApiDeps, namespacedPath } from './deps.ts';
+import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
 import { revisionRoutes } from './resources/revisions.ts';
 import { serviceRoutes } from './resources/services.ts';
@@ -48,6 +49,7 @@ export function createApi(deps: ApiDeps): Hono {
   );
 
   internalRoutes(app, deps);
+  discoveryRoutes(app);
   serviceRoutes(app, deps);
   viewRoutes(app, deps);
   revisionRoutes(app, deps);

@@ -7,7 +7,32 @@ export const maxBodyBytes = 3 * 1024 * 1024;
 const jsonTypes = new Set(['application/json', 'application/merge-patch+json']);
 const yamlTypes = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'application/apply-patch+yaml']);
 
-export type BodyKind = 'object' | 'merge-patch';
+export type BodyKind = 'object' | 'patch';
+
+/** The patch types kube-apiserver accepts for custom resources, by `Content-Type`. */
+export type PatchType = 'merge' | 'json' | 'apply';
+
+const patchTypes: Record<string, PatchType> = {
+  'application/merge-patch+json': 'merge',
+  'application/json-patch+json': 'json',
+  'application/apply-patch+yaml': 'apply',
+};
+
+function mediaType(req: Request): string {
+  return (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** A PATCH's type, or the 415 Status refusing it (strategic merge is refused, as for CRDs). */
+export function patchType(req: Request): PatchType | Status {
+  const type = mediaType(req);
+  // `kubectl patch` without --type sends strategic merge; a plain JSON body is a merge patch here.
+  const found = type === 'application/json' ? 'merge' : patchTypes[type];
+  if (found) return found;
+  return failure(
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format (${JSON.stringify(type || 'none')}) - accepted media types include: ${Object.keys(patchTypes).join(', ')}`,
+  );
+}
 
 /**
  * Reads and parses a request body: JSON or YAML by `Content-Type` (a merge patch for PATCH),
@@ -15,21 +40,16 @@ export type BodyKind = 'object' | 'merge-patch';
  * to answer with.
  */
 export async function readBody(req: Request, kind: BodyKind): Promise<Parsed<unknown>> {
-  const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const type = mediaType(req);
   let format: Format;
-  if (kind === 'merge-patch') {
-    if (type !== 'application/merge-patch+json' && type !== 'application/json') {
-      return {
-        ok: false,
-        status: failure(
-          'UnsupportedMediaType',
-          `the patch content type ${JSON.stringify(type)} is not supported; use application/merge-patch+json`,
-        ),
-      };
-    }
+  if (kind === 'patch') {
+    const patch = patchType(req);
+    if (typeof patch !== 'string') return { ok: false, status: patch };
+    format = patch === 'apply' ? 'yaml' : 'json';
+  } else if (jsonTypes.has(type) || type === '') {
+    // kube-apiserver takes a body without a Content-Type as JSON (`kubectl create --raw` sends none).
     format = 'json';
-  } else if (jsonTypes.has(type)) format = 'json';
-  else if (yamlTypes.has(type)) format = 'yaml';
+  } else if (yamlTypes.has(type)) format = 'yaml';
   else {
     return {
       ok: false,

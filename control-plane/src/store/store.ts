@@ -156,6 +156,24 @@ export class Store {
     }
   }
 
+  /**
+   * Runs the writes in `fn` and rolls them all back (`dryRun=All`): the same checks and defaults as
+   * a real write, and nothing stored. Returns what `fn` returned.
+   */
+  dryRun<T>(fn: () => T): T {
+    const rollback = Symbol('dry run');
+    let out: T | undefined;
+    try {
+      this.sqlite.transaction(() => {
+        out = fn();
+        throw rollback;
+      })();
+    } catch (e) {
+      if (e !== rollback) throw e;
+    }
+    return out as T;
+  }
+
   #bump(name: string): number {
     const row = this.db
       .insert(counters)

@@ -5,8 +5,12 @@ import type { ServiceRow } from '../../store/schema.ts';
 import type { Store } from '../../store/store.ts';
 import { respond, statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
-import { listResponse } from '../list.ts';
+import { listResponse, objectResponse } from '../list.ts';
 import { revisionObject } from '../objects.ts';
+import { readDeleteOptions } from '../write-options.ts';
+import { resourceInfo } from './catalog.ts';
+
+const info = resourceInfo('revisions');
 
 /** `revisions`: made by the reconciler, read and deleted by users; `scaling` and `log` subresources. */
 export function revisionRoutes(app: Hono, deps: ApiDeps): void {
@@ -14,7 +18,7 @@ export function revisionRoutes(app: Hono, deps: ApiDeps): void {
   const list = (req: Request, namespace?: string) =>
     listResponse(
       req,
-      'RevisionList',
+      info,
       store.listRevisions(namespace).map((r) => revisionObject(r, routingState(store, r.namespace, r.service, r.name))),
       store.resourceVersion(),
     );
@@ -25,7 +29,7 @@ export function revisionRoutes(app: Hono, deps: ApiDeps): void {
     const { ns: namespace, name } = c.req.param();
     const row = store.getRevision(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
-    return respond(c.req.raw, 200, revisionObject(row, routingState(store, namespace, row.service, name)));
+    return objectResponse(c.req.raw, info, 200, revisionObject(row, routingState(store, namespace, row.service, name)));
   });
   // How the autoscaler has been deciding this revision's replicas: live evaluations (newest last)
   // and the changes recorded in the audit log.
@@ -67,16 +71,20 @@ export function revisionRoutes(app: Hono, deps: ApiDeps): void {
     });
     return new Response(body, { headers: { 'content-type': 'text/plain; charset=utf-8' } });
   });
-  app.delete(`${namespacedPath}/revisions/:name`, (c) => {
+  app.delete(`${namespacedPath}/revisions/:name`, async (c) => {
     const { ns: namespace, name } = c.req.param();
+    const opts = await readDeleteOptions(c.req.raw);
+    if ('kind' in opts) return statusResponse(c.req.raw, opts);
     const row = store.getRevision(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
     const svc = store.getService(namespace, row.service);
     const reason = svc ? revisionInUse(store, svc, name) : undefined;
     if (reason) return statusResponse(c.req.raw, conflict('Revision', name, reason));
-    store.deleteRevision(namespace, name, 'user');
-    deps.revisionDeleted(namespace, name);
-    deps.changed(namespace, row.service);
+    if (!opts.dryRun) {
+      store.deleteRevision(namespace, name, 'user');
+      deps.revisionDeleted(namespace, name);
+      deps.changed(namespace, row.service);
+    }
     return respond(c.req.raw, 200, {
       apiVersion: 'v1',
       kind: 'Status',

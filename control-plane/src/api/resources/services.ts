@@ -1,60 +1,104 @@
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, failure, invalidStatus, notFound, servingGroup, verifyNameChange } from '@skiff/shared';
+import {
+  canonicalJson,
+  conflict,
+  failure,
+  invalidStatus,
+  notFound,
+  type Service,
+  servingGroup,
+  verifyNameChange,
+} from '@skiff/shared';
 import type { Hono } from 'hono';
+import type { ServiceRow } from '../../store/schema.ts';
 import { StoreConflict } from '../../store/store.ts';
 import { admitService, serviceWrite, staleConflict } from '../admission.ts';
-import { readBody, respond, statusResponse } from '../body.ts';
+import { patchType, readBody, respond, statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
-import { listResponse } from '../list.ts';
-import { mergePatch } from '../merge-patch.ts';
+import { listResponse, objectResponse } from '../list.ts';
 import { serviceObject } from '../objects.ts';
+import { applyJsonPatch, mergePatch } from '../patch.ts';
+import { readDeleteOptions, type WriteOptions, writeOptions } from '../write-options.ts';
+import { resourceInfo } from './catalog.ts';
 import { rollback } from './rollback.ts';
+
+const info = resourceInfo('services');
 
 /** `services`: the resource users write; configurations, routes and revisions follow from it. */
 export function serviceRoutes(app: Hono, deps: ApiDeps): void {
   const { store } = deps;
   const list = (req: Request, namespace?: string) =>
-    listResponse(req, 'ServiceList', store.listServices(namespace).map(serviceObject), store.resourceVersion());
+    listResponse(req, info, store.listServices(namespace).map(serviceObject), store.resourceVersion());
+  /** The request's write options, or the Response refusing them. */
+  const options = (req: Request): WriteOptions | Response => {
+    const o = writeOptions(new URL(req.url));
+    return 'kind' in o ? statusResponse(req, o) : o;
+  };
 
   app.get(`${groupPath}/services`, (c) => list(c.req.raw));
   app.get(`${namespacedPath}/services`, (c) => list(c.req.raw, c.req.param('ns')));
   app.post(`${namespacedPath}/services`, async (c) => {
+    const opts = options(c.req.raw);
+    if (opts instanceof Response) return opts;
     const body = await readBody(c.req.raw, 'object');
     if (!body.ok) return statusResponse(c.req.raw, body.status);
-    return createService(c.req.raw, c.req.param('ns'), body.value);
+    return createService(c.req.raw, c.req.param('ns'), body.value, opts);
   });
   app.get(`${namespacedPath}/services/:name`, (c) => {
     const row = store.getService(c.req.param('ns'), c.req.param('name'));
     return row
-      ? respond(c.req.raw, 200, serviceObject(row))
+      ? objectResponse(c.req.raw, info, 200, serviceObject(row))
       : statusResponse(c.req.raw, notFound('Service', c.req.param('name')));
   });
   app.put(`${namespacedPath}/services/:name`, async (c) => {
+    const opts = options(c.req.raw);
+    if (opts instanceof Response) return opts;
     const body = await readBody(c.req.raw, 'object');
     if (!body.ok) return statusResponse(c.req.raw, body.status);
-    return updateService(c.req.raw, c.req.param('ns'), c.req.param('name'), body.value);
+    return updateService(c.req.raw, c.req.param('ns'), c.req.param('name'), body.value, opts);
   });
   app.patch(`${namespacedPath}/services/:name`, async (c) => {
     const { ns: namespace, name } = c.req.param();
-    const body = await readBody(c.req.raw, 'merge-patch');
+    const opts = options(c.req.raw);
+    if (opts instanceof Response) return opts;
+    const type = patchType(c.req.raw);
+    if (typeof type !== 'string') return statusResponse(c.req.raw, type);
+    const body = await readBody(c.req.raw, 'patch');
     if (!body.ok) return statusResponse(c.req.raw, body.status);
     const row = store.getService(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Service', name));
+    // The patch applies to the object as stored (its resourceVersion included, so a patch that sets
+    // another one is refused as stale); status is not the user's to patch here.
     const { status: _status, ...current } = serviceObject(row);
-    delete (current.metadata as { resourceVersion?: string }).resourceVersion;
-    const patched = mergePatch(current, body.value);
-    return updateService(c.req.raw, namespace, name, patched);
+    if (type === 'json') {
+      const patched = applyJsonPatch(current, body.value);
+      if ('kind' in patched) return statusResponse(c.req.raw, patched);
+      return updateService(c.req.raw, namespace, name, patched.value, opts);
+    }
+    if (type === 'merge') return updateService(c.req.raw, namespace, name, mergePatch(current, body.value), opts);
+    return statusResponse(
+      c.req.raw,
+      failure('UnsupportedMediaType', 'server-side apply is not available yet; use a merge or JSON patch'),
+    );
   });
-  app.delete(`${namespacedPath}/services/:name`, (c) => {
+  app.delete(`${namespacedPath}/services/:name`, async (c) => {
     const { ns: namespace, name } = c.req.param();
-    if (!store.deleteService(namespace, name, 'user')) return statusResponse(c.req.raw, notFound('Service', name));
-    deps.changed(namespace, name);
+    const opts = await readDeleteOptions(c.req.raw);
+    if ('kind' in opts) return statusResponse(c.req.raw, opts);
+    const row = store.getService(namespace, name);
+    if (!row) return statusResponse(c.req.raw, notFound('Service', name));
+    const failed = preconditionFailure(row, opts.preconditions);
+    if (failed) return statusResponse(c.req.raw, conflict('Service', name, failed));
+    if (!opts.dryRun) {
+      if (!store.deleteService(namespace, name, 'user')) return statusResponse(c.req.raw, notFound('Service', name));
+      deps.changed(namespace, name);
+    }
     return respond(c.req.raw, 200, {
       apiVersion: 'v1',
       kind: 'Status',
       metadata: {},
       status: 'Success',
-      details: { name, group: servingGroup, kind: 'services', uid: '' },
+      details: { name, group: servingGroup, kind: 'services', uid: row.uid },
     });
   });
   app.post(`${namespacedPath}/services/:name/rollback`, async (c) => {
@@ -77,7 +121,7 @@ export function serviceRoutes(app: Hono, deps: ApiDeps): void {
     return rollback(deps, c.req.raw, namespace, name, wanted);
   });
 
-  function createService(req: Request, namespace: string, input: unknown): Response {
+  function createService(req: Request, namespace: string, input: unknown, opts: WriteOptions): Response {
     const svc = admitService(deps, req, namespace, input);
     if (svc instanceof Response) return svc;
     const name = svc.metadata.name as string;
@@ -89,7 +133,8 @@ export function serviceRoutes(app: Hono, deps: ApiDeps): void {
         ]),
       );
     }
-    const row = store.createService(namespace, name, randomUUID(), serviceWrite(svc), 'user');
+    const create = () => store.createService(namespace, name, randomUUID(), serviceWrite(svc), 'user');
+    const row = opts.dryRun ? store.dryRun(create) : create();
     if (!row) {
       return statusResponse(
         req,
@@ -100,11 +145,12 @@ export function serviceRoutes(app: Hono, deps: ApiDeps): void {
         }),
       );
     }
+    if (opts.dryRun) return respond(req, 201, dryRunObject(row, undefined));
     deps.changed(namespace, name);
     return respond(req, 201, serviceObject(row));
   }
 
-  function updateService(req: Request, namespace: string, name: string, input: unknown): Response {
+  function updateService(req: Request, namespace: string, name: string, input: unknown, opts: WriteOptions): Response {
     const current = store.getService(namespace, name);
     if (!current) return statusResponse(req, notFound('Service', name));
     const svc = admitService(deps, req, namespace, input, name);
@@ -121,15 +167,11 @@ export function serviceRoutes(app: Hono, deps: ApiDeps): void {
       canonicalJson(current.spec.template) === canonicalJson(svc.spec.template) &&
       canonicalJson(current.spec.traffic) !== canonicalJson(svc.spec.traffic);
     try {
-      const row = store.updateService(
-        namespace,
-        name,
-        serviceWrite(svc),
-        expected,
-        'user',
-        trafficOnly ? 'traffic' : 'update',
-      );
+      const update = () =>
+        store.updateService(namespace, name, serviceWrite(svc), expected, 'user', trafficOnly ? 'traffic' : 'update');
+      const row = opts.dryRun ? store.dryRun(update) : update();
       if (!row) return statusResponse(req, notFound('Service', name));
+      if (opts.dryRun) return respond(req, 200, dryRunObject(row, current));
       deps.changed(namespace, name);
       return respond(req, 200, serviceObject(row));
     } catch (e) {
@@ -137,4 +179,25 @@ export function serviceRoutes(app: Hono, deps: ApiDeps): void {
       throw e;
     }
   }
+}
+
+/**
+ * What a dry run answers: the object as it would be stored, with the resourceVersion it has now
+ * (none for a create), since nothing was written.
+ */
+function dryRunObject(row: ServiceRow, current: ServiceRow | undefined): Service {
+  const obj = serviceObject({ ...row, resourceVersion: current?.resourceVersion ?? 0 });
+  if (!current) delete obj.metadata.resourceVersion;
+  return obj;
+}
+
+/** Why a DELETE's preconditions fail, if they do. */
+function preconditionFailure(row: ServiceRow, pre: { uid?: string; resourceVersion?: string }): string | undefined {
+  if (pre.uid !== undefined && pre.uid !== row.uid) {
+    return `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${row.uid}`;
+  }
+  if (pre.resourceVersion !== undefined && pre.resourceVersion !== String(row.resourceVersion)) {
+    return `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${row.resourceVersion}`;
+  }
+  return undefined;
 }

@@ -1,10 +1,11 @@
 import { notFound } from '@skiff/shared';
 import type { Hono } from 'hono';
 import type { ServiceRow } from '../../store/schema.ts';
-import { respond, statusResponse } from '../body.ts';
+import { statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
-import { listResponse } from '../list.ts';
+import { listResponse, objectResponse } from '../list.ts';
 import { configurationObject, routeObject } from '../objects.ts';
+import { resourceInfo } from './catalog.ts';
 
 /** `configurations` and `routes`: views of each Service (its template; its traffic). */
 export function viewRoutes(app: Hono, deps: ApiDeps): void {
@@ -14,10 +15,11 @@ export function viewRoutes(app: Hono, deps: ApiDeps): void {
     { resource: 'routes', kind: 'Route', object: routeObject },
   ] as const;
   for (const { resource, kind, object } of views) {
+    const info = resourceInfo(resource);
     const list = (req: Request, namespace?: string) =>
       listResponse(
         req,
-        `${kind}List`,
+        info,
         store.listServices(namespace).map((row: ServiceRow) => object(row)),
         store.resourceVersion(),
       );
@@ -26,7 +28,7 @@ export function viewRoutes(app: Hono, deps: ApiDeps): void {
     app.get(`${namespacedPath}/${resource}/:name`, (c) => {
       const row = store.getService(c.req.param('ns'), c.req.param('name'));
       return row
-        ? respond(c.req.raw, 200, object(row))
+        ? objectResponse(c.req.raw, info, 200, object(row))
         : statusResponse(c.req.raw, notFound(kind, c.req.param('name')));
     });
   }
