@@ -12,6 +12,7 @@ import type { WorkloadBackend } from './backends/backend.ts';
 import { createConsole } from './console/app.ts';
 import { LiveSeries } from './console/live.ts';
 import { Reconciler, type ScaleSource } from './reconciler/reconciler.ts';
+import { Rollouts } from './rollout/rollouts.ts';
 import { RoutingPublisher } from './routing/publisher.ts';
 import { Store } from './store/store.ts';
 
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   scale?: ScaleSource;
   /** Autoscaler settings (defaults and what annotations may ask for). */
   autoscaler?: AutoscalerConfig;
+  /** Knative's platform-wide `rollout-duration`, in seconds, for Services without the annotation (0: at once). */
+  rolloutDurationSeconds?: number;
   log?: (message: string) => void;
   /**
    * How the API serves: `local-ca` (the default) HTTPS with the data dir's own CA and a
@@ -53,6 +56,7 @@ export interface ControlPlane {
   kubeconfig: string | undefined;
   store: Store;
   reconciler: Reconciler;
+  rollouts: Rollouts;
   /** Undefined when `scale` replaced it. */
   autoscaler: Autoscaler | undefined;
   publisher: RoutingPublisher;
@@ -85,8 +89,14 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
         enqueue: (ns, name) => reconciler.enqueue(ns, name),
         log,
       });
+  const rollouts = new Rollouts({
+    store,
+    defaultDurationSeconds: o.rolloutDurationSeconds ?? 0,
+    enqueue: (ns, name) => reconciler.enqueue(ns, name),
+  });
   const reconciler = new Reconciler({
     store,
+    rollouts,
     backend: o.backend,
     publisher,
     urls,
@@ -114,13 +124,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     routerStats: (s) => {
       routerStats.set(s.router, s);
       autoscaler?.routerStats(s);
+      rollouts.routerStats(s);
     },
-    ...(autoscaler
-      ? {
-          scaling: (ns: string, name: string) => autoscaler.decisions(ns, name),
-          extraMetrics: () => autoscaler.metrics(),
-        }
-      : {}),
+    ...(autoscaler ? { scaling: (ns: string, name: string) => autoscaler.decisions(ns, name) } : {}),
+    extraMetrics: () => [...(autoscaler?.metrics() ?? []), ...rollouts.metrics()],
+    rollouts,
     ready: () => started,
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
@@ -160,6 +168,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     kubeconfig,
     store,
     reconciler,
+    rollouts,
     autoscaler,
     publisher,
     tokens,
@@ -169,6 +178,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     async close() {
       live.stop();
       autoscaler?.stop();
+      rollouts.stop();
       reconciler.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

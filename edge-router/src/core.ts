@@ -87,13 +87,16 @@ export class RouterCore {
     const revisions: RouterStats['revisions'] = [];
     for (const [key, throttler] of this.throttlers) {
       const load = throttler.load(now);
-      if (load.requests > 0 || load.averageHeld > 0 || load.averageInFlight > 0) {
+      if (load.requests > 0 || load.responses > 0 || load.averageHeld > 0 || load.averageInFlight > 0) {
         revisions.push({
           namespace: load.namespace,
           revision: load.revision,
           averageHeld: load.averageHeld,
           averageInFlight: load.averageInFlight,
           requestsPerSecond: (load.requests * 1000) / periodMs,
+          ...(load.responses > 0
+            ? { responses: load.responses, serverErrors: load.serverErrors, latency: load.latency }
+            : {}),
         });
       } else if (!this.table.revisions.has(key) && throttler.idle) {
         this.throttlers.delete(key);

@@ -4,6 +4,7 @@
 export * from './config/autoscaling.ts';
 export * from './config/duration.ts';
 export * from './config/revision-defaults.ts';
+export * from './config/rollout.ts';
 export * from './defaulting.ts';
 export * from './errors/field-error.ts';
 export * from './errors/status.ts';
@@ -25,6 +26,7 @@ export * from './validation/names.ts';
 export * from './validation/quantity.ts';
 export * from './validation/resources.ts';
 export * from './validation/revision.ts';
+export * from './validation/rollout.ts';
 export * from './validation/traffic.ts';
 export * from './wire/http.ts';
 export * from './wire/routing.ts';

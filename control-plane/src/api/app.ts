@@ -6,6 +6,7 @@ import { type ApiDeps, namespacedPath } from './deps.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
 import { revisionRoutes } from './resources/revisions.ts';
+import { rolloutRoutes } from './resources/rollout.ts';
 import { serviceRoutes } from './resources/services.ts';
 import { viewRoutes } from './resources/views.ts';
 
@@ -51,6 +52,7 @@ export function createApi(deps: ApiDeps): Hono {
   internalRoutes(app, deps);
   discoveryRoutes(app);
   serviceRoutes(app, deps);
+  rolloutRoutes(app, deps);
   viewRoutes(app, deps);
   revisionRoutes(app, deps);
 

@@ -4,6 +4,7 @@ import type { WorkloadBackend } from '../backends/backend.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
 import type { Store } from '../store/store.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { RolloutApi } from './resources/rollout.ts';
 
 /** What the API needs from the rest of the control plane. */
 export interface ApiDeps {
@@ -30,6 +31,8 @@ export interface ApiDeps {
   logs?: WorkloadBackend['logs'];
   /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
   validateTemplate?: WorkloadBackend['validate'];
+  /** The services' rollouts (the `rollout` subresource). */
+  rollouts?: RolloutApi;
 }
 
 /** Where the serving group's resources live. */

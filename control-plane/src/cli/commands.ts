@@ -9,6 +9,7 @@ import {
 } from '@skiff/shared';
 import { ApiError, type Client } from './client.ts';
 import { age, conditionsSummary, type Format, readyCondition, render, table } from './output.ts';
+import { fetchRollout, rolloutDescription } from './rollout.ts';
 
 /** A mistake in how the command was called (exit code 2). */
 export class UsageError extends Error {}
@@ -268,6 +269,7 @@ export async function serviceDescribe(ctx: Context, name: string): Promise<void>
       `  ${String(t.percent ?? 0).padStart(3)}%  ${t.revisionName}${latest}${tag}${t.url ? `  ${t.url}` : ''}`,
     );
   }
+  lines.push(...(await rolloutLines(ctx, name)));
   lines.push('', 'Conditions:');
   for (const c of svc.status?.conditions ?? []) {
     lines.push(
@@ -275,6 +277,12 @@ export async function serviceDescribe(ctx: Context, name: string): Promise<void>
     );
   }
   ctx.print(lines.join('\n'));
+}
+
+/** The rollout part of `service describe`: what runs now and the last steps and verdicts. */
+async function rolloutLines(ctx: Context, name: string): Promise<string[]> {
+  const view = await fetchRollout(ctx, name).catch(() => undefined);
+  return view === undefined ? [] : ['', ...rolloutDescription(view)];
 }
 
 export async function serviceDelete(ctx: Context, name: string): Promise<void> {

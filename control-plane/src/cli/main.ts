@@ -19,11 +19,12 @@ import {
 } from './commands.ts';
 import { resolveConnection } from './connection.ts';
 import { type Format, render } from './output.ts';
+import { rolloutCommand } from './rollout.ts';
 
 const usage = `skiff: deploy and manage serverless services (Knative Serving API)
 
 Usage:
-  skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http]
+  skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http] [--rollout-duration DURATION]
                                  run the platform on this machine (control plane, router, local backend);
                                  KEY is any Knative config-autoscaler key, e.g. --autoscaler-stable-window 10s
   skiff up --backend kubernetes [--kubeconfig FILE] [--namespace NS]
@@ -35,6 +36,9 @@ Usage:
   skiff service list | describe NAME | delete NAME
   skiff revision list [-s SERVICE] | describe NAME | delete NAME
   skiff rollback SERVICE [--to REVISION]
+  skiff rollout status|pause|resume|promote|abort SERVICE
+                                 watch or steer a gradual/SLO-gated rollout (resume retries a rolled-back
+                                 revision from its first step; promote gives it 100% now)
   skiff logs SERVICE [--revision REVISION] [--follow]
 
 Service flags:
@@ -170,6 +174,14 @@ async function run(argv: string[]): Promise<number> {
     case 'rollback':
       await rollback(ctx, need('SERVICE', verb), v.to);
       return 0;
+    case 'rollout': {
+      const verbs = ['status', 'pause', 'resume', 'promote', 'abort'];
+      if (!verb || !verbs.includes(verb)) {
+        throw new UsageError(`rollout: unknown command ${JSON.stringify(verb ?? '')}; use ${verbs.join(', ')}`);
+      }
+      await rolloutCommand(ctx, verb, need('SERVICE', arg));
+      return 0;
+    }
     case 'logs':
       await logs(ctx, need('SERVICE', verb), v.revision, v.follow as boolean);
       return 0;

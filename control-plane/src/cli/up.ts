@@ -3,7 +3,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
-import { type AutoscalerConfig, applyAutoscalerSettings, autoscalerDefaults, autoscalerSettings } from '@skiff/shared';
+import {
+  type AutoscalerConfig,
+  applyAutoscalerSettings,
+  autoscalerDefaults,
+  autoscalerSettings,
+  parseDuration,
+} from '@skiff/shared';
 import { fetchTrusting } from '@skiff/shared/tls';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
@@ -74,6 +80,8 @@ export interface UpFlags {
   apiHosts: string[];
   /** `--api-plain-http`: serve the API without TLS (kubectl and kn then send no token). */
   apiPlainHttp: boolean;
+  /** Knative's platform `rollout-duration` in seconds (`config-network`). */
+  rolloutDurationSeconds?: number;
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
@@ -105,6 +113,15 @@ export function parseUpArgs(args: string[]): UpFlags {
       flags.apiHosts.push(value());
     } else if (arg === '--api-plain-http') {
       flags.apiPlainHttp = true;
+    } else if (name === '--rollout-duration') {
+      const text = value();
+      const ms = parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
+      if (ms === undefined || ms < 0 || ms % 1000 !== 0) {
+        throw new UsageError(
+          `up: --rollout-duration must be a whole number of seconds such as 120s, got ${JSON.stringify(text)}`,
+        );
+      }
+      flags.rolloutDurationSeconds = ms / 1000;
     } else if (name === '--kubeconfig' || name === '--namespace') {
       flags[name === '--kubeconfig' ? 'kubeconfig' : 'namespace'] = value();
     } else {
@@ -174,6 +191,7 @@ export async function up(o: UpOptions): Promise<Up> {
     autoscaler,
     tls: flags.apiPlainHttp ? 'plain-http' : 'local-ca',
     apiNames: flags.apiHosts,
+    ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
     log: (m) => log(`control-plane: ${m}`),
   });
   const apiFetch = fetchTrusting(cp.ca);

@@ -7,12 +7,14 @@ import {
   type UrlOptions,
 } from '@skiff/shared';
 import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
+import type { Rollouts } from '../rollout/rollouts.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
 import { buildSnapshot, type SnapshotRevisionInput, type SnapshotService } from '../routing/snapshot.ts';
 import type { RevisionRow, ServiceRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
 import {
+  latestReadyRevision,
   planRevision,
   type ResolvedTarget,
   type RevisionInfo,
@@ -64,6 +66,8 @@ export interface ReconcilerOptions {
   urls: UrlOptions;
   scale?: ScaleSource;
   autoscaler?: AutoscalerConfig;
+  /** Gradual and SLO-gated rollouts; without it a new revision takes its traffic at once. */
+  rollouts?: Rollouts;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -254,7 +258,9 @@ export class Reconciler {
 
     // 3. Traffic and the service's status.
     const previous = svc.status as { conditions?: never; traffic?: ResolvedTarget[] };
+    const rollout = this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos));
     const status = serviceStatus({
+      ...(rollout ? { rollout } : {}),
       name,
       namespace,
       labels: svc.labels,

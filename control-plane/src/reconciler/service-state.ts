@@ -43,6 +43,25 @@ export function planRevision(
   return { kind: 'create', name, configGeneration, templateHash: hash };
 }
 
+/** One revision's share of the untagged `latestRevision` traffic while a rollout runs. */
+export interface RolloutShare {
+  revision: string;
+  percent: number;
+}
+
+/** What the rollout says for a Service's status (`../rollout/`). */
+export interface RolloutView {
+  shares: RolloutShare[];
+  inProgress: boolean;
+  /** `RolloutSucceeded`, once a Service has had a rollout. */
+  condition: Decided | undefined;
+}
+
+/** The newest ready revision. */
+export function latestReadyRevision(revisions: RevisionInfo[]): string | undefined {
+  return [...revisions].filter((r) => r.ready).sort((a, b) => b.configGeneration - a.configGeneration)[0]?.name;
+}
+
 /** A traffic target with its revision resolved (`status.traffic[]`). */
 export interface ResolvedTarget {
   revisionName: string;
@@ -71,10 +90,12 @@ export function resolveTraffic(
   revisions: RevisionInfo[],
   latestReady: string | undefined,
   latestCreated: string | undefined,
+  rollout?: RolloutShare[],
 ): TrafficResolution {
   const byName = new Map(revisions.map((r) => [r.name, r]));
   const targets: ResolvedTarget[] = [];
   const problems: Decided[] = [];
+  let rolloutPlaced = false;
   for (const t of traffic) {
     const percent = t.percent ?? 0;
     if (t.revisionName) {
@@ -128,6 +149,13 @@ export function resolveTraffic(
       );
       continue;
     }
+    if (rollout !== undefined && rollout.length > 0 && t.tag === undefined) {
+      // The untagged latestRevision targets' traffic, as the rollout shares it (Knative reports each
+      // revision of a rollout as its own `latestRevision: true` entry).
+      if (!rolloutPlaced) for (const r of rollout) targets.push(target(r.revision, true, r.percent, undefined));
+      rolloutPlaced = true;
+      continue;
+    }
     targets.push(target(latestReady, true, percent, t.tag));
   }
   const complete = problems.length === 0;
@@ -171,6 +199,7 @@ export interface ServiceStatusInput {
   previous: { conditions?: Condition[]; traffic?: ResolvedTarget[] } | undefined;
   urls: UrlOptions;
   now: string;
+  rollout?: RolloutView;
 }
 
 export interface ServiceStatus {
@@ -189,9 +218,7 @@ export interface ServiceStatus {
  */
 export function serviceStatus(input: ServiceStatusInput): ServiceStatus {
   const { revisions, latestCreated } = input;
-  const latestReady = [...revisions]
-    .filter((r) => r.ready)
-    .sort((a, b) => b.configGeneration - a.configGeneration)[0]?.name;
+  const latestReady = latestReadyRevision(revisions);
   const latest = revisions.find((r) => r.name === latestCreated);
 
   let configurations: Decided;
@@ -215,8 +242,18 @@ export function serviceStatus(input: ServiceStatusInput): ServiceStatus {
     };
   }
 
-  const resolution = resolveTraffic(input.name, input.traffic, revisions, latestReady, latestCreated);
+  const rollout = input.rollout;
+  const resolution = resolveTraffic(input.name, input.traffic, revisions, latestReady, latestCreated, rollout?.shares);
   let routes = resolution.routes;
+  if (rollout?.inProgress && routes.status === 'True') {
+    // Knative's Route while a gradual rollout runs (`MarkIngressRolloutInProgress`).
+    routes = {
+      type: 'RoutesReady',
+      status: 'Unknown',
+      reason: 'RolloutInProgress',
+      message: 'A gradual rollout of the latest revision(s) is in progress.',
+    };
+  }
   if (input.nameTaken) {
     routes = {
       type: 'RoutesReady',
@@ -237,7 +274,11 @@ export function serviceStatus(input: ServiceStatusInput): ServiceStatus {
   const ready = and('Ready', [configurations, routes]);
   const status: ServiceStatus = {
     observedGeneration: input.generation,
-    conditions: stamp([ready, configurations, routes], input.previous?.conditions, input.now),
+    conditions: stamp(
+      rollout?.condition ? [ready, configurations, routes, rollout.condition] : [ready, configurations, routes],
+      input.previous?.conditions,
+      input.now,
+    ),
     url: routeUrl(input.name, input.namespace, input.urls, input.labels),
     address: { url: clusterLocalUrl(input.name, input.namespace) },
     traffic,

@@ -1,5 +1,6 @@
 import type { ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
 import { foreignKey, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { RolloutState } from '../rollout/decider.ts';
 
 /**
  * The store: desired state and status of every Service and Revision, an append-only audit log,
@@ -57,6 +58,27 @@ export const revisions = sqliteTable(
   ],
 );
 
+/**
+ * A Service's rollout: how its `latestRevision` traffic is shared while a new revision takes over,
+ * the step it is at, and how the last one ended (`../rollout/decider.ts`). Written durably at each
+ * step so a restarted control plane resumes from it.
+ */
+export const rollouts = sqliteTable(
+  'rollouts',
+  {
+    namespace: text().notNull(),
+    name: text().notNull(),
+    state: text({ mode: 'json' }).$type<RolloutState>().notNull(),
+    updatedAt: text().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.namespace, t.name] }),
+    foreignKey({ columns: [t.namespace, t.name], foreignColumns: [services.namespace, services.name] }).onDelete(
+      'cascade',
+    ),
+  ],
+);
+
 /** Who did what, when: deploys, updates, traffic changes, rollbacks, deletes, scale decisions. */
 export const audit = sqliteTable(
   'audit',
@@ -81,4 +103,5 @@ export const counters = sqliteTable('counters', {
 export type ServiceRow = typeof services.$inferSelect;
 export type RevisionRow = typeof revisions.$inferSelect;
 export type AuditRow = typeof audit.$inferSelect;
+export type RolloutRow = typeof rollouts.$inferSelect;
 export type { ObjectMeta };

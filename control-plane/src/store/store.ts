@@ -6,8 +6,18 @@ import Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { RolloutCommand, RolloutEvent, RolloutState } from '../rollout/decider.ts';
 import * as schema from './schema.ts';
-import { type AuditRow, audit, counters, type RevisionRow, revisions, type ServiceRow, services } from './schema.ts';
+import {
+  type AuditRow,
+  audit,
+  counters,
+  type RevisionRow,
+  revisions,
+  rollouts,
+  type ServiceRow,
+  services,
+} from './schema.ts';
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -346,6 +356,48 @@ export class Store {
         .run();
       this.#bump('resourceVersion');
       this.#audit(actor, 'revision-delete', namespace, current.service, { revision: name });
+      return true;
+    });
+  }
+
+  getRollout(namespace: string, name: string): RolloutState | undefined {
+    return this.db
+      .select()
+      .from(rollouts)
+      .where(and(eq(rollouts.namespace, namespace), eq(rollouts.name, name)))
+      .get()?.state;
+  }
+
+  /**
+   * Stores a Service's rollout and its steps and verdicts in the audit log, in one durable
+   * transaction (a restart resumes from the stored step). No-op when the Service is gone.
+   */
+  setRollout(namespace: string, name: string, state: RolloutState, events: RolloutEvent[], actor: Actor): void {
+    this.#tx(() => {
+      if (!this.getService(namespace, name)) return;
+      const updatedAt = new Date().toISOString();
+      this.db
+        .insert(rollouts)
+        .values({ namespace, name, state, updatedAt })
+        .onConflictDoUpdate({ target: [rollouts.namespace, rollouts.name], set: { state, updatedAt } })
+        .run();
+      for (const e of events) this.#audit(actor, e.action, namespace, name, e.detail);
+    });
+  }
+
+  /** Queues a user's command for the rollout's next decision; false when the Service is gone. */
+  addRolloutCommand(namespace: string, name: string, command: RolloutCommand): boolean {
+    return this.#tx(() => {
+      if (!this.getService(namespace, name)) return false;
+      const state = this.getRollout(namespace, name) ?? { percent: 0, shares: [] };
+      const next = { ...state, commands: [...(state.commands ?? []), command] };
+      const updatedAt = new Date().toISOString();
+      this.db
+        .insert(rollouts)
+        .values({ namespace, name, state: next, updatedAt })
+        .onConflictDoUpdate({ target: [rollouts.namespace, rollouts.name], set: { state: next, updatedAt } })
+        .run();
+      this.#audit('user', `rollout-${command}`, namespace, name, {});
       return true;
     });
   }

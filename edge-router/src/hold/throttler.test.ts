@@ -1,4 +1,4 @@
-import type { SnapshotRevision } from '@skiff/shared';
+import { latencyQuantile, type SnapshotRevision } from '@skiff/shared';
 import { describe, expect, it } from 'vitest';
 import { type Lease, Throttler, type Waiter } from './throttler.ts';
 
@@ -110,8 +110,27 @@ describe('revision throttler', () => {
       averageHeld: 0.5,
       averageInFlight: 0.5,
       requests: 1,
+      responses: 0,
+      serverErrors: 0,
+      latency: [],
     });
     t.release((granted[0] as { lease: Lease }).lease);
     expect(t.load(2000)).toMatchObject({ averageHeld: 0, averageInFlight: 0, requests: 0 });
+  });
+
+  it('counts answers, 5xx among them, and their latencies in mergeable buckets, per period', () => {
+    const { t } = throttler(revision(['http://a:1']));
+    t.answered(200, 3);
+    t.answered(503, 3);
+    t.answered(500, 420);
+    t.answered(404, 420);
+    const load = t.load(1000);
+    expect(load).toMatchObject({ responses: 4, serverErrors: 2 });
+    const counts = new Map(load.latency);
+    expect(latencyQuantile(counts, 0.5)).toBeGreaterThanOrEqual(3);
+    expect(latencyQuantile(counts, 0.5)).toBeLessThan(3.3);
+    expect(latencyQuantile(counts, 0.99)).toBeGreaterThanOrEqual(420);
+    expect(latencyQuantile(counts, 0.99)).toBeLessThan(462);
+    expect(t.load(2000)).toMatchObject({ responses: 0, serverErrors: 0, latency: [] });
   });
 });

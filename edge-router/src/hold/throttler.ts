@@ -1,4 +1,4 @@
-import type { SnapshotRevision } from '@skiff/shared';
+import { latencyBucket, type SnapshotRevision } from '@skiff/shared';
 import { type Cursor, type EndpointState, pickEndpoint } from '../balance/lb-policy.ts';
 import type { Random } from '../routing/random.ts';
 import { revisionKey } from '../routing/table.ts';
@@ -32,6 +32,10 @@ export interface RevisionLoad {
   averageHeld: number;
   averageInFlight: number;
   requests: number;
+  /** Responses finished, 5xx among them, and their latencies as `[bucket, count]` pairs. */
+  responses: number;
+  serverErrors: number;
+  latency: [number, number][];
 }
 
 /**
@@ -51,6 +55,9 @@ export class Throttler {
   #queue = new Set<Waiter>();
   #inFlight = 0;
   #requests = 0;
+  #responses = 0;
+  #serverErrors = 0;
+  readonly #latency = new Map<number, number>();
   #cursor: Cursor = { next: 0 };
   readonly #options: ThrottlerOptions;
   readonly #heldAverage: TimeWeightedAverage;
@@ -132,17 +139,34 @@ export class Throttler {
     return endpoint === undefined ? undefined : this.#lease(endpoint, failed.held);
   }
 
-  /** Averages since the last call, for the stats report. */
+  /**
+   * A request for this revision was answered, by its app or by the router (502, 503, 504), `ms`
+   * after it arrived: counted for the rollout gate's error rate and latency.
+   */
+  answered(status: number, ms: number): void {
+    this.#responses++;
+    if (status >= 500) this.#serverErrors++;
+    const bucket = latencyBucket(ms);
+    this.#latency.set(bucket, (this.#latency.get(bucket) ?? 0) + 1);
+  }
+
+  /** Averages and counts since the last call, for the stats report. */
   load(now: number): RevisionLoad {
-    const requests = this.#requests;
-    this.#requests = 0;
-    return {
+    const load: RevisionLoad = {
       namespace: this.namespace,
       revision: this.name,
       averageHeld: this.#heldAverage.report(now),
       averageInFlight: this.#inFlightAverage.report(now),
-      requests,
+      requests: this.#requests,
+      responses: this.#responses,
+      serverErrors: this.#serverErrors,
+      latency: [...this.#latency],
     };
+    this.#requests = 0;
+    this.#responses = 0;
+    this.#serverErrors = 0;
+    this.#latency.clear();
+    return load;
   }
 
   /** Nothing held or in flight: the router may forget this throttler once it left the snapshot. */

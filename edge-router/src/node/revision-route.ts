@@ -101,5 +101,8 @@ export class RevisionRoute implements Route<Lease> {
     return answers.bodyTooLarge(this.maxBodyBytes);
   }
 
-  finished(): void {}
+  /** Counts the answer for the rollout gate (0: the client went away before one). */
+  finished(_ex: unknown, status: number, durationMs: number): void {
+    if (status > 0) this.throttler.answered(status, durationMs);
+  }
 }

@@ -10,6 +10,7 @@ import type { RevisionTemplateSpec } from '../schemas/revision.ts';
 import { validateAutoscalingAnnotations } from './autoscaling.ts';
 import { validateObjectMeta } from './metadata.ts';
 import { validateRevisionTemplate } from './revision.ts';
+import { validateRolloutAnnotations } from './rollout.ts';
 import { validateTraffic } from './traffic.ts';
 
 export interface ValidationOptions {
@@ -27,6 +28,7 @@ export function validateService(service: Service, opts: ValidationOptions = {}):
     ...validateRoutingMeta(meta, 'metadata'),
     // Knative validates autoscaling annotations on the object's own metadata as on the template's.
     ...validateAutoscalingAnnotations(meta.annotations, 'metadata.annotations', opts.autoscaler),
+    ...validateRolloutAnnotations(meta.annotations, 'metadata'),
     ...validateRevisionTemplate(service.spec.template, 'spec.template', { parent: meta, ...opts }),
     ...validateTraffic(service.spec.traffic ?? [], 'spec.traffic', { serviceName: meta.name, inService: true }),
   ];

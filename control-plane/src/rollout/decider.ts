@@ -1,0 +1,416 @@
+import { formatDuration, type GatedRolloutPolicy, type RolloutPolicy } from '@skiff/shared';
+import { adjustShares, type Share, startShares, stepParams, stepShares } from './knative.ts';
+
+/** A manual command, applied by the next decision. */
+export type RolloutCommand = 'pause' | 'resume' | 'promote' | 'abort';
+
+/** How the last rollout ended. */
+export interface RolloutOutcome {
+  result: 'Succeeded' | 'RolledBack' | 'Aborted';
+  revision: string;
+  message: string;
+  at: number;
+}
+
+/**
+ * A Service's rollout, as stored (one row per Service): the shares of its untagged
+ * `latestRevision` traffic, oldest first, adding up to `percent`. More than one share means a
+ * rollout is in progress (Knative's `ConfigurationRollout`).
+ */
+export interface RolloutState {
+  percent: number;
+  shares: Share[];
+  mode?: 'knative' | 'gated';
+  /** Knative: when the rollout began; step size and period once the first 1% was served. */
+  startTime?: number;
+  stepSize?: number;
+  stepDurationMs?: number;
+  nextStepTime?: number;
+  /** Gated: the revision judged against, the step index and when the step began. */
+  stable?: string;
+  step?: number;
+  stepStartedAt?: number;
+  paused?: boolean;
+  commands?: RolloutCommand[];
+  outcome?: RolloutOutcome;
+  /** Rolled back: not rolled out again unless a user says so (promote, resume, or a new template). */
+  failedRevision?: string;
+}
+
+/** One revision's answers through every router since a moment. */
+export interface Figures {
+  responses: number;
+  serverErrors: number;
+  /** Undefined without responses. */
+  p99Ms: number | undefined;
+}
+
+export interface RolloutInput {
+  now: number;
+  policy: RolloutPolicy;
+  /** The untagged `latestRevision` targets' percent. */
+  percent: number;
+  latestReady: string | undefined;
+  /** A revision that is Ready (not failed, not gone). */
+  healthy: (revision: string) => boolean;
+  previous: RolloutState | undefined;
+  /** A revision's figures since `since` (gated rollouts). */
+  figures: (revision: string, since: number) => Figures;
+}
+
+export interface RolloutEvent {
+  action:
+    | 'rollout-start'
+    | 'rollout-step'
+    | 'rollout-succeeded'
+    | 'rollout-rolled-back'
+    | 'rollout-aborted'
+    | 'rollout-promoted'
+    | 'rollout-paused'
+    | 'rollout-resumed';
+  detail: Record<string, unknown>;
+}
+
+export interface RolloutDecision {
+  state: RolloutState;
+  events: RolloutEvent[];
+  /** When to decide again (Unix ms), while a rollout runs. */
+  nextCheckAt: number | undefined;
+}
+
+/** How often a gated step is judged while it waits for figures. */
+export const gateCheckMs = 1_000;
+
+export function inProgress(state: RolloutState | undefined): boolean {
+  return (state?.shares.length ?? 0) > 1;
+}
+
+export function candidateOf(state: RolloutState): string | undefined {
+  return state.shares.at(-1)?.revision;
+}
+
+/**
+ * Decides a Service's rollout for now: starts one when a new revision is ready, moves Knative's
+ * steps on time, judges gated steps by the figures and rolls back on a breach or a failed new
+ * revision, applies manual commands, and follows changes of the total percent.
+ */
+export function decideRollout(input: RolloutInput): RolloutDecision {
+  const { percent, latestReady } = input;
+  const events: RolloutEvent[] = [];
+  let state: RolloutState = clone(input.previous) ?? { percent, shares: [] };
+  const commands = state.commands ?? [];
+  delete state.commands;
+
+  // The total may have changed (Knative's adjustPercentage); revisions that stopped being healthy
+  // give their share to the newest healthy one, unless it is the gated candidate (judged below).
+  state.shares = adjustShares(state.shares, percent);
+  state.percent = percent;
+  if (percent === 0 || latestReady === undefined) {
+    return finish(state, events);
+  }
+  const candidate = candidateOf(state);
+  const gatedCandidateFailed =
+    state.mode === 'gated' && inProgress(state) && candidate !== undefined && !input.healthy(candidate);
+  if (!gatedCandidateFailed) state.shares = dropUnhealthy(state.shares, input.healthy);
+
+  // Manual commands.
+  for (const command of commands) state = applyCommand(state, command, input, events);
+
+  if (state.shares.length === 0) {
+    state = settle(state, latestReady, percent);
+    return finish(state, events);
+  }
+
+  if (gatedCandidateFailed && inProgress(state)) {
+    state = rollBack(state, `revision "${candidate}" failed readiness or crashed`, input, events);
+    return finish(state, events);
+  }
+
+  // A newer revision is ready.
+  const newest = candidateOf(state) as string;
+  if (latestReady !== newest && latestReady !== state.failedRevision) {
+    state = start(state, latestReady, input, events);
+    return finish(state, events, input);
+  }
+
+  if (state.mode === 'knative' && inProgress(state) && !state.paused) state = knativeStep(state, input, events);
+  else if (state.mode === 'gated' && inProgress(state)) state = gatedStep(state, input, events);
+  return finish(state, events, input);
+}
+
+function clone(state: RolloutState | undefined): RolloutState | undefined {
+  return state === undefined ? undefined : (JSON.parse(JSON.stringify(state)) as RolloutState);
+}
+
+function dropUnhealthy(shares: Share[], healthy: (r: string) => boolean): Share[] {
+  const kept = shares.filter((s) => healthy(s.revision));
+  if (kept.length === 0 || kept.length === shares.length) return shares;
+  const lost = shares.filter((s) => !healthy(s.revision)).reduce((n, s) => n + s.percent, 0);
+  (kept.at(-1) as Share).percent += lost;
+  return kept;
+}
+
+/** No rollout: all the traffic on one revision. */
+function settle(state: RolloutState, revision: string, percent: number): RolloutState {
+  const out: RolloutState = { percent, shares: [{ revision, percent }] };
+  if (state.outcome) out.outcome = state.outcome;
+  if (state.failedRevision) out.failedRevision = state.failedRevision;
+  return out;
+}
+
+function start(state: RolloutState, revision: string, input: RolloutInput, events: RolloutEvent[]): RolloutState {
+  const { policy, percent, now } = input;
+  // Knative rolls only a configuration with more than 1% (a 1% A/B target moves at once); with
+  // nothing healthy serving, there is nothing to roll from.
+  const serving = state.shares.some((s) => input.healthy(s.revision));
+  if (policy.kind === 'immediate' || percent <= 1 || !serving) {
+    const out = settle(state, revision, percent);
+    delete out.failedRevision;
+    return out;
+  }
+  if (policy.kind === 'knative') {
+    const out: RolloutState = {
+      percent,
+      shares: startShares(state.shares, revision),
+      mode: 'knative',
+      startTime: now,
+    };
+    events.push({ action: 'rollout-start', detail: { revision, mode: 'knative', shares: out.shares } });
+    return out;
+  }
+  // Gated: a newer revision replaces a candidate still being judged; the stable one stays.
+  const stable =
+    state.mode === 'gated' && inProgress(state) && state.stable !== undefined
+      ? state.stable
+      : (candidateOf(state) as string);
+  const abandoned = state.mode === 'gated' && inProgress(state) ? candidateOf(state) : undefined;
+  const out: RolloutState = {
+    percent,
+    shares: gatedShares(stable, revision, percent, policy.steps[0] as number),
+    mode: 'gated',
+    stable,
+    step: 0,
+    stepStartedAt: now,
+  };
+  events.push({
+    action: 'rollout-start',
+    detail: {
+      revision,
+      mode: 'gated',
+      stable,
+      step: 0,
+      shares: out.shares,
+      ...(abandoned ? { replaced: abandoned } : {}),
+    },
+  });
+  return out;
+}
+
+/** The stable and the candidate revision's shares when the candidate has `stepPercent` of `percent`. */
+function gatedShares(stable: string, candidate: string, percent: number, stepPercent: number): Share[] {
+  const moved = Math.min(percent, Math.max(1, Math.round((percent * stepPercent) / 100)));
+  if (moved >= percent) return [{ revision: candidate, percent }];
+  return [
+    { revision: stable, percent: percent - moved },
+    { revision: candidate, percent: moved },
+  ];
+}
+
+function knativeStep(state: RolloutState, input: RolloutInput, events: RolloutEvent[]): RolloutState {
+  const { now, policy } = input;
+  const durationSecs = policy.kind === 'knative' ? policy.durationSeconds : 0;
+  if (state.stepSize === undefined) {
+    // `ObserveReady`: the first 1% is being served; the time it took is the least step time.
+    const startTime = state.startTime ?? now;
+    if (now - startTime < 1000) return state;
+    const minStepSec = Math.max(1, Math.ceil((now - startTime) / 1000));
+    const p = stepParams(state.percent, minStepSec, durationSecs, now);
+    return { ...state, ...p };
+  }
+  if (now < (state.nextStepTime ?? 0)) return state;
+  const shares = stepShares(state.shares, state.stepSize, state.percent);
+  const revision = candidateOf(state) as string;
+  if (shares.length < 2) {
+    const out = settle(state, revision, state.percent);
+    delete out.failedRevision;
+    out.outcome = {
+      result: 'Succeeded',
+      revision,
+      message: `revision "${revision}" serves 100% of its traffic`,
+      at: now,
+    };
+    events.push({ action: 'rollout-succeeded', detail: { revision, mode: 'knative' } });
+    return out;
+  }
+  events.push({ action: 'rollout-step', detail: { revision, mode: 'knative', shares } });
+  return { ...state, shares, nextStepTime: now + (state.stepDurationMs ?? 0) };
+}
+
+function gatedStep(state: RolloutState, input: RolloutInput, events: RolloutEvent[]): RolloutState {
+  const policy = gatedPolicy(input.policy);
+  const { now } = input;
+  const candidate = candidateOf(state) as string;
+  const stable = state.stable ?? (state.shares[0] as Share).revision;
+  const since = state.stepStartedAt ?? now;
+  const cand = input.figures(candidate, since);
+  const base = input.figures(stable, since);
+  if (cand.responses >= policy.minRequests && cand.responses > 0) {
+    const breach = breaches(cand, base, policy);
+    if (breach.length > 0) {
+      const step = state.step ?? 0;
+      const message =
+        `revision "${candidate}" breached at step ${step + 1} (${policy.steps[step]}%): ${breach.join('; ')} ` +
+        `over ${cand.responses} requests`;
+      return rollBack(state, message, input, events, { candidate: cand, stable: base });
+    }
+  }
+  if (state.paused) return state;
+  if (now - since < policy.stepDurationMs || cand.responses < policy.minRequests) return state;
+  const next = (state.step ?? 0) + 1;
+  const stepPercent = policy.steps[next] ?? 100;
+  const shares = gatedShares(stable, candidate, state.percent, stepPercent);
+  const figures = { candidate: cand, stable: base };
+  if (shares.length < 2) {
+    const out = settle(state, candidate, state.percent);
+    delete out.failedRevision;
+    out.outcome = {
+      result: 'Succeeded',
+      revision: candidate,
+      message: `revision "${candidate}" passed every step and serves 100% of its traffic`,
+      at: now,
+    };
+    events.push({ action: 'rollout-succeeded', detail: { revision: candidate, mode: 'gated', figures } });
+    return out;
+  }
+  events.push({ action: 'rollout-step', detail: { revision: candidate, mode: 'gated', step: next, shares, figures } });
+  return { ...state, shares, step: next, stepStartedAt: now };
+}
+
+function gatedPolicy(policy: RolloutPolicy): GatedRolloutPolicy {
+  if (policy.kind === 'gated') return policy;
+  // The annotations were removed mid-rollout: finish it with the defaults' gates, one step to 100%.
+  return {
+    kind: 'gated',
+    steps: [100],
+    stepDurationMs: 0,
+    minRequests: 0,
+    maxErrorRate: 100,
+    maxLatencyIncreaseMs: 1e9,
+  };
+}
+
+/** The figures that breach the policy's gates, worded for the condition's message. */
+export function breaches(cand: Figures, base: Figures, policy: GatedRolloutPolicy): string[] {
+  const out: string[] = [];
+  const candRate = (100 * cand.serverErrors) / cand.responses;
+  const baseRate = base.responses > 0 ? (100 * base.serverErrors) / base.responses : 0;
+  if (candRate - baseRate > policy.maxErrorRate) {
+    out.push(`5xx ${fmt(candRate)}% vs ${fmt(baseRate)}% (max +${policy.maxErrorRate} points)`);
+  }
+  if (cand.p99Ms !== undefined && base.p99Ms !== undefined && cand.p99Ms - base.p99Ms > policy.maxLatencyIncreaseMs) {
+    out.push(
+      `p99 ${Math.round(cand.p99Ms)}ms vs ${Math.round(base.p99Ms)}ms (max +${formatDuration(policy.maxLatencyIncreaseMs)})`,
+    );
+  }
+  return out;
+}
+
+function fmt(n: number): string {
+  return (Math.round(n * 10) / 10).toString();
+}
+
+function rollBack(
+  state: RolloutState,
+  message: string,
+  input: RolloutInput,
+  events: RolloutEvent[],
+  figures?: Record<string, Figures>,
+): RolloutState {
+  const candidate = candidateOf(state) as string;
+  const stable = state.stable ?? (state.shares[0] as Share).revision;
+  const out: RolloutState = {
+    percent: state.percent,
+    shares: [{ revision: stable, percent: state.percent }],
+    failedRevision: candidate,
+    outcome: { result: 'RolledBack', revision: candidate, message, at: input.now },
+  };
+  events.push({
+    action: 'rollout-rolled-back',
+    detail: { revision: candidate, stable, message, ...(figures ? { figures } : {}) },
+  });
+  return out;
+}
+
+function applyCommand(
+  state: RolloutState,
+  command: RolloutCommand,
+  input: RolloutInput,
+  events: RolloutEvent[],
+): RolloutState {
+  const { now, latestReady } = input;
+  const running = inProgress(state);
+  switch (command) {
+    case 'pause':
+      if (!running || state.paused) return state;
+      events.push({ action: 'rollout-paused', detail: { revision: candidateOf(state) } });
+      return { ...state, paused: true };
+    case 'resume': {
+      if (running && state.paused) {
+        events.push({ action: 'rollout-resumed', detail: { revision: candidateOf(state) } });
+        const out: RolloutState = { ...state, paused: false };
+        // The step's time starts again.
+        if (out.mode === 'gated') out.stepStartedAt = now;
+        if (out.mode === 'knative' && out.stepDurationMs !== undefined) out.nextStepTime = now + out.stepDurationMs;
+        return out;
+      }
+      // Retry a rolled-back revision from the first step.
+      if (!running && state.failedRevision !== undefined && state.failedRevision === latestReady) {
+        events.push({ action: 'rollout-resumed', detail: { revision: state.failedRevision, retry: true } });
+        const out = { ...state };
+        delete out.failedRevision;
+        return out;
+      }
+      return state;
+    }
+    case 'promote': {
+      const revision = running ? (candidateOf(state) as string) : state.failedRevision;
+      if (revision === undefined || (!running && revision !== latestReady)) return state;
+      const out = settle(state, revision, state.percent);
+      delete out.failedRevision;
+      out.outcome = { result: 'Succeeded', revision, message: `revision "${revision}" promoted by a user`, at: now };
+      events.push({ action: 'rollout-promoted', detail: { revision } });
+      return out;
+    }
+    case 'abort': {
+      if (!running) return state;
+      const candidate = candidateOf(state) as string;
+      const stable = state.stable ?? (state.shares[0] as Share).revision;
+      events.push({ action: 'rollout-aborted', detail: { revision: candidate, stable } });
+      return {
+        percent: state.percent,
+        shares: [{ revision: stable, percent: state.percent }],
+        failedRevision: candidate,
+        outcome: {
+          result: 'Aborted',
+          revision: candidate,
+          message: `rollout of "${candidate}" aborted by a user`,
+          at: now,
+        },
+      };
+    }
+  }
+}
+
+function finish(state: RolloutState, events: RolloutEvent[], input?: RolloutInput): RolloutDecision {
+  let nextCheckAt: number | undefined;
+  if (input && inProgress(state)) {
+    if (state.mode === 'knative') {
+      nextCheckAt = state.paused
+        ? undefined
+        : state.stepSize === undefined
+          ? (state.startTime ?? input.now) + 1000
+          : state.nextStepTime;
+    } else nextCheckAt = input.now + gateCheckMs;
+  }
+  return { state, events, nextCheckAt };
+}
