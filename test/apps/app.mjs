@@ -19,7 +19,9 @@
 //   Upgrade: any                answers 101 and echoes bytes both ways
 //
 // Env: PORT, TARGET, READY_DELAY_MS (listen only after this long), EXIT_AFTER_MS (crash after),
-// KEEP_ALIVE_MS (how long the app keeps an idle connection; default 65 s).
+// KEEP_ALIVE_MS (how long the app keeps an idle connection; default 65 s), ERROR_PERCENT (GET /
+// answers 500 for exactly this share of requests, spread evenly: 20 = every 5th), LATENCY_MS
+// (GET / answers after this long).
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);
@@ -29,6 +31,9 @@ let exclusive = 0;
 let maxConcurrent = 0;
 let overlaps = 0;
 let aborted = 0;
+let served = 0;
+const errorPercent = Number(process.env.ERROR_PERCENT ?? 0);
+const latencyMs = Number(process.env.LATENCY_MS ?? 0);
 
 const json = (res, status, value) => {
   const body = JSON.stringify(value);
@@ -44,8 +49,15 @@ const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://app');
   const ms = Number(url.searchParams.get('ms') ?? 0);
   switch (url.pathname) {
-    case '/':
-      return text(res, 200, `Hello ${target}!\n`);
+    case '/': {
+      served++;
+      // The n-th request fails when n × percent / 100 crosses a whole number: an exact, even share.
+      const fail = Math.floor((served * errorPercent) / 100) !== Math.floor(((served - 1) * errorPercent) / 100);
+      const answer = () => (fail ? text(res, 500, 'failing on purpose\n') : text(res, 200, `Hello ${target}!\n`));
+      if (latencyMs > 0) setTimeout(answer, latencyMs);
+      else answer();
+      return;
+    }
     case '/sleep': {
       const timer = setTimeout(() => text(res, 200, `slept ${ms}\n`), ms);
       res.once('close', () => {

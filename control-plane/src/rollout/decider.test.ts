@@ -139,7 +139,7 @@ describe('decideRollout: Knative mode', () => {
     const r = run(policy, [
       { at: 0, latestReady: 'a' },
       { at: 10_000, latestReady: 'b' },
-      { at: 11_000, latestReady: 'b' }, // the first 1% took 1 s: 4 steps of 25% every 1 s
+      { at: 10_050, latestReady: 'b' }, // the 1% is served: it counts as 1 s, then 4 steps of 25% every 1 s
       { at: 12_000, latestReady: 'b' },
       { at: 13_000, latestReady: 'b' },
       { at: 14_000, latestReady: 'b' },
@@ -147,7 +147,7 @@ describe('decideRollout: Knative mode', () => {
     ]);
     expect(r[0]?.state.shares).toEqual([{ revision: 'a', percent: 100 }]);
     expect(r[1]?.state.shares.map((s) => s.percent)).toEqual([99, 1]);
-    expect(r[1]?.next).toBe(11_000);
+    expect(r[1]?.next).toBe(10_001);
     expect(r[2]?.state).toMatchObject({ stepSize: 25, stepDurationMs: 1000, nextStepTime: 12_000 });
     expect(r.slice(3).map((x) => x.state.shares.at(-1)?.percent)).toEqual([26, 51, 76, 100]);
     expect(r[6]?.state.shares).toEqual([{ revision: 'b', percent: 100 }]);
@@ -163,16 +163,19 @@ describe('decideRollout: Knative mode', () => {
       { at: 10_500, latestReady: 'b' },
       { at: 11_000, latestReady: 'b' },
       { at: 11_999, latestReady: 'b' },
+      { at: 12_000, latestReady: 'b' },
     ]);
-    expect(r[2]?.state.stepSize).toBeUndefined();
+    expect(r[1]?.state.stepSize).toBeUndefined();
+    expect(r[2]?.state).toMatchObject({ stepSize: 25, nextStepTime: 12_000 });
     expect(r[4]?.state.shares.at(-1)?.percent).toBe(1);
+    expect(r[5]?.state.shares.at(-1)?.percent).toBe(26);
   });
 
   it('a newer revision mid-rollout takes 1% from the one rolling out; steps drain it first', () => {
     const r = run(policy, [
       { at: 0, latestReady: 'a' },
       { at: 10_000, latestReady: 'b' },
-      { at: 11_000, latestReady: 'b' },
+      { at: 10_100, latestReady: 'b' },
       { at: 12_000, latestReady: 'b' },
       { at: 12_500, latestReady: 'c' },
     ]);

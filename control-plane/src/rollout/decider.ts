@@ -220,12 +220,15 @@ function knativeStep(state: RolloutState, input: RolloutInput, events: RolloutEv
   const { now, policy } = input;
   const durationSecs = policy.kind === 'knative' ? policy.durationSeconds : 0;
   if (state.stepSize === undefined) {
-    // `ObserveReady`: the first 1% is being served; the time it took is the least step time.
+    // `ObserveReady`: the first 1% is served (routers hear of it within moments of the decision
+    // that made it); the time that took, at least 1 s, is the least step time, and the first
+    // step comes after it, as in Knative, so the whole rollout takes the duration.
     const startTime = state.startTime ?? now;
-    if (now - startTime < 1000) return state;
+    if (now <= startTime) return state;
     const minStepSec = Math.max(1, Math.ceil((now - startTime) / 1000));
     const p = stepParams(state.percent, minStepSec, durationSecs, now);
-    return { ...state, ...p };
+    const observed = Math.max(now, startTime + minStepSec * 1000);
+    return { ...state, ...p, nextStepTime: observed + p.stepDurationMs };
   }
   if (now < (state.nextStepTime ?? 0)) return state;
   const shares = stepShares(state.shares, state.stepSize, state.percent);
@@ -408,7 +411,7 @@ function finish(state: RolloutState, events: RolloutEvent[], input?: RolloutInpu
       nextCheckAt = state.paused
         ? undefined
         : state.stepSize === undefined
-          ? (state.startTime ?? input.now) + 1000
+          ? (state.startTime ?? input.now) + 1
           : state.nextStepTime;
     } else nextCheckAt = input.now + gateCheckMs;
   }
