@@ -131,11 +131,15 @@ describe('progressive rollouts (skiff up)', () => {
     expect(final.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
 
     // The steps and the verdict: rollout status, service describe and /metrics.
-    const status = await skiff(['rollout', 'status', 'steps'], { url: p.apiUrl, token: p.token });
+    const status = await skiff(['rollout', 'status', 'steps'], { url: p.apiUrl, token: p.token, dataDir: p.dataDir });
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('last: Succeeded');
     expect(status.stdout).toMatch(/rollout-step/);
-    const describe = await skiff(['service', 'describe', 'steps'], { url: p.apiUrl, token: p.token });
+    const describe = await skiff(['service', 'describe', 'steps'], {
+      url: p.apiUrl,
+      token: p.token,
+      dataDir: p.dataDir,
+    });
     expect(describe.stdout).toContain('Rollout:    gated, steps 10,50,100% of 6s');
     expect(describe.stdout).toContain('RolloutSucceeded');
     const metrics = await (await p.api('GET', '/metrics')).text();
@@ -202,7 +206,7 @@ describe('progressive rollouts (skiff up)', () => {
   }, 90_000);
 
   it('pauses, resumes, promotes and aborts with skiff rollout', async () => {
-    const cp = { url: p.apiUrl, token: p.token };
+    const cp = { url: p.apiUrl, token: p.token, dataDir: p.dataDir };
     await deploy('steer', {
       'rollout.skiff.dev/steps': '10,50,100',
       'rollout.skiff.dev/step-duration': '60s',
