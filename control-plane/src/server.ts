@@ -45,6 +45,8 @@ export interface ControlPlaneOptions {
   tls?: 'local-ca' | { certFile: string; keyFile: string } | 'plain-http';
   /** More names for the local serving certificate (host names clients use for the API). */
   apiNames?: string[];
+  /** How often watches that allow bookmarks get one (default: a minute, as kube-apiserver). */
+  watchBookmarkMs?: number;
 }
 
 export interface ControlPlane {
@@ -130,6 +132,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     extraMetrics: () => [...(autoscaler?.metrics() ?? []), ...rollouts.metrics()],
     rollouts,
     ready: () => started,
+    ...(o.watchBookmarkMs ? { watchBookmarkMs: o.watchBookmarkMs } : {}),
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),

@@ -2,13 +2,15 @@ import { failure } from '@skiff/shared';
 import { Hono } from 'hono';
 import { bearer, tokenMatches } from './auth.ts';
 import { statusResponse } from './body.ts';
-import { type ApiDeps, namespacedPath } from './deps.ts';
+import { type ApiDeps, groupPath, namespacedPath, type Watch } from './deps.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
 import { revisionRoutes } from './resources/revisions.ts';
 import { rolloutRoutes } from './resources/rollout.ts';
 import { serviceRoutes } from './resources/services.ts';
+import { watchSources } from './resources/sources.ts';
 import { viewRoutes } from './resources/views.ts';
+import { WatchHub, type WatchSource, watchResponse } from './watch.ts';
 
 export type { ApiDeps } from './deps.ts';
 
@@ -51,10 +53,33 @@ export function createApi(deps: ApiDeps): Hono {
 
   internalRoutes(app, deps);
   discoveryRoutes(app);
-  serviceRoutes(app, deps);
+  const hub = new WatchHub(store);
+  const sources = watchSources(store);
+  const watchOf =
+    (source: WatchSource): Watch =>
+    (req, namespace) =>
+      watchResponse(req, hub, source, namespace, { bookmarkIntervalMs: deps.watchBookmarkMs ?? 60_000 });
+  serviceRoutes(app, deps, watchOf(sources.services));
   rolloutRoutes(app, deps);
-  viewRoutes(app, deps);
-  revisionRoutes(app, deps);
+  viewRoutes(app, deps, { configurations: watchOf(sources.configurations), routes: watchOf(sources.routes) });
+  revisionRoutes(app, deps, watchOf(sources.revisions));
+  // The older `/watch/` paths: the same watches (one object: a name field selector).
+  const watchPath = (req: Request, resource: string, namespace: string | undefined, name?: string) => {
+    const source = sources[resource as keyof typeof sources];
+    if (!source) return statusResponse(req, failure('NotFound', 'the server could not find the requested resource'));
+    if (name === undefined) return watchOf(source)(req, namespace);
+    const url = new URL(req.url);
+    const fields = url.searchParams.get('fieldSelector');
+    url.searchParams.set('fieldSelector', `metadata.name=${name}${fields ? `,${fields}` : ''}`);
+    return watchOf(source)(new Request(url, { headers: req.headers, signal: req.signal }), namespace);
+  };
+  app.get(`${groupPath}/watch/:resource`, (c) => watchPath(c.req.raw, c.req.param('resource'), undefined));
+  app.get(`${groupPath}/watch/namespaces/:ns/:resource`, (c) =>
+    watchPath(c.req.raw, c.req.param('resource'), c.req.param('ns')),
+  );
+  app.get(`${groupPath}/watch/namespaces/:ns/:resource/:name`, (c) =>
+    watchPath(c.req.raw, c.req.param('resource'), c.req.param('ns'), c.req.param('name')),
+  );
 
   // Known paths with a method they do not support.
   for (const path of [

@@ -29,6 +29,8 @@ export interface ApiDeps {
   extraMetrics?(): string[];
   /** Recent output of a revision's replicas (see `WorkloadBackend.logs`). */
   logs?: WorkloadBackend['logs'];
+  /** How often a watch that allows bookmarks gets one (kube-apiserver: about a minute). */
+  watchBookmarkMs?: number;
   /** The workload backend's own checks of a template (see `WorkloadBackend.validate`). */
   validateTemplate?: WorkloadBackend['validate'];
   /** The services' rollouts (the `rollout` subresource). */
@@ -39,3 +41,12 @@ export interface ApiDeps {
 export const groupPath = `/apis/${apiVersion}`;
 /** Namespaced resource paths (`:ns` is the namespace). */
 export const namespacedPath = `${groupPath}/namespaces/:ns`;
+
+/** Answers a watch request on a resource (see `watch.ts`). */
+export type Watch = (req: Request, namespace: string | undefined) => Response;
+
+/** Whether a list request is a watch (`?watch=true`, as client-go sends it, or `1`). */
+export function isWatch(req: Request): boolean {
+  const v = new URL(req.url).searchParams.get('watch');
+  return v === 'true' || v === '1';
+}

@@ -100,8 +100,31 @@ export const counters = sqliteTable('counters', {
   value: integer().notNull(),
 });
 
+/**
+ * Every change to a Service or Revision, keyed by the resourceVersion it made: what a watch from a
+ * resourceVersion replays (kube-apiserver's etcd history). Older entries are compacted away.
+ */
+export const events = sqliteTable(
+  'events',
+  {
+    resourceVersion: integer().primaryKey(),
+    /** `services` or `revisions`. */
+    resource: text().$type<EventResource>().notNull(),
+    type: text().$type<EventType>().notNull(),
+    namespace: text().notNull(),
+    name: text().notNull(),
+    /** The row after the change (before it, for a deletion), at this resourceVersion. */
+    object: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [index('events_object').on(t.resource, t.namespace, t.name)],
+);
+
+export type EventResource = 'services' | 'revisions';
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
 export type ServiceRow = typeof services.$inferSelect;
 export type RevisionRow = typeof revisions.$inferSelect;
 export type AuditRow = typeof audit.$inferSelect;
 export type RolloutRow = typeof rollouts.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
 export type { ObjectMeta };

@@ -12,6 +12,10 @@ import {
   type AuditRow,
   audit,
   counters,
+  type EventResource,
+  type EventRow,
+  type EventType,
+  events,
   type RevisionRow,
   revisions,
   rollouts,
@@ -147,7 +151,74 @@ export class Store {
   // Writes: each one transaction.
 
   #tx<T>(fn: () => T): T {
-    return this.sqlite.transaction(fn).immediate();
+    const out = this.sqlite.transaction(fn).immediate();
+    // Watchers hear of a change once it is committed (never of a dry run's, rolled back).
+    if (!this.sqlite.inTransaction && this.#eventsPending) {
+      this.#eventsPending = false;
+      for (const listener of this.#listeners) listener();
+    }
+    return out;
+  }
+
+  // The event log (watch history).
+
+  #listeners = new Set<() => void>();
+  #eventsPending = false;
+
+  /** Calls `listener` after each committed write that logged events; returns a function to stop. */
+  onEvents(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** How many events compaction keeps (kube-apiserver keeps about 5 minutes of history). */
+  static readonly eventWindow = 10_000;
+
+  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow): void {
+    this.db
+      .insert(events)
+      .values({
+        resourceVersion: row.resourceVersion,
+        resource,
+        type,
+        namespace: row.namespace,
+        name: row.name,
+        object: row as unknown as Record<string, unknown>,
+      })
+      .run();
+    this.#eventsPending = true;
+    if (row.resourceVersion % 256 === 0) this.#compactThrough(row.resourceVersion - Store.eventWindow);
+  }
+
+  #compactThrough(rv: number): void {
+    if (rv <= this.compactedThrough()) return;
+    this.db.delete(events).where(sql`${events.resourceVersion} <= ${rv}`).run();
+    this.db
+      .insert(counters)
+      .values({ name: 'eventsCompactedThrough', value: rv })
+      .onConflictDoUpdate({ target: counters.name, set: { value: rv } })
+      .run();
+  }
+
+  /** Drops the history up to and including `rv` (a watch from before it gets 410 Expired). */
+  compactEvents(rv: number): void {
+    this.#tx(() => this.#compactThrough(Math.min(rv, this.resourceVersion())));
+  }
+
+  /** The newest resourceVersion whose history is gone: a watch must start at or after it. */
+  compactedThrough(): number {
+    return this.db.select().from(counters).where(eq(counters.name, 'eventsCompactedThrough')).get()?.value ?? 0;
+  }
+
+  /** Events after `rv`, oldest first. */
+  eventsAfter(rv: number, limit = 10_000): EventRow[] {
+    return this.db
+      .select()
+      .from(events)
+      .where(sql`${events.resourceVersion} > ${rv}`)
+      .orderBy(asc(events.resourceVersion))
+      .limit(limit)
+      .all();
   }
 
   /**
@@ -220,6 +291,7 @@ export class Store {
         createdAt: new Date().toISOString(),
       };
       this.db.insert(services).values(row).run();
+      this.#event('ADDED', 'services', row);
       this.#audit(actor, 'create', namespace, name, { spec: write.spec });
       return row;
     });
@@ -266,6 +338,7 @@ export class Store {
         })
         .where(and(eq(services.namespace, namespace), eq(services.name, name)))
         .run();
+      this.#event('MODIFIED', 'services', next);
       const trafficChanged = canonicalJson(current.spec.traffic) !== canonicalJson(write.spec.traffic);
       this.#audit(actor, action, namespace, name, {
         generation: next.generation,
@@ -281,11 +354,13 @@ export class Store {
     return this.derived(() => {
       const current = this.getService(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      const resourceVersion = this.#bump('resourceVersion');
       this.db
         .update(services)
-        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .set({ status, resourceVersion })
         .where(and(eq(services.namespace, namespace), eq(services.name, name)))
         .run();
+      this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
       return true;
     });
   }
@@ -294,11 +369,15 @@ export class Store {
     return this.#tx(() => {
       const current = this.getService(namespace, name);
       if (!current) return false;
+      // Its revisions go with it (the foreign key cascades): watchers see each go first.
+      for (const rev of this.listRevisions(namespace, name)) {
+        this.#event('DELETED', 'revisions', { ...rev, resourceVersion: this.#bump('resourceVersion') });
+      }
       this.db
         .delete(services)
         .where(and(eq(services.namespace, namespace), eq(services.name, name)))
         .run();
-      this.#bump('resourceVersion');
+      this.#event('DELETED', 'services', { ...current, resourceVersion: this.#bump('resourceVersion') });
       this.#audit(actor, 'delete', namespace, name, { generation: current.generation });
       return true;
     });
@@ -320,6 +399,7 @@ export class Store {
         createdAt: new Date().toISOString(),
       };
       this.db.insert(revisions).values(row).run();
+      this.#event('ADDED', 'revisions', row);
       this.db
         .update(services)
         .set({ configGeneration: rev.configGeneration })
@@ -337,11 +417,13 @@ export class Store {
     return this.derived(() => {
       const current = this.getRevision(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      const resourceVersion = this.#bump('resourceVersion');
       this.db
         .update(revisions)
-        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .set({ status, resourceVersion })
         .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
         .run();
+      this.#event('MODIFIED', 'revisions', { ...current, status, resourceVersion });
       return true;
     });
   }
@@ -354,7 +436,7 @@ export class Store {
         .delete(revisions)
         .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
         .run();
-      this.#bump('resourceVersion');
+      this.#event('DELETED', 'revisions', { ...current, resourceVersion: this.#bump('resourceVersion') });
       this.#audit(actor, 'revision-delete', namespace, current.service, { revision: name });
       return true;
     });

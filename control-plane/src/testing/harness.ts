@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchTrusting } from '@skiff/shared/tls';
 import { MemoryBackend, type MemoryBackendOptions } from '../backends/memory/memory-backend.ts';
-import { type ControlPlane, startControlPlane } from '../server.ts';
+import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../server.ts';
 import { seedTestPki } from './pki.ts';
 
 export interface Harness {
@@ -23,7 +23,11 @@ export const svcPath = (name = '', ns = 'default') =>
   `/apis/serving.knative.dev/v1/namespaces/${ns}/services${name ? `/${name}` : ''}`;
 
 /** A control plane on a free loopback port with a fresh data dir and the memory backend. */
-export async function harness(opts: MemoryBackendOptions = {}, dataDir?: string): Promise<Harness> {
+export async function harness(
+  opts: MemoryBackendOptions = {},
+  dataDir?: string,
+  cpOptions: Partial<ControlPlaneOptions> = {},
+): Promise<Harness> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-cp-'));
   const backend = new MemoryBackend(opts);
   seedTestPki(dir);
@@ -34,6 +38,7 @@ export async function harness(opts: MemoryBackendOptions = {}, dataDir?: string)
     userToken: 'user-token',
     routerToken: 'router-token',
     log: () => {},
+    ...cpOptions,
   });
   const apiFetch = fetchTrusting(cp.ca);
   return {

@@ -4,7 +4,7 @@ import type { ResolvedTarget } from '../../reconciler/service-state.ts';
 import type { ServiceRow } from '../../store/schema.ts';
 import type { Store } from '../../store/store.ts';
 import { respond, statusResponse } from '../body.ts';
-import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
+import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
 import { revisionObject } from '../objects.ts';
 import { readDeleteOptions } from '../write-options.ts';
@@ -13,15 +13,19 @@ import { resourceInfo } from './catalog.ts';
 const info = resourceInfo('revisions');
 
 /** `revisions`: made by the reconciler, read and deleted by users; `scaling` and `log` subresources. */
-export function revisionRoutes(app: Hono, deps: ApiDeps): void {
+export function revisionRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
   const { store } = deps;
   const list = (req: Request, namespace?: string) =>
-    listResponse(
-      req,
-      info,
-      store.listRevisions(namespace).map((r) => revisionObject(r, routingState(store, r.namespace, r.service, r.name))),
-      store.resourceVersion(),
-    );
+    isWatch(req)
+      ? watch(req, namespace)
+      : listResponse(
+          req,
+          info,
+          store
+            .listRevisions(namespace)
+            .map((r) => revisionObject(r, routingState(store, r.namespace, r.service, r.name))),
+          store.resourceVersion(),
+        );
 
   app.get(`${groupPath}/revisions`, (c) => list(c.req.raw));
   app.get(`${namespacedPath}/revisions`, (c) => list(c.req.raw, c.req.param('ns')));
@@ -96,7 +100,7 @@ export function revisionRoutes(app: Hono, deps: ApiDeps): void {
 }
 
 /** Knative's `serving.knative.dev/routingState` label: whether any traffic target names it. */
-function routingState(store: Store, namespace: string, service: string, revision: string): 'active' | 'reserve' {
+export function routingState(store: Store, namespace: string, service: string, revision: string): 'active' | 'reserve' {
   const svc = store.getService(namespace, service);
   const traffic = ((svc?.status as { traffic?: ResolvedTarget[] } | undefined)?.traffic ?? []) as ResolvedTarget[];
   return traffic.some((t) => t.revisionName === revision) ? 'active' : 'reserve';

@@ -14,7 +14,7 @@ import type { ServiceRow } from '../../store/schema.ts';
 import { StoreConflict } from '../../store/store.ts';
 import { admitService, serviceWrite, staleConflict } from '../admission.ts';
 import { patchType, readBody, respond, statusResponse } from '../body.ts';
-import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
+import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
 import { serviceObject } from '../objects.ts';
 import { applyJsonPatch, mergePatch } from '../patch.ts';
@@ -25,10 +25,12 @@ import { rollback } from './rollback.ts';
 const info = resourceInfo('services');
 
 /** `services`: the resource users write; configurations, routes and revisions follow from it. */
-export function serviceRoutes(app: Hono, deps: ApiDeps): void {
+export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
   const { store } = deps;
   const list = (req: Request, namespace?: string) =>
-    listResponse(req, info, store.listServices(namespace).map(serviceObject), store.resourceVersion());
+    isWatch(req)
+      ? watch(req, namespace)
+      : listResponse(req, info, store.listServices(namespace).map(serviceObject), store.resourceVersion());
   /** The request's write options, or the Response refusing them. */
   const options = (req: Request): WriteOptions | Response => {
     const o = writeOptions(new URL(req.url));

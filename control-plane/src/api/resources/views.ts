@@ -2,13 +2,13 @@ import { notFound } from '@skiff/shared';
 import type { Hono } from 'hono';
 import type { ServiceRow } from '../../store/schema.ts';
 import { statusResponse } from '../body.ts';
-import { type ApiDeps, groupPath, namespacedPath } from '../deps.ts';
+import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
 import { configurationObject, routeObject } from '../objects.ts';
 import { resourceInfo } from './catalog.ts';
 
 /** `configurations` and `routes`: views of each Service (its template; its traffic). */
-export function viewRoutes(app: Hono, deps: ApiDeps): void {
+export function viewRoutes(app: Hono, deps: ApiDeps, watches: Record<'configurations' | 'routes', Watch>): void {
   const { store } = deps;
   const views = [
     { resource: 'configurations', kind: 'Configuration', object: configurationObject },
@@ -17,12 +17,14 @@ export function viewRoutes(app: Hono, deps: ApiDeps): void {
   for (const { resource, kind, object } of views) {
     const info = resourceInfo(resource);
     const list = (req: Request, namespace?: string) =>
-      listResponse(
-        req,
-        info,
-        store.listServices(namespace).map((row: ServiceRow) => object(row)),
-        store.resourceVersion(),
-      );
+      isWatch(req)
+        ? watches[resource](req, namespace)
+        : listResponse(
+            req,
+            info,
+            store.listServices(namespace).map((row: ServiceRow) => object(row)),
+            store.resourceVersion(),
+          );
     app.get(`${groupPath}/${resource}`, (c) => list(c.req.raw));
     app.get(`${namespacedPath}/${resource}`, (c) => list(c.req.raw, c.req.param('ns')));
     app.get(`${namespacedPath}/${resource}/:name`, (c) => {
