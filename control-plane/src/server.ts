@@ -10,6 +10,7 @@ import { ApiMetrics } from './api/metrics.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { createConsole } from './console/app.ts';
+import { ColdStartLog } from './console/cold-starts.ts';
 import { LiveSeries } from './console/live.ts';
 import { Reconciler, type ScaleSource } from './reconciler/reconciler.ts';
 import { Rollouts } from './rollout/rollouts.ts';
@@ -68,6 +69,8 @@ export interface ControlPlane {
   activations: ActivateRequest[];
   /** The console's last hour of per-second figures per revision. */
   live: LiveSeries;
+  /** Cold starts reported by routers: the last 50 per revision and a histogram per phase. */
+  coldStarts: ColdStartLog;
   close(): Promise<void>;
 }
 
@@ -137,12 +140,23 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
+  const coldStarts = new ColdStartLog();
   const live = new LiveSeries({
     revisions: () => store.listRevisions(),
     figures: (ns, name) => autoscaler?.live(ns, name) ?? { actual: o.backend.observe(ns, name).ready.length },
     routerStats: () => routerStats.values(),
   });
-  const web = createConsole({ api: app, userToken: tokens.user, live });
+  const web = createConsole({
+    api: app,
+    userToken: tokens.user,
+    live,
+    views: {
+      'cold-starts': (q) => ({
+        kind: 'ColdStarts',
+        coldStarts: coldStarts.recent(q.get('namespace') ?? '', q.get('revision') ?? ''),
+      }),
+    },
+  });
   const host = o.apiHost ?? '127.0.0.1';
   const listener = apiListener(o, host);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -178,6 +192,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     routerStats,
     activations,
     live,
+    coldStarts,
     async close() {
       live.stop();
       autoscaler?.stop();

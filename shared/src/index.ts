@@ -28,6 +28,7 @@ export * from './validation/resources.ts';
 export * from './validation/revision.ts';
 export * from './validation/rollout.ts';
 export * from './validation/traffic.ts';
+export * from './wire/cold-start.ts';
 export * from './wire/http.ts';
 export * from './wire/routing.ts';
 export * from './wire/stats.ts';

@@ -38,11 +38,16 @@ function newCertificate(publicKey: forge.pki.PublicKey, now: Date, days: number)
   return cert;
 }
 
+// @types/node-forge types `valueTagClass` as a tag class; node-forge reads it as the value's ASN.1 type.
+const utf8String = forge.asn1.Type.UTF8 as unknown as forge.asn1.Class;
+
 /** A self-signed CA certificate (10 years by default) for signing this installation's servers. */
 export function createCa(commonName: string, now = new Date(), days = 3650): KeyPair {
   const { publicKey, privateKey, keyPem } = rsaKeys();
   const cert = newCertificate(publicKey, now, days);
-  const subject = [{ name: 'commonName', value: commonName }];
+  // UTF8String: node-forge writes PrintableString by default, which cannot hold the '@' of
+  // `skiff-ca@<time>`; Chromium (BoringSSL) then rejects the chain as malformed DER.
+  const subject = [{ name: 'commonName', value: commonName, valueTagClass: utf8String }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -64,7 +69,7 @@ export function issueServingCertificate(ca: KeyPair, names: string[], now = new 
   const caKey = forge.pki.privateKeyFromPem(ca.key);
   const { publicKey, keyPem } = rsaKeys();
   const cert = newCertificate(publicKey, now, days);
-  cert.setSubject([{ name: 'commonName', value: names[0] as string }]);
+  cert.setSubject([{ name: 'commonName', value: names[0] as string, valueTagClass: utf8String }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },

@@ -55,5 +55,17 @@ export function Chart(props: { title: string; unit: string; lines: Line[]; sampl
   useEffect(() => {
     plot.current?.setData(columns(props.samples, props.lines));
   }, [props.samples]);
-  return h('section', { class: 'chart', 'data-chart': props.id }, [h('h3', null, props.title), h('div', { ref: el })]);
+  // The first line's newest and largest value over the window, for tests and tooltips.
+  const first = props.lines[0] ? column(props.lines[0].field) : 1;
+  const values = props.samples.map((s) => s[first]).filter((v): v is number => typeof v === 'number');
+  return h(
+    'section',
+    {
+      class: 'chart',
+      'data-chart': props.id,
+      'data-last': values.at(-1) ?? '',
+      'data-max': values.length ? Math.max(...values) : '',
+    },
+    [h('h3', null, props.title), h('div', { ref: el })],
+  );
 }

@@ -47,10 +47,11 @@ export function YamlEditor(props: { initial: string; submit(text: string): Promi
   const [busy, setBusy] = useState(false);
   const [scroll, setScroll] = useState(0);
   const area = useRef<HTMLTextAreaElement>(null);
-  const causes: (Cause & { line: number })[] = (error?.causes ?? []).map((c) => ({
-    ...c,
-    line: c.field ? fieldLine(text, c.field) : 1,
-  }));
+  // Field errors (422) at their field's line; a YAML syntax error (400) at the line it names.
+  const syntaxLine = error && error.causes.length === 0 ? /\bline (\d+)/.exec(error.message)?.[1] : undefined;
+  const causes: (Cause & { line: number })[] = syntaxLine
+    ? [{ field: 'yaml', message: error?.message ?? '', line: Number(syntaxLine) }]
+    : (error?.causes ?? []).map((c) => ({ ...c, line: c.field ? fieldLine(text, c.field) : 1 }));
   const onSubmit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
