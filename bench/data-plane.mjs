@@ -2,7 +2,8 @@
 // Benchmark: the data path's HTTP/1.1 engine (`@skiff/http`) as the router and the queue-proxy run
 // it, against the same hops built from an earlier commit (`--before`, default: the last commit
 // before the two engines were merged into one) and against nginx, all in one run; the
-// queue-proxy's memory under load; the engine's line counts before and after.
+// queue-proxy's memory under load; gRPC unary through both hops against nginx's grpc_pass chain
+// (h2load, Debian nghttp2-client); the engine's line counts before and after.
 //
 //   node bench/data-plane.mjs [--rounds 3] [--seconds 4] [--connections 50] [--before <git ref>]
 //
@@ -267,6 +268,144 @@ console.log(
   `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s: before ${rss.before.toFixed(1)} MiB, after ${rss.after.toFixed(1)} MiB (idle now: ${rssMiB(qpAfter.pid).toFixed(1)} MiB)`,
 );
 
+// --- gRPC unary through both hops (h2load) ----------------------------------------------------------
+/** nginx proxying gRPC (h2c in, h2c out) to `upstreamPort`, one worker. */
+async function startGrpcNginx(listenPort, upstreamPort) {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-nginx-grpc-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${listenPort} http2;
+    location / { grpc_pass grpc://app; }
+  }
+}
+`,
+  );
+  return start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], {}, null);
+}
+
+/** h2load: one gRPC unary call (JSON message, as test/apps/grpc.mjs speaks) again and again. */
+function h2load(port, authority) {
+  const message = Buffer.from(JSON.stringify({ name: 'bench' }));
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  const body = join(work, 'grpc-body.bin');
+  writeFileSync(body, frame);
+  const out = execFileSync(
+    'h2load',
+    [
+      '-c',
+      '8',
+      '-m',
+      '16',
+      '-D',
+      String(seconds),
+      '--warm-up-time=1',
+      '-d',
+      body,
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      '-H',
+      `:authority: ${authority}`,
+      `http://127.0.0.1:${port}/skiff.Test/Unary`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
+  const failed = Number(/requests: .* (\d+) failed/.exec(out)?.[1] ?? -1);
+  const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? '?';
+  const ok = Number(/status codes: (\d+) 2xx/.exec(out)?.[1] ?? 0);
+  return { rps, failed, mean, ok };
+}
+
+let grpcSummary;
+try {
+  execFileSync('sh', ['-c', 'command -v h2load'], { stdio: 'ignore' });
+  grpcSummary = [];
+} catch {
+  console.log('\nh2load not installed (apt-get install nghttp2-client): no gRPC figures');
+}
+if (grpcSummary) {
+  const grpcAppPort = await freePort();
+  await start(process.execPath, [`${root}test/apps/grpc.mjs`], { PORT: String(grpcAppPort) }, /grpc app listening/);
+  const g1 = await freePort();
+  const g2 = await freePort();
+  nginxProcesses.push(await startGrpcNginx(g1, grpcAppPort));
+  nginxProcesses.push(await startGrpcNginx(g2, g1));
+  const grpcQp = await (async () => {
+    const port = await freePort();
+    await start(
+      process.execPath,
+      [builds.after.qp],
+      {
+        USER_PORT: String(grpcAppPort),
+        QUEUE_SERVING_PORT: String(port),
+        QUEUE_ADMIN_PORT: String(await freePort()),
+        QUEUE_METRICS_PORT: String(await freePort()),
+        SERVING_NAMESPACE: 'default',
+        SERVING_REVISION: 'hello-00001',
+        CONTAINER_CONCURRENCY: '0',
+      },
+      /serving \S*:\d+/,
+    );
+    return port;
+  })();
+  const grpcRouterPort = await freePort();
+  const snap = snapshot(`http://127.0.0.1:${grpcQp}`);
+  snap.revisions[0].protocol = 'h2c';
+  await start(
+    process.execPath,
+    [builds.after.router],
+    {
+      PORT: String(grpcRouterPort),
+      SKIFF_ROUTER_HOST: '127.0.0.1',
+      SKIFF_CONTROL_PLANE_URL: await controlPlane(snap),
+      SKIFF_ROUTER_TOKEN: token,
+    },
+    /routing snapshot \d+/,
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const grpcTargets = [
+    { name: 'app direct', port: grpcAppPort },
+    { name: 'nginx grpc_pass → app', port: g1 },
+    { name: 'nginx → nginx → app (grpc_pass)', port: g2, chain: true },
+    { name: 'router → queue-proxy → app', port: grpcRouterPort },
+  ];
+  const grpcRuns = new Map(grpcTargets.map((t) => [t.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const t of grpcTargets.map((_, i) => grpcTargets[(i + r) % grpcTargets.length])) {
+      const result = h2load(t.port, 'hello.default.example.com');
+      if (result.failed !== 0) console.error(`${t.name}: ${result.failed} failed gRPC requests`);
+      grpcRuns.get(t.name).push(result);
+    }
+  }
+  const chainRuns = grpcRuns.get('nginx → nginx → app (grpc_pass)');
+  console.log(`\ngRPC unary (h2load -c8 -m16 -D${seconds}, ${rounds} rounds; JSON message):`);
+  console.log(
+    '| target | req/s (median) | mean latency (last round) | vs nginx → nginx (median of per-round ratios) |',
+  );
+  console.log('|---|---:|---:|---:|');
+  for (const t of grpcTargets) {
+    const list = grpcRuns.get(t.name);
+    const ratio = median(list.map((x, i) => x.rps / chainRuns[i].rps));
+    grpcSummary.push({ name: t.name, ratio });
+    console.log(
+      `| ${t.name} | ${median(list.map((x) => x.rps)).toFixed(0)} | ${list.at(-1).mean} | ${ratio.toFixed(2)}× |`,
+    );
+  }
+}
+
 // --- lines --------------------------------------------------------------------------------------------
 function lines(ref, paths) {
   let total = 0;
@@ -282,8 +421,9 @@ function lines(ref, paths) {
 }
 const engineBefore = ['edge-router/src/node/connection.ts', 'queue-proxy/src/proxy/connection.ts'];
 const engineAfter = ['http/src/proxy/engine.ts'];
+const h2After = ['http/src/h2/proxy.ts', 'http/src/h2/accept.ts'];
 console.log(
-  `connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')})`,
+  `HTTP/1.1 connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')}); HTTP/2 (new): ${h2After.map((p) => `${p} ${lines(undefined, [p])}`).join(', ')}`,
 );
 
 const get = (name) => summary.find((s) => s.name === name);

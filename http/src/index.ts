@@ -1,5 +1,7 @@
 // @skiff/http: the one HTTP engine of Skiff's data path (node only). The router's Node shell and
 // the queue-proxy plug their decisions into it (`Hop`, `Route`); the bytes are moved here.
+export { acceptEither, startsHttp2 } from './h2/accept.ts';
+export { Http2Proxy, StreamExchange } from './h2/proxy.ts';
 export { ChunkedScanner } from './http1/chunked.ts';
 export {
   type Head,
@@ -20,7 +22,9 @@ export {
   headersTooLarge,
   headerTimeout,
   headerValue,
+  isAnswer,
   maxRequestHeadBytes,
+  type Pending,
   ProxyConnection,
   type Route,
 } from './proxy/engine.ts';

@@ -2,9 +2,11 @@ import { createServer, type Server as HttpServer, type IncomingMessage, type Ser
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import {
   type Answer,
+  acceptEither,
   Deadlines,
   EndpointPool,
   type Hop,
+  Http2Proxy,
   headerValue,
   ProxyConnection,
   type RequestHead,
@@ -49,6 +51,7 @@ export class QueueProxy implements Hop<AppSlot> {
   readonly #route: AppRoute;
   readonly #proxiedRoute: AppRoute;
   #connections = new Set<ProxyConnection<AppSlot>>();
+  readonly #http2: Http2Proxy<AppSlot>;
   #lastStat: Stat;
   #statTimer: ReturnType<typeof setInterval> | undefined;
   #startedAt = Date.now();
@@ -71,9 +74,15 @@ export class QueueProxy implements Hop<AppSlot> {
     );
     this.#lastStat = this.#stat(this.stats.report(Date.now()));
 
-    this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
-      this.#connections.add(new ProxyConnection(this, socket, keepAliveTimeoutMs));
-    });
+    this.#http2 = new Http2Proxy(this);
+    // HTTP/1.1 and HTTP/2 with prior knowledge (h2c, from a router reaching an h2c revision).
+    this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
+      acceptEither(
+        socket,
+        (s) => this.#connections.add(new ProxyConnection(this, s, keepAliveTimeoutMs)),
+        (stream) => this.#http2.accept(stream),
+      ),
+    );
     this.admin = createServer(this.#onAdmin);
     this.metricsServer = createServer(this.#onMetrics);
   }
@@ -116,6 +125,7 @@ export class QueueProxy implements Hop<AppSlot> {
       ),
     );
     for (const c of this.#connections) c.destroy();
+    this.#http2.close();
     this.slot.pool.close();
     this.admin.closeAllConnections();
     this.metricsServer.closeAllConnections();

@@ -75,6 +75,8 @@ export function buildSnapshot(
     if (r.spec.responseStartTimeoutSeconds !== undefined)
       rev.responseStartTimeoutSeconds = r.spec.responseStartTimeoutSeconds;
     if (r.spec.idleTimeoutSeconds !== undefined) rev.idleTimeoutSeconds = r.spec.idleTimeoutSeconds;
+    // Knative's rule: a port named h2c means the app speaks HTTP/2 without TLS.
+    if (r.spec.containers[0]?.ports?.[0]?.name === 'h2c') rev.protocol = 'h2c';
     out.push(rev);
   }
   return { routes, revisions: out };

@@ -1,10 +1,10 @@
 import {
   type Answer,
   type EndpointPool,
-  type Exchange,
   forwardRequestHead,
   forwardResponseHead,
   type OwnHeader,
+  type Pending,
   type RequestHead,
   type ResponseHead,
   type Route,
@@ -33,6 +33,8 @@ const notHeld: OwnHeader = { name: proxyRequestHeader, value: undefined };
  */
 export class RevisionRoute implements Route<Lease> {
   readonly maxBodyBytes: number;
+  /** HTTP/2 goes upstream only to revisions whose port is named h2c, over h2c. */
+  readonly h2c: boolean;
   readonly revision: SnapshotRevision;
   readonly throttler: Throttler;
   readonly #host: RevisionRouteHost;
@@ -42,15 +44,16 @@ export class RevisionRoute implements Route<Lease> {
     this.#host = host;
     this.maxBodyBytes = host.maxBodyBytes;
     this.revision = revision;
+    this.h2c = revision.protocol === 'h2c';
     this.throttler = throttler;
     this.#revisionHeader = host.revisionHeader ? { name: revisionHeader, value: revision.name } : undefined;
   }
 
-  enter(ex: Exchange<Lease>): Lease | 'queued' | 'full' {
+  enter(ex: Pending<Lease>): Lease | 'queued' | 'full' {
     return this.throttler.enter(ex);
   }
 
-  cancel(ex: Exchange<Lease>): void {
+  cancel(ex: Pending<Lease>): void {
     this.throttler.cancel(ex);
   }
 
@@ -74,8 +77,16 @@ export class RevisionRoute implements Route<Lease> {
     return forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader);
   }
 
+  ownRequestHeader(lease: Lease): OwnHeader {
+    return lease.held ? held : notHeld;
+  }
+
+  ownResponseHeader(): OwnHeader | undefined {
+    return this.#revisionHeader;
+  }
+
   // The revision's timeouts, as Knative's timeout handler applies them; time held counts.
-  expired(ex: Exchange<Lease>, now: number): string | undefined {
+  expired(ex: Pending<Lease>, now: number): string | undefined {
     const r = this.revision;
     if (r.timeoutSeconds > 0 && now - ex.startedAt >= r.timeoutSeconds * 1000) return 'total';
     const start = r.responseStartTimeoutSeconds ?? 0;

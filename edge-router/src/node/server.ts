@@ -1,9 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import {
   type Answer,
+  acceptEither,
   Deadlines,
   EndpointPool,
   type Hop,
+  Http2Proxy,
   headerValue,
   ProxyConnection,
   type RequestHead,
@@ -34,6 +36,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly server: Server;
   readonly #pools = new Map<string, EndpointPool>();
   readonly #connections = new Set<ProxyConnection<Lease>>();
+  readonly #http2: Http2Proxy<Lease>;
 
   constructor(core: RouterCore) {
     this.core = core;
@@ -41,9 +44,15 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     this.headerTimeoutMs = this.config.headerTimeoutMs;
     this.maxBodyBytes = this.config.maxBodyBytes;
     this.revisionHeader = this.config.revisionHeader;
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
-      this.#connections.add(new ProxyConnection(this, socket, keepAliveTimeoutMs));
-    });
+    this.#http2 = new Http2Proxy(this);
+    // HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
+      acceptEither(
+        socket,
+        (s) => this.#connections.add(new ProxyConnection(this, s, keepAliveTimeoutMs)),
+        (stream) => this.#http2.accept(stream),
+      ),
+    );
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -84,6 +93,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     this.deadlines.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.#connections) c.destroy();
+    this.#http2.close();
     for (const p of this.#pools.values()) p.close();
     await closed;
   }

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deadlines } from '../proxy/deadlines.ts';
-import { type Answer, type Exchange, type Hop, ProxyConnection, type Route } from '../proxy/engine.ts';
+import { type Answer, type Hop, type Pending, ProxyConnection, type Route } from '../proxy/engine.ts';
 import { EndpointPool } from '../proxy/pool.ts';
 import { conformanceCases, exchange } from '../testing.ts';
 import type { RequestHead, ResponseHead } from './parse.ts';
@@ -21,6 +21,7 @@ class TestHop implements Hop<true>, Route<true> {
   readonly deadlines = new Deadlines();
   readonly headerTimeoutMs = 5000;
   readonly maxBodyBytes = 0;
+  readonly h2c = true;
   readonly upstream: EndpointPool;
   constructor(port: number) {
     this.upstream = new EndpointPool('127.0.0.1', port);
@@ -46,7 +47,13 @@ class TestHop implements Hop<true>, Route<true> {
   responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string {
     return forwardResponseHead(head, close, keepAliveFor10);
   }
-  expired(_ex: Exchange<true>): undefined {
+  ownRequestHeader(): undefined {
+    return undefined;
+  }
+  ownResponseHeader(): undefined {
+    return undefined;
+  }
+  expired(_ex: Pending<true>): undefined {
     return undefined;
   }
   queueFull(): Answer {

@@ -9,7 +9,7 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../http1/parse.ts';
-import { plainResponse } from '../http1/write.ts';
+import { type OwnHeader, plainResponse } from '../http1/write.ts';
 import type { Deadlines, Timed } from './deadlines.ts';
 import type { EndpointPool, UpstreamConnection, UpstreamUser } from './pool.ts';
 
@@ -47,6 +47,16 @@ export interface Hop<T> {
   forget(conn: ProxyConnection<T>): void;
 }
 
+/** A request as a hop sees it, whichever protocol carries it (HTTP/1.1 `Exchange`, HTTP/2 stream). */
+export interface Pending<T> {
+  readonly head: RequestHead;
+  readonly startedAt: number;
+  readonly responseStarted: boolean;
+  readonly lastWriteAt: number;
+  /** The hop gives a queued request its slot. */
+  granted(slot: T): void;
+}
+
 /**
  * One request's way upstream, as the hop decides it. `T` is the hop's right to a slot upstream
  * (the router's lease on an endpoint, the queue-proxy's breaker slot).
@@ -55,27 +65,32 @@ export interface Route<T> {
   /** Bytes a chunked body may have (413 past it); 0 = no limit. */
   readonly maxBodyBytes: number;
   /** A slot now, or `'queued'` (the hop calls `ex.granted(slot)` later), or `'full'` (503). */
-  enter(ex: Exchange<T>): T | 'queued' | 'full';
+  enter(ex: Pending<T>): T | 'queued' | 'full';
   /** A queued request gave up (client gone, timed out). */
-  cancel(ex: Exchange<T>): void;
+  cancel(ex: Pending<T>): void;
   release(slot: T): void;
   /** After `slot`'s endpoint refused the connection: another slot, or none; `slot` is released either way. */
   retryElsewhere(slot: T): T | undefined;
   pool(slot: T): EndpointPool;
   requestHead(head: RequestHead, client: string, slot: T): string;
   responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string;
+  /** Headers this hop sets itself on requests (the router's `K-Proxy-Request`) and responses. */
+  ownRequestHeader(slot: T): OwnHeader | undefined;
+  ownResponseHeader(): OwnHeader | undefined;
+  /** An HTTP/2 request goes upstream over h2c (else it is refused: this hop translates no versions). */
+  readonly h2c: boolean;
   /** Which of the request's deadlines has passed at `now` (a name for logs), if any. */
-  expired(ex: Exchange<T>, now: number): string | undefined;
+  expired(ex: Pending<T>, now: number): string | undefined;
   queueFull(): Answer;
   timeout(): Answer;
   failed(reason: string): Answer;
   bodyTooLarge(): Answer;
   /** The request is over: `status` is what the client got (0: nothing, it went away). */
-  finished(ex: Exchange<T>, status: number, durationMs: number): void;
+  finished(ex: Pending<T>, status: number, durationMs: number): void;
 }
 
 /** One request on its way through a hop: waiting for a slot, forwarded, answered. */
-export class Exchange<T> implements Timed, UpstreamUser {
+export class Exchange<T> implements Pending<T>, Timed, UpstreamUser {
   readonly conn: ProxyConnection<T>;
   readonly head: RequestHead;
   readonly route: Route<T>;
@@ -688,7 +703,7 @@ function hasBareLf(buf: Buffer): boolean {
   return false;
 }
 
-function isAnswer<T>(x: Route<T> | Answer): x is Answer {
+export function isAnswer<T>(x: Route<T> | Answer): x is Answer {
   return typeof (x as Answer).status === 'number';
 }
 

@@ -1,3 +1,4 @@
+import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 
 /** What an upstream connection reports to the request using it. */
@@ -67,6 +68,7 @@ export class EndpointPool {
   readonly host: string;
   readonly port: number;
   #idle: UpstreamConnection[] = [];
+  #session: ClientHttp2Session | undefined;
 
   constructor(host: string, port: number) {
     this.host = host;
@@ -103,8 +105,28 @@ export class EndpointPool {
     if (i >= 0) this.#idle.splice(i, 1);
   }
 
+  /** The one HTTP/2 (h2c) connection to the endpoint, opened when first asked for; streams share it. */
+  session(): ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    const session = connectHttp2(`http://${host}:${this.port}`);
+    session.on('error', noop);
+    const forget = () => {
+      if (this.#session === session) this.#session = undefined;
+    };
+    session.on('close', forget);
+    session.on('goaway', forget);
+    this.#session = session;
+    return session;
+  }
+
   close(): void {
     for (const conn of this.#idle) conn.socket.destroy();
     this.#idle = [];
+    this.#session?.close();
+    this.#session = undefined;
   }
 }
+
+function noop(): void {}

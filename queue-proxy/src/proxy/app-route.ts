@@ -1,9 +1,9 @@
 import {
   type Answer,
   type EndpointPool,
-  type Exchange,
   forwardRequestHead,
   forwardResponseHead,
+  type Pending,
   type RequestHead,
   type ResponseHead,
   type Route,
@@ -36,10 +36,10 @@ const failed: Answer = { status: 502, message: 'error reverse proxying' };
 /** A request waiting in the breaker's queue. */
 class Queued implements Waiter {
   cancelled = false;
-  readonly ex: Exchange<AppSlot>;
+  readonly ex: Pending<AppSlot>;
   readonly slot: AppSlot;
 
-  constructor(ex: Exchange<AppSlot>, slot: AppSlot) {
+  constructor(ex: Pending<AppSlot>, slot: AppSlot) {
     this.ex = ex;
     this.slot = slot;
   }
@@ -56,17 +56,19 @@ class Queued implements Waiter {
  */
 export class AppRoute implements Route<AppSlot> {
   readonly maxBodyBytes = 0;
+  // As Knative's queue-proxy: a request that came over HTTP/2 goes to the app over h2c.
+  readonly h2c = true;
   readonly #host: AppRouteHost;
   readonly #proxied: boolean;
   /** Requests in the breaker's queue (or admitted from it and not finished yet). */
-  readonly #queued = new Map<Exchange<AppSlot>, Queued>();
+  readonly #queued = new Map<Pending<AppSlot>, Queued>();
 
   constructor(host: AppRouteHost, proxied: boolean) {
     this.#host = host;
     this.#proxied = proxied;
   }
 
-  enter(ex: Exchange<AppSlot>): AppSlot | 'queued' | 'full' {
+  enter(ex: Pending<AppSlot>): AppSlot | 'queued' | 'full' {
     const host = this.#host;
     host.started(ex.startedAt, this.#proxied);
     const breaker = host.breaker;
@@ -87,7 +89,7 @@ export class AppRoute implements Route<AppSlot> {
     return 'full';
   }
 
-  cancel(ex: Exchange<AppSlot>): void {
+  cancel(ex: Pending<AppSlot>): void {
     const waiter = this.#queued.get(ex);
     if (waiter === undefined) return;
     this.#queued.delete(ex);
@@ -116,7 +118,15 @@ export class AppRoute implements Route<AppSlot> {
     return forwardResponseHead(head, close, keepAliveFor10);
   }
 
-  expired(ex: Exchange<AppSlot>, now: number): string | undefined {
+  ownRequestHeader(): undefined {
+    return undefined;
+  }
+
+  ownResponseHeader(): undefined {
+    return undefined;
+  }
+
+  expired(ex: Pending<AppSlot>, now: number): string | undefined {
     const c = this.#host.config;
     if (c.timeoutMs > 0 && now - ex.startedAt >= c.timeoutMs) return 'total';
     if (!ex.responseStarted && c.responseStartTimeoutMs > 0 && now - ex.startedAt >= c.responseStartTimeoutMs) {
@@ -143,7 +153,7 @@ export class AppRoute implements Route<AppSlot> {
     return failed;
   }
 
-  finished(ex: Exchange<AppSlot>, status: number, durationMs: number): void {
+  finished(ex: Pending<AppSlot>, status: number, durationMs: number): void {
     if (this.#queued.size > 0) this.#queued.delete(ex);
     this.#host.finished(this.#proxied, status, durationMs);
   }

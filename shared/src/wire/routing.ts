@@ -22,6 +22,8 @@ export const SnapshotRevisionSchema = z.object({
   timeoutSeconds: z.int().nonnegative(),
   responseStartTimeoutSeconds: z.int().nonnegative().optional(),
   idleTimeoutSeconds: z.int().nonnegative().optional(),
+  /** How routers reach the revision: `h2c` when its port is named so (HTTP/2 on every hop), else HTTP/1.1. */
+  protocol: z.enum(['http1', 'h2c']).optional(),
   /** Replicas that are ready to take requests now. */
   endpoints: z.array(SnapshotEndpointSchema),
 });

@@ -1,0 +1,339 @@
+import {
+  type ClientHttp2Stream,
+  constants,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { clientAddress, forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
+import type { RequestHead } from '../http1/parse.ts';
+import type { Deadlines, Timed } from '../proxy/deadlines.ts';
+import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = constants;
+
+/** One HTTP/2 stream on its way through a hop (the HTTP/2 twin of `Exchange`). */
+export class StreamExchange<T> implements Pending<T>, Timed {
+  readonly proxy: Http2Proxy<T>;
+  readonly stream: ServerHttp2Stream;
+  readonly head: RequestHead;
+  readonly route: Route<T>;
+  readonly grpc: boolean;
+  readonly client: string;
+  readonly startedAt: number;
+  lastWriteAt: number;
+  responseStarted = false;
+  slot: T | undefined;
+  queued = false;
+  ended = false;
+  status = 0;
+  upstream: ClientHttp2Stream | undefined;
+  retriedRefused = false;
+  /** Trailers to send when the response body ends (the upstream's, or this hop's DEADLINE_EXCEEDED). */
+  trailers: OutgoingHttpHeaders | undefined;
+
+  constructor(proxy: Http2Proxy<T>, stream: ServerHttp2Stream, head: RequestHead, route: Route<T>, client: string) {
+    this.proxy = proxy;
+    this.stream = stream;
+    this.head = head;
+    this.route = route;
+    this.client = client;
+    this.grpc = (headerValue(head, 'content-type') ?? '').startsWith('application/grpc');
+    this.startedAt = Date.now();
+    this.lastWriteAt = this.startedAt;
+  }
+
+  granted(slot: T): void {
+    this.queued = false;
+    this.proxy.dispatch(this, slot);
+  }
+
+  expired(now: number): string | undefined {
+    return this.route.expired(this, now);
+  }
+
+  timeout(): void {
+    this.proxy.timedOut(this);
+  }
+}
+
+/**
+ * HTTP/2 streams through a hop: each stream's headers become a `RequestHead` for the hop's
+ * `route`, the stream waits for a slot like an HTTP/1.1 request (so containerConcurrency and
+ * holding count streams), then goes upstream as a stream of the endpoint's one h2c connection,
+ * with bodies and trailers (gRPC's `grpc-status`, `grpc-message`) passed on as they come. The
+ * framing is `node:http2`'s (nghttp2): well kept, and HTTP/2 is not where the raw-socket speed of
+ * the HTTP/1.1 engine matters (gRPC multiplexes many calls on few connections).
+ */
+export class Http2Proxy<T> {
+  readonly hop: Hop<T>;
+  readonly server: Http2Server;
+  readonly #addresses = new WeakMap<Http2Session, string>();
+  readonly #sessions = new Set<Http2Session>();
+  #nextAddress = 'unknown';
+
+  constructor(hop: Hop<T>) {
+    this.hop = hop;
+    this.server = createServer();
+    this.server.on('session', (session: Http2Session) => {
+      this.#addresses.set(session, this.#nextAddress);
+      this.#sessions.add(session);
+      session.on('close', () => this.#sessions.delete(session));
+      session.on('error', noop);
+    });
+    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
+      this.#onStream(stream, headers),
+    );
+  }
+
+  get deadlines(): Deadlines {
+    return this.hop.deadlines;
+  }
+
+  /** Takes a connection that opened with the HTTP/2 preface (see `acceptEither`). */
+  accept(stream: Duplex): void {
+    this.#nextAddress = clientAddress((stream as Duplex & { remoteAddress?: string }).remoteAddress);
+    this.server.emit('connection', stream);
+  }
+
+  close(): void {
+    for (const s of this.#sessions) s.destroy();
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', noop);
+    const method = String(headers[':method'] ?? '');
+    if (method === 'CONNECT') {
+      answer(stream, { status: 501, message: 'CONNECT is not supported' }, false);
+      return;
+    }
+    const flat: string[] = [];
+    for (const name of Object.keys(headers)) {
+      if (name.charCodeAt(0) === 58) continue; // pseudo-headers
+      const value = headers[name];
+      if (value === undefined) continue;
+      flat.push(name, Array.isArray(value) ? value.join(name === 'cookie' ? '; ' : ', ') : String(value));
+    }
+    const length = headers['content-length'];
+    const head: RequestHead = {
+      method,
+      target: String(headers[':path'] ?? '/'),
+      minor: 1,
+      headers: flat,
+      contentLength: length === undefined ? undefined : Number(length),
+      chunked: false,
+      connection: [],
+      host: headers[':authority'] ?? headers.host,
+      upgrade: undefined,
+      expectContinue: false,
+    };
+    const route = this.hop.route(head);
+    const client = this.#addresses.get(stream.session as Http2Session) ?? 'unknown';
+    if (isAnswer(route)) {
+      answer(stream, route, false);
+      return;
+    }
+    if (!route.h2c) {
+      answer(stream, { status: 505, message: 'HTTP/2 reaches only revisions whose port is named h2c' }, false);
+      return;
+    }
+    const ex = new StreamExchange(this, stream, head, route, client);
+    this.hop.deadlines.add(ex);
+    stream.on('close', () => this.#streamClosed(ex));
+    const entered = route.enter(ex);
+    if (entered === 'full') this.#answer(ex, route.queueFull());
+    else if (entered === 'queued') ex.queued = true;
+    else this.dispatch(ex, entered);
+  }
+
+  dispatch(ex: StreamExchange<T>, slot: T): void {
+    ex.slot = slot;
+    if (ex.ended) {
+      ex.slot = undefined;
+      ex.route.release(slot);
+      return;
+    }
+    const route = ex.route;
+    const pool = route.pool(slot);
+    const out: OutgoingHttpHeaders = {
+      ':method': ex.head.method,
+      ':path': ex.head.target,
+      ':scheme': 'http',
+      ':authority': ex.head.host ?? `${pool.host}:${pool.port}`,
+    };
+    const own = route.ownRequestHeader(slot);
+    const h = ex.head.headers;
+    let xff: string | undefined;
+    let prior: string | undefined;
+    let proto: string | undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i] as string;
+      const value = h[i + 1] as string;
+      if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+      else if (name === 'forwarded') prior = prior === undefined ? value : `${prior}, ${value}`;
+      else if (name === 'host' || (own !== undefined && name === own.name)) continue;
+      // gRPC needs `te: trailers`, the one TE HTTP/2 allows (RFC 9113 §8.2.2).
+      else if (name === 'te') out.te = value === 'trailers' ? value : undefined;
+      else if (!isHopByHop(name, ex.head.connection)) {
+        if (name === 'x-forwarded-proto') proto = value;
+        out[name] = value;
+      }
+    }
+    if (out.te === undefined) delete out.te;
+    out['x-forwarded-for'] = xForwardedFor(xff, ex.client);
+    if (proto === undefined) out['x-forwarded-proto'] = 'http';
+    out.forwarded = forwarded(prior, ex.client, ex.head.host, proto ?? 'http');
+    if (own?.value !== undefined) out[own.name] = own.value;
+
+    const session = pool.session();
+    let up: ClientHttp2Stream;
+    try {
+      up = session.request(out);
+    } catch (error) {
+      this.#answer(ex, route.failed((error as Error).message));
+      return;
+    }
+    ex.upstream = up;
+    up.on('error', noop);
+    up.on('response', (headers, flags) => this.#response(ex, up, headers, flags));
+    up.on('trailers', (trailers) => {
+      ex.trailers = responseHeaders(trailers);
+    });
+    up.on('data', () => {
+      ex.lastWriteAt = Date.now();
+    });
+    up.on('close', () => this.#upstreamClosed(ex, up));
+    ex.stream.pipe(up);
+  }
+
+  #response(ex: StreamExchange<T>, up: ClientHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+    if (ex.ended || ex.stream.destroyed) return;
+    const status = Number(headers[':status'] ?? 0);
+    if (status >= 100 && status < 200) return;
+    ex.status = status;
+    ex.responseStarted = true;
+    ex.lastWriteAt = Date.now();
+    const out = responseHeaders(headers);
+    out[':status'] = status;
+    const own = ex.route.ownResponseHeader();
+    if (own?.value !== undefined) out[own.name] = own.value;
+    // A trailers-only answer (gRPC's way of failing at once) ends with its headers.
+    if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
+      ex.stream.respond(out, { endStream: true });
+      return;
+    }
+    ex.stream.respond(out, { waitForTrailers: true });
+    ex.stream.on('wantTrailers', () => ex.stream.sendTrailers(ex.trailers ?? {}));
+    up.pipe(ex.stream);
+  }
+
+  #upstreamClosed(ex: StreamExchange<T>, up: ClientHttp2Stream): void {
+    if (ex.upstream !== up) return;
+    ex.upstream = undefined;
+    if (ex.ended) return;
+    if (!ex.responseStarted) {
+      const slot = ex.slot;
+      // Refused before any stream got through: once, another endpoint with a free slot.
+      if (slot !== undefined && up.rstCode === constants.NGHTTP2_REFUSED_STREAM && !ex.retriedRefused) {
+        ex.retriedRefused = true;
+        ex.slot = ex.route.retryElsewhere(slot);
+        if (ex.slot !== undefined) {
+          this.dispatch(ex, ex.slot);
+          return;
+        }
+      }
+      this.#answer(ex, ex.route.failed(up.rstCode ? `stream reset (${up.rstCode})` : 'connection failed'));
+      return;
+    }
+    // Cut off upstream mid-response: the client's stream is reset too, so it sees the failure.
+    if (up.rstCode !== NGHTTP2_NO_ERROR && !ex.stream.destroyed) ex.stream.close(up.rstCode);
+  }
+
+  timedOut(ex: StreamExchange<T>): void {
+    if (ex.ended) return;
+    const up = ex.upstream;
+    ex.upstream = undefined;
+    if (up !== undefined) {
+      ex.stream.unpipe(up);
+      up.unpipe(ex.stream);
+      up.close(NGHTTP2_CANCEL);
+    }
+    const timeout = ex.route.timeout();
+    if (!ex.responseStarted) {
+      this.#answer(ex, timeout);
+      return;
+    }
+    if (ex.grpc && !ex.stream.destroyed) {
+      // What a gRPC client's own deadline would say: DEADLINE_EXCEEDED, in the trailers.
+      ex.trailers = { 'grpc-status': '4', 'grpc-message': encodeURIComponent(timeout.message) };
+      ex.stream.end();
+    } else ex.stream.close(NGHTTP2_CANCEL);
+  }
+
+  #answer(ex: StreamExchange<T>, a: Answer): void {
+    if (ex.ended) return;
+    ex.status = a.status;
+    ex.responseStarted = true;
+    answer(ex.stream, a, ex.grpc && a.status === 504);
+  }
+
+  #streamClosed(ex: StreamExchange<T>): void {
+    if (ex.ended) return;
+    ex.ended = true;
+    this.hop.deadlines.delete(ex);
+    const up = ex.upstream;
+    ex.upstream = undefined;
+    if (up !== undefined && !up.closed) up.close(NGHTTP2_CANCEL);
+    if (ex.queued) {
+      ex.queued = false;
+      ex.route.cancel(ex);
+    }
+    const slot = ex.slot;
+    if (slot !== undefined) {
+      ex.slot = undefined;
+      ex.route.release(slot);
+    }
+    ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
+  }
+}
+
+/** The headers of an upstream response or trailers to pass on: no pseudo or connection-specific ones. */
+function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    if (name.charCodeAt(0) === 58 || isHopByHop(name, [])) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+/**
+ * A hop's own answer on a stream: plain text, or for a gRPC call that ran out of time a
+ * trailers-only response with DEADLINE_EXCEEDED (what its client's own deadline would give).
+ */
+function answer(stream: ServerHttp2Stream, a: Answer, grpcDeadline: boolean): void {
+  if (stream.destroyed || stream.headersSent) {
+    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    return;
+  }
+  if (grpcDeadline) {
+    stream.respond(
+      {
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': '4',
+        'grpc-message': encodeURIComponent(a.message),
+      },
+      { endStream: true },
+    );
+    return;
+  }
+  stream.respond({ ':status': a.status, 'content-type': 'text/plain; charset=utf-8' });
+  stream.end(`${a.message}\n`);
+}
+
+function noop(): void {}

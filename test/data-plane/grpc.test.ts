@@ -1,0 +1,134 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revision, route } from '../edge-router/contract.ts';
+import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
+import { type RouterProc, startRouter, stopRouters } from '../helpers/edge-router.ts';
+import { grpc, TestGrpcClient } from '../helpers/grpc.ts';
+import { freePort, type QueueProxyProc, start, startQueueProxy, stopAll, waitFor } from '../helpers/processes.ts';
+
+const grpcApp = fileURLToPath(new URL('../apps/grpc.mjs', import.meta.url));
+
+// gRPC over h2c on every hop: client → router (Node) → queue-proxy → a @grpc/grpc-js server,
+// with the revision's port named h2c in the routing snapshot.
+describe('gRPC through the router and the queue-proxy', () => {
+  const cp = new ControlPlaneStub();
+  let router: RouterProc;
+  let qp: QueueProxyProc;
+  let qpOne: QueueProxyProc;
+  let client: TestGrpcClient;
+
+  async function app(): Promise<number> {
+    const port = await freePort();
+    await start(process.execPath, [grpcApp], { PORT: String(port) }, /grpc app listening/);
+    return port;
+  }
+
+  /** The snapshot: every revision on h2c; `cold` has the replicas in `coldEndpoints` (none at first). */
+  function publish(coldEndpoints: string[]): void {
+    cp.publish({
+      routes: ['grpc', 'one', 'short', 'cold'].map((name) =>
+        route(name, [{ revisionName: `${name}-00001`, percent: 100 }]),
+      ),
+      revisions: [
+        revision('grpc-00001', [qp.url], { protocol: 'h2c' }),
+        revision('one-00001', [qpOne.url], { protocol: 'h2c', containerConcurrency: 1 }),
+        revision('short-00001', [qp.url], { protocol: 'h2c', timeoutSeconds: 1 }),
+        revision('cold-00001', coldEndpoints, { protocol: 'h2c' }),
+      ],
+    });
+  }
+
+  beforeAll(async () => {
+    qp = await startQueueProxy(await app(), { SERVING_REVISION: 'grpc-00001' });
+    qpOne = await startQueueProxy(await app(), { SERVING_REVISION: 'one-00001', CONTAINER_CONCURRENCY: '1' });
+    await cp.start();
+    publish([]);
+    router = await startRouter('node', { SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: cp.token });
+    client = new TestGrpcClient(router.port, 'grpc.default.example.com');
+    await waitFor(
+      async () => (await client.unary('Unary', { name: 'x' })).status.code === grpc.status.OK,
+      10_000,
+      'gRPC',
+    );
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await cp.stop();
+    await stopRouters();
+    await stopAll();
+  });
+
+  it('serves a unary call with its trailers', async () => {
+    const r = await client.unary<{ message: string }>('Unary', { name: 'skiff' });
+    expect(r.status.code).toBe(grpc.status.OK);
+    expect(r.value).toEqual({ message: 'hello skiff' });
+    expect(r.status.metadata.get('x-served-by')).toEqual(['app']);
+  });
+
+  it('passes an error status, its message and trailers through', async () => {
+    const r = await client.unary('Unary', { name: 'nothing', fail: true });
+    expect(r.status.code).toBe(grpc.status.NOT_FOUND);
+    expect(r.status.details).toBe('no nothing here');
+    expect(r.status.metadata.get('x-why')).toEqual(['asked to fail']);
+  });
+
+  it('streams from the server', async () => {
+    const r = await client.serverStream<{ i: number }>('Count', { count: 5, intervalMs: 20 });
+    expect(r.status.code).toBe(grpc.status.OK);
+    expect(r.values.map((v) => v.i)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('streams from the client', async () => {
+    const r = await client.clientStream<{ sum: number }>(
+      'Sum',
+      [1, 2, 3, 4].map((n) => ({ n })),
+    );
+    expect(r.status.code).toBe(grpc.status.OK);
+    expect(r.value).toEqual({ sum: 10 });
+  });
+
+  it('streams both ways, each answer before the next message', async () => {
+    const r = await client.bidi<{ n: number }>(
+      'Double',
+      [1, 2, 3].map((n) => ({ n })),
+    );
+    expect(r.status.code).toBe(grpc.status.OK);
+    expect(r.values).toEqual([{ n: 2 }, { n: 4 }, { n: 6 }]);
+  });
+
+  it('ends a stream past the revision timeout with DEADLINE_EXCEEDED', async () => {
+    const short = new TestGrpcClient(router.port, 'short.default.example.com');
+    const started = Date.now();
+    const r = await short.serverStream<{ i: number }>('Count', { count: 100, intervalMs: 100 });
+    short.close();
+    expect(r.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(r.values.length).toBeGreaterThan(0);
+    expect(r.values.length).toBeLessThan(100);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('with containerConcurrency 1 never runs two streams at once at the app', async () => {
+    const one = new TestGrpcClient(router.port, 'one.default.example.com');
+    const calls = await Promise.all([
+      ...Array.from({ length: 3 }, () => one.unary('Unary', { name: 'a', sleepMs: 150 })),
+      ...Array.from({ length: 3 }, () => one.serverStream('Count', { count: 3, intervalMs: 50 })),
+    ]);
+    expect(calls.map((c) => c.status.code)).toEqual(Array(6).fill(grpc.status.OK));
+    const counters = await one.unary<{ overlaps: number; maxConcurrent: number }>('Counters', {});
+    one.close();
+    expect(counters.value).toEqual({ overlaps: 0, maxConcurrent: 1 });
+  });
+
+  it('holds a call for a revision at zero until a replica is ready', async () => {
+    const cold = new TestGrpcClient(router.port, 'cold.default.example.com');
+    const call = cold.unary<{ message: string }>('Unary', { name: 'cold' });
+    await waitFor(() => cp.pokes.some((p) => p.revision === 'cold-00001'), 5_000, 'a poke');
+    const woken = await startQueueProxy(await app(), { SERVING_REVISION: 'cold-00001' });
+    publish([woken.url]);
+    const r = await call;
+    cold.close();
+    expect(r.status.code).toBe(grpc.status.OK);
+    expect(r.value).toEqual({ message: 'hello cold' });
+  });
+});
