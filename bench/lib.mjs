@@ -17,7 +17,7 @@ export function need(command, hint) {
 
 /**
  * `fetch` for a control plane's HTTPS API, trusting the CA it made in `dataDir` (as
- * `fetchTrusting` in `@skiff/shared/tls`, which plain `node` cannot import from TypeScript).
+ * `fetchTrusting` in `@skiff/http/tls`, which plain `node` cannot import from TypeScript).
  */
 export function apiFetch(dataDir) {
   const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8') } });

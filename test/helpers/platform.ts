@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Fetch, fetchTrusting } from '@skiff/shared/tls';
+import { type Fetch, fetchTrusting } from '@skiff/http/tls';
 import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
 import { freePorts, type Proc, start } from './processes.ts';
 

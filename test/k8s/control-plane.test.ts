@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchTrusting } from '@skiff/shared/tls';
+import { fetchTrusting } from '@skiff/http/tls';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { KubernetesBackend } from '../../control-plane/src/backends/kubernetes/kubernetes-backend.ts';
 import { StaticScale } from '../../control-plane/src/reconciler/reconciler.ts';

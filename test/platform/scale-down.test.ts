@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
-import { fetchTrusting } from '@skiff/shared/tls';
+import { fetchTrusting } from '@skiff/http/tls';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../control-plane/src/backends/local/local-backend.ts';
 import { StaticScale } from '../../control-plane/src/reconciler/reconciler.ts';

@@ -1,5 +1,5 @@
+import type { Fetch } from '@skiff/http/tls';
 import type { Status } from '@skiff/shared';
-import type { Fetch } from '@skiff/shared/tls';
 
 /** The API refused a request: its Status, for the CLI to print. */
 export class ApiError extends Error {

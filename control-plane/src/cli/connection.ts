@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ClientConfig, type Fetch, fetchTrusting, KubeconfigError, loadKubeconfig } from '@skiff/shared/tls';
+import { type ClientConfig, type Fetch, fetchTrusting, KubeconfigError, loadKubeconfig } from '@skiff/http/tls';
 import { UsageError } from './commands.ts';
 
 /** Connection flags, as kubectl names them. */

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
+import { fetchTrusting } from '@skiff/http/tls';
 import {
   type AutoscalerConfig,
   applyAutoscalerSettings,
@@ -10,7 +11,6 @@ import {
   autoscalerSettings,
   parseDuration,
 } from '@skiff/shared';
-import { fetchTrusting } from '@skiff/shared/tls';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { startControlPlane } from '../server.ts';

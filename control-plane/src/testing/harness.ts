@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchTrusting } from '@skiff/shared/tls';
+import { fetchTrusting } from '@skiff/http/tls';
 import { MemoryBackend, type MemoryBackendOptions } from '../backends/memory/memory-backend.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../server.ts';
 import { seedTestPki } from './pki.ts';

@@ -1,6 +1,6 @@
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ensureLocalPki, pkiFiles } from '@skiff/shared/tls';
+import { ensureLocalPki, pkiFiles } from '@skiff/http/tls';
 
 let made: string | undefined;
 

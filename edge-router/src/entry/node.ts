@@ -4,8 +4,8 @@
 // every request 404. With SKIFF_ROUTER_SNAPSHOT_FILE it keeps its last snapshot there (0600) and
 // starts from it, so a restarted router serves at once even while the control plane is down.
 import { readFileSync } from 'node:fs';
+import { fetchTrusting } from '@skiff/http/tls';
 import { type RoutingSnapshot, RoutingSnapshotSchema } from '@skiff/shared';
-import { fetchTrusting } from '@skiff/shared/tls';
 import { ConfigError, parseRouterConfig } from '../config.ts';
 import { RouterServer } from '../node/server.ts';
 import { runCore } from '../run.ts';

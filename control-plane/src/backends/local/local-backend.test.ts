@@ -128,7 +128,7 @@ describe('control plane on the local backend', () => {
     const { join } = await import('node:path');
     const { startControlPlane } = await import('../../server.ts');
     const { seedTestPki } = await import('../../testing/pki.ts');
-    const { fetchTrusting } = await import('@skiff/shared/tls');
+    const { fetchTrusting } = await import('@skiff/http/tls');
     const dir = mkdtempSync(join(tmpdir(), 'skiff-local-'));
     seedTestPki(dir);
     const cp = await startControlPlane({
