@@ -62,6 +62,7 @@ export function createApp(options: AppOptions): Hono {
 
   return new Hono().all('*', async (c) => {
     const req = c.req.raw;
+    const arrived = Date.now();
     if (headBytes(req) > maxRequestHeadBytes) return plain(answers.headersTooLarge);
     const host = req.headers.get('host');
     const resolution = await options.resolve(host, req.headers.get(tagHeader), c);
@@ -86,8 +87,13 @@ export function createApp(options: AppOptions): Hono {
       lease = await gate.acquire(revision, stop.signal, (work) => background(c, work));
     } catch (error) {
       cleanup();
-      if (error instanceof QueueFullError) return plain(answers.queueFull(revision.name));
-      return stoppedAnswer(error, revision);
+      const answer =
+        error instanceof QueueFullError ? plain(answers.queueFull(revision.name)) : stoppedAnswer(error, revision);
+      // 499: the client went away; nobody got an answer to count.
+      if (answer.status !== 499) {
+        background(c, gate.answeredUnleased(revision, { status: answer.status, ms: Date.now() - arrived }));
+      }
+      return answer;
     }
 
     const client = cleanAddress(options.clientAddress(c));
@@ -140,10 +146,15 @@ export function createApp(options: AppOptions): Hono {
     }
     if (upstream === undefined) {
       cleanup();
-      background(c, gate.release(revision, lease));
-      if (tooLarge) return plain(answers.bodyTooLarge(config.maxBodyBytes));
-      if (stop.signal.aborted) return stoppedAnswer(stop.signal.reason, revision);
-      return plain(answers.upstreamFailed(revision.name, describe(failure)));
+      const answer = tooLarge
+        ? plain(answers.bodyTooLarge(config.maxBodyBytes))
+        : stop.signal.aborted
+          ? stoppedAnswer(stop.signal.reason, revision)
+          : plain(answers.upstreamFailed(revision.name, describe(failure)));
+      // 499: the client went away; nobody got an answer to count.
+      const counted = answer.status === 499 ? undefined : { status: answer.status, ms: Date.now() - arrived };
+      background(c, gate.release(revision, lease, counted));
+      return answer;
     }
     timers.responseStarted();
 
@@ -155,11 +166,13 @@ export function createApp(options: AppOptions): Hono {
     if (config.revisionHeader) responseHeaders.set(revisionHeader, revision.name);
 
     let finished = false;
+    // A response cut off (client gone, idle timeout) counts as its status: the app did answer.
+    const upstreamStatus = upstream.status;
     const finish = () => {
       if (finished) return;
       finished = true;
       cleanup();
-      background(c, gate.release(revision, lease));
+      background(c, gate.release(revision, lease, { status: upstreamStatus, ms: Date.now() - arrived }));
     };
     stop.signal.addEventListener('abort', finish, { once: true });
     if (upstream.body === null) {

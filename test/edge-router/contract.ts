@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
-import type { SnapshotRevision, SnapshotRoute } from '@skiff/shared';
+import { latencyQuantile, type SnapshotRevision, type SnapshotRoute } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
 import { type RouterProc, type RouterRuntime, startRouter, stopRouters } from '../helpers/edge-router.ts';
@@ -242,6 +242,37 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       );
     });
 
+    it('reports each revision’s answers, the 5xx among them and their latencies in its stats', async () => {
+      await publish(
+        [route('answers', [{ revisionName: 'answers-00001', percent: 100 }])],
+        [revision('answers-00001', [appA.url])],
+      );
+      const replies = await Promise.all([
+        send('answers'),
+        send('answers', '/status?code=503'),
+        send('answers', '/status?code=500'),
+        send('answers', '/sleep?ms=300'),
+      ]);
+      expect(replies.map((r) => r.status)).toEqual([200, 503, 500, 200]);
+      const totals = () => {
+        const latency = new Map<number, number>();
+        let responses = 0;
+        let serverErrors = 0;
+        for (const s of cp.stats) {
+          for (const r of s.revisions) {
+            if (r.revision !== 'answers-00001') continue;
+            responses += r.responses ?? 0;
+            serverErrors += r.serverErrors ?? 0;
+            for (const [bucket, n] of r.latency ?? []) latency.set(bucket, (latency.get(bucket) ?? 0) + n);
+          }
+        }
+        return { responses, serverErrors, p99: latencyQuantile(latency, 0.99) ?? 0 };
+      };
+      await waitFor(() => totals().responses >= 4, 5_000, 'stats with the four answers');
+      expect(totals()).toMatchObject({ responses: 4, serverErrors: 2 });
+      expect(totals().p99).toBeGreaterThanOrEqual(300);
+    });
+
     it('answers 503 at once when the revision queue is full', async () => {
       await publish(
         [route('full', [{ revisionName: 'full-00001', percent: 100 }])],
@@ -254,6 +285,20 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       expect(refused.ms).toBeLessThan(1_000);
       expect(refused.body).toBe('pending request queue full for revision full-00001\n');
       for (const reply of await Promise.all(held)) expect(reply.status).toBe(504);
+      // The router's own 503 and 504s count among the revision's answers, for the rollout gate.
+      const counted = () =>
+        cp.stats
+          .flatMap((s) => s.revisions)
+          .filter((r) => r.revision === 'full-00001')
+          .reduce(
+            (n, r) => ({
+              responses: n.responses + (r.responses ?? 0),
+              serverErrors: n.serverErrors + (r.serverErrors ?? 0),
+            }),
+            { responses: 0, serverErrors: 0 },
+          );
+      await waitFor(() => counted().responses >= maxHeld + 1, 5_000, 'stats with the 503 and the 504s');
+      expect(counted()).toEqual({ responses: maxHeld + 1, serverErrors: maxHeld + 1 });
     });
 
     it('answers 504 when a request is held past the revision timeout', async () => {

@@ -8,6 +8,12 @@ export interface GateLease {
   held: boolean;
 }
 
+/** How a request that had a slot was answered. */
+export interface Answered {
+  status: number;
+  ms: number;
+}
+
 /** The queue was full: the request is refused at once. */
 export class QueueFullError extends Error {
   constructor(revision: string) {
@@ -30,7 +36,10 @@ export interface Gate {
     signal: AbortSignal,
     background?: (work: Promise<unknown>) => void,
   ): Promise<GateLease>;
-  release(revision: SnapshotRevision, lease: GateLease): Promise<void>;
+  /** Frees the slot; `answer` (status and time since arrival) counts toward the rollout gate's figures. */
+  release(revision: SnapshotRevision, lease: GateLease, answer?: Answered): Promise<void>;
+  /** An answer the router gave without a slot (queue full, timed out while held): counted as well. */
+  answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void>;
   /** After `lease`'s endpoint refused the connection: a slot elsewhere, or undefined. Releases `lease`. */
   retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined>;
 }
@@ -72,9 +81,14 @@ export class LocalGate implements Gate {
     });
   }
 
-  async release(_revision: SnapshotRevision, lease: GateLease): Promise<void> {
+  async release(_revision: SnapshotRevision, lease: GateLease, answer?: Answered): Promise<void> {
     const local = lease as LocalLease;
     local.throttler.release(local.lease);
+    if (answer !== undefined) local.throttler.answered(answer.status, answer.ms);
+  }
+
+  async answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void> {
+    this.#core.throttler(revision).answered(answer.status, answer.ms);
   }
 
   async retryElsewhere(_revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined> {

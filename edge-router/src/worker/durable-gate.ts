@@ -1,5 +1,5 @@
 import type { SnapshotRevision } from '@skiff/shared';
-import { type Gate, type GateLease, QueueFullError } from '../hold/gate.ts';
+import { type Answered, type Gate, type GateLease, QueueFullError } from '../hold/gate.ts';
 import { revisionKey } from '../routing/table.ts';
 import type { WorkerEnv } from './env.ts';
 
@@ -45,8 +45,12 @@ export class DurableGate implements Gate {
     }
   }
 
-  async release(revision: SnapshotRevision, lease: GateLease): Promise<void> {
-    await this.#stub(revision).release((lease as DurableLease).id);
+  async release(revision: SnapshotRevision, lease: GateLease, answer?: Answered): Promise<void> {
+    await this.#stub(revision).release((lease as DurableLease).id, answer?.status, answer?.ms);
+  }
+
+  async answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void> {
+    await this.#stub(revision).answeredUnleased(revision, answer.status, answer.ms);
   }
 
   async retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined> {

@@ -90,11 +90,19 @@ export class RevisionGate extends DurableObject<WorkerEnv> {
     this.release(id);
   }
 
-  release(id: string): void {
+  /** Frees a slot; with the answer's status and time, it counts toward the rollout gate's figures. */
+  release(id: string, status?: number, ms?: number): void {
     const held = this.#leases.get(id);
     if (held === undefined) return;
     this.#leases.delete(id);
     held.throttler.release(held.lease);
+    if (status !== undefined && ms !== undefined) held.throttler.answered(status, ms);
+  }
+
+  /** An answer the isolate gave without a slot (queue full, timed out while held): counted as well. */
+  answeredUnleased(revision: SnapshotRevision, status: number, ms: number): void {
+    this.#core.throttler(revision).answered(status, ms);
+    this.#startStats();
   }
 
   retryElsewhere(id: string, nextId: string): GrantedSlot | undefined {
