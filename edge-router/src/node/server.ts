@@ -45,7 +45,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     this.maxBodyBytes = this.config.maxBodyBytes;
     this.revisionHeader = this.config.revisionHeader;
     this.#http2 = new Http2Proxy(this);
-    // HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port.
+    // HTTP/1.1 and HTTP/2 (prior knowledge, or `Upgrade: h2c` to an h2c revision) on one port.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(
         socket,
@@ -83,6 +83,11 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
       this.#pools.set(url, pool);
     }
     return pool;
+  }
+
+  /** `Upgrade: h2c` to a revision whose port is named h2c: the rest of the connection is HTTP/2. */
+  upgradeH2c(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void {
+    this.#http2.upgrade(socket, head, settings, buffered);
   }
 
   forget(conn: ProxyConnection<Lease>): void {

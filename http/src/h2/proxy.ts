@@ -8,11 +8,13 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { clientAddress, forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
 import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+import { upgradeToH2c } from './upgrade.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = constants;
 
@@ -98,6 +100,11 @@ export class Http2Proxy<T> {
   accept(stream: Duplex): void {
     this.#nextAddress = clientAddress((stream as Duplex & { remoteAddress?: string }).remoteAddress);
     this.server.emit('connection', stream);
+  }
+
+  /** Takes a connection whose HTTP/1.1 request asked for `Upgrade: h2c` (see `upgradeToH2c`). */
+  upgrade(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void {
+    upgradeToH2c(socket, head, settings, buffered, (stream) => this.accept(stream));
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { clientAddress, isIdempotent } from '@skiff/shared';
+import { h2cUpgradeSettings, isH2cUpgrade } from '../h2/upgrade.ts';
 import { ChunkedScanner } from '../http1/chunked.ts';
 import {
   isHeadError,
@@ -45,6 +46,12 @@ export interface Hop<T> {
   /** Where a request goes, or an answer given here (unknown host, probe, limit). */
   route(head: RequestHead): Route<T> | Answer;
   forget(conn: ProxyConnection<T>): void;
+  /**
+   * Takes over a connection whose bodiless request asked for `Upgrade: h2c` to a route that speaks
+   * h2c (the router: `Http2Proxy.upgrade`). Without it, or for other routes, the Upgrade is
+   * ignored and the request served over HTTP/1.1.
+   */
+  upgradeH2c?(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void;
 }
 
 /** A request as a hop sees it, whichever protocol carries it (HTTP/1.1 `Exchange`, HTTP/2 stream). */
@@ -306,6 +313,15 @@ export class ProxyConnection<T> implements Timed {
       this.#answerHere(head, route);
       return;
     }
+    if (head.upgrade !== undefined && isH2cUpgrade(head)) {
+      const settings = route.h2c && this.hop.upgradeH2c !== undefined ? h2cUpgradeSettings(head) : undefined;
+      if (settings !== undefined) {
+        this.#switchToH2c(head, settings);
+        return;
+      }
+      // Served over HTTP/1.1: a server may ignore an Upgrade (RFC 9110 §7.8); h2c is not the app's to answer.
+      head.upgrade = undefined;
+    }
     const ex = new Exchange(this, head, route, Date.now());
     if (head.contentLength !== undefined) {
       ex.bodyLeft = head.contentLength;
@@ -321,6 +337,21 @@ export class ProxyConnection<T> implements Timed {
       ex.queued = true;
       this.#client.pause();
     } else this.dispatch(ex, entered);
+  }
+
+  /** Hands the connection, and the bytes read past `head`, to the hop's HTTP/2 side. */
+  #switchToH2c(head: RequestHead, settings: Buffer): void {
+    const client = this.#client;
+    client.off('data', this.#onClientData);
+    client.off('end', this.#onClientEnd);
+    client.off('timeout', this.#onClientIdle);
+    client.off('close', this.#onClientClose);
+    client.setTimeout(0);
+    this.#closed = true;
+    this.hop.forget(this);
+    const buffered = this.#buf;
+    this.#buf = undefined;
+    this.hop.upgradeH2c?.(client, head, settings, buffered);
   }
 
   /** The request has a slot upstream: send it there. */
