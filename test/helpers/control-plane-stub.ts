@@ -37,12 +37,14 @@ export class ControlPlaneStub {
   }
 
   /** Publishes a new snapshot (version bumped) and wakes every waiting long-poll. */
-  publish(content: Pick<RoutingSnapshot, 'routes' | 'revisions'>): RoutingSnapshot {
+  publish(
+    content: Pick<RoutingSnapshot, 'routes' | 'revisions'> &
+      Partial<Pick<RoutingSnapshot, 'certificates' | 'challenges'>>,
+  ): RoutingSnapshot {
     this.snapshot = {
       version: this.snapshot.version + 1,
       generatedAt: new Date().toISOString(),
-      routes: content.routes,
-      revisions: content.revisions,
+      ...content,
     };
     for (const wake of this.#waiting) wake();
     this.#waiting.clear();

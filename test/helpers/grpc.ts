@@ -14,9 +14,13 @@ export interface CallResult<T> {
 export class TestGrpcClient {
   readonly client: grpc.Client;
 
-  constructor(port: number, authority: string) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+  /** With `caPem`: over TLS (h2 by ALPN), trusting that CA, SNI and :authority `authority`. */
+  constructor(port: number, authority: string, caPem?: string) {
+    const credentials =
+      caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(caPem));
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, {
       'grpc.default_authority': authority,
+      ...(caPem === undefined ? {} : { 'grpc.ssl_target_name_override': authority }),
     });
   }
 

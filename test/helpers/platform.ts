@@ -29,6 +29,7 @@ export async function startPlatform(
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-up-')),
   ports?: { api: number; router: number },
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<Platform> {
   const [api, router] = ports ? [ports.api, ports.router] : ((await freePorts(2)) as [number, number]);
   seedTestPki(dataDir);
@@ -40,6 +41,7 @@ export async function startPlatform(
       SKIFF_API_PORT: String(api),
       SKIFF_ROUTER_PORT: String(router),
       SKIFF_API_TOKEN: 'platform-token',
+      ...env,
     },
     /Skiff is up/,
     30_000,

@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError, client, Unreachable } from './client.ts';
 import {
@@ -24,12 +27,13 @@ import { rolloutCommand } from './rollout.ts';
 const usage = `skiff: deploy and manage serverless services (Knative Serving API)
 
 Usage:
-  skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http] [--rollout-duration DURATION]
+  skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http] [--rollout-duration DURATION] [--tls]
                                  run the platform on this machine (control plane, router, local backend);
                                  KEY is any Knative config-autoscaler key, e.g. --autoscaler-stable-window 10s
   skiff up --backend kubernetes [--kubeconfig FILE] [--namespace NS]
                                  the same with revisions on a cluster (kubeconfig: $KUBECONFIG, ~/.kube/config);
                                  NS: one namespace for every revision, else each Skiff namespace's own
+  skiff ca [--path]               where the local CA (of skiff up's data dir) is and how to trust it
   skiff apply -f FILE|-
   skiff service create NAME (--image IMAGE | --cmd "COMMAND") [flags]
   skiff service update NAME [flags]
@@ -80,8 +84,45 @@ async function runUp(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `skiff ca`: the data dir's CA (it signs the API's certificate and the router's under `--tls`),
+ * and how to trust it. `--path` prints only the file, for scripts (`curl --cacert "$(skiff ca --path)"`).
+ */
+function runCa(args: string[], env: NodeJS.ProcessEnv): number {
+  if (args.some((a) => a !== '--path')) throw new UsageError(`ca: unknown argument ${JSON.stringify(args[0])}`);
+  const file = resolve(env.SKIFF_DATA_DIR ?? '.skiff', 'ca.crt');
+  if (!existsSync(file)) {
+    process.stderr.write(`Error: no local CA at ${file}: skiff up makes it on its first start\n`);
+    return 1;
+  }
+  if (args.includes('--path')) {
+    process.stdout.write(`${file}\n`);
+    return 0;
+  }
+  const cert = new X509Certificate(readFileSync(file));
+  const port = env.SKIFF_ROUTER_TLS_PORT || '8443';
+  process.stdout.write(
+    [
+      `Local CA: ${file}`,
+      `  subject ${cert.subject.replaceAll('\n', ', ')}, valid until ${cert.validTo}`,
+      `  SHA-256 fingerprint ${cert.fingerprint256}`,
+      "It signs the API's certificate and, under skiff up --tls, the router's for service hosts.",
+      'Trust it:',
+      `  curl:           curl --cacert ${file} https://hello.default.localhost:${port}`,
+      `  Node.js:        NODE_EXTRA_CA_CERTS=${file}`,
+      `  Debian/Ubuntu:  sudo cp ${file} /usr/local/share/ca-certificates/skiff.crt && sudo update-ca-certificates`,
+      `  Fedora/RHEL:    sudo cp ${file} /etc/pki/ca-trust/source/anchors/skiff.crt && sudo update-ca-trust`,
+      `  macOS:          sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${file}`,
+      '  Browsers with their own store (Firefox): Settings → Certificates → Import.',
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
 async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'up') return runUp(argv.slice(1));
+  if (argv[0] === 'ca') return runCa(argv.slice(1), process.env);
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

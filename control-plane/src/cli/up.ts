@@ -1,9 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseRouterConfig, RouterServer, runCore } from '@skiff/edge-router/node';
-import { fetchTrusting } from '@skiff/http/tls';
+import {
+  LocalCaCertificates,
+  parseRouterConfig,
+  RouterServer,
+  runCore,
+  SnapshotCertificates,
+} from '@skiff/edge-router/node';
+import { ensureLocalPki, fetchTrusting, pkiFiles } from '@skiff/http/tls';
 import {
   type AutoscalerConfig,
   applyAutoscalerSettings,
@@ -56,6 +62,8 @@ export interface UpOptions {
 export interface Up {
   apiUrl: string;
   routerPort: number;
+  /** The router's HTTPS port (`--tls`). */
+  routerTlsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -82,10 +90,12 @@ export interface UpFlags {
   apiPlainHttp: boolean;
   /** Knative's platform `rollout-duration` in seconds (`config-network`). */
   rolloutDurationSeconds?: number;
+  /** `--tls`: the router also serves HTTPS (`SKIFF_ROUTER_TLS_PORT`), certificates from the local CA. */
+  tls: boolean;
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
-  const flags: UpFlags = { autoscaler: {}, backend: 'local', apiHosts: [], apiPlainHttp: false };
+  const flags: UpFlags = { autoscaler: {}, backend: 'local', apiHosts: [], apiPlainHttp: false, tls: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const eq = arg.indexOf('=');
@@ -113,6 +123,8 @@ export function parseUpArgs(args: string[]): UpFlags {
       flags.apiHosts.push(value());
     } else if (arg === '--api-plain-http') {
       flags.apiPlainHttp = true;
+    } else if (arg === '--tls') {
+      flags.tls = true;
     } else if (name === '--rollout-duration') {
       const text = value();
       const ms = parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
@@ -165,6 +177,7 @@ export async function up(o: UpOptions): Promise<Up> {
   const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
   const apiPort = port(env, 'SKIFF_API_PORT', 8090);
   const routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
+  const routerTlsPort = port(env, 'SKIFF_ROUTER_TLS_PORT', 8443);
   const domain = env.SKIFF_DOMAIN ?? 'localhost';
   const fresh = !existsSync(join(dataDir, 'skiff.db'));
   const log = (m: string) => o.print(m);
@@ -207,6 +220,19 @@ export async function up(o: UpOptions): Promise<Up> {
   const running = runCore(routerConfig, quiet, apiFetch);
   const router = new RouterServer(running.core);
   const listening = await router.listen(routerPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1');
+  let listeningTls: number | undefined;
+  if (flags.tls) {
+    // Certificates the control plane chose (DomainMappings' Secrets, ACME) first; else the data
+    // dir's CA (the API's) signs one for any host the router serves, on first use.
+    ensureLocalPki(dataDir);
+    const files = pkiFiles(dataDir);
+    const ca = { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(files.caKey, 'utf8') };
+    const serves = (host: string) => running.core.table.hosts.has(host);
+    listeningTls = await router.listenTls(routerTlsPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1', [
+      new SnapshotCertificates(running.core),
+      new LocalCaCertificates(ca, serves),
+    ]);
+  }
 
   if (fresh) {
     const r = await apiFetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
@@ -246,6 +272,11 @@ export async function up(o: UpOptions): Promise<Up> {
         ? [`  Kubeconfig: ${cp.kubeconfig}   (export KUBECONFIG=${cp.kubeconfig}; kubectl get ksvc)`]
         : []),
       `  Router:     http://127.0.0.1${suffix}   (services at http://<name>.<namespace>.${domain}${suffix})`,
+      ...(listeningTls !== undefined
+        ? [
+            `  HTTPS:      https://<name>.<namespace>.${domain}:${listeningTls}   (trust ${pkiFiles(dataDir).caCert}: skiff ca)`,
+          ]
+        : []),
       `  Data:       ${dataDir}`,
       '',
       fresh ? `Deployed the example: curl http://hello.default.${domain}${suffix}` : 'Services are back as they were.',
@@ -259,6 +290,7 @@ export async function up(o: UpOptions): Promise<Up> {
   return {
     apiUrl: cp.url,
     routerPort: listening,
+    ...(listeningTls !== undefined ? { routerTlsPort: listeningTls } : {}),
     stop() {
       stopping ??= (async () => {
         stopped = true;

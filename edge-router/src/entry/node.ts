@@ -4,10 +4,11 @@
 // every request 404. With SKIFF_ROUTER_SNAPSHOT_FILE it keeps its last snapshot there (0600) and
 // starts from it, so a restarted router serves at once even while the control plane is down.
 import { readFileSync } from 'node:fs';
-import { fetchTrusting } from '@skiff/http/tls';
+import { fetchTrusting, pkiFiles } from '@skiff/http/tls';
 import { type RoutingSnapshot, RoutingSnapshotSchema } from '@skiff/shared';
 import { ConfigError, parseRouterConfig } from '../config.ts';
 import { RouterServer } from '../node/server.ts';
+import { type CertificateSource, LocalCaCertificates, SnapshotCertificates } from '../node/tls.ts';
 import { runCore } from '../run.ts';
 import { readKeptSnapshot, writeKeptSnapshot } from '../snapshot/kept.ts';
 
@@ -43,6 +44,20 @@ if (!initial) {
 }
 const server = new RouterServer(running.core);
 const port = await server.listen(Number(process.env.PORT ?? 8080), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
+// HTTPS beside HTTP when SKIFF_ROUTER_TLS_PORT is set: certificates from the routing snapshot
+// (TLS Secrets, ACME), then, with SKIFF_ROUTER_LOCAL_CA_DIR, ones its CA issues on demand.
+const tlsPort = process.env.SKIFF_ROUTER_TLS_PORT;
+if (tlsPort) {
+  const sources: CertificateSource[] = [new SnapshotCertificates(running.core)];
+  const caDir = process.env.SKIFF_ROUTER_LOCAL_CA_DIR;
+  if (caDir) {
+    const files = pkiFiles(caDir);
+    const ca = { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(files.caKey, 'utf8') };
+    sources.push(new LocalCaCertificates(ca, (h) => running.core.table.hosts.has(h)));
+  }
+  const bound = await server.listenTls(Number(tlsPort), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0', sources);
+  log.info(`edge-router (node) serving TLS :${bound}`);
+}
 log.info(`edge-router (node) serving :${port}`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

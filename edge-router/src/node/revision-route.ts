@@ -22,6 +22,9 @@ export interface RevisionRouteHost {
   pool(url: string): EndpointPool;
 }
 
+/** One year, as browsers' preload lists ask; without includeSubDomains (a route owns only its host). */
+const hstsValue = 'max-age=31536000';
+
 const held: OwnHeader = { name: proxyRequestHeader, value: proxyRequestValue };
 // The marker is the router's to set: a client's own copy is dropped.
 const notHeld: OwnHeader = { name: proxyRequestHeader, value: undefined };
@@ -40,8 +43,20 @@ export class RevisionRoute implements Route<Lease> {
   readonly #host: RevisionRouteHost;
   readonly #revisionHeader: OwnHeader | undefined;
 
-  constructor(host: RevisionRouteHost, revision: SnapshotRevision, throttler: Throttler) {
+  /** The scheme the client used (`X-Forwarded-Proto`, `Forwarded: proto=`). */
+  readonly #scheme: 'http' | 'https';
+  readonly #hsts: OwnHeader | undefined;
+
+  constructor(
+    host: RevisionRouteHost,
+    revision: SnapshotRevision,
+    throttler: Throttler,
+    scheme: 'http' | 'https' = 'http',
+    hsts = false,
+  ) {
     this.#host = host;
+    this.#scheme = scheme;
+    this.#hsts = hsts ? { name: 'strict-transport-security', value: hstsValue } : undefined;
     this.maxBodyBytes = host.maxBodyBytes;
     this.revision = revision;
     this.h2c = revision.protocol === 'h2c';
@@ -70,11 +85,13 @@ export class RevisionRoute implements Route<Lease> {
   }
 
   requestHead(head: RequestHead, client: string, lease: Lease): string {
-    return forwardRequestHead(head, client, lease.held ? held : notHeld);
+    return forwardRequestHead(head, client, lease.held ? held : notHeld, false, this.#scheme);
   }
 
   responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string {
-    return forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader);
+    const out = forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader);
+    // HSTS only over HTTPS on a host whose plain HTTP redirects there (RFC 6797 §7.2: never over HTTP).
+    return this.#hsts === undefined ? out : `${out.slice(0, -2)}${this.#hsts.name}: ${this.#hsts.value}\r\n\r\n`;
   }
 
   ownRequestHeader(lease: Lease): OwnHeader {

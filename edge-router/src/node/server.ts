@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import {
   type Answer,
   acceptEither,
@@ -16,6 +17,9 @@ import type { RouterCore } from '../core.ts';
 import { tagHeader } from '../forward/headers.ts';
 import type { Lease } from '../hold/throttler.ts';
 import { RevisionRoute, type RevisionRouteHost } from './revision-route.ts';
+import { type CertificateSource, TlsTerminator } from './tls.ts';
+
+const acmeChallengePath = '/.well-known/acme-challenge/';
 
 /** How long an idle client keep-alive connection stays open. */
 const keepAliveTimeoutMs = 65_000;
@@ -33,10 +37,17 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly headerTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly revisionHeader: boolean;
+  /** The router is the edge: the scheme is the listener's, never what a client claims. */
+  readonly scheme = 'http';
   readonly server: Server;
   readonly #pools = new Map<string, EndpointPool>();
   readonly #connections = new Set<ProxyConnection<Lease>>();
   readonly #http2: Http2Proxy<Lease>;
+  readonly #https2: Http2Proxy<Lease>;
+  /** The HTTPS side, once `listenTls` was called: the same engine behind a TLS listener. */
+  tls: { terminator: TlsTerminator; server: TlsServer } | undefined;
+  /** The engine's view of this server for connections that came through TLS. */
+  readonly #https: Hop<Lease>;
 
   constructor(core: RouterCore) {
     this.core = core;
@@ -44,7 +55,15 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     this.headerTimeoutMs = this.config.headerTimeoutMs;
     this.maxBodyBytes = this.config.maxBodyBytes;
     this.revisionHeader = this.config.revisionHeader;
+    this.#https = {
+      deadlines: this.deadlines,
+      headerTimeoutMs: this.headerTimeoutMs,
+      route: (head) => this.route(head, 'https'),
+      forget: (conn) => this.forget(conn),
+      scheme: 'https',
+    };
     this.#http2 = new Http2Proxy(this);
+    this.#https2 = new Http2Proxy(this.#https);
     // HTTP/1.1 and HTTP/2 (prior knowledge, or `Upgrade: h2c` to an h2c revision) on one port.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(
@@ -66,15 +85,78 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     });
   }
 
-  /** Host → route → revision, or the answer when there is none (404) or the body is too large. */
-  route(head: RequestHead): RevisionRoute | Answer {
+  /**
+   * Also serve HTTPS on `port`: TLS terminated here (certificates from `sources`, see `tls.ts`), then
+   * the same engine and routing as plain HTTP.
+   */
+  listenTls(port: number, host: string, sources: CertificateSource[], publicPort?: number): Promise<number> {
+    const terminator = new TlsTerminator(sources);
+    const server = terminator.createServer(
+      (socket) => {
+        if (socket.alpnProtocol === 'h2') this.#https2.accept(socket);
+        else this.#connections.add(new ProxyConnection(this.#https, socket, keepAliveTimeoutMs));
+      },
+      (host) => this.#speaksH2(host),
+    );
+    // A failed handshake (no certificate for the name, TLS 1.1) concerns only that client.
+    server.on('tlsClientError', () => {});
+    this.tls = { terminator, server };
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const address = server.address();
+        const bound = typeof address === 'object' && address ? address.port : port;
+        this.tlsPublicPort = publicPort ?? bound;
+        resolve(bound);
+      });
+    });
+  }
+
+  /**
+   * Host → route → revision, or the answer when there is none (404) or the body is too large.
+   * On plain HTTP: ACME HTTP-01 challenges the control plane asked for, and the host's
+   * `http-protocol` (a redirect to HTTPS, or a refusal).
+   */
+  route(head: RequestHead, scheme: 'http' | 'https' = 'http'): RevisionRoute | Answer {
     const core = this.core;
+    if (scheme === 'http' && head.target.startsWith(acmeChallengePath)) {
+      const keyAuthorization = core.table.challenges.get(head.target.slice(acmeChallengePath.length));
+      if (keyAuthorization !== undefined) return { status: 200, message: keyAuthorization };
+    }
     const resolution = core.resolve(head.host, core.config.tagHeaderRouting ? headerValue(head, tagHeader) : undefined);
     if (!resolution.ok) return resolution;
+    const http = resolution.entry.httpProtocol;
+    if (scheme === 'http' && http !== 'enabled') {
+      const host = head.host ?? '';
+      if (http === 'disabled') return { status: 404, message: `plain HTTP is disabled for ${host}; use https` };
+      const port = this.tlsPublicPort;
+      const authority = `${host.replace(/:\d+$/, '')}${port === 443 ? '' : `:${port}`}`;
+      const path = head.target.startsWith('/') ? head.target : '/';
+      return { status: 301, message: 'moved to https', headers: [['location', `https://${authority}${path}`]] };
+    }
     const limit = this.maxBodyBytes;
     if (limit > 0 && head.contentLength !== undefined && head.contentLength > limit) return answers.bodyTooLarge(limit);
-    return new RevisionRoute(this, resolution.revision, core.throttler(resolution.revision));
+    return new RevisionRoute(
+      this,
+      resolution.revision,
+      core.throttler(resolution.revision),
+      scheme,
+      scheme === 'https' && http === 'redirected',
+    );
   }
+
+  /** Whether every revision `host` reaches is served over h2c (so ALPN may choose h2 for it). */
+  #speaksH2(host: string): boolean {
+    const entry = this.core.table.hosts.get(host);
+    if (entry === undefined) return false;
+    if (entry.pinned !== undefined) return entry.pinned.protocol === 'h2c';
+    const revisions = entry.split?.revisions ?? [];
+    return revisions.length > 0 && revisions.every((r) => r.protocol === 'h2c');
+  }
+
+  /** The HTTPS port redirects name (the TLS listener's, unless told the public one). */
+  tlsPublicPort = 443;
 
   pool(url: string): EndpointPool {
     let pool = this.#pools.get(url);
@@ -97,9 +179,12 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   async close(): Promise<void> {
     this.deadlines.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const tlsClosed = new Promise<void>((resolve) => (this.tls ? this.tls.server.close(() => resolve()) : resolve()));
     for (const c of this.#connections) c.destroy();
     this.#http2.close();
+    this.#https2.close();
     for (const p of this.#pools.values()) p.close();
     await closed;
+    await tlsClosed;
   }
 }

@@ -1,4 +1,4 @@
-import type { RoutingSnapshot, SnapshotRevision } from '@skiff/shared';
+import type { RoutingSnapshot, SnapshotCertificate, SnapshotRevision } from '@skiff/shared';
 import { normalizeHost } from './host.ts';
 import type { Random } from './random.ts';
 
@@ -25,7 +25,11 @@ export interface HostEntry {
   pinned: SnapshotRevision | undefined;
   /** The route's tags, for `Skiff-Tag` on the main host. */
   tags: ReadonlyMap<string, SnapshotRevision>;
+  /** What plain HTTP does on this host (Knative's `http-protocol`). */
+  httpProtocol: HttpProtocol;
 }
+
+export type HttpProtocol = 'enabled' | 'redirected' | 'disabled';
 
 export interface TableOptions {
   /** Serve cluster-local routes as well (an in-cluster router). */
@@ -41,11 +45,23 @@ export class RoutingTable {
   readonly hosts: ReadonlyMap<string, HostEntry>;
   /** Every revision in the snapshot, by `revisionKey`. */
   readonly revisions: ReadonlyMap<string, SnapshotRevision>;
+  /** Certificates the control plane chose (TLS Secrets, ACME), for the TLS listener. */
+  readonly certificates: readonly SnapshotCertificate[];
+  /** ACME HTTP-01 key authorizations by token. */
+  readonly challenges: ReadonlyMap<string, string>;
 
-  constructor(version: number, hosts: Map<string, HostEntry>, revisions: Map<string, SnapshotRevision>) {
+  constructor(
+    version: number,
+    hosts: Map<string, HostEntry>,
+    revisions: Map<string, SnapshotRevision>,
+    certificates: readonly SnapshotCertificate[] = [],
+    challenges: ReadonlyMap<string, string> = new Map(),
+  ) {
     this.version = version;
     this.hosts = hosts;
     this.revisions = revisions;
+    this.certificates = certificates;
+    this.challenges = challenges;
   }
 
   static empty(): RoutingTable {
@@ -68,6 +84,7 @@ export function buildRoutingTable(snapshot: RoutingSnapshot, options: TableOptio
     const split: TrafficSplit = { revisions: [], cumulative: [], total: 0 };
     const tags = new Map<string, SnapshotRevision>();
     const tagHosts: [string, SnapshotRevision][] = [];
+    const http = route.httpProtocol ?? 'enabled';
     for (const target of route.traffic) {
       const revision = revisions.get(revisionKey(route.namespace, target.revisionName));
       // A target whose revision the snapshot lacks cannot be served; the rest of the split still can.
@@ -82,14 +99,16 @@ export function buildRoutingTable(snapshot: RoutingSnapshot, options: TableOptio
     }
     for (const h of route.hosts) {
       const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, split, undefined, tags));
+      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, split, undefined, tags, http));
     }
     for (const [h, revision] of tagHosts) {
       const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, undefined, revision, tags));
+      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, undefined, revision, tags, http));
     }
   }
-  return new RoutingTable(snapshot.version, hosts, revisions);
+  const challenges = new Map<string, string>();
+  for (const c of snapshot.challenges ?? []) challenges.set(c.token, c.keyAuthorization);
+  return new RoutingTable(snapshot.version, hosts, revisions, snapshot.certificates ?? [], challenges);
 }
 
 /**
@@ -104,8 +123,9 @@ function hostEntry(
   split: TrafficSplit | undefined,
   pinned: SnapshotRevision | undefined,
   tags: ReadonlyMap<string, SnapshotRevision>,
+  httpProtocol: HttpProtocol,
 ): HostEntry {
-  return { namespace, route, split, pinned, tags };
+  return { namespace, route, split, pinned, tags, httpProtocol };
 }
 
 /** One draw from a split: each revision with probability percent / total. */

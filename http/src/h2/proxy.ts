@@ -192,7 +192,10 @@ export class Http2Proxy<T> {
     }
     if (out.te === undefined) delete out.te;
     out['x-forwarded-for'] = xForwardedFor(xff, ex.client);
+    const scheme = this.hop.scheme;
+    if (scheme !== undefined) proto = scheme;
     if (proto === undefined) out['x-forwarded-proto'] = 'http';
+    else if (scheme !== undefined) out['x-forwarded-proto'] = scheme;
     out.forwarded = forwarded(prior, ex.client, ex.head.host, proto ?? 'http');
     if (own?.value !== undefined) out[own.name] = own.value;
 

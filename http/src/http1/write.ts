@@ -19,7 +19,13 @@ export interface OwnHeader {
  * (Content-Length, Transfer-Encoding) stay: the body is forwarded as is. Behind a trusted hop that
  * wrote `X-Forwarded-For` but no `Forwarded` (`trustXff`), `Forwarded` names its first client.
  */
-export function forwardRequestHead(head: RequestHead, client: string, own?: OwnHeader, trustXff = false): string {
+export function forwardRequestHead(
+  head: RequestHead,
+  client: string,
+  own?: OwnHeader,
+  trustXff = false,
+  scheme?: string,
+): string {
   const h = head.headers;
   let out = `${head.method} ${head.target} HTTP/1.${head.minor}\r\n`;
   let xff: string | undefined;
@@ -42,8 +48,11 @@ export function forwardRequestHead(head: RequestHead, client: string, own?: OwnH
       if (own !== undefined && lower === own.name) continue;
       // Bodies go through as bytes, so their framing header goes too.
       if (lower !== 'transfer-encoding' && isHopByHop(lower, head.connection)) continue;
-      if (lower === 'x-forwarded-proto') proto = value;
-      else if (lower === 'x-forwarded-host') forwardedHost = true;
+      if (lower === 'x-forwarded-proto') {
+        // An edge hop knows the scheme the client used: the client's own claim is dropped.
+        if (scheme !== undefined) continue;
+        proto = value;
+      } else if (lower === 'x-forwarded-host') forwardedHost = true;
       else if (lower === 'host') {
         // The host the request was routed by: an absolute-form target's authority wins over Host.
         out += `${name}: ${head.host}\r\n`;
@@ -55,10 +64,11 @@ export function forwardRequestHead(head: RequestHead, client: string, own?: OwnH
   if (head.upgrade !== undefined) out += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
   else if (head.minor === 0 && head.connection.includes('keep-alive')) out += 'connection: keep-alive\r\n';
   out += `x-forwarded-for: ${xForwardedFor(xff, client)}\r\n`;
-  if (proto === undefined) out += 'x-forwarded-proto: http\r\n';
+  if (scheme !== undefined) proto = undefined;
+  if (proto === undefined) out += `x-forwarded-proto: ${scheme ?? 'http'}\r\n`;
   if (!forwardedHost && head.host !== undefined) out += `x-forwarded-host: ${head.host}\r\n`;
   const origin = trustXff && prior === undefined && xff !== undefined ? (xff.split(',')[0] as string).trim() : client;
-  out += `forwarded: ${forwarded(prior, origin, head.host, proto ?? 'http')}\r\n`;
+  out += `forwarded: ${forwarded(prior, origin, head.host, proto ?? scheme ?? 'http')}\r\n`;
   if (own?.value !== undefined) out += `${own.name}: ${own.value}\r\n`;
   return `${out}\r\n`;
 }
@@ -96,10 +106,17 @@ export function forwardResponseHead(
 }
 
 /** A complete plain-text response a hop makes itself (errors, probes). */
-export function plainResponse(status: number, message: string, close: boolean): string {
+export function plainResponse(
+  status: number,
+  message: string,
+  close: boolean,
+  headers?: readonly (readonly [string, string])[],
+): string {
   const text = `${message}\n`;
+  let extra = '';
+  for (const [name, value] of headers ?? []) extra += `${name}: ${value}\r\n`;
   return (
-    `HTTP/1.1 ${status} ${reasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${reasons[status] ?? 'Unknown'}\r\ncontent-type: text/plain; charset=utf-8\r\n${extra}` +
     `content-length: ${Buffer.byteLength(text)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${text}`
   );
 }
@@ -107,6 +124,7 @@ export function plainResponse(status: number, message: string, close: boolean): 
 export const reasons: Record<number, string> = {
   100: 'Continue',
   200: 'OK',
+  301: 'Moved Permanently',
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',

@@ -30,6 +30,8 @@ const smallBodyBytes = 16 * 1024;
 export interface Answer {
   readonly status: number;
   readonly message: string;
+  /** Headers of the answer besides its framing (a redirect's `Location`). */
+  readonly headers?: readonly (readonly [string, string])[];
 }
 
 export const headersTooLarge: Answer = { status: 431, message: 'request header fields too large' };
@@ -52,6 +54,11 @@ export interface Hop<T> {
    * ignored and the request served over HTTP/1.1.
    */
   upgradeH2c?(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void;
+  /**
+   * The scheme clients reach this hop with, when it is the edge and knows it (the router's TLS
+   * listener says `https`): a client's own `X-Forwarded-Proto` is then replaced, not passed on.
+   */
+  readonly scheme?: 'http' | 'https';
 }
 
 /** A request as a hop sees it, whichever protocol carries it (HTTP/1.1 `Exchange`, HTTP/2 stream). */
@@ -665,7 +672,8 @@ export class ProxyConnection<T> implements Timed {
     if (ex.ended) return;
     // After a body that was not read to its end, the connection cannot carry another request.
     const close = forceClose || !keepsAlive(ex.head) || (!ex.requestDone && !bodyless(ex.head)) || this.#clientEnded;
-    if (!this.#closed) this.#client.write(plainResponse(answer.status, answer.message, close), 'latin1');
+    if (!this.#closed)
+      this.#client.write(plainResponse(answer.status, answer.message, close, answer.headers), 'latin1');
     ex.status = answer.status;
     ex.responseStarted = true;
     this.#dropUpstream(ex);
@@ -680,7 +688,7 @@ export class ProxyConnection<T> implements Timed {
   /** Answers a request that never became an exchange (unknown host, probe, body too large). */
   #answerHere(head: RequestHead, answer: Answer): void {
     const close = !keepsAlive(head) || !bodyless(head) || this.#clientEnded;
-    this.#client.write(plainResponse(answer.status, answer.message, close), 'latin1');
+    this.#client.write(plainResponse(answer.status, answer.message, close, answer.headers), 'latin1');
     if (close) {
       this.#buf = undefined;
       this.#client.end();
@@ -692,7 +700,7 @@ export class ProxyConnection<T> implements Timed {
     this.#buf = undefined;
     this.#headSince = 0;
     this.hop.deadlines.delete(this);
-    this.#client.end(plainResponse(answer.status, answer.message, true), 'latin1');
+    this.#client.end(plainResponse(answer.status, answer.message, true, answer.headers), 'latin1');
     this.#client.pause();
   }
 

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -17,12 +17,17 @@ export interface KeyPair {
 
 const day = 86_400_000;
 
-function rsaKeys(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey; keyPem: string } {
-  const { privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
+const rsaOptions = {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+} as const;
+
+function rsaKeys(privateKey = generateKeyPairSync('rsa', rsaOptions).privateKey): {
+  publicKey: forge.pki.rsa.PublicKey;
+  privateKey: forge.pki.rsa.PrivateKey;
+  keyPem: string;
+} {
   const key = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
   const publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   return { publicKey, privateKey: key, keyPem: privateKey };
@@ -64,10 +69,35 @@ export function createCa(commonName: string, now = new Date(), days = 3650): Key
  * common name), one year by default.
  */
 export function issueServingCertificate(ca: KeyPair, names: string[], now = new Date(), days = 365): KeyPair {
+  return signServing(ca, names, now, days, rsaKeys());
+}
+
+/**
+ * `issueServingCertificate` with the key made off the event loop (a server issuing on demand, such
+ * as the router for a new host, must not stall its other connections for the RSA key generation).
+ */
+export async function issueServingCertificateAsync(
+  ca: KeyPair,
+  names: string[],
+  now = new Date(),
+  days = 365,
+): Promise<KeyPair> {
+  const pem = await new Promise<string>((resolve, reject) =>
+    generateKeyPair('rsa', rsaOptions, (error, _pub, privateKey) => (error ? reject(error) : resolve(privateKey))),
+  );
+  return signServing(ca, names, now, days, rsaKeys(pem));
+}
+
+function signServing(
+  ca: KeyPair,
+  names: string[],
+  now: Date,
+  days: number,
+  { publicKey, keyPem }: ReturnType<typeof rsaKeys>,
+): KeyPair {
   if (names.length === 0) throw new Error('a serving certificate needs at least one name');
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
-  const { publicKey, keyPem } = rsaKeys();
   const cert = newCertificate(publicKey, now, days);
   cert.setSubject([{ name: 'commonName', value: names[0] as string, valueTagClass: utf8String }]);
   cert.setIssuer(caCert.subject.attributes);

@@ -9,7 +9,8 @@ import { ensureLocalPki, fetchTrusting, kubeconfigYaml, loadKubeconfig, pkiFiles
 
 const dir = () => mkdtempSync(join(tmpdir(), 'skiff-tls-'));
 
-describe('local CA and serving certificate', () => {
+// Each test makes RSA keys (about a second of CPU each on a loaded 2-core machine).
+describe('local CA and serving certificate', { timeout: 30_000 }, () => {
   it('makes a CA and a certificate openssl verifies for every loopback name, keys 0600', () => {
     const d = dir();
     ensureLocalPki(d, ['localhost', '127.0.0.1', '::1', 'api.example.test']);

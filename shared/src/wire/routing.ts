@@ -45,8 +45,28 @@ export const SnapshotRouteSchema = z.object({
   /** Hosts that reach the route's weighted split, lower case, without port. */
   hosts: z.array(z.string()),
   traffic: z.array(SnapshotTargetSchema),
+  /**
+   * What plain HTTP does for these hosts (Knative's `networking.knative.dev/http-protocol`):
+   * served (`enabled`, the default), answered with a redirect to HTTPS, or refused (`disabled`).
+   */
+  httpProtocol: z.enum(['enabled', 'redirected', 'disabled']).optional(),
 });
 export type SnapshotRoute = z.infer<typeof SnapshotRouteSchema>;
+
+/** A certificate the control plane chose for some hosts (a TLS Secret's or one issued by ACME). */
+export const SnapshotCertificateSchema = z.object({
+  /** Lower-case host names; `*.example.com` covers one label. */
+  hosts: z.array(z.string()),
+  /** PEM chain, leaf first. */
+  cert: z.string(),
+  /** PEM private key. */
+  key: z.string(),
+});
+export type SnapshotCertificate = z.infer<typeof SnapshotCertificateSchema>;
+
+/** An ACME HTTP-01 challenge the router answers at `/.well-known/acme-challenge/<token>`. */
+export const SnapshotChallengeSchema = z.object({ token: z.string(), keyAuthorization: z.string() });
+export type SnapshotChallenge = z.infer<typeof SnapshotChallengeSchema>;
 
 export const RoutingSnapshotSchema = z.object({
   /** Increases with every change; routers ask for anything newer than the one they hold. */
@@ -54,6 +74,9 @@ export const RoutingSnapshotSchema = z.object({
   generatedAt: z.string(),
   routes: z.array(SnapshotRouteSchema),
   revisions: z.array(SnapshotRevisionSchema),
+  /** Certificates for the router's TLS listener (absent: none besides its own sources). */
+  certificates: z.array(SnapshotCertificateSchema).optional(),
+  challenges: z.array(SnapshotChallengeSchema).optional(),
 });
 export type RoutingSnapshot = z.infer<typeof RoutingSnapshotSchema>;
 

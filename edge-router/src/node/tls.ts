@@ -1,0 +1,193 @@
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
+import type { KeyPair } from '@skiff/http/tls';
+import { issueServingCertificateAsync } from '@skiff/http/tls';
+import { normalizeHost } from '../routing/host.ts';
+import type { RoutingTable } from '../routing/table.ts';
+
+/**
+ * Where the router's certificates come from: one interface, three sources (the local CA, issuing
+ * on demand; Kubernetes TLS Secrets and ACME certificates, which the control plane puts in the
+ * routing snapshot). The TLS listener asks each source in turn for the SNI host.
+ */
+export interface CertificateSource {
+  /** The certificate (PEM chain and key) to present for `host` (lower case), if this source has one. */
+  certificateFor(host: string): KeyPair | undefined | Promise<KeyPair | undefined>;
+}
+
+/** Modern TLS (Mozilla's "intermediate" list): TLS 1.3 suites, then ECDHE with AEAD ciphers for 1.2. */
+export const tlsCiphers = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * ALPN's choice for a connection: `h2` when the client offers it and the SNI host's revisions all
+ * speak HTTP/2 (their port is named h2c: this hop translates no versions, so an HTTP/2 stream to an
+ * HTTP/1.1 revision would only get 505), else `http/1.1`. A client that offers only `h2` gets it
+ * (its streams are answered, with 505 where they cannot go); one that offers neither gets none
+ * (a fatal `no_application_protocol` alert, RFC 7301 §3.2).
+ */
+export function chooseAlpn(offered: readonly string[], hostSpeaksH2: boolean): string | undefined {
+  if (offered.includes('h2') && (hostSpeaksH2 || !offered.includes('http/1.1'))) return 'h2';
+  return offered.includes('http/1.1') ? 'http/1.1' : undefined;
+}
+
+/**
+ * Certificates by host from a fixed list (the snapshot's): an exact name wins over a wildcard
+ * (`*.example.com` covers one label, as RFC 6125 §6.4.3).
+ */
+export class CertificateTable implements CertificateSource {
+  readonly #exact = new Map<string, KeyPair>();
+  readonly #wildcard = new Map<string, KeyPair>();
+
+  constructor(entries: readonly { hosts: readonly string[]; cert: string; key: string }[] = []) {
+    for (const e of entries) {
+      const pair = { cert: e.cert, key: e.key };
+      for (const h of e.hosts) {
+        const host = h.toLowerCase();
+        if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), pair);
+        else this.#exact.set(host, pair);
+      }
+    }
+  }
+
+  certificateFor(host: string): KeyPair | undefined {
+    const exact = this.#exact.get(host);
+    if (exact !== undefined) return exact;
+    const dot = host.indexOf('.');
+    return dot < 0 ? undefined : this.#wildcard.get(host.slice(dot + 1));
+  }
+}
+
+/** The certificates in the routing snapshot the router holds now (TLS Secrets, ACME). */
+export class SnapshotCertificates implements CertificateSource {
+  readonly #core: { readonly table: RoutingTable };
+  #version = Number.NaN;
+  #table = new CertificateTable();
+
+  constructor(core: { readonly table: RoutingTable }) {
+    this.#core = core;
+  }
+
+  certificateFor(host: string): KeyPair | undefined {
+    const table = this.#core.table;
+    if (table.version !== this.#version) {
+      this.#table = new CertificateTable(table.certificates);
+      this.#version = table.version;
+    }
+    return this.#table.certificateFor(host);
+  }
+}
+
+const day = 86_400_000;
+
+/**
+ * The local source: certificates the data dir's CA issues on demand, only for hosts `serves` says
+ * the router serves (so a client cannot make it sign any name it sends), kept in memory and issued
+ * again 30 days before they expire.
+ */
+export class LocalCaCertificates implements CertificateSource {
+  readonly #ca: KeyPair;
+  readonly #serves: (host: string) => boolean;
+  readonly #issued = new Map<string, Promise<{ pair: KeyPair; renewAt: number } | undefined>>();
+  readonly #now: () => number;
+
+  constructor(ca: KeyPair, serves: (host: string) => boolean, now: () => number = Date.now) {
+    this.#ca = ca;
+    this.#serves = serves;
+    this.#now = now;
+  }
+
+  async certificateFor(host: string): Promise<KeyPair | undefined> {
+    if (!this.#serves(host)) return undefined;
+    let entry = this.#issued.get(host);
+    const held = entry === undefined ? undefined : await entry;
+    if (held === undefined || held.renewAt <= this.#now()) {
+      entry = issueServingCertificateAsync(this.#ca, [host], new Date(this.#now())).then(
+        (pair) => ({ pair, renewAt: new Date(new X509Certificate(pair.cert).validTo).getTime() - 30 * day }),
+        () => undefined,
+      );
+      this.#issued.set(host, entry);
+    }
+    return (await entry)?.pair;
+  }
+}
+
+/**
+ * The TLS side of the router: SNI picks the certificate from the sources (first that has one);
+ * a host none has gets a handshake failure, never another host's certificate. Secure contexts are
+ * made once per certificate and reused; a source that returns a new certificate (rotation) takes
+ * effect on the next handshake while connections already open keep theirs. TLS 1.2 and newer only.
+ */
+export class TlsTerminator {
+  sources: CertificateSource[];
+  readonly #contexts = new Map<string, { pair: KeyPair; context: SecureContext }>();
+
+  constructor(sources: CertificateSource[]) {
+    this.sources = sources;
+  }
+
+  /** The secure context for `servername`, or undefined when no source has a certificate for it. */
+  async contextFor(servername: string): Promise<SecureContext | undefined> {
+    const host = normalizeHost(servername);
+    if (host === undefined) return undefined;
+    for (const source of this.sources) {
+      const pair = await source.certificateFor(host);
+      if (pair !== undefined) return this.#context(host, pair);
+    }
+    return undefined;
+  }
+
+  #context(host: string, pair: KeyPair): SecureContext {
+    const cached = this.#contexts.get(host);
+    if (
+      cached !== undefined &&
+      (cached.pair === pair || (cached.pair.cert === pair.cert && cached.pair.key === pair.key))
+    )
+      return cached.context;
+    const context = createSecureContext({
+      cert: pair.cert,
+      key: pair.key,
+      minVersion: 'TLSv1.2',
+      ciphers: tlsCiphers,
+      honorCipherOrder: true,
+    });
+    this.#contexts.set(host, { pair, context });
+    return context;
+  }
+
+  /**
+   * A TLS server whose secure connections go to `onConnection` (the HTTP engine; `alpnProtocol`
+   * says which protocol the handshake chose); `speaksH2(host)` decides whether ALPN picks `h2`.
+   */
+  createServer(onConnection: (socket: TLSSocket) => void, speaksH2: (host: string) => boolean): Server {
+    return createServer(
+      {
+        minVersion: 'TLSv1.2',
+        ciphers: tlsCiphers,
+        honorCipherOrder: true,
+        // Called only when the client sends ALPN; one that sends none speaks HTTP/1.1.
+        ALPNCallback: ({ servername, protocols }) =>
+          chooseAlpn(protocols, servername !== undefined && speaksH2(normalizeHost(servername) ?? '')),
+        allowHalfOpen: true,
+        noDelay: true,
+        SNICallback: (servername, cb) => {
+          this.contextFor(servername).then(
+            (context) =>
+              context ? cb(null, context) : cb(new Error(`no certificate for ${JSON.stringify(servername)}`)),
+            (error: unknown) => cb(error instanceof Error ? error : new Error(String(error))),
+          );
+        },
+      },
+      onConnection,
+    );
+  }
+}
