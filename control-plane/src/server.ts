@@ -112,6 +112,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
   });
   const routerStats = new Map<string, RouterStats>();
+  const coldStarts = new ColdStartLog();
   const activations: ActivateRequest[] = [];
   let started = false;
   const app = createApi({
@@ -128,11 +129,15 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     },
     routerStats: (s) => {
       routerStats.set(s.router, s);
+      for (const c of s.coldStarts ?? []) if (store.getRevision(c.namespace, c.revision)) coldStarts.record(c);
       autoscaler?.routerStats(s);
       rollouts.routerStats(s);
     },
     ...(autoscaler ? { scaling: (ns: string, name: string) => autoscaler.decisions(ns, name) } : {}),
-    extraMetrics: () => [...(autoscaler?.metrics() ?? []), ...rollouts.metrics()],
+    extraMetrics: () => {
+      coldStarts.forget((ns, name) => store.getRevision(ns, name) !== undefined);
+      return [...(autoscaler?.metrics() ?? []), ...rollouts.metrics(), ...coldStarts.metrics()];
+    },
     rollouts,
     ready: () => started,
     ...(o.watchBookmarkMs ? { watchBookmarkMs: o.watchBookmarkMs } : {}),
@@ -140,7 +145,6 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.backend.validate ? { validateTemplate: o.backend.validate.bind(o.backend) } : {}),
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
-  const coldStarts = new ColdStartLog();
   const live = new LiveSeries({
     revisions: () => store.listRevisions(),
     figures: (ns, name) => autoscaler?.live(ns, name) ?? { actual: o.backend.observe(ns, name).ready.length },

@@ -85,7 +85,9 @@ export class RouterCore {
     if (periodMs <= 0) return undefined;
     this.#lastReport = now;
     const revisions: RouterStats['revisions'] = [];
+    const coldStarts: NonNullable<RouterStats['coldStarts']> = [];
     for (const [key, throttler] of this.throttlers) {
+      coldStarts.push(...throttler.takeColdStarts());
       const load = throttler.load(now);
       if (load.requests > 0 || load.responses > 0 || load.averageHeld > 0 || load.averageInFlight > 0) {
         revisions.push({
@@ -103,8 +105,14 @@ export class RouterCore {
         this.#lastPoke.delete(key);
       }
     }
-    if (revisions.length === 0) return undefined;
-    return { router: this.config.routerName, timestamp: now, periodMs, revisions };
+    if (revisions.length === 0 && coldStarts.length === 0) return undefined;
+    return {
+      router: this.config.routerName,
+      timestamp: now,
+      periodMs,
+      revisions,
+      ...(coldStarts.length > 0 ? { coldStarts } : {}),
+    };
   }
 
   #poke(throttler: Throttler): void {

@@ -8,6 +8,7 @@ export * from './config/rollout.ts';
 export * from './defaulting.ts';
 export * from './errors/field-error.ts';
 export * from './errors/status.ts';
+export * from './metrics/prometheus.ts';
 export * from './naming/md5.ts';
 export * from './naming/names.ts';
 export * from './naming/template-hash.ts';

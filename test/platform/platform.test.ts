@@ -167,6 +167,49 @@ describe('the platform on one machine (skiff up)', () => {
     expect(after.status.revisions[0].desiredReplicas).toBe(1);
   });
 
+  it('explains a cold start: Server-Timing phases on the held request, a histogram per phase on /metrics, the console view', async () => {
+    // The app takes 400 ms to listen: the "listening" phase must show it.
+    const svc = appService('drowsy', {}, { READY_DELAY_MS: '400' }, { 'autoscaling.knative.dev/initial-scale': '0' });
+    expect((await p.api('POST', servicePath(), svc)).status).toBe(201);
+    await ready(p, 'drowsy', 30_000, false);
+    // The first request the router routes (404 until it has the route) is the one held.
+    let r = await p.get(host('drowsy'));
+    for (const until = Date.now() + 5000; r.status === 404 && Date.now() < until; ) r = await p.get(host('drowsy'));
+    expect(r.status).toBe(200);
+    const timing = r.headers.get('server-timing') ?? '';
+    const phases = Object.fromEntries(
+      timing.split(',').map((part) => {
+        const [name = '', dur = ''] = part.trim().split(';dur=');
+        return [name, Number(dur)];
+      }),
+    );
+    expect(Object.keys(phases)).toEqual(['held', 'decision', 'spawn', 'listening', 'ready', 'routed', 'first-byte']);
+    expect(phases.listening).toBeGreaterThanOrEqual(380);
+    const steps = ['decision', 'spawn', 'listening', 'ready', 'routed'].reduce((a, k) => a + (phases[k] ?? 0), 0);
+    expect(Math.abs(steps - (phases.held ?? 0))).toBeLessThan(1);
+    expect(phases.held).toBeLessThan(5000);
+    // A request to a running replica waited for nothing.
+    expect((await p.get(host('drowsy'))).headers.get('server-timing')).toBeNull();
+
+    const labels = 'namespace_name="default",revision_name="drowsy-00001"';
+    const metrics = async () => (await p.api('GET', '/metrics')).text();
+    await waitFor(
+      async () => (await metrics()).includes(`skiff_cold_start_phase_seconds_count{${labels},phase="listening"} 1`),
+      10_000,
+      'the cold start on /metrics',
+    );
+    expect(await metrics()).toMatch(
+      new RegExp(`skiff_cold_start_phase_seconds_bucket\\{${labels},phase="listening",le="0.25"\\} 0`),
+    );
+    const view = (await (
+      await p.api('GET', '/console/api/cold-starts?namespace=default&revision=drowsy-00001')
+    ).json()) as {
+      coldStarts: { phases: Record<string, number> }[];
+    };
+    expect(view.coldStarts).toHaveLength(1);
+    expect(view.coldStarts[0]?.phases.listening).toBe(phases.listening);
+  });
+
   it('reports a crashing command’s exit code in the revision status', async () => {
     const crash = {
       apiVersion: 'serving.knative.dev/v1',

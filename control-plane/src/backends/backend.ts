@@ -1,4 +1,4 @@
-import type { FieldError, RevisionSpec, SnapshotEndpoint } from '@skiff/shared';
+import type { ColdStartTimes, FieldError, RevisionSpec, SnapshotEndpoint } from '@skiff/shared';
 
 /** What a backend needs to run one revision. */
 export interface RevisionWorkload {
@@ -30,6 +30,11 @@ export interface RevisionObservation {
   ready: SnapshotEndpoint[];
   /** Set while the revision keeps failing to start or crashing. */
   failure?: RevisionFailure;
+  /**
+   * Its latest start from zero, step by step as far as it got (routers put it in held requests'
+   * `Server-Timing`): `decidedAt` is when the backend was asked for replicas with none running.
+   */
+  coldStart?: ColdStartTimes;
 }
 
 /**

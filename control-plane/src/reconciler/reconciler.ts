@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type AutoscalerConfig,
   autoscalerDefaults,
+  type ColdStartTimes,
   resolveAutoscaling,
   type SnapshotEndpoint,
   type UrlOptions,
@@ -85,6 +86,8 @@ export class Reconciler {
   #o: ReconcilerOptions;
   #scale: ScaleSource;
   #endpoints = new Map<string, SnapshotEndpoint[]>();
+  /** Each revision's latest start from zero, as last observed (routers time held requests with it). */
+  #coldStarts = new Map<string, ColdStartTimes>();
   /** What was last published of each service's routing, to publish only on change. */
   #fingerprints = new Map<string, string>();
   #unwatch: (() => void) | undefined;
@@ -175,6 +178,7 @@ export class Reconciler {
     if (kind === 'gc') {
       if (!this.#o.store.getRevision(namespace, name)) {
         this.#endpoints.delete(`${namespace}/${name}`);
+        this.#coldStarts.delete(`${namespace}/${name}`);
         await this.#o.backend.remove(namespace, name);
         this.#publishSoon();
       }
@@ -195,6 +199,7 @@ export class Reconciler {
       for (const w of backend.list()) {
         if (w.namespace === namespace && !store.getRevision(namespace, w.revision)) {
           this.#endpoints.delete(`${namespace}/${w.revision}`);
+          this.#coldStarts.delete(`${namespace}/${w.revision}`);
           await backend.remove(namespace, w.revision);
         }
       }
@@ -241,6 +246,8 @@ export class Reconciler {
       for (const row of rows) {
         const obs = backend.observe(namespace, row.name);
         this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
+        if (obs.coldStart) this.#coldStarts.set(`${namespace}/${row.name}`, obs.coldStart);
+        else this.#coldStarts.delete(`${namespace}/${row.name}`);
         // A revision created at zero is ready to be activated: Ready without a replica (Knative).
         const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
         const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now, startsAtZero);
@@ -313,7 +320,7 @@ export class Reconciler {
     const key = `${namespace}/${name}`;
     const fingerprint = JSON.stringify([
       status.traffic,
-      [...routed].map((r) => this.#endpoints.get(`${namespace}/${r}`)),
+      [...routed].map((r) => [this.#endpoints.get(`${namespace}/${r}`), this.#coldStarts.get(`${namespace}/${r}`)]),
     ]);
     if (this.#fingerprints.get(key) !== fingerprint) {
       this.#fingerprints.set(key, fingerprint);
@@ -336,6 +343,7 @@ export class Reconciler {
       service: r.service,
       spec: r.spec,
       endpoints: this.#endpoints.get(`${r.namespace}/${r.name}`) ?? [],
+      coldStart: this.#coldStarts.get(`${r.namespace}/${r.name}`),
     }));
     publisher.publish(buildSnapshot(services, revisions, urls.domain));
   }

@@ -1,4 +1,5 @@
 import {
+  type ColdStartTimes,
   clusterLocalDomain,
   isClusterLocal,
   type RevisionSpec,
@@ -24,6 +25,8 @@ export interface SnapshotRevisionInput {
   service: string;
   spec: RevisionSpec;
   endpoints: SnapshotEndpoint[];
+  /** Its latest start from zero (`RevisionObservation.coldStart`). */
+  coldStart?: ColdStartTimes | undefined;
 }
 
 /**
@@ -77,6 +80,7 @@ export function buildSnapshot(
     if (r.spec.idleTimeoutSeconds !== undefined) rev.idleTimeoutSeconds = r.spec.idleTimeoutSeconds;
     // Knative's rule: a port named h2c means the app speaks HTTP/2 without TLS.
     if (r.spec.containers[0]?.ports?.[0]?.name === 'h2c') rev.protocol = 'h2c';
+    if (r.coldStart !== undefined) rev.coldStart = r.coldStart;
     out.push(rev);
   }
   return { routes, revisions: out };

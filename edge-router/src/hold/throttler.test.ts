@@ -51,6 +51,31 @@ describe('revision throttler', () => {
     expect(t.held).toBe(0);
   });
 
+  it("times a held request's wait with the revision's cold start, and reports each cold start once", () => {
+    const { t, advance } = throttler(revision([]));
+    const { granted, waiter } = recorder();
+    advance(1000);
+    t.enter(waiter('1'));
+    advance(10);
+    t.enter(waiter('2'));
+    advance(490);
+    const coldStart = { decidedAt: 1005, spawnedAt: 1050, listeningAt: 1400, readyAt: 1480 };
+    t.update({ ...revision(['http://a:1', 'http://b:1']), coldStart });
+    expect(granted.map((g) => g.lease.wait)).toEqual([
+      { heldAt: 1000, releasedAt: 1500, coldStart },
+      { heldAt: 1010, releasedAt: 1500, coldStart },
+    ]);
+    t.coldStarted(1000, coldStart.decidedAt, { held: 500 });
+    t.coldStarted(1010, coldStart.decidedAt, { held: 490 });
+    expect(t.takeColdStarts()).toEqual([
+      { namespace: 'default', revision: 'hello-00001', at: 1000, phases: { held: 500 } },
+    ]);
+    expect(t.takeColdStarts()).toEqual([]);
+    // A request admitted at once waited for nothing.
+    t.release((granted[0] as { lease: Lease }).lease);
+    expect((t.enter(waiter('3')) as Lease).wait).toBeUndefined();
+  });
+
   it('holds when every endpoint is saturated and refuses past the queue bound', () => {
     const { t } = throttler(revision(['http://a:1']), 2);
     const { waiter } = recorder();

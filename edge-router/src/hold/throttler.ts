@@ -1,4 +1,4 @@
-import { latencyBucket, type SnapshotRevision } from '@skiff/shared';
+import { type ColdStartReport, type ColdStartTimes, latencyBucket, type SnapshotRevision } from '@skiff/shared';
 import { type Cursor, type EndpointState, pickEndpoint } from '../balance/lb-policy.ts';
 import type { Random } from '../routing/random.ts';
 import { revisionKey } from '../routing/table.ts';
@@ -9,7 +9,16 @@ export interface Lease {
   readonly endpoint: EndpointState;
   /** The request waited in the queue before it got this lease. */
   readonly held: boolean;
+  /** For a held request: when it began and stopped waiting, and the revision's latest cold start then. */
+  readonly wait?: HeldWait;
   released: boolean;
+}
+
+/** How long a held request waited, and for what (`Server-Timing`). */
+export interface HeldWait {
+  readonly heldAt: number;
+  readonly releasedAt: number;
+  readonly coldStart: ColdStartTimes | undefined;
 }
 
 /** A request waiting for capacity; told once when it gets a lease. */
@@ -24,6 +33,9 @@ export interface ThrottlerOptions {
   /** Called when a request starts waiting (so the router can poke the autoscaler). */
   onHeld?: (throttler: Throttler) => void;
 }
+
+/** Cold starts a throttler keeps between two stats reports (one per start; more is a flood). */
+const maxColdStartReports = 10;
 
 /** Per-period figures of one revision, for the router's stats report. */
 export interface RevisionLoad {
@@ -52,7 +64,13 @@ export class Throttler {
   containerConcurrency: number;
   /** Sorted by URL, so "first available" means the same endpoint to every router. */
   endpoints: EndpointState[] = [];
-  #queue = new Set<Waiter>();
+  /** The revision's latest start from zero, from the snapshot. */
+  coldStart: ColdStartTimes | undefined;
+  /** Held requests, oldest first, with when each began waiting. */
+  #queue = new Map<Waiter, number>();
+  /** Cold starts reported since the last `load`, and the last one reported (one report per start). */
+  #coldStarts: ColdStartReport[] = [];
+  #reportedColdStart: number | undefined;
   #inFlight = 0;
   #requests = 0;
   #responses = 0;
@@ -86,6 +104,7 @@ export class Throttler {
   /** Takes in a newer snapshot's view of the revision, keeping counts of endpoints that stay. */
   update(revision: SnapshotRevision): void {
     this.containerConcurrency = revision.containerConcurrency;
+    this.coldStart = revision.coldStart;
     const old = new Map(this.endpoints.map((e) => [e.url, e]));
     this.endpoints = revision.endpoints
       .map((e) => old.get(e.url) ?? { pod: e.pod, url: e.url, inFlight: 0 })
@@ -106,7 +125,7 @@ export class Throttler {
       if (endpoint !== undefined) return this.#lease(endpoint, false);
     }
     if (this.#queue.size >= this.#options.maxHeld) return 'full';
-    this.#queue.add(waiter);
+    this.#queue.set(waiter, this.#options.now());
     this.#heldAverage.set(this.#queue.size, this.#options.now());
     this.#options.onHeld?.(this);
     return 'queued';
@@ -136,7 +155,7 @@ export class Throttler {
     const skip = failed.endpoint;
     this.release(failed);
     const endpoint = pickEndpoint(this.endpoints, this.containerConcurrency, this.#options.random, this.#cursor, skip);
-    return endpoint === undefined ? undefined : this.#lease(endpoint, failed.held);
+    return endpoint === undefined ? undefined : this.#lease(endpoint, failed.held, failed.wait);
   }
 
   /**
@@ -148,6 +167,25 @@ export class Throttler {
     if (status >= 500) this.#serverErrors++;
     const bucket = latencyBucket(ms);
     this.#latency.set(bucket, (this.#latency.get(bucket) ?? 0) + 1);
+  }
+
+  /**
+   * A held request's response started: one report per cold start (its first answered request),
+   * for the control plane's cold-start log.
+   */
+  coldStarted(at: number, decidedAt: number, phases: ColdStartReport['phases']): void {
+    if (this.#reportedColdStart === decidedAt) return;
+    this.#reportedColdStart = decidedAt;
+    if (this.#coldStarts.length < maxColdStartReports) {
+      this.#coldStarts.push({ namespace: this.namespace, revision: this.name, at, phases });
+    }
+  }
+
+  /** Cold starts since the last call, for the stats report. */
+  takeColdStarts(): ColdStartReport[] {
+    const out = this.#coldStarts;
+    this.#coldStarts = [];
+    return out;
   }
 
   /** Averages and counts since the last call, for the stats report. */
@@ -178,24 +216,25 @@ export class Throttler {
     return pickEndpoint(this.endpoints, this.containerConcurrency, this.#options.random, this.#cursor);
   }
 
-  #lease(endpoint: EndpointState, held: boolean): Lease {
+  #lease(endpoint: EndpointState, held: boolean, wait?: HeldWait): Lease {
     endpoint.inFlight++;
     this.#inFlight++;
     this.#inFlightAverage.set(this.#inFlight, this.#options.now());
-    return { endpoint, held, released: false };
+    return wait === undefined ? { endpoint, held, released: false } : { endpoint, held, wait, released: false };
   }
 
   /** Lets held requests go, oldest first, while an endpoint has a free slot. */
   #drain(): void {
     if (this.#queue.size === 0) return;
     let changed = false;
-    for (const waiter of this.#queue) {
+    const now = this.#options.now();
+    for (const [waiter, heldAt] of this.#queue) {
       const endpoint = this.#pick();
       if (endpoint === undefined) break;
       this.#queue.delete(waiter);
       changed = true;
-      waiter.granted(this.#lease(endpoint, true));
+      waiter.granted(this.#lease(endpoint, true, { heldAt, releasedAt: now, coldStart: this.coldStart }));
     }
-    if (changed) this.#heldAverage.set(this.#queue.size, this.#options.now());
+    if (changed) this.#heldAverage.set(this.#queue.size, now);
   }
 }

@@ -9,7 +9,7 @@ import {
   type ResponseHead,
   type Route,
 } from '@skiff/http';
-import type { SnapshotRevision } from '@skiff/shared';
+import { coldStartBreakdown, isColdStart, type SnapshotRevision, serverTiming } from '@skiff/shared';
 import { answers } from '../answers.ts';
 import { proxyRequestHeader, proxyRequestValue, revisionHeader } from '../forward/headers.ts';
 import type { Lease, Throttler } from '../hold/throttler.ts';
@@ -88,10 +88,24 @@ export class RevisionRoute implements Route<Lease> {
     return forwardRequestHead(head, client, lease.held ? held : notHeld, false, this.#scheme);
   }
 
-  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string {
-    const out = forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader);
+  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean, lease?: Lease): string {
+    const timing = lease === undefined ? undefined : this.addedResponseHeader(lease);
+    const out = forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader, timing);
     // HSTS only over HTTPS on a host whose plain HTTP redirects there (RFC 6797 §7.2: never over HTTP).
     return this.#hsts === undefined ? out : `${out.slice(0, -2)}${this.#hsts.name}: ${this.#hsts.value}\r\n\r\n`;
+  }
+
+  /**
+   * A held request's `Server-Timing` (its cold start's phases, first byte now), reported once per
+   * cold start for the control plane's log. Undefined for a request that was not held.
+   */
+  addedResponseHeader(lease: Lease): OwnHeader | undefined {
+    const wait = lease.wait;
+    if (wait === undefined) return undefined;
+    const phases = coldStartBreakdown(wait.heldAt, wait.releasedAt, Date.now(), wait.coldStart);
+    if (isColdStart(wait.heldAt, wait.coldStart))
+      this.throttler.coldStarted(wait.heldAt, wait.coldStart.decidedAt, phases);
+    return { name: 'server-timing', value: serverTiming(phases) };
   }
 
   ownRequestHeader(lease: Lease): OwnHeader {

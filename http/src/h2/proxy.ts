@@ -231,6 +231,11 @@ export class Http2Proxy<T> {
     out[':status'] = status;
     const own = ex.route.ownResponseHeader();
     if (own?.value !== undefined) out[own.name] = own.value;
+    const added = ex.slot === undefined ? undefined : ex.route.addedResponseHeader?.(ex.slot);
+    if (added?.value !== undefined) {
+      const theirs = out[added.name];
+      out[added.name] = theirs === undefined ? added.value : [...[theirs].flat().map(String), added.value];
+    }
     // A trailers-only answer (gRPC's way of failing at once) ends with its headers.
     if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
       ex.stream.respond(out, { endStream: true });

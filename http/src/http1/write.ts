@@ -76,13 +76,15 @@ export function forwardRequestHead(
 /**
  * The response head sent to the client: the upstream's status and headers less hop-by-hop ones,
  * the hop's own header (`own`, e.g. the router's `Skiff-Revision`) in place of any upstream copy,
- * and `connection: close` when this is the connection's last response.
+ * one more header beside the upstream's (`added`, e.g. the router's `Server-Timing`), and
+ * `connection: close` when this is the connection's last response.
  */
 export function forwardResponseHead(
   head: ResponseHead,
   close: boolean,
   keepAliveFor10: boolean,
   own?: OwnHeader,
+  added?: OwnHeader,
 ): string {
   const h = head.headers;
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
@@ -99,6 +101,7 @@ export function forwardResponseHead(
     out += `${name}: ${h[i + 1]}\r\n`;
   }
   if (own?.value !== undefined) out += `${own.name}: ${own.value}\r\n`;
+  if (added?.value !== undefined) out += `${added.name}: ${added.value}\r\n`;
   if (head.status === 101) out += 'connection: upgrade\r\n';
   else if (close) out += 'connection: close\r\n';
   else if (keepAliveFor10) out += 'connection: keep-alive\r\n';

@@ -87,10 +87,13 @@ export interface Route<T> {
   retryElsewhere(slot: T): T | undefined;
   pool(slot: T): EndpointPool;
   requestHead(head: RequestHead, client: string, slot: T): string;
-  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean): string;
+  /** The final (or 101) response's head carries `slot`, for headers of its own (the router's `Server-Timing`). */
+  responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean, slot?: T): string;
   /** Headers this hop sets itself on requests (the router's `K-Proxy-Request`) and responses. */
   ownRequestHeader(slot: T): OwnHeader | undefined;
   ownResponseHeader(): OwnHeader | undefined;
+  /** A header added to the final response beside the upstream's (HTTP/2; HTTP/1.1 has it from `responseHead`). */
+  addedResponseHeader?(slot: T): OwnHeader | undefined;
   /** An HTTP/2 request goes upstream over h2c (else it is refused: this hop translates no versions). */
   readonly h2c: boolean;
   /** Which of the request's deadlines has passed at `now` (a name for logs), if any. */
@@ -507,7 +510,7 @@ export class ProxyConnection<T> implements Timed {
       // A protocol switch: bytes pass both ways untouched until either side closes; the slot stays taken.
       ex.tunnel = true;
       this.hop.deadlines.delete(ex);
-      this.#client.write(ex.route.responseHead(head, false, false), 'latin1');
+      this.#client.write(ex.route.responseHead(head, false, false, ex.slot), 'latin1');
       if (rest.length > 0) this.#client.write(rest);
       if (this.#buf !== undefined) {
         const pending = this.#buf;
@@ -525,7 +528,7 @@ export class ProxyConnection<T> implements Timed {
     } else if (head.contentLength !== undefined) ex.respLeft = head.contentLength;
     else ex.respLeft = -1;
     const close = !keepsAlive(req) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded || head.status === 101;
-    const text = ex.route.responseHead(head, close, !close && req.minor === 0);
+    const text = ex.route.responseHead(head, close, !close && req.minor === 0, ex.slot);
     if (rest.length === 0 || ex.respLeft === 0) {
       this.#client.write(text, 'latin1');
       if (ex.respLeft === 0) this.#completeResponse(ex, up, close, rest.length === 0);

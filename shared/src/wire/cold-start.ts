@@ -39,7 +39,9 @@ export type ColdStartReport = z.infer<typeof ColdStartReportSchema>;
 
 /**
  * The phases of one held request from the router's own times and the control plane's: each phase
- * runs from the end of the one before (never before the hold began) to its own mark. Pure.
+ * runs from the end of the one before (never before the hold began) to its own mark. Times whose
+ * replica was ready before the hold began belong to an earlier cold start (the request waited for
+ * capacity, not for a replica): then only `held` and `first-byte` are known. Pure.
  */
 export function coldStartBreakdown(
   heldAt: number,
@@ -48,24 +50,29 @@ export function coldStartBreakdown(
   times: ColdStartTimes | undefined,
 ): ColdStartReport['phases'] {
   const phases: ColdStartReport['phases'] = { held: Math.max(0, releasedAt - heldAt) };
-  let from = heldAt;
-  const marks: [ColdStartPhase, number | undefined][] = times
-    ? [
-        ['decision', times.decidedAt],
-        ['spawn', times.spawnedAt],
-        ['listening', times.listeningAt],
-        ['ready', times.readyAt],
-      ]
-    : [];
-  for (const [phase, at] of marks) {
-    if (at === undefined) continue;
-    const end = Math.min(Math.max(at, from), releasedAt);
-    phases[phase] = end - from;
-    from = end;
+  if (isColdStart(heldAt, times)) {
+    let from = heldAt;
+    const marks: [ColdStartPhase, number | undefined][] = [
+      ['decision', times.decidedAt],
+      ['spawn', times.spawnedAt],
+      ['listening', times.listeningAt],
+      ['ready', times.readyAt],
+    ];
+    for (const [phase, at] of marks) {
+      if (at === undefined) continue;
+      const end = Math.min(Math.max(at, from), releasedAt);
+      phases[phase] = end - from;
+      from = end;
+    }
+    phases.routed = Math.max(0, releasedAt - from);
   }
-  phases.routed = Math.max(0, releasedAt - from);
   phases['first-byte'] = Math.max(0, firstByteAt - releasedAt);
   return phases;
+}
+
+/** Whether a request held from `heldAt` waited for the replica these times describe. */
+export function isColdStart(heldAt: number, times: ColdStartTimes | undefined): times is ColdStartTimes {
+  return times !== undefined && (times.readyAt === undefined || times.readyAt >= heldAt);
 }
 
 /** The `Server-Timing` header value of a cold start (durations in ms, one decimal). */

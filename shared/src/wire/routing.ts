@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ColdStartTimesSchema } from './cold-start.ts';
 
 /**
  * The routing snapshot: everything a router needs to serve, as one versioned document it fetches
@@ -26,6 +27,8 @@ export const SnapshotRevisionSchema = z.object({
   protocol: z.enum(['http1', 'h2c']).optional(),
   /** Replicas that are ready to take requests now. */
   endpoints: z.array(SnapshotEndpointSchema),
+  /** When its latest start from zero happened, step by step, for held requests' `Server-Timing`. */
+  coldStart: ColdStartTimesSchema.optional(),
 });
 export type SnapshotRevision = z.infer<typeof SnapshotRevisionSchema>;
 

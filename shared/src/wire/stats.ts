@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ColdStartReportSchema } from './cold-start.ts';
 
 /**
  * What a queue-proxy reports for one replica each second (Knative's `Stat`,
@@ -54,6 +55,8 @@ export const RouterStatsSchema = z.object({
   timestamp: z.number(),
   periodMs: z.number().positive(),
   revisions: z.array(RouterRevisionStatSchema),
+  /** Cold starts whose first held request this router answered in the period (one per start). */
+  coldStarts: z.array(ColdStartReportSchema).optional(),
 });
 export type RouterStats = z.infer<typeof RouterStatsSchema>;
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type FieldError, type RevisionSpec, required, servingContainer } from '@skiff/shared';
+import { type ColdStartTimes, type FieldError, type RevisionSpec, required, servingContainer } from '@skiff/shared';
 import {
   nothingRunning,
   type RevisionFailure,
@@ -36,6 +36,8 @@ interface RevisionState {
   failure: RevisionFailure | undefined;
   restart: ReturnType<typeof setTimeout> | undefined;
   seq: number;
+  /** The latest start from zero: when it was asked for, and the replica that answers it. */
+  coldStart: { decidedAt: number; replica: Replica | undefined } | undefined;
 }
 
 /** The queue-proxy this repository ships, as a command line. */
@@ -88,11 +90,14 @@ export class LocalBackend implements WorkloadBackend {
         failure: undefined,
         restart: undefined,
         seq: 0,
+        coldStart: undefined,
       };
       this.#revisions.set(key, rev);
     }
     rev.workload = w;
     if (rev.desired === replicas) return;
+    const running = rev.replicas.some((r) => r.state === 'starting' || r.state === 'ready');
+    if (replicas > 0 && !running) rev.coldStart = { decidedAt: Date.now(), replica: undefined };
     rev.desired = replicas;
     this.#converge(rev);
     this.#emit(w.namespace, w.revision);
@@ -132,6 +137,13 @@ export class LocalBackend implements WorkloadBackend {
       onExit: (code, error) => this.#crashed(rev, replica, code, error),
     });
     rev.replicas.push(replica);
+    // The first replica started for a start from zero answers it (the next one if that one died).
+    const cold = rev.coldStart;
+    if (
+      cold !== undefined &&
+      (cold.replica === undefined || (cold.replica.state === 'stopped' && !cold.replica.readyAt))
+    )
+      cold.replica = replica;
     replica.start().catch((e: unknown) => this.#crashed(rev, replica, 1, e instanceof Error ? e.message : String(e)));
   }
 
@@ -176,6 +188,7 @@ export class LocalBackend implements WorkloadBackend {
       actual: rev.replicas.filter((r) => r.state !== 'stopped').length,
       ready,
       ...(rev.failure ? { failure: rev.failure } : {}),
+      ...(rev.coldStart ? { coldStart: coldStartTimes(rev.coldStart) } : {}),
     };
   }
 
@@ -253,4 +266,14 @@ export class LocalBackend implements WorkloadBackend {
   #emit(namespace: string, revision: string): void {
     for (const l of this.#listeners) l(namespace, revision);
   }
+}
+
+function coldStartTimes(c: { decidedAt: number; replica: Replica | undefined }): ColdStartTimes {
+  const r = c.replica;
+  return {
+    decidedAt: c.decidedAt,
+    ...(r?.spawnedAt !== undefined ? { spawnedAt: r.spawnedAt } : {}),
+    ...(r?.listeningAt !== undefined ? { listeningAt: r.listeningAt } : {}),
+    ...(r?.readyAt !== undefined ? { readyAt: r.readyAt } : {}),
+  };
 }

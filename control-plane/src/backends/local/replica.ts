@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { defaultReadinessProbe, type RevisionSpec, servingContainer, statsPath } from '@skiff/shared';
 import type { RevisionWorkload } from '../backend.ts';
@@ -90,6 +90,10 @@ export class Replica {
   /** The queue-proxy's admin port, which answers only `Authorization: Bearer <adminToken>`. */
   adminUrl = '';
   readonly adminToken = randomBytes(24).toString('base64url');
+  /** A cold start's steps, Unix ms: the app's process started, accepted a connection, passed the queue-proxy's probe. */
+  spawnedAt: number | undefined;
+  listeningAt: number | undefined;
+  readyAt: number | undefined;
   #o: ReplicaOptions;
   #app: ChildProcess | undefined;
   #qp: ChildProcess | undefined;
@@ -130,6 +134,10 @@ export class Replica {
     }
     const app = launch(command, { ...(container?.workingDir ? { cwd: container.workingDir } : {}), env });
     this.#app = app;
+    app.once('spawn', () => {
+      this.spawnedAt = Date.now();
+      this.#awaitListening(appPort);
+    });
     app.stdout?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'stdout', d));
     app.stderr?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'stderr', d));
     app.once('error', (e: NodeJS.ErrnoException) => {
@@ -203,6 +211,8 @@ export class Replica {
         res.resume();
         const ok = res.statusCode === 200;
         if (ok && this.state === 'starting') {
+          this.readyAt ??= Date.now();
+          this.listeningAt ??= this.readyAt;
           this.state = 'ready';
           this.#o.onChange();
         } else if (!ok && this.state === 'ready') {
@@ -221,6 +231,20 @@ export class Replica {
     });
     req.once('timeout', () => req.destroy());
     req.end();
+  }
+
+  /** Notes when the app first accepts a connection on its port (a cold start's "listening" step). */
+  #awaitListening(port: number): void {
+    if (this.state !== 'starting' || this.listeningAt !== undefined) return;
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      this.listeningAt ??= Date.now();
+      socket.destroy();
+    });
+    socket.once('error', () => {
+      const retry = setTimeout(() => this.#awaitListening(port), startingPollMs);
+      retry.unref();
+    });
   }
 
   /**
