@@ -1,5 +1,6 @@
-import { type Format, failure, type Parsed, parseDocument, type Status } from '@skiff/shared';
+import { type Format, failure, type Parsed, type Status } from '@skiff/shared';
 import { stringify } from 'yaml';
+import { parseBody } from './parse-worker.ts';
 
 /** Largest request body the API reads (413 past it): kube-apiserver's limit, 3 MiB. */
 export const maxBodyBytes = 3 * 1024 * 1024;
@@ -36,8 +37,8 @@ export function patchType(req: Request): PatchType | Status {
 
 /**
  * Reads and parses a request body: JSON or YAML by `Content-Type` (a merge patch for PATCH),
- * at most 3 MiB and 100 levels deep (checked before parsing). Problems come back as the `Status`
- * to answer with.
+ * at most 3 MiB and 100 levels deep (checked before parsing), large YAML parsed off the event
+ * loop. Problems come back as the `Status` to answer with.
  */
 export async function readBody(req: Request, kind: BodyKind): Promise<Parsed<unknown>> {
   const type = mediaType(req);
@@ -78,7 +79,7 @@ export async function readBody(req: Request, kind: BodyKind): Promise<Parsed<unk
   }
   if (size === 0) return { ok: false, status: failure('BadRequest', 'the request body is empty') };
   const text = Buffer.concat(chunks).toString('utf8');
-  return parseDocument(text, format);
+  return parseBody(text, format);
 }
 
 function tooLarge(): Status {
