@@ -71,6 +71,10 @@ export class ApiMetrics {
     out.push('# HELP skiff_services Services in the store.');
     out.push('# TYPE skiff_services gauge');
     out.push(`skiff_services ${store.listServices().length}`);
+    // Prometheus' standard process metric: a restarted control plane shows a new value.
+    out.push('# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.');
+    out.push('# TYPE process_start_time_seconds gauge');
+    out.push(`process_start_time_seconds ${(performance.timeOrigin / 1000).toFixed(3)}`);
     out.push(...extra);
     return `${out.join('\n')}\n`;
   }
