@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeBrowser, launchChromium } from '../helpers/browser.ts';
-import { type Platform, startPlatform } from '../helpers/platform.ts';
+import { appService, type Platform, ready, startPlatform } from '../helpers/platform.ts';
 import { repoRoot, sleep, stopAll, waitFor } from '../helpers/processes.ts';
 
 /** Screenshots of each page, for review (and the README's pictures). */
@@ -159,6 +159,43 @@ describeBrowser('web console in Chromium', () => {
     await page.waitForSelector('.log', { state: 'visible' });
     expect(await page.textContent('.log')).toContain('hello: listening');
     await shot('revision');
+  });
+
+  it("shows a rollout's step, shares and events, and promotes it from the page", async () => {
+    const canary: any = appService('canary', {}, { TARGET: 'v1' });
+    canary.metadata.annotations = {
+      'rollout.skiff.dev/steps': '10,100',
+      'rollout.skiff.dev/step-duration': '10m',
+      'rollout.skiff.dev/min-requests': '0',
+    };
+    expect((await p.api('POST', svc, canary)).status).toBe(201);
+    await ready(p, 'canary', 60_000);
+    canary.spec.template.spec.containers[0].env = [{ name: 'TARGET', value: 'v2' }];
+    const current = (await (await p.api('GET', `${svc}/canary`)).json()) as { metadata: unknown };
+    expect((await p.api('PUT', `${svc}/canary`, { ...canary, metadata: current.metadata })).status).toBe(200);
+
+    await page.goto(`${p.apiUrl}/#/services/default/canary`);
+    await page.waitForSelector('.rollout[data-in-progress=true]', { timeout: 60_000 });
+    expect(await page.textContent('.rollout .policy')).toBe('gated, steps 10,100% of 600s, min 0 requests');
+    expect(await page.textContent('.rollout .step')).toBe('Step 1: canary-00002 against canary-00001');
+    expect(await page.textContent('.rollout .shares tr[data-revision=canary-00002] .percent')).toBe('10');
+    expect(await page.textContent('.rollout .shares tr[data-revision=canary-00001] .percent')).toBe('90');
+    expect(await page.textContent('.rollout-events tr[data-action=rollout-start]')).toContain(
+      'canary-00001 90%, canary-00002 10%',
+    );
+    expect(await page.textContent('tr[data-condition=RolloutSucceeded]')).toContain('InProgress');
+    await shot('service-rollout');
+
+    await page.click('.rollout button.rollout-promote');
+    expect(await page.textContent('.confirm')).toContain('Promote canary-00002: it gets 100% of the traffic now');
+    await page.click('.confirm-yes');
+    await page.waitForSelector('.rollout .outcome[data-result=Succeeded]');
+    expect(await page.textContent('.rollout .outcome')).toContain('revision "canary-00002" promoted by a user');
+    await page.waitForSelector('.rollout-events tr[data-action=rollout-promoted]');
+    await page.waitForSelector('.traffic-bar .segment[data-revision=canary-00002][data-percent="100"]');
+    expect(await page.locator('.rollout button').count()).toBe(0);
+    const served = await p.get('canary.default.localhost');
+    expect(await served.text()).toBe('Hello v2!\n');
   });
 
   it('no page logged a console error', () => {

@@ -12,6 +12,7 @@ import {
   type RolloutState,
 } from './decider.ts';
 import { RolloutFigures } from './figures.ts';
+import type { ServiceRolloutView } from './view.ts';
 
 export interface RolloutsOptions {
   store: Store;
@@ -120,27 +121,28 @@ export class Rollouts {
   }
 
   /** The Service's rollout for `GET .../services/{name}/rollout` and `skiff rollout status`. */
-  view(namespace: string, name: string): Record<string, unknown> {
+  view(namespace: string, name: string): ServiceRolloutView {
     const svc = this.#o.store.getService(namespace, name);
     const state = this.#o.store.getRollout(namespace, name) ?? { percent: 0, shares: [] };
-    const policy = svc ? this.policy(svc) : { kind: 'immediate' as const };
+    const policy: RolloutPolicy = svc ? this.policy(svc) : { kind: 'immediate' };
     const running = inProgress(state);
-    const out: Record<string, unknown> = {
+    const out: ServiceRolloutView = {
       kind: 'ServiceRollout',
       namespace,
       name,
       policy,
       inProgress: running,
       shares: state.shares,
+      events: [],
     };
     if (running) {
       const candidate = candidateOf(state) as string;
-      out.mode = state.mode;
+      if (state.mode) out.mode = state.mode;
       out.revision = candidate;
       out.paused = state.paused === true;
       if (state.mode === 'gated') {
         const since = state.stepStartedAt ?? 0;
-        out.stable = state.stable;
+        if (state.stable) out.stable = state.stable;
         out.step = (state.step ?? 0) + 1;
         out.stepStartedAt = new Date(since).toISOString();
         out.figures = {

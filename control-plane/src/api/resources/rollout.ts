@@ -1,6 +1,7 @@
 import { conflict, invalidStatus, notFound, notSupported } from '@skiff/shared';
 import type { Hono } from 'hono';
 import type { RolloutCommand } from '../../rollout/decider.ts';
+import type { ServiceRolloutView } from '../../rollout/view.ts';
 import { readBody, respond, statusResponse } from '../body.ts';
 import { type ApiDeps, namespacedPath } from '../deps.ts';
 
@@ -9,7 +10,7 @@ const actions: readonly RolloutCommand[] = ['pause', 'resume', 'promote', 'abort
 /** What the API needs of the rollouts (`../../rollout/rollouts.ts`). */
 export interface RolloutApi {
   /** The Service's rollout as `GET .../rollout` shows it. */
-  view(namespace: string, name: string): Record<string, unknown>;
+  view(namespace: string, name: string): ServiceRolloutView;
   /** Queues a command; a reason it cannot apply, else undefined. */
   command(namespace: string, name: string, command: RolloutCommand): string | undefined;
 }

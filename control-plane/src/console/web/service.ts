@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import type { ServiceRolloutView } from '../../rollout/view.ts';
 import {
   type ApiError,
   base,
@@ -12,6 +13,7 @@ import {
 } from './api.ts';
 import { colour, fmt, html } from './html.ts';
 import { useLive } from './live.ts';
+import { RolloutPanel } from './rollout.ts';
 import { TrafficBar } from './traffic-bar.ts';
 import { YamlEditor } from './yaml-editor.ts';
 
@@ -41,12 +43,13 @@ function rowsOf(service: Service, revisions: Revision[]): Row[] {
   });
 }
 
-/** One service: its revisions and their traffic, replicas, conditions; traffic edits, rollback, YAML. */
+/** One service: its revisions and their traffic, replicas, conditions, rollout; traffic edits, rollback, YAML. */
 export function ServicePage(props: { namespace: string; name: string }) {
   const { namespace, name } = props;
   const path = `${base}/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
   const [service, setService] = useState<Service | undefined>();
   const [revisions, setRevisions] = useState<Revision[]>([]);
+  const [rollout, setRollout] = useState<ServiceRolloutView | undefined>();
   const [rows, setRows] = useState<Row[] | undefined>();
   const [confirm, setConfirm] = useState<{ text: string; apply(): Promise<unknown> } | undefined>();
   const [error, setError] = useState<ApiError | undefined>();
@@ -56,15 +59,17 @@ export function ServicePage(props: { namespace: string; name: string }) {
 
   const load = async () => {
     try {
-      const [s, list] = await Promise.all([
+      const [s, list, r] = await Promise.all([
         getJson<Service>(path),
         getJson<{ items: Revision[] }>(
           `${base}/namespaces/${encodeURIComponent(namespace)}/revisions?labelSelector=${encodeURIComponent(`serving.knative.dev/service=${name}`)}`,
         ),
+        getJson<ServiceRolloutView>(`${path}/rollout`),
       ]);
       const sorted = list.items.sort((a, b) => b.metadata.name.localeCompare(a.metadata.name));
       setService(s);
       setRevisions(sorted);
+      setRollout(r);
       setRows((r) => r ?? rowsOf(s, sorted));
     } catch (e) {
       setError(e as ApiError);
@@ -113,6 +118,8 @@ export function ServicePage(props: { namespace: string; name: string }) {
     ask(`Roll back: all traffic to ${revision} (${revision} 100%)`, () =>
       sendJson(`${path}/rollback`, 'POST', { revisionName: revision }),
     );
+  const steerRollout = (action: string, text: string) =>
+    ask(text, () => sendJson(`${path}/rollout`, 'POST', { action }));
   const openYaml = async () => {
     const res = await call(path, { headers: { accept: 'application/yaml' } });
     const text = await res.text();
@@ -132,6 +139,7 @@ export function ServicePage(props: { namespace: string; name: string }) {
           html`<tr data-condition=${c.type}><td>${c.type}</td><td class=${`ready-${c.status}`}>${c.status}</td><td>${c.reason ?? ''}</td><td>${c.message ?? ''}</td></tr>`,
       )}</tbody>
     </table>
+    <${RolloutPanel} view=${rollout} act=${steerRollout} />
     <h2>Revisions</h2>
     <table class="revisions">
       <thead><tr><th>Revision</th><th>Ready</th><th>Traffic %</th><th>Tag</th><th>Replicas (desired/actual)</th><th></th></tr></thead>
