@@ -446,6 +446,12 @@ for (const [label, s, bar, before] of bars) {
 console.log(
   `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB: ${rss.after <= 50 ? 'met' : 'NOT met'} (${rss.after.toFixed(1)} MiB)`,
 );
+const grpcChain = grpcSummary?.find((g) => g.name === 'router → queue-proxy → app');
+if (grpcChain !== undefined) {
+  console.log(
+    `bar: gRPC router → queue-proxy → app ≥ 0.5× nginx → nginx (grpc_pass): ${grpcChain.ratio >= 0.5 ? 'met' : 'NOT met'} (${grpcChain.ratio.toFixed(2)}×)`,
+  );
+}
 for (const p of nginxProcesses) {
   await new Promise((resolve) => {
     p.once('exit', resolve);

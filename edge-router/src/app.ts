@@ -26,6 +26,12 @@ export interface AppOptions {
   gate: Gate;
   /** The runtime's fetch, to the endpoints. */
   fetch: Fetch;
+  /**
+   * The runtime's fetch over HTTP/2 with prior knowledge (h2c), for revisions whose port is named
+   * h2c (Deno); absent where the runtime's fetch speaks only HTTP/1.1 to endpoints (Workers), and
+   * such a revision is answered 502.
+   */
+  h2cFetch?: Fetch;
   /** Whether `fetch` failed because the endpoint refused the connection (nothing was sent). */
   isConnectRefused(error: unknown): boolean;
   /** For a runtime whose `fetch` reports a refused connection like any other failure (Workers). */
@@ -64,13 +70,24 @@ export function createApp(options: AppOptions): Hono {
     const req = c.req.raw;
     const arrived = Date.now();
     if (headBytes(req) > maxRequestHeadBytes) return plain(answers.headersTooLarge);
-    const host = req.headers.get('host');
+    const host = requestHost(req);
     const resolution = await options.resolve(host, req.headers.get(tagHeader), c);
     if (!resolution.ok) return plainText(resolution.status, resolution.message);
     const revision = resolution.revision;
     const declared = req.headers.get('content-length');
     if (config.maxBodyBytes > 0 && declared !== null && Number(declared) > config.maxBodyBytes) {
       return plain(answers.bodyTooLarge(config.maxBodyBytes));
+    }
+
+    let fetchUpstream = options.fetch;
+    if (revision.protocol === 'h2c') {
+      // gRPC's status comes in trailers, which no web-standard fetch or Response carries: a call
+      // is refused before it reaches the app, rather than run there with its outcome lost.
+      if ((req.headers.get('content-type') ?? '').startsWith('application/grpc')) return grpcUnsupported();
+      if (options.h2cFetch === undefined) {
+        return plain(answers.upstreamFailed(revision.name, "its port is h2c and this runtime's fetch speaks HTTP/1.1"));
+      }
+      fetchUpstream = options.h2cFetch;
     }
 
     const stop = new AbortController();
@@ -114,7 +131,7 @@ export function createApp(options: AppOptions): Hono {
       try {
         if (attempt === 0 && mayProbe && !(await probe.accepts(lease.url, stop.signal))) refused = true;
         else {
-          upstream = await options.fetch(lease.url + target.pathname + target.search, {
+          upstream = await fetchUpstream(lease.url + target.pathname + target.search, {
             method: req.method,
             headers,
             body,
@@ -241,6 +258,18 @@ function stoppedAnswer(reason: unknown, revision: SnapshotRevision): Response {
   return plainText(499, 'client closed request');
 }
 
+/**
+ * A gRPC call this runtime cannot carry, answered as gRPC does a call it cannot serve: trailers-only
+ * (HTTP 200, the status in the headers), UNIMPLEMENTED.
+ */
+function grpcUnsupported(): Response {
+  const message = "gRPC needs the router on Node: this runtime's fetch does not carry trailers (grpc-status)";
+  return new Response(null, {
+    status: 200,
+    headers: { 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': encodeURIComponent(message) },
+  });
+}
+
 function plain(answer: { status: number; message: string }): Response {
   return plainText(answer.status, answer.message);
 }
@@ -254,6 +283,11 @@ function headBytes(req: Request): number {
   return n;
 }
 
+/** The host a request is for: `Host`, or over HTTP/2 the `:authority` the runtime put in the URL. */
+function requestHost(req: Request): string | null {
+  return req.headers.get('host') ?? new URL(req.url).host;
+}
+
 function forwardHeaders(req: Request, client: string, held: boolean): Headers {
   const out = new Headers();
   const connection = connectionTokens(req.headers.get('connection'));
@@ -262,7 +296,9 @@ function forwardHeaders(req: Request, client: string, held: boolean): Headers {
     if (name === 'accept-encoding' || isHopByHop(name, connection)) return;
     out.set(name, value);
   });
-  const host = req.headers.get('host') ?? undefined;
+  const host = requestHost(req) ?? undefined;
+  // HTTP/2 has no Host (its :authority is in the URL): the app gets one, as over HTTP/1.1.
+  if (!out.has('host') && host !== undefined) out.set('host', host);
   const proto = req.headers.get('x-forwarded-proto') ?? new URL(req.url).protocol.replace(':', '');
   out.set('x-forwarded-for', xForwardedFor(req.headers.get('x-forwarded-for') ?? undefined, client));
   out.set('forwarded', forwarded(req.headers.get('forwarded') ?? undefined, client, host, proto));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // An HTTP server that speaks only HTTP/2 over cleartext (h2c, prior knowledge) on $PORT, as an app
 // behind a port named h2c does: answers every request with what it received, as JSON
-// {httpVersion, method, path, authority, forwardedFor, body}.
+// {httpVersion, method, path, authority, forwardedFor, forwardedHost, body}.
 import { createServer } from 'node:http2';
 
 const server = createServer((req, res) => {
@@ -16,6 +16,7 @@ const server = createServer((req, res) => {
         path: req.url,
         authority: req.headers[':authority'],
         forwardedFor: req.headers['x-forwarded-for'],
+        forwardedHost: req.headers['x-forwarded-host'],
         body: Buffer.concat(chunks).toString(),
       }),
     );

@@ -1,11 +1,14 @@
 import { Agent } from 'node:http';
+import * as http2 from 'node:http2';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { latencyQuantile, type SnapshotRevision, type SnapshotRoute } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
 import { type RouterProc, type RouterRuntime, startRouter, stopRouters } from '../helpers/edge-router.ts';
+import { grpc, TestGrpcClient } from '../helpers/grpc.ts';
 import { get, type Reply } from '../helpers/http.ts';
-import { type App, freePort, sleep, startApp, stopAll, waitFor } from '../helpers/processes.ts';
+import { type App, freePort, sleep, start, startApp, stopAll, waitFor } from '../helpers/processes.ts';
 
 /** What a runtime can do that the contract depends on (see each `false` in the runtime's test file). */
 export interface RuntimeCapabilities {
@@ -21,6 +24,45 @@ export interface RuntimeCapabilities {
   seesConnectRefused: boolean;
   /** The app sees the client's `Host` (else the endpoint's address, the host in X-Forwarded-Host). */
   passesHost: boolean;
+  /**
+   * HTTP/2 and gRPC: whether the router's port takes HTTP/2 with prior knowledge (h2c) from
+   * clients, reaches a revision whose port is named h2c over h2c (else 502), and carries gRPC,
+   * whose status comes in trailers (else a call is answered UNIMPLEMENTED before it reaches the app);
+   * whether the app sees the client's host as `:authority` over h2c (else in X-Forwarded-Host).
+   */
+  http2: { acceptsH2c: boolean; reachesH2c: boolean; grpc: boolean; passesAuthority: boolean };
+}
+
+const h2cApp = fileURLToPath(new URL('../apps/h2c.mjs', import.meta.url));
+const grpcApp = fileURLToPath(new URL('../apps/grpc.mjs', import.meta.url));
+
+/** One HTTP/2 request with prior knowledge: status, headers and body as text. */
+function h2request(url: string, authority: string, path: string): Promise<Reply> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on('error', reject);
+    const stream = session.request({ ':path': path, ':authority': authority });
+    let body = '';
+    let headers: http2.IncomingHttpHeaders = {};
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => {
+      headers = h;
+    });
+    stream.on('data', (d: string) => {
+      body += d;
+    });
+    stream.on('error', reject);
+    stream.on('end', () => {
+      session.close();
+      resolve({
+        status: Number(headers[':status']),
+        headers: headers as Reply['headers'],
+        body,
+        ms: Date.now() - started,
+      });
+    });
+  });
 }
 
 const domain = 'example.com';
@@ -59,6 +101,8 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
     let router: RouterProc;
     let appA: App;
     let appB: App;
+    let h2cUrl: string;
+    let grpcUrl: string;
     let marker = 0;
     const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
@@ -78,6 +122,13 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
 
     beforeAll(async () => {
       [appA, appB] = await Promise.all([startApp({ TARGET: 'a' }), startApp({ TARGET: 'b' })]);
+      const [h2cPort, grpcPort] = [await freePort(), await freePort()];
+      await Promise.all([
+        start(process.execPath, [h2cApp], { PORT: String(h2cPort) }, /h2c app listening/),
+        start(process.execPath, [grpcApp], { PORT: String(grpcPort) }, /grpc app listening/),
+      ]);
+      h2cUrl = `http://127.0.0.1:${h2cPort}`;
+      grpcUrl = `http://127.0.0.1:${grpcPort}`;
       await cp.start();
       router = await startRouter(runtime, {
         SKIFF_CONTROL_PLANE_URL: cp.url,
@@ -414,6 +465,70 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
         dropper.close();
       }
     });
+
+    it(`reaches a revision whose port is named h2c ${caps.http2.reachesH2c ? 'over h2c' : '... not: 502 (fetch speaks HTTP/1.1)'}`, async () => {
+      await publish(
+        [route('h2', [{ revisionName: 'h2-00001', percent: 100 }])],
+        [revision('h2-00001', [h2cUrl], { protocol: 'h2c' })],
+      );
+      if (!caps.http2.reachesH2c) {
+        const reply = await send('h2', '/over');
+        expect(reply.status).toBe(502);
+        expect(reply.body).toContain('h2c');
+        return;
+      }
+      const reply = caps.http2.acceptsH2c
+        ? await h2request(router.url, host('h2'), '/over?h2=1')
+        : await send('h2', '/over?h2=1');
+      expect(reply.status).toBe(200);
+      const seen = JSON.parse(reply.body);
+      expect(seen).toMatchObject({ httpVersion: '2.0', method: 'GET', path: '/over?h2=1' });
+      expect(caps.http2.passesAuthority ? seen.authority : seen.forwardedHost).toBe(host('h2'));
+    });
+
+    it(
+      caps.http2.grpc
+        ? 'carries gRPC calls with their status and trailers'
+        : 'answers a gRPC call UNIMPLEMENTED (trailers-only, saying why) before it reaches the app',
+      async () => {
+        await publish(
+          [route('grpc', [{ revisionName: 'grpc-00001', percent: 100 }])],
+          [revision('grpc-00001', [grpcUrl], { protocol: 'h2c' })],
+        );
+        if (!caps.http2.acceptsH2c) {
+          // No HTTP/2 from clients here: a gRPC-shaped HTTP/1.1 request gets the same refusal.
+          const reply = await send('grpc', '/skiff.Test/Unary', {
+            method: 'POST',
+            headers: { 'content-type': 'application/grpc' },
+            body: '',
+          });
+          expect([reply.status, reply.headers['grpc-status']]).toEqual([200, '12']);
+          return;
+        }
+        const client = new TestGrpcClient(router.port, host('grpc'));
+        try {
+          const ok = await client.unary<{ message: string }>('Unary', { name: 'contract' });
+          const failed = await client.unary('Unary', { name: 'nothing', fail: true });
+          if (caps.http2.grpc) {
+            expect([ok.status.code, ok.value]).toEqual([grpc.status.OK, { message: 'hello contract' }]);
+            expect([failed.status.code, failed.status.details]).toEqual([grpc.status.NOT_FOUND, 'no nothing here']);
+            expect(failed.status.metadata.get('x-why')).toEqual(['asked to fail']);
+          } else {
+            for (const r of [ok, failed]) {
+              expect(r.status.code).toBe(grpc.status.UNIMPLEMENTED);
+              expect(r.status.details).toContain('trailers');
+            }
+            // Neither call ran at the app.
+            const direct = new TestGrpcClient(Number(new URL(grpcUrl).port), host('grpc'));
+            const counters = await direct.unary<{ maxConcurrent: number }>('Counters', {});
+            direct.close();
+            expect([counters.status.code, counters.value?.maxConcurrent]).toEqual([grpc.status.OK, 0]);
+          }
+        } finally {
+          client.close();
+        }
+      },
+    );
 
     it('refuses a request head over 16 KiB with 431 and serves one just under it', async () => {
       await publish(

@@ -9,7 +9,7 @@ import { runCore } from '../run.ts';
 declare const Deno: {
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
-  createHttpClient(options: { allowHost?: boolean; caCerts?: string[] }): object;
+  createHttpClient(options: { allowHost?: boolean; caCerts?: string[]; http1?: boolean; http2?: boolean }): object;
   readTextFileSync(path: string): string;
   serve(
     options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
@@ -38,6 +38,8 @@ const { core } = runCore(
     : undefined,
 );
 const client = Deno.createHttpClient({ allowHost: true });
+// HTTP/2 only, on a cleartext URL: prior knowledge (h2c), for revisions whose port is named h2c.
+const h2cClient = Deno.createHttpClient({ allowHost: true, http1: false, http2: true });
 const app = createApp({
   config,
   resolve: (host, tag) => core.resolve(host, tag),
@@ -45,6 +47,7 @@ const app = createApp({
   // `allowHost`: the app sees the client's Host, as behind the Node router (Deno's fetch otherwise
   // replaces it with the endpoint's address).
   fetch: (input, init) => fetch(input, { ...init, client } as RequestInit),
+  h2cFetch: (input, init) => fetch(input, { ...init, client: h2cClient } as RequestInit),
   // Deno reports a refused connection as "client error (Connect)" in the error's cause.
   isConnectRefused: (error) => /\(Connect\)|Connection refused/i.test(String((error as { cause?: unknown }).cause)),
   clientAddress: (c) => (c.env as { remoteAddr?: { hostname: string } } | undefined)?.remoteAddr?.hostname,
