@@ -40,7 +40,14 @@ export function createApi(deps: ApiDeps): Hono {
         ),
       );
     }
-    return next();
+    await next();
+    // Group commit: an answer leaves only once what it wrote (or read) is on disk.
+    try {
+      await store.durable();
+    } catch (e) {
+      console.error(`control-plane: commit failed: ${e instanceof Error ? e.message : String(e)}`);
+      c.res = statusResponse(c.req.raw, failure('InternalError', 'the write could not be stored; it was not made'));
+    }
   });
 
   app.get('/healthz', (c) => c.text('ok\n'));

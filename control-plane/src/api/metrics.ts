@@ -57,6 +57,12 @@ export class ApiMetrics {
     out.push('# HELP skiff_reconcile_errors_total Reconciles that failed (and were retried).');
     out.push('# TYPE skiff_reconcile_errors_total counter');
     out.push(`skiff_reconcile_errors_total ${this.#reconcileErrors}`);
+    out.push('# HELP skiff_store_commits_total Group commits (one transaction and one fsync each).');
+    out.push('# TYPE skiff_store_commits_total counter');
+    out.push(`skiff_store_commits_total ${store.commits.groups}`);
+    out.push('# HELP skiff_store_committed_writes_total Writes those commits carried.');
+    out.push('# TYPE skiff_store_committed_writes_total counter');
+    out.push(`skiff_store_committed_writes_total ${store.commits.writes}`);
     const states = { True: 0, False: 0, Unknown: 0 };
     for (const r of store.listRevisions()) {
       const ready = ((r.status as { conditions?: { type: string; status: string }[] }).conditions ?? []).find(

@@ -1,8 +1,13 @@
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Store } from './store.ts';
+import { createApi } from '../api/app.ts';
+import { ApiMetrics } from '../api/metrics.ts';
+import { RoutingPublisher } from '../routing/publisher.ts';
+import { service, svcPath } from '../testing/harness.ts';
+import { Store, StoreConflict } from './store.ts';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
@@ -33,6 +38,83 @@ describe('the store on disk', () => {
     const store = new Store(join(dir, 'skiff.db'));
     expect(mode(dir)).toBe(0o700);
     expect(mode(join(dir, 'skiff.db'))).toBe(0o600);
+    store.close();
+  });
+});
+
+describe('group commit', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const open = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-store-'));
+    dirs.push(dir);
+    const file = join(dir, 'skiff.db');
+    return { file, store: new Store(file) };
+  };
+  const write = (image: string) => ({
+    labels: {},
+    annotations: {},
+    spec: { template: { spec: { containers: [{ image }] } } },
+  });
+  /** What another connection (another process would see the same) finds on disk. */
+  const onDisk = (file: string): string[] => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return (db.prepare('select name from services order by name').all() as { name: string }[]).map((r) => r.name);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('commits the writes of one turn together, only then resolving durable(), and undoes a failed one alone', async () => {
+    const { file, store } = open();
+    const before = store.commits.groups;
+    for (let i = 0; i < 50; i++)
+      store.createService('default', `s${String(i).padStart(2, '0')}`, `u${i}`, write('x'), 'user');
+    // The group's own reads see its writes; nothing is committed yet.
+    expect(store.listServices()).toHaveLength(50);
+    expect(onDisk(file)).toEqual([]);
+    const version = store.getService('default', 's00')?.resourceVersion;
+    expect(() => store.updateService('default', 's00', write('y'), 999_999, 'user', 'update')).toThrow(StoreConflict);
+    expect(store.getService('default', 's00')?.resourceVersion).toBe(version);
+    await store.durable();
+    expect(onDisk(file)).toHaveLength(50);
+    expect(store.commits.groups - before).toBe(1);
+    expect(store.getService('default', 's00')?.spec.template.spec.containers[0]?.image).toBe('x');
+    store.close();
+  });
+
+  it('answers API writes only once they are on disk, sharing commits among concurrent clients', async () => {
+    const { file, store } = open();
+    const api = createApi({
+      store,
+      publisher: new RoutingPublisher(store.nextRoutingEpoch()),
+      tokens: { user: 'u', router: 'r' },
+      metrics: new ApiMetrics(),
+      changed: () => {},
+      revisionDeleted: () => {},
+      activate: () => {},
+      routerStats: () => {},
+      ready: () => true,
+    });
+    const before = store.commits.groups;
+    const n = 40;
+    const seen = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const r = await api.request(svcPath(), {
+          method: 'POST',
+          headers: { authorization: 'Bearer u', 'content-type': 'application/json' },
+          body: JSON.stringify(service(`c${i}`)),
+        });
+        // Acknowledged: another connection finds it on disk at this moment.
+        return [r.status, onDisk(file).includes(`c${i}`)];
+      }),
+    );
+    expect(seen).toEqual(Array.from({ length: n }, () => [201, true]));
+    expect(store.commits.writes).toBeGreaterThanOrEqual(n);
+    expect(store.commits.groups - before).toBeLessThan(n / 4);
     store.close();
   });
 });

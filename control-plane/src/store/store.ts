@@ -54,13 +54,35 @@ export class StoreConflict extends Error {
   }
 }
 
+/** A group of writes that commit together: one transaction, one fsync. */
+interface Batch {
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  writes: number;
+}
+
 /**
  * SQLite through drizzle: one file, WAL, foreign keys on, `synchronous = FULL` so a write is on
- * disk before the API acknowledges it. Every method that writes is one synchronous transaction.
+ * disk before the API acknowledges it.
+ *
+ * Group commit: every write method runs at once (its result and checks are synchronous, inside a
+ * savepoint of its own) in a transaction shared with the other writes of this turn of the event
+ * loop; that transaction commits, with one fsync, in the next check phase (`setImmediate`).
+ * `durable()` resolves once everything written so far is on disk: the API acknowledges a request
+ * only after it, so no acknowledged write is lost, while concurrent writes share the fsync (a
+ * commit blocks the loop; requests that arrive meanwhile form the next group). A failed commit
+ * rejects `durable()` for every write of its group and rolls them all back.
  */
 export class Store {
   readonly sqlite: Database.Database;
   readonly db: BetterSQLite3Database<typeof schema>;
+  /** Commits made and writes they carried, for `/metrics` and tests. */
+  readonly commits = { groups: 0, writes: 0 };
+  #batch: Batch | undefined;
+  #begin: Database.Statement;
+  #commit: Database.Statement;
+  #rollback: Database.Statement;
 
   constructor(file: string) {
     if (file !== ':memory:') privateFile(file);
@@ -71,10 +93,37 @@ export class Store {
     this.sqlite.pragma('busy_timeout = 5000');
     this.db = drizzle({ client: this.sqlite, schema, casing: 'snake_case' });
     migrate(this.db, { migrationsFolder });
+    this.#begin = this.sqlite.prepare('BEGIN IMMEDIATE');
+    this.#commit = this.sqlite.prepare('COMMIT');
+    this.#rollback = this.sqlite.prepare('ROLLBACK');
   }
 
   close(): void {
+    this.flush();
     this.sqlite.close();
+  }
+
+  /** Resolves once every write made so far is on disk (rejects if its group failed to commit). */
+  durable(): Promise<void> {
+    return this.#batch?.done ?? Promise.resolve();
+  }
+
+  /** Commits the open group now (at close, and where a write must be durable before going on). */
+  flush(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = undefined;
+    try {
+      this.#commit.run();
+      this.commits.groups++;
+      this.commits.writes += batch.writes;
+      batch.resolve();
+    } catch (e) {
+      if (this.sqlite.inTransaction) this.#rollback.run();
+      this.#eventsPending = false;
+      batch.reject(e);
+    }
+    this.#notify();
   }
 
   /** `PRAGMA integrity_check`: "ok" when the file is sound. */
@@ -148,16 +197,28 @@ export class Store {
     return (where ? q.where(where) : q).orderBy(desc(audit.id)).limit(limit).all();
   }
 
-  // Writes: each one transaction.
+  // Writes: each one atomic (a savepoint) inside the open group's transaction.
 
   #tx<T>(fn: () => T): T {
-    const out = this.sqlite.transaction(fn).immediate();
-    // Watchers hear of a change once it is committed (never of a dry run's, rolled back).
-    if (!this.sqlite.inTransaction && this.#eventsPending) {
-      this.#eventsPending = false;
-      for (const listener of this.#listeners) listener();
-    }
-    return out;
+    if (!this.sqlite.inTransaction) this.#open();
+    if (this.#batch) this.#batch.writes++;
+    // Nested in the group's transaction, better-sqlite3 runs `fn` in a savepoint: a write that
+    // throws (a conflict) is undone alone and the group goes on.
+    return this.sqlite.transaction(fn)();
+  }
+
+  #open(): void {
+    this.#begin.run();
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Nobody may be waiting (a reconciler write); the rejection still reaches whoever awaits it.
+    done.catch(() => {});
+    this.#batch = { done, resolve, reject, writes: 0 };
+    setImmediate(() => this.flush());
   }
 
   // The event log (watch history).
@@ -221,19 +282,27 @@ export class Store {
       .all();
   }
 
+  /** Watchers hear of a change once it is committed (never of a dry run's, rolled back). */
+  #notify(): void {
+    if (this.sqlite.inTransaction || !this.#eventsPending) return;
+    this.#eventsPending = false;
+    for (const listener of this.#listeners) listener();
+  }
+
   /**
    * Runs `fn` as one transaction for derived state (statuses, scale records) that the reconciler
    * can always compute again: atomic like every write, but not waited onto the disk
    * (`synchronous = NORMAL`), so reconciling does not queue behind fsyncs. Writes a user was told
-   * about stay `FULL`. Nested calls join the outer transaction.
+   * about stay `FULL`. Nested calls, and calls while a group is open, join the outer transaction.
    */
   derived<T>(fn: () => T): T {
     if (this.sqlite.inTransaction) return fn();
     this.sqlite.pragma('synchronous = NORMAL');
     try {
-      return this.#tx(fn);
+      return this.sqlite.transaction(fn).immediate();
     } finally {
       this.sqlite.pragma('synchronous = FULL');
+      this.#notify();
     }
   }
 
@@ -244,6 +313,9 @@ export class Store {
   dryRun<T>(fn: () => T): T {
     const rollback = Symbol('dry run');
     let out: T | undefined;
+    // Inside an open group (a savepoint), what the group had before stays; the dry run's part goes.
+    const pending = this.#eventsPending;
+    const writes = this.#batch?.writes;
     try {
       this.sqlite.transaction(() => {
         out = fn();
@@ -251,6 +323,9 @@ export class Store {
       })();
     } catch (e) {
       if (e !== rollback) throw e;
+    } finally {
+      this.#eventsPending = pending;
+      if (this.#batch && writes !== undefined) this.#batch.writes = writes;
     }
     return out as T;
   }
@@ -494,7 +569,9 @@ export class Store {
    * `epoch × 10⁹ + n`, so they keep growing across restarts without a disk write per snapshot.
    */
   nextRoutingEpoch(): number {
-    return this.#tx(() => this.#bump('routingEpoch'));
+    const epoch = this.#tx(() => this.#bump('routingEpoch'));
+    this.flush();
+    return epoch;
   }
 }
 
