@@ -1,9 +1,18 @@
-import type { RouterStats, RoutingSnapshot, SnapshotRevision } from '@skiff/shared';
+import type { RouterStats, RoutingService, RoutingSnapshot, SnapshotRevision } from '@skiff/shared';
 import type { RouterConfig } from './config.ts';
 import { Throttler } from './hold/throttler.ts';
 import type { Random } from './routing/random.ts';
-import { buildRoutingTable, type Resolution, RoutingTable, resolveRevision, revisionKey } from './routing/table.ts';
+import {
+  buildRoutingTable,
+  type Resolution,
+  RoutingTable,
+  resolveRevision,
+  revisionKey,
+  type TableTls,
+  updateRoutingTable,
+} from './routing/table.ts';
 import type { ControlPlane } from './snapshot/control-plane.ts';
+import type { Applied, RoutingState } from './snapshot/state.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -46,12 +55,38 @@ export class RouterCore {
   }
 
   /** Swaps in a newer snapshot: a new table, and new endpoints for every throttler (releasing held requests). */
-  applySnapshot(snapshot: RoutingSnapshot): void {
-    if (snapshot.version <= this.table.version) return;
+  applySnapshot(snapshot: RoutingSnapshot, replace = false): void {
+    // `replace`: the control plane sent it in answer to our version (another epoch's may be lower).
+    if (!replace && snapshot.version <= this.table.version) return;
     this.table = buildRoutingTable(snapshot, { serveClusterLocal: this.config.serveClusterLocal });
     for (const [key, throttler] of this.throttlers) {
       const revision = this.table.revisions.get(key);
       // A revision that left the snapshot gets no more endpoints; what it holds waits out its timeout.
+      if (revision !== undefined) throttler.update(revision);
+      else throttler.withdraw();
+    }
+  }
+
+  /** Applies what `SnapshotSource` took in: a full snapshot rebuilds the table, a delta updates it. */
+  applyUpdate(applied: Applied, state: RoutingState): void {
+    if (applied.full) this.applySnapshot(state.snapshot(), true);
+    else this.applyDelta(applied.version, applied.changed, state.tls);
+  }
+
+  /**
+   * Applies a delta (to the version the table is at: `SnapshotSource` checks): only the services
+   * in it are replaced in the table, and only their revisions' throttlers get new endpoints (or are
+   * withdrawn).
+   */
+  applyDelta(version: number, changed: readonly RoutingService[], tls: TableTls = {}): void {
+    const { table, touched } = updateRoutingTable(this.table, version, changed, tls, {
+      serveClusterLocal: this.config.serveClusterLocal,
+    });
+    this.table = table;
+    for (const key of touched) {
+      const throttler = this.throttlers.get(key);
+      if (throttler === undefined) continue;
+      const revision = table.revisions.get(key);
       if (revision !== undefined) throttler.update(revision);
       else throttler.withdraw();
     }

@@ -21,8 +21,11 @@ export const statsIntervalMs = 1_000;
 export interface RunOptions {
   /** A snapshot to serve until the control plane answers (the last one a previous run kept). */
   initial?: RoutingSnapshot;
-  /** Called with each new snapshot after it is applied (to keep it for the next run). */
-  keep?: (snapshot: RoutingSnapshot) => void;
+  /**
+   * Called after each change is applied, with the way to make the whole snapshot (to keep it for
+   * the next run; making it costs work for every service, so a keeper should not do it per change).
+   */
+  keep?: (snapshot: () => RoutingSnapshot) => void;
 }
 
 export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch, options: RunOptions = {}): RunningCore {
@@ -34,12 +37,13 @@ export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch, opti
   const source = new SnapshotSource(controlPlane, {
     waitSeconds: config.snapshotWaitSeconds,
     random,
-    onSnapshot: (snapshot) => {
+    ...(options.initial ? { initial: options.initial } : {}),
+    onUpdate: (applied, state) => {
       if (unreachable) log.info('control plane reachable again');
       unreachable = false;
-      core.applySnapshot(snapshot);
-      options.keep?.(snapshot);
-      log.info(`routing snapshot ${snapshot.version}: ${snapshot.routes.length} routes`);
+      core.applyUpdate(applied, state);
+      if (applied.full) log.info(`routing snapshot ${applied.version}: ${applied.changed.length} services`);
+      options.keep?.(() => state.snapshot());
     },
     onError: (error) => {
       // Log the first failure of a streak; the router keeps serving the snapshot it has.

@@ -13,9 +13,11 @@ export function internalRoutes(app: Hono, deps: ApiDeps): void {
     if (!Number.isFinite(since) || !Number.isFinite(wait)) {
       return statusResponse(c.req.raw, failure('BadRequest', 'since and waitSeconds must be numbers'));
     }
-    const snapshot = await deps.publisher.next(since, wait * 1000, c.req.raw.signal);
-    if (!snapshot) return c.body(null, 304);
-    return c.json(snapshot);
+    // `delta=true`: a router that applies deltas (others always get the full snapshot).
+    const delta = c.req.query('delta') === 'true';
+    const update = await deps.publisher.next(since, wait * 1000, c.req.raw.signal, delta, c.req.query('epoch'));
+    if (!update) return c.body(null, 304);
+    return c.json(update);
   });
   app.post('/internal/v1/activate', async (c) => {
     const body = await readBody(c.req.raw, 'object');

@@ -3,7 +3,10 @@ import {
   type AutoscalerConfig,
   autoscalerDefaults,
   type ColdStartTimes,
+  type RoutingService,
   resolveAutoscaling,
+  routingKey,
+  routingServices,
   type SnapshotEndpoint,
   type UrlOptions,
 } from '@skiff/shared';
@@ -88,8 +91,6 @@ export class Reconciler {
   #endpoints = new Map<string, SnapshotEndpoint[]>();
   /** Each revision's latest start from zero, as last observed (routers time held requests with it). */
   #coldStarts = new Map<string, ColdStartTimes>();
-  /** What was last published of each service's routing, to publish only on change. */
-  #fingerprints = new Map<string, string>();
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
@@ -203,7 +204,7 @@ export class Reconciler {
           await backend.remove(namespace, w.revision);
         }
       }
-      this.#publishSoon();
+      this.#o.publisher.setService({ namespace, name, revisions: [] });
       return;
     }
 
@@ -315,20 +316,38 @@ export class Reconciler {
       for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
       store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
     });
-    // When what routers need for this service changed, publish before anyone can read the new
-    // status (this runs without a pause since the status write): Ready is never ahead of routing.
-    const key = `${namespace}/${name}`;
-    const fingerprint = JSON.stringify([
-      status.traffic,
-      [...routed].map((r) => [this.#endpoints.get(`${namespace}/${r}`), this.#coldStarts.get(`${namespace}/${r}`)]),
-    ]);
-    if (this.#fingerprints.get(key) !== fingerprint) {
-      this.#fingerprints.set(key, fingerprint);
-      this.#publish();
-    }
+    // Publish this service's part of the routing (a new version only when it changed) before
+    // anyone can read the new status (this runs without a pause since the status write): Ready
+    // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
+    this.#o.publisher.setService(this.#part(svc, status.traffic, rows));
   }
 
-  /** Rebuilds the routing snapshot from the store and the last observed endpoints. */
+  /** One service's part of the routing snapshot, from its resolved traffic and observed endpoints. */
+  #part(svc: ServiceRow, traffic: ResolvedTarget[], rows: RevisionRow[]): RoutingService {
+    const built = buildSnapshot(
+      [{ namespace: svc.namespace, name: svc.name, labels: svc.labels, traffic }],
+      rows.map((r) => this.#revisionInput(r)),
+      this.#o.urls.domain,
+    );
+    const route = built.routes[0];
+    return { namespace: svc.namespace, name: svc.name, ...(route ? { route } : {}), revisions: built.revisions };
+  }
+
+  #revisionInput(r: RevisionRow): SnapshotRevisionInput {
+    return {
+      namespace: r.namespace,
+      name: r.name,
+      service: r.service,
+      spec: r.spec,
+      endpoints: this.#endpoints.get(`${r.namespace}/${r.name}`) ?? [],
+      coldStart: this.#coldStarts.get(`${r.namespace}/${r.name}`),
+    };
+  }
+
+  /**
+   * Rebuilds every service's part from the store and the last observed endpoints (on resync and
+   * garbage collection; a change to one service publishes that service alone).
+   */
   #publish(): void {
     const { store, publisher, urls } = this.#o;
     const services: SnapshotService[] = store.listServices().map((s) => ({
@@ -337,15 +356,13 @@ export class Reconciler {
       labels: s.labels,
       traffic: ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[],
     }));
-    const revisions: SnapshotRevisionInput[] = store.listRevisions().map((r) => ({
-      namespace: r.namespace,
-      name: r.name,
-      service: r.service,
-      spec: r.spec,
-      endpoints: this.#endpoints.get(`${r.namespace}/${r.name}`) ?? [],
-      coldStart: this.#coldStarts.get(`${r.namespace}/${r.name}`),
-    }));
-    publisher.publish(buildSnapshot(services, revisions, urls.domain));
+    const revisions = store.listRevisions().map((r) => this.#revisionInput(r));
+    const parts = routingServices(buildSnapshot(services, revisions, urls.domain));
+    for (const s of services) {
+      const key = routingKey(s.namespace, s.name);
+      if (!parts.has(key)) parts.set(key, { namespace: s.namespace, name: s.name, revisions: [] });
+    }
+    publisher.replaceAll(parts.values());
   }
 }
 

@@ -10,7 +10,7 @@ import { ConfigError, parseRouterConfig } from '../config.ts';
 import { RouterServer } from '../node/server.ts';
 import { type CertificateSource, LocalCaCertificates, SnapshotCertificates } from '../node/tls.ts';
 import { runCore } from '../run.ts';
-import { readKeptSnapshot, writeKeptSnapshot } from '../snapshot/kept.ts';
+import { readKeptSnapshot, snapshotKeeper } from '../snapshot/kept.ts';
 
 const log = {
   info: (m: string) => process.stdout.write(`${m}\n`),
@@ -34,9 +34,10 @@ if (keptFile) {
   if (kept.error) log.error(`ignoring the kept routing snapshot: ${kept.error}`);
   initial = kept.snapshot;
 }
+const keeper = keptFile ? snapshotKeeper(keptFile, log) : undefined;
 const running = runCore(config, log, caFile ? fetchTrusting(readFileSync(caFile, 'utf8')) : undefined, {
   ...(initial ? { initial } : {}),
-  ...(keptFile ? { keep: (s: RoutingSnapshot) => writeKeptSnapshot(keptFile, s, log) } : {}),
+  ...(keeper ? { keep: keeper.keep } : {}),
 });
 if (!initial) {
   log.info('waiting for the first routing snapshot before listening');
@@ -63,6 +64,7 @@ log.info(`edge-router (node) serving :${port}`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     running.stop();
+    keeper?.flush();
     void server.close().then(() => process.exit(0));
   });
 }

@@ -1,4 +1,10 @@
-import type { RoutingSnapshot, SnapshotCertificate, SnapshotRevision } from '@skiff/shared';
+import type {
+  RoutingService,
+  RoutingSnapshot,
+  SnapshotCertificate,
+  SnapshotRevision,
+  SnapshotRoute,
+} from '@skiff/shared';
 import { normalizeHost } from './host.ts';
 import type { Random } from './random.ts';
 
@@ -38,7 +44,8 @@ export interface TableOptions {
 
 /**
  * The routing snapshot indexed for lookups: one map from host to what it leads to, so a lookup
- * costs the same with ten services or ten thousand, and never touches the network.
+ * costs the same with ten services or ten thousand, and never touches the network. A delta
+ * (`updateRoutingTable`) changes only the hosts and revisions of the services in it.
  */
 export class RoutingTable {
   readonly version: number;
@@ -49,6 +56,8 @@ export class RoutingTable {
   readonly certificates: readonly SnapshotCertificate[];
   /** ACME HTTP-01 key authorizations by token. */
   readonly challenges: ReadonlyMap<string, string>;
+  /** Per service (`namespace/name`): its hosts and its revisions' keys, to replace them on a delta. */
+  readonly parts: ReadonlyMap<string, PartIndex>;
 
   constructor(
     version: number,
@@ -56,12 +65,14 @@ export class RoutingTable {
     revisions: Map<string, SnapshotRevision>,
     certificates: readonly SnapshotCertificate[] = [],
     challenges: ReadonlyMap<string, string> = new Map(),
+    parts: Map<string, PartIndex> = new Map(),
   ) {
     this.version = version;
     this.hosts = hosts;
     this.revisions = revisions;
     this.certificates = certificates;
     this.challenges = challenges;
+    this.parts = parts;
   }
 
   static empty(): RoutingTable {
@@ -74,41 +85,132 @@ export class RoutingTable {
   }
 }
 
+/** What one service put in the table. */
+export interface PartIndex {
+  hosts: string[];
+  revisions: string[];
+}
+
+/** The snapshot's TLS material: certificates and ACME challenges (not per service). */
+export type TableTls = Pick<RoutingSnapshot, 'certificates' | 'challenges'>;
+
+function challengeMap(tls: TableTls): Map<string, string> {
+  const challenges = new Map<string, string>();
+  for (const c of tls.challenges ?? []) challenges.set(c.token, c.keyAuthorization);
+  return challenges;
+}
+
 export function buildRoutingTable(snapshot: RoutingSnapshot, options: TableOptions): RoutingTable {
   const revisions = new Map<string, SnapshotRevision>();
-  for (const r of snapshot.revisions) revisions.set(revisionKey(r.namespace, r.name), r);
-  const hosts = new Map<string, HostEntry>();
-  for (const route of snapshot.routes) {
-    // Cluster-local services are reachable only inside the cluster: the public host set never has them.
-    if (route.visibility === 'cluster-local' && !options.serveClusterLocal) continue;
-    const split: TrafficSplit = { revisions: [], cumulative: [], total: 0 };
-    const tags = new Map<string, SnapshotRevision>();
-    const tagHosts: [string, SnapshotRevision][] = [];
-    const http = route.httpProtocol ?? 'enabled';
-    for (const target of route.traffic) {
-      const revision = revisions.get(revisionKey(route.namespace, target.revisionName));
-      // A target whose revision the snapshot lacks cannot be served; the rest of the split still can.
-      if (revision === undefined) continue;
-      if (target.percent > 0) {
-        split.total += target.percent;
-        split.revisions.push(revision);
-        split.cumulative.push(split.total);
-      }
-      if (target.tag !== undefined) tags.set(target.tag, revision);
-      for (const h of target.hosts ?? []) tagHosts.push([h, revision]);
-    }
-    for (const h of route.hosts) {
-      const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, split, undefined, tags, http));
-    }
-    for (const [h, revision] of tagHosts) {
-      const host = normalizeHost(h);
-      if (host !== undefined) hosts.set(host, hostEntry(route.namespace, route.name, undefined, revision, tags, http));
-    }
+  const parts = new Map<string, PartIndex>();
+  for (const r of snapshot.revisions) {
+    const key = revisionKey(r.namespace, r.name);
+    revisions.set(key, r);
+    partIndex(parts, r.namespace, r.service).revisions.push(key);
   }
-  const challenges = new Map<string, string>();
-  for (const c of snapshot.challenges ?? []) challenges.set(c.token, c.keyAuthorization);
-  return new RoutingTable(snapshot.version, hosts, revisions, snapshot.certificates ?? [], challenges);
+  const hosts = new Map<string, HostEntry>();
+  for (const route of snapshot.routes) addRoute(route, revisions, hosts, parts, options);
+  return new RoutingTable(
+    snapshot.version,
+    hosts,
+    revisions,
+    snapshot.certificates ?? [],
+    challengeMap(snapshot),
+    parts,
+  );
+}
+
+function partIndex(parts: Map<string, PartIndex>, namespace: string, name: string): PartIndex {
+  const key = revisionKey(namespace, name);
+  let p = parts.get(key);
+  if (p === undefined) {
+    p = { hosts: [], revisions: [] };
+    parts.set(key, p);
+  }
+  return p;
+}
+
+function addRoute(
+  route: SnapshotRoute,
+  revisions: ReadonlyMap<string, SnapshotRevision>,
+  hosts: Map<string, HostEntry>,
+  parts: Map<string, PartIndex>,
+  options: TableOptions,
+): void {
+  // Cluster-local services are reachable only inside the cluster: the public host set never has them.
+  if (route.visibility === 'cluster-local' && !options.serveClusterLocal) return;
+  const index = partIndex(parts, route.namespace, route.name);
+  const split: TrafficSplit = { revisions: [], cumulative: [], total: 0 };
+  const tags = new Map<string, SnapshotRevision>();
+  const tagHosts: [string, SnapshotRevision][] = [];
+  const http = route.httpProtocol ?? 'enabled';
+  for (const target of route.traffic) {
+    const revision = revisions.get(revisionKey(route.namespace, target.revisionName));
+    // A target whose revision the snapshot lacks cannot be served; the rest of the split still can.
+    if (revision === undefined) continue;
+    if (target.percent > 0) {
+      split.total += target.percent;
+      split.revisions.push(revision);
+      split.cumulative.push(split.total);
+    }
+    if (target.tag !== undefined) tags.set(target.tag, revision);
+    for (const h of target.hosts ?? []) tagHosts.push([h, revision]);
+  }
+  for (const h of route.hosts) {
+    const host = normalizeHost(h);
+    if (host === undefined) continue;
+    hosts.set(host, hostEntry(route.namespace, route.name, split, undefined, tags, http));
+    index.hosts.push(host);
+  }
+  for (const [h, revision] of tagHosts) {
+    const host = normalizeHost(h);
+    if (host === undefined) continue;
+    hosts.set(host, hostEntry(route.namespace, route.name, undefined, revision, tags, http));
+    index.hosts.push(host);
+  }
+}
+
+/**
+ * The table with the services of a delta replaced by their new parts (an empty part removes the
+ * service) and its TLS material: work for those services only. The maps are updated in place and
+ * shared with the new table, which the router swaps in at once (lookups are synchronous, so none
+ * sees half a change). Returns the new table and the keys of the revisions that were touched.
+ */
+export function updateRoutingTable(
+  table: RoutingTable,
+  version: number,
+  changed: readonly RoutingService[],
+  tls: TableTls,
+  options: TableOptions,
+): { table: RoutingTable; touched: Set<string> } {
+  const hosts = table.hosts as Map<string, HostEntry>;
+  const revisions = table.revisions as Map<string, SnapshotRevision>;
+  const parts = table.parts as Map<string, PartIndex>;
+  const touched = new Set<string>();
+  for (const part of changed) {
+    const key = revisionKey(part.namespace, part.name);
+    const old = parts.get(key);
+    if (old !== undefined) {
+      for (const h of old.hosts) {
+        const entry = hosts.get(h);
+        if (entry !== undefined && entry.namespace === part.namespace && entry.route === part.name) hosts.delete(h);
+      }
+      for (const r of old.revisions) {
+        revisions.delete(r);
+        touched.add(r);
+      }
+      parts.delete(key);
+    }
+    for (const r of part.revisions) {
+      const rkey = revisionKey(r.namespace, r.name);
+      revisions.set(rkey, r);
+      partIndex(parts, part.namespace, part.name).revisions.push(rkey);
+      touched.add(rkey);
+    }
+    if (part.route !== undefined) addRoute(part.route, revisions, hosts, parts, options);
+  }
+  const next = new RoutingTable(version, hosts, revisions, tls.certificates ?? [], challengeMap(tls), parts);
+  return { table: next, touched };
 }
 
 /**

@@ -2,8 +2,10 @@ import {
   type ActivateRequest,
   activatePath,
   type RouterStats,
+  RoutingDeltaSchema,
   type RoutingSnapshot,
   RoutingSnapshotSchema,
+  type RoutingUpdate,
   routerStatsPath,
   routingPath,
 } from '@skiff/shared';
@@ -14,6 +16,11 @@ export type Fetch = (input: Request | string, init?: RequestInit) => Promise<Res
 export interface ControlPlane {
   /** The snapshot newer than `since`, waiting up to `waitSeconds`; undefined when nothing changed. */
   routing(since: number | undefined, waitSeconds: number): Promise<RoutingSnapshot | undefined>;
+  /**
+   * Like `routing`, but the answer may be a delta from `since` (routers that keep a `RoutingState`).
+   * Without it, a router always gets full snapshots.
+   */
+  routingUpdate?(since: number | undefined, waitSeconds: number, epoch?: string): Promise<RoutingUpdate | undefined>;
   /** A revision has held requests: scale it from zero now. */
   activate(request: ActivateRequest): Promise<void>;
   reportStats(stats: RouterStats): Promise<void>;
@@ -36,7 +43,32 @@ export class HttpControlPlane implements ControlPlane {
   }
 
   async routing(since: number | undefined, waitSeconds: number): Promise<RoutingSnapshot | undefined> {
-    const query = since === undefined ? '' : `?since=${since}&waitSeconds=${waitSeconds}`;
+    const body = await this.#routing(since, waitSeconds, false);
+    if (body === undefined) return undefined;
+    const snapshot = RoutingSnapshotSchema.parse(body);
+    return since !== undefined && snapshot.version <= since ? undefined : snapshot;
+  }
+
+  async routingUpdate(
+    since: number | undefined,
+    waitSeconds: number,
+    epoch?: string,
+  ): Promise<RoutingUpdate | undefined> {
+    const body = await this.#routing(since, waitSeconds, true, epoch);
+    if (body === undefined) return undefined;
+    if ((body as { kind?: unknown }).kind === 'delta') return RoutingDeltaSchema.parse(body);
+    // A full snapshot is taken whatever its version: the control plane sends one when the router's
+    // version is from another epoch (a restart from another database), which may be higher.
+    return RoutingSnapshotSchema.parse(body);
+  }
+
+  async #routing(since: number | undefined, waitSeconds: number, delta: boolean, epoch?: string): Promise<unknown> {
+    const params = new URLSearchParams();
+    if (since !== undefined) params.set('since', String(since));
+    if (since !== undefined) params.set('waitSeconds', String(waitSeconds));
+    if (since !== undefined && epoch !== undefined) params.set('epoch', epoch);
+    if (delta) params.set('delta', 'true');
+    const query = params.size > 0 ? `?${params}` : '';
     const response = await this.#fetch(`${this.#baseUrl}${routingPath}${query}`, {
       headers: this.#headers,
       signal: AbortSignal.timeout(waitSeconds * 1000 + longPollGraceMs),
@@ -46,8 +78,7 @@ export class HttpControlPlane implements ControlPlane {
       return undefined;
     }
     if (!response.ok) throw await callError('GET', routingPath, response);
-    const snapshot = RoutingSnapshotSchema.parse(await response.json());
-    return since !== undefined && snapshot.version <= since ? undefined : snapshot;
+    return response.json();
   }
 
   async activate(request: ActivateRequest): Promise<void> {

@@ -33,3 +33,36 @@ export function writeKeptSnapshot(file: string, snapshot: RoutingSnapshot, log: 
     log.error(`could not keep the routing snapshot in ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
+
+/**
+ * Keeps the router's snapshot in `file` as it changes: the first at once, later ones at most once
+ * per `intervalMs` (a write costs work for every service, too much for each delta at 10,000
+ * services), the latest always in the end; `flush` writes a pending one now (at shutdown).
+ */
+export function snapshotKeeper(
+  file: string,
+  log: { error(m: string): void },
+  intervalMs = 1_000,
+): { keep(make: () => RoutingSnapshot): void; flush(): void } {
+  let pending: (() => RoutingSnapshot) | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const write = () => {
+    timer = undefined;
+    const make = pending;
+    pending = undefined;
+    if (make) writeKeptSnapshot(file, make(), log);
+  };
+  return {
+    keep(make) {
+      pending = make;
+      if (timer) return;
+      write();
+      timer = setTimeout(write, intervalMs);
+      timer.unref?.();
+    },
+    flush() {
+      clearTimeout(timer);
+      write();
+    },
+  };
+}

@@ -47,7 +47,7 @@ describe('snapshot source', () => {
     source = new SnapshotSource(controlPlane, {
       waitSeconds: 30,
       random: () => 0,
-      onSnapshot: (s) => applied.push(s.version),
+      onUpdate: (a) => applied.push(a.version),
       onError: (_e, retryIn) => errors.push(retryIn),
       sleep: async (ms) => {
         sleeps.push(ms);

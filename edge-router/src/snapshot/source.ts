@@ -2,10 +2,17 @@ import type { RoutingSnapshot } from '@skiff/shared';
 import type { Random } from '../routing/random.ts';
 import { type Backoff, backoffDelay, snapshotBackoff } from './backoff.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { type Applied, RoutingState } from './state.ts';
 
 export interface SnapshotSourceOptions {
   waitSeconds: number;
-  onSnapshot: (snapshot: RoutingSnapshot) => void;
+  /**
+   * Called after each answer is applied to `state`: a full snapshot, or a delta naming the services
+   * it changed (the table is updated for those only).
+   */
+  onUpdate: (applied: Applied, state: RoutingState) => void;
+  /** The snapshot the router starts from (kept by a previous run): the first ask is for a delta from it. */
+  initial?: RoutingSnapshot;
   onError: (error: unknown, retryInMs: number) => void;
   random: Random;
   sleep?: (ms: number) => Promise<void>;
@@ -17,14 +24,15 @@ export interface SnapshotSourceOptions {
 const minPollMs = 500;
 
 /**
- * Keeps the router's routing snapshot current by long-polling the control plane. When the control
+ * Keeps the router's routing snapshot current by long-polling the control plane for what changed
+ * since the version it holds (a delta, or a full snapshot when the control plane cannot make one). When the control
  * plane cannot be reached the router keeps serving the snapshot it has (static stability) and this
  * loop retries with backoff; lookups never wait for it.
  */
 export class SnapshotSource {
   readonly #controlPlane: ControlPlane;
   readonly #options: SnapshotSourceOptions;
-  #version: number | undefined;
+  readonly state: RoutingState;
   #stopped = false;
   #first: Promise<void>;
   #resolveFirst!: () => void;
@@ -32,13 +40,14 @@ export class SnapshotSource {
   constructor(controlPlane: ControlPlane, options: SnapshotSourceOptions) {
     this.#controlPlane = controlPlane;
     this.#options = options;
+    this.state = new RoutingState(options.initial);
     this.#first = new Promise((resolve) => {
       this.#resolveFirst = resolve;
     });
   }
 
   get version(): number | undefined {
-    return this.#version;
+    return this.state.version;
   }
 
   /** Resolves once the first snapshot has been applied. */
@@ -61,12 +70,22 @@ export class SnapshotSource {
     while (!this.#stopped) {
       try {
         const started = now();
-        const snapshot = await this.#controlPlane.routing(this.#version, this.#options.waitSeconds);
+        const cp = this.#controlPlane;
+        const since = this.state.version;
+        const wait = this.#options.waitSeconds;
+        const update = cp.routingUpdate
+          ? await cp.routingUpdate(since, wait, this.state.epoch)
+          : await cp.routing(since, wait);
         failures = 0;
         if (this.#stopped) return;
-        if (snapshot !== undefined) {
-          this.#version = snapshot.version;
-          this.#options.onSnapshot(snapshot);
+        if (update !== undefined) {
+          const applied = this.state.apply(update);
+          if (applied === undefined) {
+            // A delta from a version other than ours (never expected): start again from a full one.
+            this.state.reset();
+            continue;
+          }
+          this.#options.onUpdate(applied, this.state);
           this.#resolveFirst();
         } else if (now() - started < minPollMs) {
           await sleep(minPollMs - (now() - started));
