@@ -139,7 +139,7 @@ describe('routing deltas', () => {
   const config = parseRouterConfig({ SKIFF_CONTROL_PLANE_URL: 'http://cp', SKIFF_ROUTER_TOKEN: 't' });
   const local = { ...config, serveClusterLocal: true };
 
-  it('converge to the full snapshot whatever routers miss (200 random scenarios)', () => {
+  it('converge to the full snapshot whatever routers miss (200 random scenarios)', { timeout: 60_000 }, () => {
     for (let seed = 1; seed <= 200; seed++) {
       const r = prng(seed);
       let epoch = 1 + Math.floor(r() * 5);
