@@ -21,9 +21,14 @@ COPY edge-router edge-router
 COPY queue-proxy queue-proxy
 # The console's browser code is bundled beside main.js (dist/console/app.{js,css}), as the
 # control plane would bundle it at start from source (control-plane/src/console/assets.ts).
-# The store finds its migrations at ../../drizzle from the bundle (control-plane/dist/main.js).
+# The store finds its migrations at ../../drizzle from the bundle (control-plane/dist/main.js); the
+# API's YAML-parsing thread is bundled beside it as parse-thread.mjs, the name it starts from
+# source (where that file registers tsx first).
 RUN npx esbuild control-plane/src/main.ts --bundle --platform=node --target=node20 --format=esm \
       --external:better-sqlite3 --outfile=/out/control-plane/dist/main.js --log-level=warning \
+      "--banner:js=import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" \
+ && npx esbuild control-plane/src/api/parse-thread.ts --bundle --platform=node --target=node20 --format=esm \
+      --outfile=/out/control-plane/dist/parse-thread.mjs --log-level=warning \
       "--banner:js=import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" \
  && npx esbuild control-plane/src/console/web/main.ts --bundle --minify --format=esm --target=es2022 \
       --platform=browser --legal-comments=none --entry-names=app --outdir=/out/control-plane/dist/console --log-level=warning \

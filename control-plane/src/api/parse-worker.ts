@@ -65,6 +65,8 @@ function finish(parsed: Parsed<unknown>, retire = false): void {
 }
 
 function startWorker(): Worker {
+  // From source this is src/api/parse-thread.mjs (registers tsx, then loads parse-thread.ts); in
+  // the control-plane image, the bundle of parse-thread.ts beside dist/main.js.
   const w = new Worker(new URL('./parse-thread.mjs', import.meta.url), {
     // A body that makes the parser's heap explode ends this thread, not the control plane.
     resourceLimits: { maxOldGenerationSizeMb: 512 },
@@ -73,7 +75,15 @@ function startWorker(): Worker {
     if (worker === w) finish(JSON.parse(json) as Parsed<unknown>);
   });
   w.on('error', (e) => {
-    if (worker === w) finish(failed(`the request body could not be parsed: ${e.message}`), true);
+    if (worker !== w) return;
+    // Out of heap is the body's doing; anything else (the thread could not start) is the server's.
+    const byBody = (e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    finish(
+      byBody
+        ? failed(`the request body could not be parsed: ${e.message}`)
+        : { ok: false, status: failure('InternalError', `the YAML parsing thread failed: ${e.message}`) },
+      true,
+    );
   });
   w.on('exit', () => {
     if (worker !== w) return;
