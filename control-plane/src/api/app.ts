@@ -5,6 +5,7 @@ import { statusResponse } from './body.ts';
 import { type ApiDeps, groupPath, namespacedPath, type Watch } from './deps.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
+import { openapiRoutes } from './openapi.ts';
 import { revisionRoutes } from './resources/revisions.ts';
 import { rolloutRoutes } from './resources/rollout.ts';
 import { serviceRoutes } from './resources/services.ts';
@@ -60,6 +61,7 @@ export function createApi(deps: ApiDeps): Hono {
 
   internalRoutes(app, deps);
   discoveryRoutes(app);
+  openapiRoutes(app);
   const hub = new WatchHub(store);
   const sources = watchSources(store);
   const watchOf =

@@ -51,7 +51,7 @@ describe('discovery', () => {
     expect(byName.get('revisions')).toMatchObject({ shortNames: ['rev'] });
     expect(byName.get('routes')).toMatchObject({ shortNames: ['rt'] });
     for (const r of ['services', 'configurations', 'revisions', 'routes']) {
-      expect(byName.get(`${r}/status`)).toMatchObject({ verbs: ['get', 'patch', 'update'] });
+      expect(byName.get(`${r}/status`)).toMatchObject({ verbs: ['get'] });
     }
   });
 
@@ -242,5 +242,129 @@ describe('writes as kube-apiserver does them', () => {
     });
     expect(ok.status).toBe(200);
     expect((await h.api('GET', svcPath('del'))).status).toBe(404);
+  });
+});
+
+describe('server-side apply, managedFields and the status subresource', () => {
+  const applyYaml = (name: string, target: string, extra = '') =>
+    `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  template:
+    spec:
+      containers:
+        - image: ghcr.io/knative/helloworld-go
+          env:
+            - name: TARGET
+              value: ${target}
+${extra}`;
+  const apply = (name: string, body: string, query: string) =>
+    h.api('PATCH', `${svcPath(name)}?${query}`, body, { 'content-type': 'application/apply-patch+yaml' });
+
+  it('creates by apply, owns the applied fields, and records other writers as Update', async () => {
+    const r = await apply('ssa', applyYaml('ssa', 'v1'), 'fieldManager=alice');
+    expect(r.status).toBe(201);
+    const svc = await json(r);
+    expect(svc.metadata.managedFields).toEqual([
+      expect.objectContaining({
+        manager: 'alice',
+        operation: 'Apply',
+        apiVersion: 'serving.knative.dev/v1',
+        fieldsType: 'FieldsV1',
+        fieldsV1: { 'f:spec': { 'f:template': { 'f:spec': { 'f:containers': {} } } } },
+      }),
+    ]);
+    const patched = await h.api(
+      'PATCH',
+      `${svcPath('ssa')}?fieldManager=kubectl-patch`,
+      { metadata: { labels: { team: 'a' } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect((await json(patched)).metadata.managedFields.map((m: any) => [m.manager, m.operation])).toEqual([
+      ['alice', 'Apply'],
+      ['kubectl-patch', 'Update'],
+    ]);
+  });
+
+  it('a second manager changing alice’s field gets 409 naming her and the field; force takes it', async () => {
+    expect((await apply('two', applyYaml('two', 'v1'), 'fieldManager=alice')).status).toBe(201);
+    await h.settle();
+    const refused = await apply('two', applyYaml('two', 'v2'), 'fieldManager=bob');
+    expect(refused.status).toBe(409);
+    const status = await json(refused);
+    expect(status).toMatchObject({ kind: 'Status', reason: 'Conflict', code: 409 });
+    expect(status.message).toBe('Apply failed with 1 conflict: conflict with "alice": .spec.template.spec.containers');
+    expect(status.details.causes).toEqual([
+      { reason: 'FieldManagerConflict', message: 'conflict with "alice"', field: '.spec.template.spec.containers' },
+    ]);
+    await h.settle();
+    const unchanged = await get(svcPath('two'));
+    expect(unchanged.metadata.generation).toBe(1);
+    const forced = await apply('two', applyYaml('two', 'v2'), 'fieldManager=bob&force=true');
+    expect(forced.status).toBe(200);
+    const svc = await json(forced);
+    expect(svc.metadata.generation).toBe(2);
+    expect(svc.spec.template.spec.containers[0].env[0].value).toBe('v2');
+    expect(svc.metadata.managedFields.map((m: any) => m.manager)).toEqual(['bob']);
+    // The same configuration again changes nothing.
+    await h.settle();
+    const settled = await get(svcPath('two'));
+    const again = await apply('two', applyYaml('two', 'v2'), 'fieldManager=bob');
+    expect((await json(again)).metadata.resourceVersion).toBe(settled.metadata.resourceVersion);
+  });
+
+  it('drops a field the manager no longer applies; apply needs a fieldManager; dryRun stores nothing', async () => {
+    const traffic = `  traffic:
+    - latestRevision: true
+      percent: 100
+      tag: current
+`;
+    expect((await apply('drop', applyYaml('drop', 'v1', traffic), 'fieldManager=alice')).status).toBe(201);
+    const dropped = await json(await apply('drop', applyYaml('drop', 'v1'), 'fieldManager=alice'));
+    expect(dropped.spec.traffic).toEqual([{ latestRevision: true, percent: 100 }]);
+    const noManager = await apply('drop', applyYaml('drop', 'v1'), 'force=true');
+    expect(noManager.status).toBe(400);
+    expect((await json(noManager)).message).toContain('fieldManager');
+    const dry = await apply('drop', applyYaml('drop', 'v9'), 'fieldManager=alice&dryRun=All');
+    expect((await json(dry)).spec.template.spec.containers[0].env[0].value).toBe('v9');
+    expect((await get(svcPath('drop'))).spec.template.spec.containers[0].env[0].value).toBe('v1');
+  });
+
+  it('bumps generation only for spec changes; status.observedGeneration follows it', async () => {
+    await created('gen');
+    const relabelled = await h.api(
+      'PATCH',
+      svcPath('gen'),
+      { metadata: { labels: { a: 'b' } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect((await json(relabelled)).metadata.generation).toBe(1);
+    await h.api(
+      'PATCH',
+      svcPath('gen'),
+      { spec: { template: { spec: { containers: [{ image: 'x' }] } } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    await h.settle();
+    const svc = await get(svcPath('gen'));
+    expect(svc.metadata.generation).toBe(2);
+    expect(svc.status.observedGeneration).toBe(2);
+  });
+
+  it('serves the status subresource for every resource', async () => {
+    await created('st');
+    const svc = await get(`${svcPath('st')}/status`);
+    expect(svc).toMatchObject({ kind: 'Service', status: { observedGeneration: 1 } });
+    for (const [resource, name] of [
+      ['configurations', 'st'],
+      ['routes', 'st'],
+      ['revisions', 'st-00001'],
+    ]) {
+      const r = await h.api('GET', `/apis/serving.knative.dev/v1/namespaces/default/${resource}/${name}/status`);
+      expect(r.status).toBe(200);
+    }
+    expect((await h.api('GET', `${svcPath('nope')}/status`)).status).toBe(404);
   });
 });

@@ -17,7 +17,13 @@ export function serviceObject(row: ServiceRow): Service {
   return {
     apiVersion,
     kind: 'Service',
-    metadata: { ...meta(row), generation: row.generation, labels: row.labels, annotations: row.annotations },
+    metadata: {
+      ...meta(row),
+      generation: row.generation,
+      labels: row.labels,
+      annotations: row.annotations,
+      ...(row.managedFields.length > 0 ? { managedFields: row.managedFields } : {}),
+    },
     spec: row.spec,
     status: row.status,
   };

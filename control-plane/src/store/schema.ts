@@ -1,4 +1,4 @@
-import type { ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
+import type { ManagedFieldsEntry, ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
 import { foreignKey, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { RolloutState } from '../rollout/decider.ts';
 
@@ -26,6 +26,8 @@ export const services = sqliteTable(
     /** How many revisions the template has produced (Knative's Configuration generation). */
     configGeneration: integer().notNull().default(0),
     createdAt: text().notNull(),
+    /** Who owns which fields (`metadata.managedFields`, server-side apply). */
+    managedFields: text({ mode: 'json' }).$type<ManagedFieldsEntry[]>().notNull().default([]),
   },
   (t) => [primaryKey({ columns: [t.namespace, t.name] }), uniqueIndex('services_uid').on(t.uid)],
 );

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson, type RevisionSpec, type ServiceSpec } from '@skiff/shared';
+import { canonicalJson, type ManagedFieldsEntry, type RevisionSpec, type ServiceSpec } from '@skiff/shared';
 import Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -32,6 +32,8 @@ export interface ServiceWrite {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   spec: ServiceSpec;
+  /** `metadata.managedFields` after this write (kept as it is when absent). */
+  managedFields?: ManagedFieldsEntry[];
 }
 
 export interface NewRevision {
@@ -361,6 +363,7 @@ export class Store {
         generation: 1,
         resourceVersion: this.#bump('resourceVersion'),
         ...write,
+        managedFields: write.managedFields ?? [],
         status: {},
         configGeneration: 0,
         createdAt: new Date().toISOString(),
@@ -395,10 +398,13 @@ export class Store {
       const metaChanged =
         canonicalJson(current.labels) !== canonicalJson(write.labels) ||
         canonicalJson(current.annotations) !== canonicalJson(write.annotations);
-      if (!specChanged && !metaChanged) return current;
+      const ownersChanged =
+        write.managedFields !== undefined && ownership(current.managedFields) !== ownership(write.managedFields);
+      if (!specChanged && !metaChanged && !ownersChanged) return current;
       const next: ServiceRow = {
         ...current,
         ...write,
+        managedFields: write.managedFields ?? current.managedFields,
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
@@ -408,6 +414,7 @@ export class Store {
           labels: next.labels,
           annotations: next.annotations,
           spec: next.spec,
+          managedFields: next.managedFields,
           generation: next.generation,
           resourceVersion: next.resourceVersion,
         })
@@ -586,4 +593,9 @@ function privateFile(file: string): void {
   chmodSync(dir, 0o700);
   closeSync(openSync(file, 'a', 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
+/** Who owns what, without the times of the writes (a write that changes nothing keeps the row). */
+function ownership(entries: ManagedFieldsEntry[]): string {
+  return canonicalJson(entries.map(({ time: _time, ...e }) => e));
 }

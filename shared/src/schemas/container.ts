@@ -103,17 +103,23 @@ export const EnvFromSourceSchema = z.strictObject({
  */
 export const ContainerSchema = z.strictObject({
   name: z.string().optional(),
-  image: z.string().optional(),
-  command: z.array(z.string()).optional(),
-  args: z.array(z.string()).optional(),
+  image: z.string().optional().describe('Container image to run (the Kubernetes backend).'),
+  command: z
+    .array(z.string())
+    .optional()
+    .describe('Entrypoint: what the local backend runs (with args), with PORT in its environment.'),
+  args: z.array(z.string()).optional().describe('Arguments to the entrypoint.'),
   workingDir: z.string().optional(),
-  env: z.array(EnvVarSchema).optional(),
+  env: z.array(EnvVarSchema).optional().describe('Environment variables of the container.'),
   envFrom: z.array(EnvFromSourceSchema).optional(),
-  ports: z.array(ContainerPortSchema).optional(),
-  readinessProbe: ProbeSchema.optional(),
+  ports: z
+    .array(ContainerPortSchema)
+    .optional()
+    .describe('At most one port: where the app listens (PORT, default 8080).'),
+  readinessProbe: ProbeSchema.optional().describe('How the queue-proxy tells that a replica is ready for requests.'),
   livenessProbe: ProbeSchema.optional(),
   startupProbe: ProbeSchema.optional(),
-  resources: ResourceRequirementsSchema.optional(),
+  resources: ResourceRequirementsSchema.optional().describe('CPU and memory requests and limits.'),
   volumeMounts: z.array(VolumeMountSchema).optional(),
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
   // Checked field by field where Knative checks them (`SecurityContextMask`, feature flags).

@@ -6,6 +6,18 @@ export const apiVersion = 'serving.knative.dev/v1';
  * Kubernetes ObjectMeta: the fields Skiff reads, typed; the others kept as given. A field that is
  * not ObjectMeta's is refused, as kube-apiserver's strict field validation refuses it.
  */
+/** One entry of `metadata.managedFields`: who owns which fields (server-side apply). */
+export const ManagedFieldsEntrySchema = z.object({
+  manager: z.string(),
+  operation: z.enum(['Apply', 'Update']),
+  apiVersion: z.string(),
+  time: z.string(),
+  fieldsType: z.literal('FieldsV1'),
+  fieldsV1: z.record(z.string(), z.unknown()),
+  subresource: z.string().optional(),
+});
+export type ManagedFieldsEntry = z.infer<typeof ManagedFieldsEntrySchema>;
+
 export const ObjectMetaSchema = z.strictObject({
   name: z.string().optional(),
   generateName: z.string().optional(),
@@ -21,7 +33,7 @@ export const ObjectMetaSchema = z.strictObject({
   deletionGracePeriodSeconds: z.int().nullable().optional(),
   ownerReferences: z.array(z.object({}).loose()).optional(),
   finalizers: z.array(z.string()).optional(),
-  managedFields: z.array(z.object({}).loose()).optional(),
+  managedFields: z.array(ManagedFieldsEntrySchema.loose()).optional(),
 });
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 

@@ -24,12 +24,21 @@ const routeStatusFields = {
   traffic: z.array(TrafficTargetSchema).optional(),
 };
 
-export const ConfigurationSpecSchema = z.strictObject({ template: RevisionTemplateSpecSchema });
+export const ConfigurationSpecSchema = z.strictObject({
+  template: RevisionTemplateSpecSchema.describe(
+    'The template of the next revision: each change to it makes a new, immutable Revision.',
+  ),
+});
 export const RouteSpecSchema = z.strictObject({ traffic: z.array(TrafficTargetSchema).optional() });
 
 export const ServiceSpecSchema = z.strictObject({
-  template: RevisionTemplateSpecSchema,
-  traffic: z.array(TrafficTargetSchema).optional(),
+  template: RevisionTemplateSpecSchema.describe(
+    'The template of the next revision: each change to it makes a new, immutable Revision.',
+  ),
+  traffic: z
+    .array(TrafficTargetSchema)
+    .optional()
+    .describe('How traffic is split among revisions (default: all to the latest ready revision).'),
 });
 export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;
 

@@ -7,11 +7,19 @@ import { apiVersion, ObjectMetaSchema, statusBase } from './meta.ts';
  * (`PodSpecMask`, with its feature flags at their defaults); any other field is refused by name.
  */
 export const RevisionSpecSchema = z.strictObject({
-  containerConcurrency: z.int().optional(),
-  timeoutSeconds: z.int().optional(),
-  responseStartTimeoutSeconds: z.int().optional(),
-  idleTimeoutSeconds: z.int().optional(),
-  containers: z.array(ContainerSchema),
+  containerConcurrency: z
+    .int()
+    .optional()
+    .describe('Most requests one replica handles at once; 0 means no limit (the default).'),
+  timeoutSeconds: z.int().optional().describe('Longest time a request may take, in seconds (default 300).'),
+  responseStartTimeoutSeconds: z
+    .int()
+    .optional()
+    .describe('Longest wait for the first byte of a response, in seconds.'),
+  idleTimeoutSeconds: z.int().optional().describe('Longest time a response may go without sending bytes, in seconds.'),
+  containers: z
+    .array(ContainerSchema)
+    .describe('The container to run: exactly one serving container (the one that gets PORT).'),
   serviceAccountName: z.string().optional(),
   enableServiceLinks: z.boolean().optional(),
   automountServiceAccountToken: z.boolean().optional(),
@@ -23,8 +31,10 @@ export type RevisionSpec = z.infer<typeof RevisionSpecSchema>;
 
 /** `spec.template` of a Service or Configuration: the metadata and spec of the next revision. */
 export const RevisionTemplateSpecSchema = z.strictObject({
-  metadata: ObjectMetaSchema.optional(),
-  spec: RevisionSpecSchema,
+  metadata: ObjectMetaSchema.optional().describe(
+    "Labels and annotations of the revision (autoscaling.knative.dev/* annotations tune scaling); name it SERVICE-SUFFIX to choose the revision's name.",
+  ),
+  spec: RevisionSpecSchema.describe('What each replica of the revision runs.'),
 });
 export type RevisionTemplateSpec = z.infer<typeof RevisionTemplateSpecSchema>;
 

@@ -74,6 +74,8 @@ const urlColumn: PrinterColumn = {
 };
 
 const writable = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
+// Configurations and Routes are still views of a Service here: readable, not writable (yet).
+const views = ['get', 'list', 'watch'];
 
 export const resources: ResourceInfo[] = [
   {
@@ -89,7 +91,7 @@ export const resources: ResourceInfo[] = [
     singular: 'configuration',
     kind: 'Configuration',
     shortNames: ['config', 'cfg'],
-    verbs: writable,
+    verbs: views,
     columns: [...latestColumns, ...readyColumns],
   },
   {
@@ -136,12 +138,13 @@ export const resources: ResourceInfo[] = [
     singular: 'route',
     kind: 'Route',
     shortNames: ['rt'],
-    verbs: writable,
+    verbs: views,
     columns: [urlColumn, ...readyColumns],
   },
 ];
 
-export const statusVerbs = ['get', 'patch', 'update'];
+// Status is written by Skiff's reconciler only: clients read it (`kubectl get --subresource=status`).
+export const statusVerbs = ['get'];
 export { servingGroup };
 
 export function resourceInfo(name: string): ResourceInfo {

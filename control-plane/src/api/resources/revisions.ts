@@ -29,12 +29,19 @@ export function revisionRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
 
   app.get(`${groupPath}/revisions`, (c) => list(c.req.raw));
   app.get(`${namespacedPath}/revisions`, (c) => list(c.req.raw, c.req.param('ns')));
-  app.get(`${namespacedPath}/revisions/:name`, (c) => {
-    const { ns: namespace, name } = c.req.param();
-    const row = store.getRevision(namespace, name);
-    if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
-    return objectResponse(c.req.raw, info, 200, revisionObject(row, routingState(store, namespace, row.service, name)));
-  });
+  for (const path of [`${namespacedPath}/revisions/:name`, `${namespacedPath}/revisions/:name/status`]) {
+    app.get(path, (c) => {
+      const { ns: namespace, name } = c.req.param() as { ns: string; name: string };
+      const row = store.getRevision(namespace, name);
+      if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
+      return objectResponse(
+        c.req.raw,
+        info,
+        200,
+        revisionObject(row, routingState(store, namespace, row.service, name)),
+      );
+    });
+  }
   // How the autoscaler has been deciding this revision's replicas: live evaluations (newest last)
   // and the changes recorded in the audit log.
   app.get(`${namespacedPath}/revisions/:name/scaling`, (c) => {

@@ -16,6 +16,16 @@ import { admitService, serviceWrite, staleConflict } from '../admission.ts';
 import { patchType, readBody, respond, statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
+import {
+  afterApply,
+  afterUpdate,
+  applyConflicts,
+  conflictMessage,
+  type ManagedFieldsEntry,
+  managerFromUserAgent,
+  mergeApply,
+  type Obj,
+} from '../managed-fields.ts';
 import { serviceObject } from '../objects.ts';
 import { applyJsonPatch, mergePatch } from '../patch.ts';
 import { readDeleteOptions, type WriteOptions, writeOptions } from '../write-options.ts';
@@ -46,12 +56,16 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
     if (!body.ok) return statusResponse(c.req.raw, body.status);
     return createService(c.req.raw, c.req.param('ns'), body.value, opts);
   });
-  app.get(`${namespacedPath}/services/:name`, (c) => {
-    const row = store.getService(c.req.param('ns'), c.req.param('name'));
-    return row
-      ? objectResponse(c.req.raw, info, 200, serviceObject(row))
-      : statusResponse(c.req.raw, notFound('Service', c.req.param('name')));
-  });
+  // The object and its `status` subresource read the same (kube-apiserver answers the whole object).
+  for (const path of [`${namespacedPath}/services/:name`, `${namespacedPath}/services/:name/status`]) {
+    app.get(path, (c) => {
+      const { ns, name } = c.req.param() as { ns: string; name: string };
+      const row = store.getService(ns, name);
+      return row
+        ? objectResponse(c.req.raw, info, 200, serviceObject(row))
+        : statusResponse(c.req.raw, notFound('Service', name));
+    });
+  }
   app.put(`${namespacedPath}/services/:name`, async (c) => {
     const opts = options(c.req.raw);
     if (opts instanceof Response) return opts;
@@ -67,6 +81,7 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
     if (typeof type !== 'string') return statusResponse(c.req.raw, type);
     const body = await readBody(c.req.raw, 'patch');
     if (!body.ok) return statusResponse(c.req.raw, body.status);
+    if (type === 'apply') return apply(c.req.raw, namespace, name, body.value, opts);
     const row = store.getService(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Service', name));
     // The patch applies to the object as stored (its resourceVersion included, so a patch that sets
@@ -77,11 +92,7 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       if ('kind' in patched) return statusResponse(c.req.raw, patched);
       return updateService(c.req.raw, namespace, name, patched.value, opts);
     }
-    if (type === 'merge') return updateService(c.req.raw, namespace, name, mergePatch(current, body.value), opts);
-    return statusResponse(
-      c.req.raw,
-      failure('UnsupportedMediaType', 'server-side apply is not available yet; use a merge or JSON patch'),
-    );
+    return updateService(c.req.raw, namespace, name, mergePatch(current, body.value), opts);
   });
   app.delete(`${namespacedPath}/services/:name`, async (c) => {
     const { ns: namespace, name } = c.req.param();
@@ -123,9 +134,22 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
     return rollback(deps, c.req.raw, namespace, name, wanted);
   });
 
-  function createService(req: Request, namespace: string, input: unknown, opts: WriteOptions): Response {
+  /** Who a write is by: `fieldManager`, else the User-Agent's product (as kube-apiserver names it). */
+  const managerOf = (req: Request, opts: WriteOptions) =>
+    opts.fieldManager ?? managerFromUserAgent(req.headers.get('user-agent'));
+  const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+  function createService(
+    req: Request,
+    namespace: string,
+    input: unknown,
+    opts: WriteOptions,
+    owners?: (svc: Service) => ManagedFieldsEntry[],
+  ): Response {
     const svc = admitService(deps, req, namespace, input);
     if (svc instanceof Response) return svc;
+    const managedFields =
+      owners?.(svc) ?? afterUpdate([], undefined, svc as unknown as Obj, managerOf(req, opts), apiVersionOf, now());
     const name = svc.metadata.name as string;
     if (svc.metadata.resourceVersion) {
       return statusResponse(
@@ -135,7 +159,8 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
         ]),
       );
     }
-    const create = () => store.createService(namespace, name, randomUUID(), serviceWrite(svc), 'user');
+    const create = () =>
+      store.createService(namespace, name, randomUUID(), { ...serviceWrite(svc), managedFields }, 'user');
     const row = opts.dryRun ? store.dryRun(create) : create();
     if (!row) {
       return statusResponse(
@@ -152,11 +177,33 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
     return respond(req, 201, serviceObject(row));
   }
 
-  function updateService(req: Request, namespace: string, name: string, input: unknown, opts: WriteOptions): Response {
+  /**
+   * `owners` decides the managedFields of the write (or refuses it); by default the writer owns
+   * what it set or changed.
+   */
+  function updateService(
+    req: Request,
+    namespace: string,
+    name: string,
+    input: unknown,
+    opts: WriteOptions,
+    owners?: (current: ServiceRow, svc: Service) => ManagedFieldsEntry[] | Response,
+  ): Response {
     const current = store.getService(namespace, name);
     if (!current) return statusResponse(req, notFound('Service', name));
     const svc = admitService(deps, req, namespace, input, name);
     if (svc instanceof Response) return svc;
+    const managedFields =
+      owners?.(current, svc) ??
+      afterUpdate(
+        current.managedFields,
+        serviceObject(current) as unknown as Obj,
+        svc as unknown as Obj,
+        managerOf(req, opts),
+        apiVersionOf,
+        now(),
+      );
+    if (managedFields instanceof Response) return managedFields;
     const byo = verifyNameChange(current.spec.template, svc.spec.template);
     if (byo) return statusResponse(req, invalidStatus('Service', name, [byo]));
     let expected: number | undefined;
@@ -170,7 +217,14 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       canonicalJson(current.spec.traffic) !== canonicalJson(svc.spec.traffic);
     try {
       const update = () =>
-        store.updateService(namespace, name, serviceWrite(svc), expected, 'user', trafficOnly ? 'traffic' : 'update');
+        store.updateService(
+          namespace,
+          name,
+          { ...serviceWrite(svc), managedFields },
+          expected,
+          'user',
+          trafficOnly ? 'traffic' : 'update',
+        );
       const row = opts.dryRun ? store.dryRun(update) : update();
       if (!row) return statusResponse(req, notFound('Service', name));
       if (opts.dryRun) return respond(req, 200, dryRunObject(row, current));
@@ -181,6 +235,77 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       throw e;
     }
   }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): creates the Service or merges the
+   * configuration into it, owning its fields; a change to a field another manager owns is a 409
+   * naming them unless `force=true` (`./managed-fields.ts`).
+   */
+  function apply(req: Request, namespace: string, name: string, config: unknown, opts: WriteOptions): Response {
+    if (!opts.fieldManager) {
+      return statusResponse(
+        req,
+        failure(
+          'BadRequest',
+          'PATCH requests with apply patch type must have a fieldManager (the fieldManager query parameter)',
+        ),
+      );
+    }
+    const manager = opts.fieldManager;
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      return statusResponse(req, failure('BadRequest', 'an apply configuration must be an object'));
+    }
+    const cfg = config as Obj;
+    const causes = [];
+    if (cfg.apiVersion === undefined || cfg.apiVersion === '') {
+      causes.push({ field: 'apiVersion', reason: 'FieldValueRequired' as const, message: 'Required value' });
+    }
+    if (cfg.kind === undefined || cfg.kind === '') {
+      causes.push({ field: 'kind', reason: 'FieldValueRequired' as const, message: 'Required value' });
+    }
+    if (causes.length > 0) return statusResponse(req, invalidStatus('Service', name, causes));
+    const row = store.getService(namespace, name);
+    if (!row) {
+      return createService(req, namespace, withName(cfg, name), opts, (svc) =>
+        afterApply([], cfg, {}, svc as unknown as Obj, manager, apiVersionOf, now()),
+      );
+    }
+    const { status: _status, ...live } = serviceObject(row) as unknown as Obj;
+    const merged = mergeApply(live, cfg, row.managedFields, manager);
+    // Only a resourceVersion the configuration names is a precondition.
+    const meta = merged.metadata as Obj;
+    const wanted = (cfg.metadata as Obj | undefined)?.resourceVersion;
+    if (wanted === undefined) delete meta.resourceVersion;
+    else meta.resourceVersion = wanted;
+    delete meta.managedFields;
+    return updateService(req, namespace, name, merged, opts, (current, svc) => {
+      const before = serviceObject(current) as unknown as Obj;
+      const next = svc as unknown as Obj;
+      const conflicts = applyConflicts(before, next, cfg, current.managedFields, manager);
+      if (conflicts.length > 0 && !opts.force) {
+        const status = failure('Conflict', conflictMessage(conflicts));
+        status.details = {
+          name,
+          group: servingGroup,
+          kind: 'services',
+          causes: conflicts.map((c) => ({
+            reason: 'FieldManagerConflict',
+            message: `conflict with ${JSON.stringify(c.manager)}`,
+            field: c.field,
+          })),
+        };
+        return statusResponse(req, status);
+      }
+      return afterApply(current.managedFields, cfg, before, next, manager, apiVersionOf, now());
+    });
+  }
+}
+
+const apiVersionOf = `${servingGroup}/v1`;
+
+function withName(cfg: Obj, name: string): Obj {
+  const meta = (cfg.metadata ?? {}) as Obj;
+  return { ...cfg, metadata: { ...meta, name } };
 }
 
 /**

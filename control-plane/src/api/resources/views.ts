@@ -27,11 +27,14 @@ export function viewRoutes(app: Hono, deps: ApiDeps, watches: Record<'configurat
           );
     app.get(`${groupPath}/${resource}`, (c) => list(c.req.raw));
     app.get(`${namespacedPath}/${resource}`, (c) => list(c.req.raw, c.req.param('ns')));
-    app.get(`${namespacedPath}/${resource}/:name`, (c) => {
-      const row = store.getService(c.req.param('ns'), c.req.param('name'));
-      return row
-        ? objectResponse(c.req.raw, info, 200, object(row))
-        : statusResponse(c.req.raw, notFound(kind, c.req.param('name')));
-    });
+    for (const path of [`${namespacedPath}/${resource}/:name`, `${namespacedPath}/${resource}/:name/status`]) {
+      app.get(path, (c) => {
+        const { ns, name } = c.req.param() as { ns: string; name: string };
+        const row = store.getService(ns, name);
+        return row
+          ? objectResponse(c.req.raw, info, 200, object(row))
+          : statusResponse(c.req.raw, notFound(kind, name));
+      });
+    }
   }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `services` ADD `managed_fields` text DEFAULT '[]' NOT NULL;
