@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeBrowser, launchChromium } from '../helpers/browser.ts';
-import { appService, type Platform, ready, startPlatform } from '../helpers/platform.ts';
+import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
 import { repoRoot, sleep, stopAll, waitFor } from '../helpers/processes.ts';
 
 /** Screenshots of each page, for review (and the README's pictures). */
@@ -15,6 +15,8 @@ describeBrowser('web console in Chromium', () => {
   let browser: BrowserContext;
   let page: Page;
   const consoleErrors: string[] = [];
+  /** Every data call the pages made (method and path), to try again with a bad token at the end. */
+  const dataCalls = new Set<string>();
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
@@ -25,6 +27,11 @@ describeBrowser('web console in Chromium', () => {
       if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.origin !== p.apiUrl || /^\/(console\/assets\/|login$|logout$|favicon\.ico$|$)/.test(url.pathname)) return;
+      dataCalls.add(`${r.method()} ${url.pathname}${url.search}`);
+    });
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -198,8 +205,64 @@ describeBrowser('web console in Chromium', () => {
     expect(await served.text()).toBe('Hello v2!\n');
   });
 
+  it("shows a cold start's phases as a stacked bar after a request at zero", async () => {
+    // The app takes 300 ms to listen, so the bar has a visible "listening" segment.
+    const sleepy = appService(
+      'sleepy',
+      {},
+      { READY_DELAY_MS: '300' },
+      { 'autoscaling.knative.dev/initial-scale': '0' },
+    );
+    expect((await p.api('POST', servicePath(), sleepy)).status).toBe(201);
+    await ready(p, 'sleepy', 30_000, false);
+    let r = await p.get('sleepy.default.localhost');
+    for (const until = Date.now() + 5000; r.status === 404 && Date.now() < until; )
+      r = await p.get('sleepy.default.localhost');
+    expect(r.status).toBe(200);
+    const timing = r.headers.get('server-timing') ?? '';
+    expect(timing).toMatch(/^held;dur=[\d.]+, decision;dur=[\d.]+, spawn;dur=[\d.]+, listening;dur=[\d.]+/);
+    const held = Number(/held;dur=([\d.]+)/.exec(timing)?.[1]);
+    await page.goto(`${p.apiUrl}/#/revisions/default/sleepy-00001`);
+    const bar = page.locator('.cold-start').first();
+    await bar.waitFor({ timeout: 15_000 });
+    const phases = await bar
+      .locator('.phase')
+      .evaluateAll((els) =>
+        els.map((e) => ({ phase: e.getAttribute('data-phase'), width: e.getBoundingClientRect().width })),
+      );
+    expect(phases.map((x) => x.phase)).toEqual(['decision', 'spawn', 'listening', 'ready', 'routed', 'first-byte']);
+    // The app's 300 ms of start-up is the widest segment of the bar, and the total is the wait.
+    const widest = phases.reduce((a, b) => (b.width > a.width ? b : a));
+    expect(widest.phase).toBe('listening');
+    expect(Number(await bar.getAttribute('data-total'))).toBeGreaterThanOrEqual(Math.floor(held));
+    await shot('revision-cold-start');
+  });
+
   it('no page logged a console error', () => {
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('answers 401 to every data call the pages made, with a bad token by header or cookie, or none', async () => {
+    expect(dataCalls.size).toBeGreaterThanOrEqual(8);
+    const refused: string[] = [];
+    for (const call of dataCalls) {
+      const [method = 'GET', path = '/'] = call.split(' ');
+      const body = method === 'GET' || method === 'HEAD' ? undefined : '{}';
+      for (const headers of [
+        { authorization: 'Bearer not-the-token' },
+        { cookie: 'skiff_session=not-the-token', 'x-skiff-console': '1' },
+        {},
+      ]) {
+        const res = await p.fetch(`${p.apiUrl}${path}`, {
+          method,
+          headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body } : {}),
+        });
+        await res.body?.cancel();
+        if (res.status !== 401) refused.push(`${call} ${JSON.stringify(headers)} → ${res.status}`);
+      }
+    }
+    expect(refused).toEqual([]);
   });
 
   it('after logging out, the console is the login page again and data calls are 401', async () => {
