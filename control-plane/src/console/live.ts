@@ -1,4 +1,4 @@
-import type { RouterStats } from '@skiff/shared';
+import { latencyQuantile, type RouterStats } from '@skiff/shared';
 import { SeriesRing } from './ring.ts';
 import type { Sample, SeriesField } from './series.ts';
 import { seriesFields } from './series.ts';
@@ -21,10 +21,12 @@ const routerStaleMs = 3000;
 
 /**
  * Merges the routers' reports for each revision: held, in flight and request rate add up over
- * routers; 5xx adds up; latency percentiles take the worst router (a bound, not a merge).
+ * routers, and so do 5xx; latency percentiles come from the routers' histograms added together
+ * (each report's `latency` buckets), so they are those of every request the routers answered.
  */
 export function routerFigures(reports: Iterable<RouterStats>, now: number): Map<string, RevisionFigures> {
   const out = new Map<string, RevisionFigures>();
+  const latency = new Map<string, Map<number, number>>();
   for (const report of reports) {
     if (now - report.timestamp > routerStaleMs) continue;
     for (const r of report.revisions) {
@@ -32,17 +34,25 @@ export function routerFigures(reports: Iterable<RouterStats>, now: number): Map<
       const f = out.get(key) ?? {};
       f.held = (f.held ?? 0) + r.averageHeld;
       f.rps = (f.rps ?? 0) + r.requestsPerSecond;
-      const extra = r as typeof r & {
-        errors5xxPerSecond?: number;
-        latencyMs?: { p50: number; p95: number; p99: number };
-      };
-      if (extra.errors5xxPerSecond !== undefined) f.errors5xx = (f.errors5xx ?? 0) + extra.errors5xxPerSecond;
-      if (extra.latencyMs) {
-        f.p50 = Math.max(f.p50 ?? 0, extra.latencyMs.p50);
-        f.p95 = Math.max(f.p95 ?? 0, extra.latencyMs.p95);
-        f.p99 = Math.max(f.p99 ?? 0, extra.latencyMs.p99);
+      if (r.responses !== undefined)
+        f.errors5xx = (f.errors5xx ?? 0) + ((r.serverErrors ?? 0) * 1000) / report.periodMs;
+      if (r.latency?.length) {
+        const counts = latency.get(key) ?? new Map<number, number>();
+        latency.set(key, counts);
+        for (const [bucket, n] of r.latency) counts.set(bucket, (counts.get(bucket) ?? 0) + n);
       }
       out.set(key, f);
+    }
+  }
+  for (const [key, counts] of latency) {
+    const f = out.get(key) as RevisionFigures;
+    for (const [field, q] of [
+      ['p50', 0.5],
+      ['p95', 0.95],
+      ['p99', 0.99],
+    ] as const) {
+      const ms = latencyQuantile(counts, q);
+      if (ms !== undefined) f[field] = ms;
     }
   }
   return out;

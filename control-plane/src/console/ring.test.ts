@@ -1,3 +1,4 @@
+import { latencyBucket } from '@skiff/shared';
 import { describe, expect, it } from 'vitest';
 import { routerFigures } from './live.ts';
 import { SeriesRing } from './ring.ts';
@@ -55,5 +56,34 @@ describe('router figures', () => {
       10_000,
     );
     expect(f.get('default/r')).toEqual({ held: 3, rps: 8 });
+  });
+
+  it("adds the routers' 5xx per second and takes latency percentiles over their summed histograms", () => {
+    const rev = { namespace: 'default', revision: 'r', averageInFlight: 0, averageHeld: 0, requestsPerSecond: 10 };
+    const b10 = latencyBucket(10);
+    const b200 = latencyBucket(200);
+    const f = routerFigures(
+      [
+        {
+          router: 'a',
+          timestamp: 10_000,
+          periodMs: 1000,
+          revisions: [{ ...rev, responses: 90, serverErrors: 2, latency: [[b10, 90]] }],
+        },
+        {
+          router: 'b',
+          timestamp: 10_000,
+          periodMs: 2000,
+          revisions: [{ ...rev, responses: 10, serverErrors: 4, latency: [[b200, 10]] }],
+        },
+      ],
+      10_000,
+    );
+    const r = f.get('default/r');
+    expect(r?.errors5xx).toBe(4);
+    expect(r?.p50).toBeCloseTo(10, -1);
+    expect(r?.p95).toBeGreaterThanOrEqual(200);
+    expect(r?.p95).toBeLessThan(220);
+    expect(r?.p99).toBe(r?.p95);
   });
 });
