@@ -248,11 +248,12 @@ describeBrowser('web console in Chromium', () => {
     for (const call of dataCalls) {
       const [method = 'GET', path = '/'] = call.split(' ');
       const body = method === 'GET' || method === 'HEAD' ? undefined : '{}';
-      for (const headers of [
+      const bad: Record<string, string>[] = [
         { authorization: 'Bearer not-the-token' },
         { cookie: 'skiff_session=not-the-token', 'x-skiff-console': '1' },
         {},
-      ]) {
+      ];
+      for (const headers of bad) {
         const res = await p.fetch(`${p.apiUrl}${path}`, {
           method,
           headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
