@@ -20,6 +20,8 @@ RUN cd queue-proxy && node ../scripts/bundle.mjs src/main.ts /out/queue-proxy.js
 
 FROM node:20-slim
 ENV NODE_ENV=production
+# queueProxyNodeOptions in shared/src/config/queue-proxy.ts: young generation capped (memory).
+ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=build /out /app
 USER 1000:1000

@@ -4,7 +4,13 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { defaultReadinessProbe, type RevisionSpec, servingContainer, statsPath } from '@skiff/shared';
+import {
+  defaultReadinessProbe,
+  queueProxyNodeOptions,
+  type RevisionSpec,
+  servingContainer,
+  statsPath,
+} from '@skiff/shared';
 import type { RevisionWorkload } from '../backend.ts';
 import type { LogBuffer } from './logs.ts';
 
@@ -170,6 +176,7 @@ export class Replica {
         // Nothing beyond loopback on one machine, and only the backend may drain it.
         QUEUE_LISTEN_ADDRESS: '127.0.0.1',
         QUEUE_ADMIN_TOKEN: this.adminToken,
+        NODE_OPTIONS: queueProxyNodeOptions,
       },
     });
     this.#qp = qp;
