@@ -15,6 +15,9 @@ export const offThreadBytes = 16 * 1024;
  */
 const parseTimeoutMs = 10_000;
 
+/** The most the thread may take to load (tsx and the parser, from source): seconds when busy. */
+const loadTimeoutMs = 60_000;
+
 interface Job {
   text: string;
   format: Format;
@@ -23,7 +26,9 @@ interface Job {
 
 const queue: Job[] = [];
 let worker: Worker | undefined;
-let current: { job: Job; timer: NodeJS.Timeout } | undefined;
+/** Whether the thread has loaded (its first message); a body's time starts then. */
+let loaded = false;
+let current: { job: Job; timer?: NodeJS.Timeout } | undefined;
 
 /**
  * Parses a body that must hold one document, as `parseDocument` does: large YAML on one
@@ -42,13 +47,19 @@ function next(): void {
   const job = queue.shift();
   if (!job) return;
   const w = worker ?? startWorker();
-  const timer = setTimeout(() => {
+  current = { job };
+  // Held by the thread's port until it has loaded.
+  w.postMessage({ id: 0, text: job.text, format: job.format } satisfies ParseRequest);
+  if (loaded) startClock();
+}
+
+function startClock(): void {
+  if (!current || current.timer) return;
+  current.timer = setTimeout(() => {
     // A body built to be slow: refuse it and go on with a fresh thread.
     finish(failed(`the request body took more than ${parseTimeoutMs / 1000} s to parse`), true);
   }, parseTimeoutMs);
-  timer.unref();
-  current = { job, timer };
-  w.postMessage({ id: 0, text: job.text, format: job.format } satisfies ParseRequest);
+  current.timer.unref();
 }
 
 /** Answers the body being parsed, retiring the thread if it is stuck or broken, then takes the next. */
@@ -60,6 +71,7 @@ function finish(parsed: Parsed<unknown>, retire = false): void {
   if (retire && worker) {
     void worker.terminate();
     worker = undefined;
+    loaded = false;
   }
   next();
 }
@@ -71,8 +83,19 @@ function startWorker(): Worker {
     // A body that makes the parser's heap explode ends this thread, not the control plane.
     resourceLimits: { maxOldGenerationSizeMb: 512 },
   });
-  w.on('message', ({ json }: { json: string }) => {
-    if (worker === w) finish(JSON.parse(json) as Parsed<unknown>);
+  loaded = false;
+  // A thread that never finishes loading fails the body waiting for it, and the next starts anew.
+  setTimeout(() => {
+    if (worker === w && !loaded) {
+      finish({ ok: false, status: failure('InternalError', 'the YAML parsing thread did not start') }, true);
+    }
+  }, loadTimeoutMs).unref();
+  w.on('message', (m: { ready: true } | { json: string }) => {
+    if (worker !== w) return;
+    if ('ready' in m) {
+      loaded = true;
+      startClock();
+    } else finish(JSON.parse(m.json) as Parsed<unknown>);
   });
   w.on('error', (e) => {
     if (worker !== w) return;
@@ -88,6 +111,7 @@ function startWorker(): Worker {
   w.on('exit', () => {
     if (worker !== w) return;
     worker = undefined;
+    loaded = false;
     finish(failed('the request body could not be parsed: the parsing thread stopped'));
   });
   // After the listeners, which would hold the process open again.
