@@ -93,6 +93,8 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     const terminator = new TlsTerminator(sources);
     const server = terminator.createServer(
       (socket) => {
+        // Nagle off on every TLS connection, explicitly (small records must not wait for an ACK).
+        socket.setNoDelay(true);
         if (socket.alpnProtocol === 'h2') this.#https2.accept(socket);
         else this.#connections.add(new ProxyConnection(this.#https, socket, keepAliveTimeoutMs));
       },
