@@ -26,6 +26,8 @@ export interface ControlPlaneOptions {
   apiPort?: number;
   /** Domain of service URLs (`<svc>.<ns>.<domain>`). */
   domain?: string;
+  /** The router serves HTTPS with certificates from this local CA (`skiff up --tls`). */
+  routerTls?: { caFile: string };
   /** Port the router serves on, added to service URLs when it is not 80. */
   routerPort?: number;
   userToken?: string;
@@ -108,6 +110,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     scale: o.scale ?? (autoscaler as Autoscaler),
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     resyncMs: o.resyncMs ?? 30_000,
+    ...(o.routerTls ? { tls: o.routerTls } : {}),
     onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
     onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
   });
@@ -122,6 +125,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     metrics,
     changed: (ns, name) => reconciler.enqueue(ns, name),
     revisionDeleted: (ns, name) => reconciler.queue.add(`gc/${ns}/${name}`),
+    domainMappingsChanged: () => reconciler.domainMappingsChanged(),
     activate: (req) => {
       activations.push(req);
       if (activations.length > 1000) activations.shift();

@@ -23,6 +23,7 @@ export * from './schemas/resources.ts';
 export * from './schemas/revision.ts';
 export * from './schemas/traffic.ts';
 export * from './validation/autoscaling.ts';
+export * from './validation/domain-mapping.ts';
 export * from './validation/metadata.ts';
 export * from './validation/names.ts';
 export * from './validation/quantity.ts';

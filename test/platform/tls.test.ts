@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Platform, ready, startPlatform } from '../helpers/platform.ts';
-import { freePort, stopAll } from '../helpers/processes.ts';
+import { type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
+import { freePort, stopAll, waitFor } from '../helpers/processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 
@@ -75,5 +75,154 @@ describe('skiff up --tls', () => {
     const missing = await run(process.execPath, [cli, 'ca'], { SKIFF_DATA_DIR: '/nonexistent/skiff' });
     expect(missing.code).toBe(1);
     expect(missing.out).toContain('no local CA at /nonexistent/skiff/ca.crt');
+  });
+
+  const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();
+  const dmPath = (ns = 'default', name = '') =>
+    `/apis/serving.knative.dev/v1beta1/namespaces/${ns}/domainmappings${name ? `/${name}` : ''}`;
+  const https = (host: string, extra: string[] = []) =>
+    run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      join(p.dataDir, 'ca.crt'),
+      '--resolve',
+      `${host}:${tlsPort}:127.0.0.1`,
+      ...extra,
+      `https://${host}:${tlsPort}/`,
+    ]);
+  const conditions = (dm: any) =>
+    Object.fromEntries(
+      (dm.status?.conditions ?? []).map((c: { type: string; status: string; reason?: string }) => [
+        c.type,
+        `${c.status}${c.reason ? `/${c.reason}` : ''}`,
+      ]),
+    );
+
+  it('maps a custom domain to a service with skiff domain create: served over HTTPS with a local-CA certificate, Ready', async () => {
+    const env = { KUBECONFIG: join(p.dataDir, 'kubeconfig') };
+    const created = await run(
+      process.execPath,
+      [cli, 'domain', 'create', 'shop.example.test', '--service', 'hello'],
+      env,
+    );
+    expect(created).toEqual({
+      code: 0,
+      out: "Domain mapping 'shop.example.test' created in namespace 'default' (to service 'hello').\n",
+    });
+    await waitFor(async () => (await https('shop.example.test')).code === 0, 15_000, 'the mapped domain over HTTPS');
+    expect(await https('shop.example.test')).toEqual({ code: 0, out: 'Hello World!\n' });
+    // Plain HTTP reaches it too (http-protocol enabled by default).
+    expect(await (await p.get('shop.example.test')).text()).toBe('Hello World!\n');
+    const dm = await json(p.api('GET', dmPath('default', 'shop.example.test')));
+    expect(dm.status.url).toBe('https://shop.example.test');
+    expect(conditions(dm)).toEqual({
+      Ready: 'True',
+      DomainClaimed: 'True',
+      ReferenceResolved: 'True',
+      CertificateProvisioned: 'True/LocalCA',
+      IngressReady: 'True',
+    });
+    const list = await run(process.execPath, [cli, 'domain', 'list'], env);
+    expect(list.out).toMatch(/shop\.example\.test\s+https:\/\/shop\.example\.test\s+hello\s+\S+\s+True/);
+    // Discovery names the resource, as kube-apiserver would for Knative's CRD.
+    const discovery = await json(p.api('GET', '/apis/serving.knative.dev/v1beta1'));
+    expect(discovery.resources.map((r: { name: string }) => r.name)).toEqual(['domainmappings']);
+  });
+
+  it('claims a domain once: the same domain in another namespace is DomainClaimed False and not routed there', async () => {
+    const body = (ns: string, service = 'hello') => ({
+      apiVersion: 'serving.knative.dev/v1beta1',
+      kind: 'DomainMapping',
+      metadata: { name: 'claimed.example.test', namespace: ns },
+      spec: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: service } },
+    });
+    expect((await p.api('POST', dmPath('default'), body('default'))).status).toBe(201);
+    const second = await p.api('POST', dmPath('other'), body('other', 'elsewhere'));
+    expect(second.status).toBe(201);
+    await waitFor(
+      async () => conditions(await json(p.api('GET', dmPath('other', 'claimed.example.test')))).Ready !== undefined,
+      10_000,
+      'the second mapping’s status',
+    );
+    const other = conditions(await json(p.api('GET', dmPath('other', 'claimed.example.test'))));
+    expect(other.DomainClaimed).toBe('False/DomainAlreadyClaimed');
+    expect(other.Ready).toBe('False/DomainAlreadyClaimed');
+    await waitFor(async () => (await https('claimed.example.test')).code === 0, 15_000, 'the first claim served');
+    expect((await https('claimed.example.test')).out).toBe('Hello World!\n');
+    // The same namespace twice: AlreadyExists.
+    const again = await p.api('POST', dmPath('default'), body('default'));
+    expect(again.status).toBe(409);
+    expect((await json(again)).reason).toBe('AlreadyExists');
+  });
+
+  it('refuses a malformed DomainMapping with field paths, and never serves one whose TLS Secret it cannot use', async () => {
+    const bad = await p.api('POST', dmPath('default'), {
+      apiVersion: 'serving.knative.dev/v1beta1',
+      kind: 'DomainMapping',
+      metadata: { name: 'nodots' },
+      spec: { ref: { apiVersion: 'v1', kind: 'Pod', name: 'hello' }, tls: {} },
+    });
+    expect(bad.status).toBe(422);
+    const status = await json(bad);
+    expect(status.kind).toBe('Status');
+    expect(status.details.causes.map((c: { field: string }) => c.field).sort()).toEqual([
+      'metadata.name',
+      'spec.ref.apiVersion',
+      'spec.ref.kind',
+      'spec.tls.secretName',
+    ]);
+    const secret = await p.api('POST', dmPath('default'), {
+      apiVersion: 'serving.knative.dev/v1beta1',
+      kind: 'DomainMapping',
+      metadata: { name: 'secret.example.test' },
+      spec: {
+        ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'hello' },
+        tls: { secretName: 'shop-tls' },
+      },
+    });
+    expect(secret.status).toBe(201);
+    await waitFor(
+      async () => conditions(await json(p.api('GET', dmPath('default', 'secret.example.test')))).Ready !== undefined,
+      10_000,
+      'its status',
+    );
+    const c = conditions(await json(p.api('GET', dmPath('default', 'secret.example.test'))));
+    expect(c.CertificateProvisioned).toBe('False/SecretsUnavailable');
+    expect(c.Ready).toBe('False/SecretsUnavailable');
+    expect((await https('secret.example.test')).code).not.toBe(0);
+    expect((await p.get('secret.example.test')).status).toBe(404);
+  });
+
+  it('applies the http-protocol annotation: redirected sends plain HTTP to HTTPS, and HSTS over HTTPS', async () => {
+    const bad = await p.api('PATCH', servicePath('hello'), {
+      metadata: { annotations: { 'networking.knative.dev/http-protocol': 'sometimes' } },
+    });
+    expect(bad.status).toBe(422);
+    expect((await json(bad)).details.causes[0].field).toBe(
+      'metadata.annotations[networking.knative.dev/http-protocol]',
+    );
+    const ok = await p.api('PATCH', servicePath('hello'), {
+      metadata: { annotations: { 'networking.knative.dev/http-protocol': 'redirected' } },
+    });
+    expect(ok.status).toBe(200);
+    await waitFor(
+      async () => (await p.get('shop.example.test', '/x?y=1', { redirect: 'manual' })).status === 301,
+      10_000,
+      'the redirect',
+    );
+    const r = await p.get('shop.example.test', '/x?y=1', { redirect: 'manual' });
+    expect(r.headers.get('location')).toBe(`https://shop.example.test:${tlsPort}/x?y=1`);
+    const h = await https('shop.example.test', ['-i']);
+    expect(h.out.toLowerCase()).toContain('strict-transport-security: max-age=31536000');
+  });
+
+  it('stops serving a domain when its mapping is deleted', async () => {
+    const env = { KUBECONFIG: join(p.dataDir, 'kubeconfig') };
+    const deleted = await run(process.execPath, [cli, 'domain', 'delete', 'claimed.example.test'], env);
+    expect(deleted.code).toBe(0);
+    await waitFor(async () => (await p.get('claimed.example.test')).status === 404, 10_000, 'the domain unrouted');
+    expect((await https('claimed.example.test')).code).not.toBe(0);
   });
 });

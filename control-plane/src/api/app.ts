@@ -6,6 +6,7 @@ import { type ApiDeps, groupPath, namespacedPath, type Watch } from './deps.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
 import { openapiRoutes } from './openapi.ts';
+import { domainMappingRoutes } from './resources/domain-mappings.ts';
 import { revisionRoutes } from './resources/revisions.ts';
 import { rolloutRoutes } from './resources/rollout.ts';
 import { serviceRoutes } from './resources/services.ts';
@@ -72,6 +73,7 @@ export function createApi(deps: ApiDeps): Hono {
   rolloutRoutes(app, deps);
   viewRoutes(app, deps, { configurations: watchOf(sources.configurations), routes: watchOf(sources.routes) });
   revisionRoutes(app, deps, watchOf(sources.revisions));
+  domainMappingRoutes(app, deps);
   // The older `/watch/` paths: the same watches (one object: a name field selector).
   const watchPath = (req: Request, resource: string, namespace: string | undefined, name?: string) => {
     const source = sources[resource as keyof typeof sources];

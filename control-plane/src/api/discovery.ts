@@ -1,6 +1,7 @@
-import { apiVersion, servingGroup } from '@skiff/shared';
+import { apiVersion, domainMappingApiVersion, servingGroup } from '@skiff/shared';
 import type { Hono } from 'hono';
 import { categories, resources, statusVerbs } from './resources/catalog.ts';
+import { domainMappingInfo } from './resources/domain-mappings.ts';
 
 /** The Kubernetes version Skiff's API behaves as (kubectl compares it with its own for skew). */
 export const kubernetesVersion = { major: '1', minor: '36', gitVersion: 'v1.36.0-skiff' };
@@ -37,9 +38,30 @@ export function resourceList() {
   };
 }
 
+/** v1beta1 holds DomainMapping only, as in Knative. */
+export function betaResourceList() {
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: domainMappingApiVersion,
+    resources: [
+      {
+        name: domainMappingInfo.name,
+        singularName: domainMappingInfo.singular,
+        namespaced: true,
+        kind: domainMappingInfo.kind,
+        verbs: domainMappingInfo.verbs,
+        shortNames: domainMappingInfo.shortNames,
+        categories,
+      },
+    ],
+  };
+}
+
 function group() {
   const version = { groupVersion: apiVersion, version: 'v1' };
-  return { name: servingGroup, versions: [version], preferredVersion: version };
+  const beta = { groupVersion: domainMappingApiVersion, version: 'v1beta1' };
+  return { name: servingGroup, versions: [version, beta], preferredVersion: version };
 }
 
 function aggregated(withGroup: boolean) {
@@ -66,6 +88,21 @@ function aggregated(withGroup: boolean) {
                   categories,
                   subresources: [{ subresource: 'status', responseKind: responseKind(r.kind), verbs: statusVerbs }],
                 })),
+              },
+              {
+                version: 'v1beta1',
+                freshness: 'Current',
+                resources: [
+                  {
+                    resource: domainMappingInfo.name,
+                    responseKind: { group: servingGroup, version: 'v1beta1', kind: domainMappingInfo.kind },
+                    scope: 'Namespaced',
+                    singularResource: domainMappingInfo.singular,
+                    verbs: domainMappingInfo.verbs,
+                    shortNames: domainMappingInfo.shortNames,
+                    categories,
+                  },
+                ],
               },
             ],
           },
@@ -100,4 +137,5 @@ export function discoveryRoutes(app: Hono): void {
   );
   app.get(`/apis/${servingGroup}`, () => json({ kind: 'APIGroup', apiVersion: 'v1', ...group() }));
   app.get(`/apis/${apiVersion}`, () => json(resourceList()));
+  app.get(`/apis/${domainMappingApiVersion}`, () => json(betaResourceList()));
 }

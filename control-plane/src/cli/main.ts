@@ -21,6 +21,7 @@ import {
   waitReady,
 } from './commands.ts';
 import { resolveConnection } from './connection.ts';
+import { domainCreate, domainDelete, domainDescribe, domainList } from './domain.ts';
 import { type Format, render } from './output.ts';
 import { rolloutCommand } from './rollout.ts';
 
@@ -44,6 +45,8 @@ Usage:
                                  watch or steer a gradual/SLO-gated rollout (resume retries a rolled-back
                                  revision from its first step; promote gives it 100% now)
   skiff logs SERVICE [--revision REVISION] [--follow]
+  skiff domain create DOMAIN --service NAME [--tls-secret SECRET] | list | describe DOMAIN | delete DOMAIN
+                                 map a custom domain to a service (Knative DomainMapping, v1beta1)
 
 Service flags:
   --image IMAGE                container image (Kubernetes backend)
@@ -139,6 +142,7 @@ async function run(argv: string[]): Promise<number> {
       filename: { type: 'string', short: 'f' },
       service: { type: 'string', short: 's' },
       to: { type: 'string' },
+      'tls-secret': { type: 'string' },
       revision: { type: 'string' },
       follow: { type: 'boolean', default: false },
       image: { type: 'string' },
@@ -226,6 +230,28 @@ async function run(argv: string[]): Promise<number> {
     case 'logs':
       await logs(ctx, need('SERVICE', verb), v.revision, v.follow as boolean);
       return 0;
+    case 'domain':
+    case 'domains':
+    case 'domainmapping':
+    case 'dm':
+      switch (verb) {
+        case 'create':
+          await domainCreate(ctx, need('DOMAIN', arg), need('--service NAME', v.service), v['tls-secret']);
+          return 0;
+        case 'list':
+        case 'ls':
+          await domainList(ctx);
+          return 0;
+        case 'describe':
+          await domainDescribe(ctx, need('DOMAIN', arg));
+          return 0;
+        case 'delete':
+          await domainDelete(ctx, need('DOMAIN', arg));
+          return 0;
+      }
+      throw new UsageError(
+        `domain: unknown command ${JSON.stringify(verb ?? '')}; use create, list, describe or delete`,
+      );
     case 'service':
     case 'services':
     case 'svc':

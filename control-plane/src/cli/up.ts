@@ -204,6 +204,7 @@ export async function up(o: UpOptions): Promise<Up> {
     autoscaler,
     tls: flags.apiPlainHttp ? 'plain-http' : 'local-ca',
     apiNames: flags.apiHosts,
+    ...(flags.tls ? { routerTls: { caFile: join(dataDir, 'ca.crt') } } : {}),
     ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
     log: (m) => log(`control-plane: ${m}`),
   });

@@ -3,6 +3,8 @@ import {
   type AutoscalerConfig,
   autoscalerDefaults,
   type ColdStartTimes,
+  type DomainCertificate,
+  domainMappingStatus,
   type RoutingService,
   resolveAutoscaling,
   routingKey,
@@ -13,7 +15,12 @@ import {
 import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
-import { buildSnapshot, type SnapshotRevisionInput, type SnapshotService } from '../routing/snapshot.ts';
+import {
+  buildSnapshot,
+  type SnapshotDomain,
+  type SnapshotRevisionInput,
+  type SnapshotService,
+} from '../routing/snapshot.ts';
 import type { RevisionRow, ServiceRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
@@ -72,6 +79,11 @@ export interface ReconcilerOptions {
   autoscaler?: AutoscalerConfig;
   /** Gradual and SLO-gated rollouts; without it a new revision takes its traffic at once. */
   rollouts?: Rollouts;
+  /**
+   * How the router serves HTTPS, for DomainMappings' `CertificateProvisioned` and URLs: the local
+   * CA issues on demand (`skiff up --tls`), or no TLS at all.
+   */
+  tls?: { caFile: string };
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -320,14 +332,32 @@ export class Reconciler {
     // anyone can read the new status (this runs without a pause since the status write): Ready
     // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
     this.#o.publisher.setService(this.#part(svc, status.traffic, rows));
+    // A DomainMapping made before its Service: its status (and claim) is settled by a rebuild.
+    const mappings = store.listDomainMappings(namespace).filter((m) => m.spec.ref.name === name);
+    if (mappings.some((m) => !conditionTrue(m.status, 'ReferenceResolved'))) this.#publishSoon();
+  }
+
+  /** The domains this Service is served at: mappings to it whose claim won and need no Secret. */
+  #domainsOf(namespace: string, service: string): SnapshotDomain[] {
+    const { store } = this.#o;
+    return store
+      .listDomainMappings(namespace)
+      .filter(
+        (m) =>
+          m.spec.ref.name === service &&
+          m.spec.tls === undefined &&
+          store.domainClaims(m.name)[0]?.namespace === namespace,
+      )
+      .map((m) => ({ domain: m.name, namespace, service }));
   }
 
   /** One service's part of the routing snapshot, from its resolved traffic and observed endpoints. */
   #part(svc: ServiceRow, traffic: ResolvedTarget[], rows: RevisionRow[]): RoutingService {
     const built = buildSnapshot(
-      [{ namespace: svc.namespace, name: svc.name, labels: svc.labels, traffic }],
+      [{ namespace: svc.namespace, name: svc.name, labels: svc.labels, annotations: svc.annotations, traffic }],
       rows.map((r) => this.#revisionInput(r)),
       this.#o.urls.domain,
+      this.#domainsOf(svc.namespace, svc.name),
     );
     const route = built.routes[0];
     return { namespace: svc.namespace, name: svc.name, ...(route ? { route } : {}), revisions: built.revisions };
@@ -354,15 +384,62 @@ export class Reconciler {
       namespace: s.namespace,
       name: s.name,
       labels: s.labels,
+      annotations: s.annotations,
       traffic: ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[],
     }));
     const revisions = store.listRevisions().map((r) => this.#revisionInput(r));
-    const parts = routingServices(buildSnapshot(services, revisions, urls.domain));
+    const parts = routingServices(buildSnapshot(services, revisions, urls.domain, this.#domainMappings()));
     for (const s of services) {
       const key = routingKey(s.namespace, s.name);
       if (!parts.has(key)) parts.set(key, { namespace: s.namespace, name: s.name, revisions: [] });
     }
     publisher.replaceAll(parts.values());
+  }
+
+  /**
+   * Writes every DomainMapping's status and returns the domains the router serves: each domain's
+   * oldest claim, when its Service exists and its certificate (if any) can be served.
+   */
+  #domainMappings(): SnapshotDomain[] {
+    const { store, tls } = this.#o;
+    const served: SnapshotDomain[] = [];
+    const now = new Date().toISOString();
+    for (const m of store.listDomainMappings()) {
+      const first = store.domainClaims(m.name)[0];
+      const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;
+      const service = store.getService(m.namespace, m.spec.ref.name)
+        ? { ready: true as const }
+        : {
+            ready: false as const,
+            reason: 'ResolveFailed',
+            message: `services.serving.knative.dev ${JSON.stringify(m.spec.ref.name)} not found in namespace ${m.namespace}`,
+          };
+      const certificate: DomainCertificate =
+        m.spec.tls !== undefined
+          ? {
+              kind: 'secret',
+              ok: false,
+              reason: 'SecretsUnavailable',
+              message: `TLS Secret ${JSON.stringify(m.spec.tls.secretName)}: Secrets are read on the Kubernetes backend only; on one machine the local CA issues certificates (skiff up --tls, no spec.tls)`,
+            }
+          : tls
+            ? { kind: 'local-ca', caFile: tls.caFile }
+            : { kind: 'none' };
+      const status = domainMappingStatus(
+        m.name,
+        { ...(claimedBy ? { claimedBy } : {}), service, certificate, now, generation: m.generation },
+        m.status as { conditions?: [] },
+      );
+      store.setDomainMappingStatus(m.namespace, m.name, status);
+      const ready = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready');
+      if (ready?.status === 'True') served.push({ domain: m.name, namespace: m.namespace, service: m.spec.ref.name });
+    }
+    return served;
+  }
+
+  /** A DomainMapping changed: rebuild the snapshot (and the mappings' status) shortly. */
+  domainMappingsChanged(): void {
+    this.#publishSoon();
   }
 }
 
@@ -377,4 +454,9 @@ function workload(svc: ServiceRow, row: RevisionRow): RevisionWorkload {
     labels: row.labels,
     annotations: row.annotations,
   };
+}
+
+function conditionTrue(status: Record<string, unknown>, type: string): boolean {
+  const conditions = (status as { conditions?: { type: string; status: string }[] }).conditions ?? [];
+  return conditions.some((c) => c.type === type && c.status === 'True');
 }

@@ -1,6 +1,7 @@
 import {
   type ColdStartTimes,
   clusterLocalDomain,
+  httpProtocolAnnotation,
   isClusterLocal,
   type RevisionSpec,
   type RoutingSnapshot,
@@ -16,7 +17,15 @@ export interface SnapshotService {
   namespace: string;
   name: string;
   labels: Record<string, string>;
+  annotations?: Record<string, string>;
   traffic: ResolvedTarget[];
+}
+
+/** A domain a DomainMapping holds (its claim won), reaching a Service's route. */
+export interface SnapshotDomain {
+  domain: string;
+  namespace: string;
+  service: string;
 }
 
 export interface SnapshotRevisionInput {
@@ -38,15 +47,26 @@ export function buildSnapshot(
   services: SnapshotService[],
   revisions: SnapshotRevisionInput[],
   domain: string,
+  domains: SnapshotDomain[] = [],
+  httpProtocol: SnapshotRoute['httpProtocol'] = undefined,
 ): Omit<RoutingSnapshot, 'version' | 'generatedAt'> {
   const routes: SnapshotRoute[] = [];
+  const mapped = new Map<string, string[]>();
+  for (const d of domains) {
+    const key = `${d.namespace}/${d.service}`;
+    mapped.set(key, [...(mapped.get(key) ?? []), d.domain.toLowerCase()]);
+  }
   const wanted = new Set<string>();
   for (const s of services) {
     if (s.traffic.length === 0) continue;
     const local = isClusterLocal(s.labels);
     const hosts = [serviceHost(s.name, s.namespace, clusterLocalDomain)];
     if (!local) hosts.unshift(serviceHost(s.name, s.namespace, domain));
+    // A mapped domain reaches the Service's split, as its own host does (not its tags).
+    if (!local) hosts.push(...(mapped.get(`${s.namespace}/${s.name}`) ?? []).sort());
+    const http = httpProtocolOf(s.annotations?.[httpProtocolAnnotation]) ?? httpProtocol;
     routes.push({
+      ...(http !== undefined && http !== 'enabled' ? { httpProtocol: http } : {}),
       namespace: s.namespace,
       name: s.name,
       visibility: local ? 'cluster-local' : 'public',
@@ -84,4 +104,9 @@ export function buildSnapshot(
     out.push(rev);
   }
   return { routes, revisions: out };
+}
+
+/** The annotation's value when it is one Knative knows (validated at admission). */
+export function httpProtocolOf(value: string | undefined): SnapshotRoute['httpProtocol'] {
+  return value === 'enabled' || value === 'redirected' || value === 'disabled' ? value : undefined;
 }

@@ -1,4 +1,4 @@
-import type { ManagedFieldsEntry, ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
+import type { DomainMappingSpec, ManagedFieldsEntry, ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
 import { foreignKey, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { RolloutState } from '../rollout/decider.ts';
 
@@ -81,6 +81,28 @@ export const rollouts = sqliteTable(
   ],
 );
 
+/**
+ * A DomainMapping (serving.knative.dev/v1beta1): a domain (its name) that reaches a Service. The
+ * same domain may be asked for in several namespaces; the oldest claim wins (Knative's
+ * ClusterDomainClaim), the others report `DomainClaimed: False`.
+ */
+export const domainMappings = sqliteTable(
+  'domain_mappings',
+  {
+    namespace: text().notNull(),
+    name: text().notNull(),
+    uid: text().notNull(),
+    generation: integer().notNull(),
+    resourceVersion: integer().notNull(),
+    labels: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    annotations: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    spec: text({ mode: 'json' }).$type<DomainMappingSpec>().notNull(),
+    status: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    createdAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.name] }), index('domain_mappings_name').on(t.name)],
+);
+
 /** Who did what, when: deploys, updates, traffic changes, rollbacks, deletes, scale decisions. */
 export const audit = sqliteTable(
   'audit',
@@ -129,4 +151,5 @@ export type RevisionRow = typeof revisions.$inferSelect;
 export type AuditRow = typeof audit.$inferSelect;
 export type RolloutRow = typeof rollouts.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+export type DomainMappingRow = typeof domainMappings.$inferSelect;
 export type { ObjectMeta };

@@ -1,7 +1,13 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson, type ManagedFieldsEntry, type RevisionSpec, type ServiceSpec } from '@skiff/shared';
+import {
+  canonicalJson,
+  type DomainMappingInput,
+  type ManagedFieldsEntry,
+  type RevisionSpec,
+  type ServiceSpec,
+} from '@skiff/shared';
 import Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -12,6 +18,8 @@ import {
   type AuditRow,
   audit,
   counters,
+  type DomainMappingRow,
+  domainMappings,
   type EventResource,
   type EventRow,
   type EventType,
@@ -443,6 +451,127 @@ export class Store {
         .where(and(eq(services.namespace, namespace), eq(services.name, name)))
         .run();
       this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
+      return true;
+    });
+  }
+
+  // DomainMappings (serving.knative.dev/v1beta1). Not in the watch event log (Services and
+  // Revisions only): a watch on them is refused.
+
+  getDomainMapping(namespace: string, name: string): DomainMappingRow | undefined {
+    return this.db
+      .select()
+      .from(domainMappings)
+      .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
+      .get();
+  }
+
+  /** DomainMappings in a namespace or all, by namespace and name. */
+  listDomainMappings(namespace?: string): DomainMappingRow[] {
+    const q = this.db.select().from(domainMappings);
+    return (namespace === undefined ? q : q.where(eq(domainMappings.namespace, namespace)))
+      .orderBy(asc(domainMappings.namespace), asc(domainMappings.name))
+      .all();
+  }
+
+  /** Every mapping of `domain`, oldest claim first (the first one holds the domain). */
+  domainClaims(domain: string): DomainMappingRow[] {
+    return this.db
+      .select()
+      .from(domainMappings)
+      .where(eq(domainMappings.name, domain))
+      .orderBy(asc(domainMappings.createdAt), asc(domainMappings.resourceVersion))
+      .all();
+  }
+
+  /** Creates a DomainMapping; `undefined` when the namespace has one for that domain already. */
+  createDomainMapping(
+    namespace: string,
+    uid: string,
+    input: DomainMappingInput,
+    actor: Actor,
+  ): DomainMappingRow | undefined {
+    return this.#tx(() => {
+      if (this.getDomainMapping(namespace, input.name)) return undefined;
+      const row: DomainMappingRow = {
+        namespace,
+        name: input.name,
+        uid,
+        generation: 1,
+        resourceVersion: this.#bump('resourceVersion'),
+        labels: input.labels,
+        annotations: input.annotations,
+        spec: input.spec,
+        status: {},
+        createdAt: new Date().toISOString(),
+      };
+      this.db.insert(domainMappings).values(row).run();
+      this.#audit(actor, 'create-domain-mapping', namespace, input.name, { spec: input.spec });
+      return row;
+    });
+  }
+
+  /** Replaces a DomainMapping's spec and metadata (`StoreConflict` on a stale resourceVersion). */
+  updateDomainMapping(
+    namespace: string,
+    input: DomainMappingInput,
+    expectedVersion: number | undefined,
+    actor: Actor,
+  ): DomainMappingRow | undefined {
+    return this.#tx(() => {
+      const current = this.getDomainMapping(namespace, input.name);
+      if (!current) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+        throw new StoreConflict(current.resourceVersion);
+      }
+      const specChanged = canonicalJson(current.spec) !== canonicalJson(input.spec);
+      if (
+        !specChanged &&
+        canonicalJson(current.labels) === canonicalJson(input.labels) &&
+        canonicalJson(current.annotations) === canonicalJson(input.annotations)
+      )
+        return current;
+      const next: DomainMappingRow = {
+        ...current,
+        labels: input.labels,
+        annotations: input.annotations,
+        spec: input.spec,
+        generation: specChanged ? current.generation + 1 : current.generation,
+        resourceVersion: this.#bump('resourceVersion'),
+      };
+      this.db
+        .update(domainMappings)
+        .set(next)
+        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, input.name)))
+        .run();
+      this.#audit(actor, 'update-domain-mapping', namespace, input.name, { spec: input.spec });
+      return next;
+    });
+  }
+
+  /** Writes a DomainMapping's status when it changed; returns whether it did. */
+  setDomainMappingStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.derived(() => {
+      const current = this.getDomainMapping(namespace, name);
+      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      this.db
+        .update(domainMappings)
+        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
+        .run();
+      return true;
+    });
+  }
+
+  deleteDomainMapping(namespace: string, name: string, actor: Actor): boolean {
+    return this.#tx(() => {
+      const current = this.getDomainMapping(namespace, name);
+      if (!current) return false;
+      this.db
+        .delete(domainMappings)
+        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
+        .run();
+      this.#audit(actor, 'delete-domain-mapping', namespace, name, {});
       return true;
     });
   }

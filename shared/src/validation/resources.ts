@@ -29,8 +29,25 @@ export function validateService(service: Service, opts: ValidationOptions = {}):
     // Knative validates autoscaling annotations on the object's own metadata as on the template's.
     ...validateAutoscalingAnnotations(meta.annotations, 'metadata.annotations', opts.autoscaler),
     ...validateRolloutAnnotations(meta.annotations, 'metadata'),
+    ...validateHttpProtocol(meta.annotations),
     ...validateRevisionTemplate(service.spec.template, 'spec.template', { parent: meta, ...opts }),
     ...validateTraffic(service.spec.traffic ?? [], 'spec.traffic', { serviceName: meta.name, inService: true }),
+  ];
+}
+
+/** Knative's `networking.knative.dev/http-protocol`: what plain HTTP does for a Service's hosts. */
+export const httpProtocolAnnotation = 'networking.knative.dev/http-protocol';
+const httpProtocols = ['enabled', 'redirected', 'disabled'];
+
+function validateHttpProtocol(annotations: Record<string, string> | undefined): FieldError[] {
+  const value = annotations?.[httpProtocolAnnotation];
+  if (value === undefined || httpProtocols.includes(value)) return [];
+  return [
+    {
+      field: `metadata.annotations[${httpProtocolAnnotation}]`,
+      reason: 'FieldValueNotSupported',
+      message: `Unsupported value: ${JSON.stringify(value)}: supported values: "enabled", "redirected", "disabled"`,
+    },
   ];
 }
 

@@ -1,0 +1,228 @@
+// Knative's DomainMapping (serving.knative.dev/v1beta1): a custom domain (the object's name) that
+// reaches a Service. Validation as Knative's `domainmapping_validation.go`, and its status
+// (`domainmapping_lifecycle.go`) decided from what the control plane knows, purely.
+import { type FieldError, invalid, required } from '../errors/field-error.ts';
+import { servingGroup } from '../errors/status.ts';
+import type { ObjectMeta } from '../schemas/meta.ts';
+import { validateAnnotationKeys, validateLabels } from './metadata.ts';
+import { dns1123LabelProblems, dns1123SubdomainProblems } from './names.ts';
+
+export const domainMappingApiVersion = `${servingGroup}/v1beta1`;
+
+/** The Service a domain reaches (Knative: any Addressable; Skiff: a Knative Service). */
+export interface DomainMappingRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface DomainMappingSpec {
+  ref: DomainMappingRef;
+  /** A Kubernetes TLS Secret (`tls.crt`, `tls.key`) in the mapping's namespace. */
+  tls?: { secretName: string };
+}
+
+export interface DomainMappingInput {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: DomainMappingSpec;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks a DomainMapping a user sent for `namespace`: its name is a fully qualified domain (two
+ * labels at least, lower case), `spec.ref` names a Knative Service in the same namespace, and
+ * `spec.tls.secretName`, if any, is a Secret name. Every problem comes back with its field path.
+ */
+export function validateDomainMapping(
+  body: Record<string, unknown>,
+  namespace: string,
+): { ok: true; value: DomainMappingInput } | { ok: false; name: string | undefined; causes: FieldError[] } {
+  const causes: FieldError[] = [];
+  if (body.apiVersion !== undefined && body.apiVersion !== domainMappingApiVersion) {
+    causes.push(invalid('apiVersion', body.apiVersion, `must be ${domainMappingApiVersion}`));
+  }
+  if (body.kind !== undefined && body.kind !== 'DomainMapping')
+    causes.push(invalid('kind', body.kind, 'must be DomainMapping'));
+  for (const k of Object.keys(body)) {
+    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) {
+      causes.push({ field: k, reason: 'FieldValueInvalid', message: `unknown field "${k}"` });
+    }
+  }
+  const meta = (isObject(body.metadata) ? body.metadata : {}) as ObjectMeta & Record<string, unknown>;
+  const name = typeof meta.name === 'string' ? meta.name : undefined;
+  if (name === undefined || name === '') causes.push(required('metadata.name', 'the domain to map'));
+  else causes.push(...domainProblems(name).map((p) => invalid('metadata.name', name, p)));
+  if (meta.generateName !== undefined) {
+    causes.push(invalid('metadata.generateName', meta.generateName, 'a DomainMapping is named by its domain'));
+  }
+  if (meta.namespace !== undefined && meta.namespace !== namespace) {
+    causes.push(invalid('metadata.namespace', meta.namespace, `does not match the request's namespace ${namespace}`));
+  }
+  const labels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
+  const annotations = isObject(meta.annotations) ? (meta.annotations as Record<string, string>) : {};
+  causes.push(
+    ...validateLabels(labels, 'metadata.labels'),
+    ...validateAnnotationKeys(annotations, 'metadata.annotations'),
+  );
+
+  const spec = body.spec;
+  let ref: DomainMappingRef | undefined;
+  let tls: { secretName: string } | undefined;
+  if (!isObject(spec)) causes.push(required('spec'));
+  else {
+    for (const k of Object.keys(spec)) {
+      if (k !== 'ref' && k !== 'tls')
+        causes.push({ field: `spec.${k}`, reason: 'FieldValueInvalid', message: `unknown field "spec.${k}"` });
+    }
+    const r = spec.ref;
+    if (!isObject(r)) causes.push(required('spec.ref', 'the Service the domain reaches'));
+    else {
+      if (typeof r.name !== 'string' || r.name === '') causes.push(required('spec.ref.name'));
+      if (r.kind !== 'Service') causes.push(invalid('spec.ref.kind', r.kind, 'must be Service (a Knative Service)'));
+      if (r.apiVersion !== 'serving.knative.dev/v1') {
+        causes.push(invalid('spec.ref.apiVersion', r.apiVersion, 'must be serving.knative.dev/v1'));
+      }
+      if (r.namespace !== undefined && r.namespace !== namespace) {
+        causes.push(invalid('spec.ref.namespace', r.namespace, `must be the DomainMapping's namespace, ${namespace}`));
+      }
+      if (typeof r.name === 'string' && r.name !== '') {
+        for (const p of dns1123LabelProblems(r.name)) causes.push(invalid('spec.ref.name', r.name, p));
+        ref = { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: r.name, namespace };
+      }
+    }
+    if (spec.tls !== undefined) {
+      const t = spec.tls;
+      if (!isObject(t) || typeof t.secretName !== 'string' || t.secretName === '') {
+        causes.push(required('spec.tls.secretName'));
+      } else {
+        for (const p of dns1123SubdomainProblems(t.secretName))
+          causes.push(invalid('spec.tls.secretName', t.secretName, p));
+        tls = { secretName: t.secretName };
+      }
+    }
+  }
+  if (causes.length > 0 || name === undefined || ref === undefined) return { ok: false, name, causes };
+  return { ok: true, value: { name, labels, annotations, spec: tls ? { ref, tls } : { ref } } };
+}
+
+/** Problems with `name` as a domain to map: a lower-case DNS subdomain of two labels or more. */
+export function domainProblems(name: string): string[] {
+  const problems = dns1123SubdomainProblems(name);
+  if (problems.length === 0 && !name.includes('.')) {
+    problems.push('must be a fully qualified domain name with at least two labels (e.g. shop.example.com)');
+  }
+  if (problems.length === 0 && name.split('.').some((l) => l.length > 63)) {
+    problems.push('each label must be no more than 63 characters');
+  }
+  return problems;
+}
+
+/** How the router gets a certificate for the mapped domain. */
+export type DomainCertificate =
+  /** No HTTPS listener: Knative's `TLSNotEnabled`. */
+  | { kind: 'none' }
+  /** The local CA issues on demand (`skiff up --tls`). */
+  | { kind: 'local-ca'; caFile: string }
+  /** From the TLS Secret: found and valid, or the problem with it. */
+  | { kind: 'secret'; ok: true }
+  | { kind: 'secret'; ok: false; reason: string; message: string };
+
+export interface DomainMappingFacts {
+  /** The namespace that claimed the domain first, if not this mapping's. */
+  claimedBy?: string;
+  /** The referenced Service's URL when it exists and is Ready; else why not. */
+  service: { ready: true } | { ready: false; reason: string; message: string };
+  certificate: DomainCertificate;
+  /** The time to stamp on conditions that change (ISO 8601). */
+  now: string;
+  generation: number;
+}
+
+interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime: string;
+}
+
+/**
+ * A DomainMapping's status as Knative reports it: `DomainClaimed` (one namespace per domain),
+ * `ReferenceResolved` (the Service exists), `CertificateProvisioned` (`TLSNotEnabled` when there is
+ * no HTTPS), `IngressReady` (the router serves it) and `Ready`, their AND; `url` https when served
+ * over TLS. `previous` keeps each condition's transition time while its status stays.
+ */
+export function domainMappingStatus(
+  name: string,
+  facts: DomainMappingFacts,
+  previous: { conditions?: Condition[] } | undefined,
+): Record<string, unknown> {
+  const conditions: Omit<Condition, 'lastTransitionTime'>[] = [];
+  conditions.push(
+    facts.claimedBy === undefined
+      ? { type: 'DomainClaimed', status: 'True' }
+      : {
+          type: 'DomainClaimed',
+          status: 'False',
+          reason: 'DomainAlreadyClaimed',
+          message: `The domain name is already in use by a DomainMapping in namespace ${JSON.stringify(facts.claimedBy)}`,
+        },
+  );
+  conditions.push(
+    facts.service.ready
+      ? { type: 'ReferenceResolved', status: 'True' }
+      : { type: 'ReferenceResolved', status: 'False', reason: facts.service.reason, message: facts.service.message },
+  );
+  const cert = facts.certificate;
+  conditions.push(
+    cert.kind === 'none'
+      ? {
+          type: 'CertificateProvisioned',
+          status: 'True',
+          reason: 'TLSNotEnabled',
+          message: 'TLS is not enabled (skiff up --tls)',
+        }
+      : cert.kind === 'local-ca'
+        ? {
+            type: 'CertificateProvisioned',
+            status: 'True',
+            reason: 'LocalCA',
+            message: `the router issues the certificate from the local CA (${cert.caFile})`,
+          }
+        : cert.ok
+          ? { type: 'CertificateProvisioned', status: 'True' }
+          : { type: 'CertificateProvisioned', status: 'False', reason: cert.reason, message: cert.message },
+  );
+  const served = facts.claimedBy === undefined && facts.service.ready && (cert.kind !== 'secret' || cert.ok);
+  conditions.push(
+    served
+      ? { type: 'IngressReady', status: 'True' }
+      : {
+          type: 'IngressReady',
+          status: 'False',
+          reason: 'NotServed',
+          message: 'the router does not serve this domain until the conditions above are True',
+        },
+  );
+  const failed = conditions.find((c) => c.status !== 'True');
+  conditions.unshift(
+    failed === undefined
+      ? { type: 'Ready', status: 'True' }
+      : { type: 'Ready', status: 'False', reason: failed.reason ?? failed.type, message: failed.message ?? '' },
+  );
+  const before = new Map((previous?.conditions ?? []).map((c) => [c.type, c]));
+  const scheme = cert.kind === 'none' ? 'http' : 'https';
+  return {
+    observedGeneration: facts.generation,
+    conditions: conditions.map((c) => {
+      const old = before.get(c.type);
+      return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : facts.now };
+    }),
+    url: `${scheme}://${name}`,
+    address: { url: `${scheme}://${name}` },
+  };
+}
