@@ -4,6 +4,7 @@ import {
   conflict,
   failure,
   invalidStatus,
+  metadataTypeProblem,
   notFound,
   type Service,
   servingGroup,
@@ -264,6 +265,9 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       causes.push({ field: 'kind', reason: 'FieldValueRequired' as const, message: 'Required value' });
     }
     if (causes.length > 0) return statusResponse(req, invalidStatus('Service', name, causes));
+    // Before merging, which would drop (or spread into keys) a metadata that is not an object.
+    const metaProblem = metadataTypeProblem('Service', cfg);
+    if (metaProblem) return statusResponse(req, metaProblem);
     const row = store.getService(namespace, name);
     if (!row) {
       return createService(req, namespace, withName(cfg, name), opts, (svc) =>
