@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort, freePorts } from '../../control-plane/src/backends/local/replica.ts';
 
@@ -161,4 +161,35 @@ export async function waitFor(
     await sleep(20);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface ProcessInfo {
+  pid: number;
+  /** The command line, arguments joined by spaces. */
+  command: string;
+  env: Record<string, string>;
+}
+
+/** The live children of `parent` (Linux /proc), with their command lines and environments. */
+export function childrenOf(parent: number): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) in parentheses: state, ppid, ...
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== parent || state === 'Z') continue;
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const env: Record<string, string> = {};
+      for (const kv of readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0')) {
+        const eq = kv.indexOf('=');
+        if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+      out.push({ pid: Number(entry), command, env });
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return out;
 }

@@ -1,14 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  LocalCaCertificates,
-  parseRouterConfig,
-  RouterServer,
-  runCore,
-  SnapshotCertificates,
-} from '@skiff/edge-router/node';
 import { ensureLocalPki, fetchTrusting, pkiFiles } from '@skiff/http/tls';
 import {
   type AutoscalerConfig,
@@ -17,13 +10,16 @@ import {
   autoscalerSettings,
   parseDuration,
 } from '@skiff/shared';
-import type { WorkloadBackend } from '../backends/backend.ts';
-import { LocalBackend } from '../backends/local/local-backend.ts';
-import { startControlPlane } from '../server.ts';
+import { loadToken } from '../api/auth.ts';
+import type { ToSupervisor } from '../backends/local/supervised.ts';
 import { UsageError } from './commands.ts';
+import { ProcessTable, Supervised } from './supervisor.ts';
 
 const exampleApp = fileURLToPath(new URL('../../../examples/hello/app.mjs', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
+const controlPlaneEntry = fileURLToPath(new URL('./up-control-plane.ts', import.meta.url));
+// The children run TypeScript through tsx, found from here whatever the working directory.
+const tsxLoader = import.meta.resolve('tsx');
 
 function newest(dir: string): number {
   let t = 0;
@@ -35,20 +31,23 @@ function newest(dir: string): number {
 }
 
 /**
- * Replicas start their queue-proxy from one bundled file: Node loads it in a fraction of the time
- * the TypeScript source takes, which is most of a cold start. Rebuilt when the sources are newer.
+ * Replicas start their queue-proxy, and the supervisor its router, from one bundled file: Node
+ * loads it in a fraction of the time the TypeScript source takes, which is most of a cold start
+ * (and of a router restart). Rebuilt when the sources are newer. False when there is none.
  */
-function ensureQueueProxyBundle(log: (m: string) => void): void {
-  const bundle = join(root, 'queue-proxy/dist/main.js');
-  const sources = Math.max(newest(join(root, 'queue-proxy/src')), newest(join(root, 'shared/src')));
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= sources) return;
+function ensureBundle(pkg: string, entry: string, out: string, log: (m: string) => void): boolean {
+  const bundle = join(root, pkg, out);
+  const sources = Math.max(newest(join(root, pkg, 'src')), newest(join(root, 'shared/src')));
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= sources) return true;
   try {
-    execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), 'src/main.ts', 'dist/main.js'], {
-      cwd: join(root, 'queue-proxy'),
+    execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), entry, out], {
+      cwd: join(root, pkg),
       stdio: 'pipe',
     });
+    return true;
   } catch (e) {
-    log(`could not bundle the queue-proxy (${e instanceof Error ? e.message : String(e)}); replicas start from source`);
+    log(`could not bundle ${pkg} (${e instanceof Error ? e.message : String(e)}); running it from source`);
+    return false;
   }
 }
 
@@ -165,80 +164,121 @@ export function upAutoscalerConfig(env: NodeJS.ProcessEnv, flags: UpFlags): Auto
 }
 
 /**
- * `skiff up`: the whole platform in one process on this machine: the control plane (API on
- * 127.0.0.1), the router, and the local backend running each replica as processes (or, with
- * `--backend kubernetes`, a cluster running each revision as a Deployment). On a fresh data
- * dir it deploys the example service. Stopping it drains and stops every replica.
+ * `skiff up`: the platform on this machine, as a supervisor (see supervisor.ts) and its children:
+ * the control plane (API on 127.0.0.1), the router, and the local backend's replicas (or, with
+ * `--backend kubernetes`, a cluster running each revision as a Deployment). On a fresh data dir
+ * it deploys the example service. Stopping it drains and stops every replica.
  */
 export async function up(o: UpOptions): Promise<Up> {
   const env = o.env;
-  const flags = parseUpArgs(o.args ?? []);
-  const autoscaler = upAutoscalerConfig(env, flags);
+  const args = o.args ?? [];
+  const flags = parseUpArgs(args);
+  upAutoscalerConfig(env, flags); // bad settings are a usage error here, not a crash-looping child
   const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
-  const apiPort = port(env, 'SKIFF_API_PORT', 8090);
-  const routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
+  let apiPort = port(env, 'SKIFF_API_PORT', 8090);
+  let routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
   const routerTlsPort = port(env, 'SKIFF_ROUTER_TLS_PORT', 8443);
   const domain = env.SKIFF_DOMAIN ?? 'localhost';
   const fresh = !existsSync(join(dataDir, 'skiff.db'));
   const log = (m: string) => o.print(m);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const tokens = {
+    user: loadToken(env.SKIFF_API_TOKEN, join(dataDir, 'token')),
+    router: loadToken(env.SKIFF_ROUTER_TOKEN, join(dataDir, 'router-token')),
+  };
+  if (flags.backend === 'local') ensureBundle('queue-proxy', 'src/main.ts', 'dist/main.js', log);
+  const routerEntry = ensureBundle('edge-router', 'src/entry/node.ts', 'dist/node.js', log)
+    ? [process.execPath, join(root, 'edge-router/dist/node.js')]
+    : [process.execPath, '--import', tsxLoader, join(root, 'edge-router/src/entry/node.ts')];
 
-  let backend: WorkloadBackend;
-  if (flags.backend === 'kubernetes') {
-    // Revisions run in the cluster; this machine runs the control plane and the router.
-    const { KubernetesBackend } = await import('../backends/kubernetes/kubernetes-backend.ts');
-    backend = await KubernetesBackend.start({
-      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
-      ...(flags.namespace ? { namespace: flags.namespace } : {}),
-      log: (m) => log(`kubernetes: ${m}`),
-    });
-  } else {
-    ensureQueueProxyBundle(log);
-    backend = new LocalBackend({ drainQuietPeriod: env.SKIFF_DRAIN_QUIET_PERIOD ?? '1s' });
-  }
-  const cp = await startControlPlane({
-    dataDir,
-    backend,
-    apiPort,
-    domain,
-    routerPort,
-    autoscaler,
-    tls: flags.apiPlainHttp ? 'plain-http' : 'local-ca',
-    apiNames: flags.apiHosts,
-    ...(flags.tls ? { routerTls: { caFile: join(dataDir, 'ca.crt') } } : {}),
-    ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
-    log: (m) => log(`control-plane: ${m}`),
+  let stopping = false;
+  let cpUp: ((up: { url: string; ca?: string; kubeconfig?: string }) => void) | undefined;
+  const table = new ProcessTable((m) => cp.send(m));
+  const cp: Supervised = new Supervised(
+    {
+      name: 'control plane',
+      command: [process.execPath, '--import', tsxLoader, controlPlaneEntry],
+      env: {
+        ...env,
+        SKIFF_DATA_DIR: dataDir,
+        SKIFF_API_PORT: String(apiPort),
+        SKIFF_ROUTER_PORT: String(routerPort),
+        SKIFF_DOMAIN: domain,
+        SKIFF_API_TOKEN: tokens.user,
+        SKIFF_ROUTER_TOKEN: tokens.router,
+        SKIFF_UP_ARGS: JSON.stringify(args),
+      },
+      ipc: true,
+      onLine: (_stream, line) => log(line),
+      onMessage: (m) => {
+        const message = m as ToSupervisor;
+        if (message.op === 'up') cpUp?.(message);
+        else table.handle(message);
+      },
+    },
+    (m) => stopping || log(`supervisor: ${m}`),
+  );
+  const cpInfo = await new Promise<{ url: string; ca?: string; kubeconfig?: string }>((resolve, reject) => {
+    cpUp = resolve;
+    cp.start();
+    // A control plane that cannot start at all (a port in use, a broken data dir) fails `up`.
+    cp.child?.once('exit', (code) => reject(new Error(`the control plane exited (code ${code}) before it was up`)));
+  }).catch(async (e: unknown) => {
+    await cp.stop(1000);
+    throw e;
   });
-  const apiFetch = fetchTrusting(cp.ca);
-  const routerConfig = parseRouterConfig({
-    ...env,
-    SKIFF_CONTROL_PLANE_URL: cp.url,
-    SKIFF_ROUTER_TOKEN: cp.tokens.router,
-    SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
-  });
-  let stopped = false;
-  // The embedded router reports problems only; once stopping, a cut long-poll is expected.
-  const quiet = { info: () => {}, error: (m: string) => stopped || log(`router: ${m}`) };
-  const running = runCore(routerConfig, quiet, apiFetch);
-  const router = new RouterServer(running.core);
-  const listening = await router.listen(routerPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1');
+  cpUp = undefined;
+  const cpUrl = cpInfo.url;
+  const apiFetch = fetchTrusting(cpInfo.ca);
+  // A restarted control plane comes back on the same port, where the router looks for it.
+  apiPort = Number(new URL(cpUrl).port);
+  cp.spec.env.SKIFF_API_PORT = String(apiPort);
+
+  let routerListening: ((port: number) => void) | undefined;
   let listeningTls: number | undefined;
-  if (flags.tls) {
-    // Certificates the control plane chose (DomainMappings' Secrets, ACME) first; else the data
-    // dir's CA (the API's) signs one for any host the router serves, on first use.
-    ensureLocalPki(dataDir);
-    const files = pkiFiles(dataDir);
-    const ca = { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(files.caKey, 'utf8') };
-    const serves = (host: string) => running.core.table.hosts.has(host);
-    listeningTls = await router.listenTls(routerTlsPort, env.SKIFF_ROUTER_HOST ?? '127.0.0.1', [
-      new SnapshotCertificates(running.core),
-      new LocalCaCertificates(ca, serves),
-    ]);
-  }
+  // --tls: the router serves HTTPS too, with certificates the control plane chose (DomainMappings'
+  // Secrets, ACME) first; else the data dir's CA (the API's) signs one for any host it serves.
+  if (flags.tls) ensureLocalPki(dataDir);
+  const router = new Supervised(
+    {
+      name: 'router',
+      command: routerEntry,
+      env: {
+        ...env,
+        SKIFF_CONTROL_PLANE_URL: cpUrl,
+        ...(cpInfo.ca ? { SKIFF_CONTROL_PLANE_CA_FILE: pkiFiles(dataDir).caCert } : {}),
+        SKIFF_ROUTER_TOKEN: tokens.router,
+        PORT: String(routerPort),
+        SKIFF_ROUTER_HOST: env.SKIFF_ROUTER_HOST ?? '127.0.0.1',
+        SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
+        SKIFF_ROUTER_SNAPSHOT_FILE: join(dataDir, 'routing.json'),
+        ...(flags.tls ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort), SKIFF_ROUTER_LOCAL_CA_DIR: dataDir } : {}),
+      },
+      onLine: (stream, line) => {
+        // It says where it serves HTTPS (with --tls) before it says where it serves HTTP.
+        const tls = /serving TLS :(\d+)/.exec(line);
+        const serving = /serving :(\d+)/.exec(line);
+        if (tls) listeningTls = Number(tls[1]);
+        else if (serving) routerListening?.(Number(serving[1]));
+        // The router reports problems only; once stopping, a cut long-poll is expected.
+        else if (stream === 'stderr' && !stopping) log(`router: ${line}`);
+      },
+    },
+    (m) => stopping || log(`supervisor: ${m}`),
+  );
+  const listening = await new Promise<number>((resolve) => {
+    routerListening = resolve;
+    router.start();
+  });
+  routerPort = listening;
+  router.spec.env.PORT = String(listening);
+  if (listeningTls !== undefined) router.spec.env.SKIFF_ROUTER_TLS_PORT = String(listeningTls);
 
   if (fresh) {
-    const r = await apiFetch(`${cp.url}/apis/serving.knative.dev/v1/namespaces/default/services`, {
+    const r = await apiFetch(`${cpUrl}/apis/serving.knative.dev/v1/namespaces/default/services`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${cp.tokens.user}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${tokens.user}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         apiVersion: 'serving.knative.dev/v1',
         kind: 'Service',
@@ -267,10 +307,10 @@ export async function up(o: UpOptions): Promise<Up> {
     [
       '',
       'Skiff is up.',
-      `  API:        ${cp.url}   (token in ${join(dataDir, 'token')})`,
-      `  Console:    ${cp.url}/   (log in with the token)`,
-      ...(cp.kubeconfig
-        ? [`  Kubeconfig: ${cp.kubeconfig}   (export KUBECONFIG=${cp.kubeconfig}; kubectl get ksvc)`]
+      `  API:        ${cpUrl}   (token in ${join(dataDir, 'token')})`,
+      `  Console:    ${cpUrl}/   (log in with the token)`,
+      ...(cpInfo.kubeconfig
+        ? [`  Kubeconfig: ${cpInfo.kubeconfig}   (export KUBECONFIG=${cpInfo.kubeconfig}; kubectl get ksvc)`]
         : []),
       `  Router:     http://127.0.0.1${suffix}   (services at http://<name>.<namespace>.${domain}${suffix})`,
       ...(listeningTls !== undefined
@@ -287,19 +327,21 @@ export async function up(o: UpOptions): Promise<Up> {
     ].join('\n'),
   );
 
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
-    apiUrl: cp.url,
+    apiUrl: cpUrl,
     routerPort: listening,
     ...(listeningTls !== undefined ? { routerTlsPort: listeningTls } : {}),
     stop() {
-      stopping ??= (async () => {
-        stopped = true;
-        running.stop();
-        await router.close();
-        await cp.close();
+      stopped ??= (async () => {
+        stopping = true;
+        await router.stop(5_000);
+        // The control plane drains its replicas (up to their revision timeout) before it exits.
+        await cp.stop(10 * 60_000);
+        // What a control plane that was down could not stop.
+        await table.stopAll(5_000);
       })();
-      return stopping;
+      return stopped;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type ColdStartTimes, type FieldError, type RevisionSpec, required, servingContainer } from '@skiff/shared';
 import {
@@ -8,8 +8,9 @@ import {
   type RevisionWorkload,
   type WorkloadBackend,
 } from '../backend.ts';
+import { DirectLauncher, type Launcher } from './launcher.ts';
 import { LogBuffer } from './logs.ts';
-import { Replica } from './replica.ts';
+import { processIds, Replica, type ReplicaRecord } from './replica.ts';
 
 export interface LocalBackendOptions {
   /** argv that starts a queue-proxy; defaults to the bundled one, else its source through tsx. */
@@ -25,6 +26,18 @@ export interface LocalBackendOptions {
   logLines?: number;
   /** How often every revision's running replicas are checked against the desired count. */
   resyncMs?: number;
+  /** Who runs the processes: this process by default; the supervisor under `skiff up`. */
+  launcher?: Launcher;
+  /**
+   * Where the running replicas are recorded (ports, tokens, pids; 0600) for a restarted control
+   * plane to adopt them; none by default.
+   */
+  stateFile?: string;
+}
+
+/** The state file's content: each revision's workload and its running replicas. */
+interface SavedState {
+  revisions: { workload: RevisionWorkload; replicas: ReplicaRecord[] }[];
 }
 
 interface RevisionState {
@@ -57,7 +70,7 @@ export class LocalBackend implements WorkloadBackend {
   readonly name = 'local';
   #revisions = new Map<string, RevisionState>();
   #listeners = new Set<(namespace: string, revision: string) => void>();
-  #o: Required<LocalBackendOptions>;
+  #o: Required<Omit<LocalBackendOptions, 'stateFile'>> & { stateFile: string | undefined };
   #resync: ReturnType<typeof setInterval>;
 
   constructor(o: LocalBackendOptions = {}) {
@@ -69,6 +82,8 @@ export class LocalBackend implements WorkloadBackend {
       failureThreshold: o.failureThreshold ?? 3,
       logLines: o.logLines ?? 1000,
       resyncMs: o.resyncMs ?? 1000,
+      launcher: o.launcher ?? new DirectLauncher(),
+      stateFile: o.stateFile,
     };
     // Actual against desired, continually: a replica lost without a word is replaced too.
     this.#resync = setInterval(() => {
@@ -77,7 +92,7 @@ export class LocalBackend implements WorkloadBackend {
     this.#resync.unref();
   }
 
-  async ensure(w: RevisionWorkload, replicas: number): Promise<void> {
+  #revision(w: RevisionWorkload): RevisionState {
     const key = `${w.namespace}/${w.revision}`;
     let rev = this.#revisions.get(key);
     if (!rev) {
@@ -94,6 +109,51 @@ export class LocalBackend implements WorkloadBackend {
       };
       this.#revisions.set(key, rev);
     }
+    return rev;
+  }
+
+  /**
+   * Takes over the replicas an earlier control plane left running (under the supervisor), as
+   * the state file records them; stops what runs but is not recorded (or lost its partner).
+   * Resolves once each adopted replica's readiness is known, so the first routing snapshot after
+   * a restart already has every endpoint. Returns how many replicas were adopted.
+   */
+  async adopt(): Promise<number> {
+    const running = await this.#o.launcher.running();
+    let saved: SavedState = { revisions: [] };
+    if (this.#o.stateFile && existsSync(this.#o.stateFile)) {
+      saved = JSON.parse(readFileSync(this.#o.stateFile, 'utf8')) as SavedState;
+    }
+    const adopting: Promise<void>[] = [];
+    for (const { workload, replicas } of saved.revisions) {
+      const rev = this.#revision(workload);
+      for (const record of replicas) {
+        const ids = processIds(workload.namespace, record.name);
+        const app = running.get(ids.app);
+        const qp = running.get(ids.queueProxy);
+        running.delete(ids.app);
+        running.delete(ids.queueProxy);
+        const seq = Number(/-(\d+)$/.exec(record.name)?.[1] ?? 0);
+        rev.seq = Math.max(rev.seq, seq);
+        if (!app?.running || !qp?.running) {
+          app?.kill('SIGKILL');
+          qp?.kill('SIGKILL');
+          continue;
+        }
+        const replica = this.#newReplica(rev, record.name);
+        rev.replicas.push(replica);
+        rev.desired++;
+        adopting.push(replica.adopt(record, app, qp));
+      }
+    }
+    for (const leftover of running.values()) leftover.kill('SIGKILL');
+    await Promise.all(adopting);
+    this.#save();
+    return adopting.length;
+  }
+
+  async ensure(w: RevisionWorkload, replicas: number): Promise<void> {
+    const rev = this.#revision(w);
     rev.workload = w;
     if (rev.desired === replicas) return;
     const running = rev.replicas.some((r) => r.state === 'starting' || r.state === 'ready');
@@ -120,10 +180,27 @@ export class LocalBackend implements WorkloadBackend {
   }
 
   #startReplica(rev: RevisionState): void {
+    const replica = this.#newReplica(rev, `${rev.workload.revision}-${++rev.seq}`);
+    rev.replicas.push(replica);
+    // The first replica started for a start from zero answers it (the next one if that one died).
+    const cold = rev.coldStart;
+    if (
+      cold !== undefined &&
+      (cold.replica === undefined || (cold.replica.state === 'stopped' && !cold.replica.readyAt))
+    )
+      cold.replica = replica;
+    replica.start().then(
+      () => this.#save(),
+      (e: unknown) => this.#crashed(rev, replica, 1, e instanceof Error ? e.message : String(e)),
+    );
+  }
+
+  #newReplica(rev: RevisionState, name: string): Replica {
     const w = rev.workload;
     const replica: Replica = new Replica({
       workload: w,
-      name: `${w.revision}-${++rev.seq}`,
+      name,
+      launcher: this.#o.launcher,
       queueProxyCommand: this.#o.queueProxyCommand,
       drainQuietPeriod: this.#o.drainQuietPeriod,
       logs: rev.logs,
@@ -136,15 +213,7 @@ export class LocalBackend implements WorkloadBackend {
       },
       onExit: (code, error) => this.#crashed(rev, replica, code, error),
     });
-    rev.replicas.push(replica);
-    // The first replica started for a start from zero answers it (the next one if that one died).
-    const cold = rev.coldStart;
-    if (
-      cold !== undefined &&
-      (cold.replica === undefined || (cold.replica.state === 'stopped' && !cold.replica.readyAt))
-    )
-      cold.replica = replica;
-    replica.start().catch((e: unknown) => this.#crashed(rev, replica, 1, e instanceof Error ? e.message : String(e)));
+    return replica;
   }
 
   #stopReplica(rev: RevisionState, replica: Replica): void {
@@ -264,7 +333,26 @@ export class LocalBackend implements WorkloadBackend {
   }
 
   #emit(namespace: string, revision: string): void {
+    this.#save();
     for (const l of this.#listeners) l(namespace, revision);
+  }
+
+  /** Records the running replicas for adoption (whole file or nothing, owner-only). */
+  #save(): void {
+    const file = this.#o.stateFile;
+    if (!file) return;
+    const state: SavedState = {
+      revisions: [...this.#revisions.values()].map((rev) => ({
+        workload: rev.workload,
+        replicas: rev.replicas
+          .filter((r) => r.state === 'starting' || r.state === 'ready')
+          .map((r) => r.record())
+          .filter((r): r is ReplicaRecord => r !== undefined),
+      })),
+    };
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, file);
   }
 }
 

@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -12,6 +11,7 @@ import {
   statsPath,
 } from '@skiff/shared';
 import type { RevisionWorkload } from '../backend.ts';
+import type { LaunchedProcess, Launcher } from './launcher.ts';
 import type { LogBuffer } from './logs.ts';
 
 /**
@@ -43,15 +43,6 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0] as number;
 }
 
-// Children die with the platform even when it is killed outright: the kernel sends them SIGKILL
-// when their parent goes (util-linux `setpriv --pdeathsig`, present on Debian and most Linux).
-const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-
-function launch(command: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): ChildProcess {
-  const [file = '', ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGKILL', '--', ...command] : command;
-  return spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-}
-
 /** Whether `command` names an executable, as the shell would find it (absolute, relative, or on PATH). */
 export function findExecutable(command: string, cwd: string | undefined, path: string): boolean {
   const executable = (file: string) => {
@@ -71,9 +62,23 @@ const startingPollMs = 10;
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped';
 
+/** What a restarted control plane needs to adopt a running replica (kept in the backend's state file). */
+export interface ReplicaRecord {
+  name: string;
+  ports: { app: number; serving: number; admin: number; metrics: number };
+  adminToken: string;
+  pids: { app?: number; queueProxy?: number };
+}
+
+/** Launcher ids of a replica's two processes. */
+export function processIds(namespace: string, name: string): { app: string; queueProxy: string } {
+  return { app: `${namespace}/${name}/app`, queueProxy: `${namespace}/${name}/queue-proxy` };
+}
+
 export interface ReplicaOptions {
   workload: RevisionWorkload;
   name: string;
+  launcher: Launcher;
   /** How to start a queue-proxy: argv, to which the env below is given. */
   queueProxyCommand: string[];
   drainQuietPeriod: string;
@@ -95,14 +100,15 @@ export class Replica {
   statsUrl = '';
   /** The queue-proxy's admin port, which answers only `Authorization: Bearer <adminToken>`. */
   adminUrl = '';
-  readonly adminToken = randomBytes(24).toString('base64url');
+  adminToken = randomBytes(24).toString('base64url');
   /** A cold start's steps, Unix ms: the app's process started, accepted a connection, passed the queue-proxy's probe. */
   spawnedAt: number | undefined;
   listeningAt: number | undefined;
   readyAt: number | undefined;
+  #ports = { app: 0, serving: 0, admin: 0, metrics: 0 };
   #o: ReplicaOptions;
-  #app: ChildProcess | undefined;
-  #qp: ChildProcess | undefined;
+  #app: LaunchedProcess | undefined;
+  #qp: LaunchedProcess | undefined;
   #probe: ReturnType<typeof setTimeout> | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -116,15 +122,63 @@ export class Replica {
     return [this.#app?.pid, this.#qp?.pid].filter((p): p is number => p !== undefined);
   }
 
+  /** What adopting this replica takes; undefined until both processes are launched. */
+  record(): ReplicaRecord | undefined {
+    if (!this.#app || !this.#qp) return undefined;
+    return {
+      name: this.name,
+      ports: { ...this.#ports },
+      adminToken: this.adminToken,
+      pids: {
+        ...(this.#app.pid !== undefined ? { app: this.#app.pid } : {}),
+        ...(this.#qp.pid !== undefined ? { queueProxy: this.#qp.pid } : {}),
+      },
+    };
+  }
+
+  #addresses(): void {
+    this.url = `http://127.0.0.1:${this.#ports.serving}`;
+    this.statsUrl = `http://127.0.0.1:${this.#ports.metrics}${statsPath}`;
+    this.adminUrl = `http://127.0.0.1:${this.#ports.admin}`;
+  }
+
+  /**
+   * Takes over a replica an earlier control plane started (its processes still running under
+   * the supervisor): no restart, no lost request. Resolves once its readiness is known.
+   */
+  adopt(record: ReplicaRecord, app: LaunchedProcess, qp: LaunchedProcess): Promise<void> {
+    this.#ports = { ...record.ports };
+    this.adminToken = record.adminToken;
+    this.#addresses();
+    this.#attach(app, qp);
+    return new Promise((resolve) => this.#poll(this.#ports.serving, resolve));
+  }
+
+  #attach(app: LaunchedProcess, qp: LaunchedProcess): void {
+    this.#app = app;
+    this.#qp = qp;
+    app.onOutput((stream, d) => this.#o.logs.append(this.name, stream, d));
+    app.onExit((code, error) => {
+      this.#app = undefined;
+      this.#died(code, error);
+    });
+    qp.onOutput((stream, d) => {
+      if (stream === 'stderr') this.#o.logs.append(this.name, 'queue-proxy', d);
+    });
+    qp.onExit((code) => {
+      this.#qp = undefined;
+      this.#died(code);
+    });
+  }
+
   async start(): Promise<void> {
     const w = this.#o.workload;
     const spec: RevisionSpec = w.spec;
     const container = servingContainer(spec) ?? spec.containers[0];
     const command = [...(container?.command ?? []), ...(container?.args ?? [])];
     const [appPort, qpPort, adminPort, metricsPort] = (await freePorts(4)) as [number, number, number, number];
-    this.url = `http://127.0.0.1:${qpPort}`;
-    this.statsUrl = `http://127.0.0.1:${metricsPort}${statsPath}`;
-    this.adminUrl = `http://127.0.0.1:${adminPort}`;
+    this.#ports = { app: appPort, serving: qpPort, admin: adminPort, metrics: metricsPort };
+    this.#addresses();
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
     for (const e of container?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     Object.assign(env, {
@@ -138,24 +192,16 @@ export class Replica {
       this.#o.onExit(127, `command not found: ${command[0] ?? '(none)'}`);
       return;
     }
-    const app = launch(command, { ...(container?.workingDir ? { cwd: container.workingDir } : {}), env });
-    this.#app = app;
-    app.once('spawn', () => {
-      this.spawnedAt = Date.now();
-      this.#awaitListening(appPort);
+    if (this.state !== 'starting') return; // stopped while choosing ports
+    const ids = processIds(w.namespace, this.name);
+    const unit = `${w.namespace}/${this.name}`;
+    const app = this.#o.launcher.launch(ids.app, command, {
+      ...(container?.workingDir ? { cwd: container.workingDir } : {}),
+      env,
+      unit,
     });
-    app.stdout?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'stdout', d));
-    app.stderr?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'stderr', d));
-    app.once('error', (e: NodeJS.ErrnoException) => {
-      this.#o.onExit(127, e.code === 'ENOENT' ? `command not found: ${command[0]}` : e.message);
-    });
-    app.once('exit', (code, signal) => {
-      this.#app = undefined;
-      this.#died(code ?? (signal ? -1 : 0));
-    });
-
     const probe = defaultReadinessProbe(container?.readinessProbe);
-    const qp = launch(this.#o.queueProxyCommand, {
+    const qp = this.#o.launcher.launch(ids.queueProxy, this.#o.queueProxyCommand, {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         USER_PORT: String(appPort),
@@ -178,13 +224,12 @@ export class Replica {
         QUEUE_ADMIN_TOKEN: this.adminToken,
         NODE_OPTIONS: queueProxyNodeOptions,
       },
+      unit,
     });
-    this.#qp = qp;
-    qp.stdout?.resume();
-    qp.stderr?.on('data', (d: Buffer) => this.#o.logs.append(this.name, 'queue-proxy', d));
-    qp.once('exit', (code, signal) => {
-      this.#qp = undefined;
-      this.#died(code ?? (signal ? -1 : 0));
+    this.#attach(app, qp);
+    app.onSpawn(() => {
+      this.spawnedAt = Date.now();
+      this.#awaitListening(appPort);
     });
     this.#poll(qpPort);
   }
@@ -194,19 +239,20 @@ export class Replica {
    * goes at once (a queue-proxy without its app would only answer 502s), and the backend
    * replaces the replica.
    */
-  #died(code: number): void {
+  #died(code: number, error?: string): void {
     if (this.state !== 'starting' && this.state !== 'ready') return;
     const wasReady = this.state === 'ready';
     this.state = 'stopped';
     clearTimeout(this.#probe);
     if (wasReady) this.#o.onChange();
     this.#stopping = Promise.all([terminate(this.#qp, 0), terminate(this.#app, 1000)]).then(() => {});
-    this.#o.onExit(code);
+    this.#o.onExit(code, error);
   }
 
   /** Asks the queue-proxy whether the app is ready: every 10 ms while starting, then every second. */
-  #poll(port: number): void {
+  #poll(port: number, first?: () => void): void {
     const again = (ms: number) => {
+      first?.();
       if (this.state === 'starting' || this.state === 'ready') {
         this.#probe = setTimeout(() => this.#poll(port), ms);
         this.#probe.unref();
@@ -273,28 +319,17 @@ export class Replica {
   }
 }
 
-/** SIGTERM to the process group, SIGKILL after `graceMs`; resolves once it has exited. */
-function terminate(child: ChildProcess | undefined, graceMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
-    return Promise.resolve();
-  const pid = child.pid;
+/** SIGTERM to the process group, SIGKILL after `graceMs` (at once for 0); resolves once it has exited. */
+function terminate(p: LaunchedProcess | undefined, graceMs: number): Promise<void> {
+  if (!p?.running) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
-    if (graceMs === 0) signal(pid, 'SIGKILL');
-    child.once('exit', () => {
+    const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+    p.onExit(() => {
       clearTimeout(timer);
       // Anything the process left behind in its group goes with it.
-      signal(pid, 'SIGKILL');
+      p.kill('SIGKILL');
       resolve();
     });
-    signal(pid, 'SIGTERM');
+    p.kill(graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
   });
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // Already gone.
-  }
 }
