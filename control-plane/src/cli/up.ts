@@ -37,7 +37,8 @@ function newest(dir: string): number {
  */
 function ensureBundle(pkg: string, entry: string, out: string, log: (m: string) => void): boolean {
   const bundle = join(root, pkg, out);
-  const sources = Math.max(newest(join(root, pkg, 'src')), newest(join(root, 'shared/src')));
+  // The package and the workspace packages bundled into it.
+  const sources = Math.max(...[pkg, 'shared', 'http'].map((p) => newest(join(root, p, 'src'))));
   if (existsSync(bundle) && statSync(bundle).mtimeMs >= sources) return true;
   try {
     execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), entry, out], {
