@@ -163,13 +163,13 @@ describe('fault injection on one machine (skiff up)', () => {
   }, 30_000);
 
   it.each(['app', 'queue-proxy'] as const)(
-    'SIGKILL of one replica’s %s under load: replaced, only requests in flight on it fail',
+    'SIGKILL of one replica’s %s under load (50 clients, 20 s): replaced, only requests in flight on it fail',
     async (role) => {
       const before = new Set(replicaProcesses('queue-proxy').map((q) => q.pid));
       const victim = replicaProcesses(role)[0];
       if (!victim) throw new Error(`no ${role} process`);
-      const running = load(50, 10_000);
-      await sleep(3_000);
+      const running = load(50, 20_000);
+      await sleep(5_000);
       const killedAt = Date.now();
       process.kill(victim.pid, 'SIGKILL');
       let replacedMs = -1;
@@ -187,13 +187,14 @@ describe('fault injection on one machine (skiff up)', () => {
       const bad = failed(outcomes);
       figures.push(
         `replica ${role} SIGKILL: ${outcomes.length} requests, ${bad.length} failed, replaced (ready) in ${replacedMs} ms`,
-        ...bad
-          .slice(0, 30)
-          .map(
-            (o) =>
-              `  ${o.status} ${o.error ?? ''} started ${o.start - killedAt} ms, ended ${o.end - killedAt} ms after the kill`,
-          ),
       );
+      if (bad.length > 0) {
+        const starts = bad.map((o) => o.start - killedAt);
+        const kinds = new Set(bad.map((o) => `${o.status} ${o.error ?? ''}`.trim()));
+        figures.push(
+          `  failed ones started ${Math.min(...starts)} to ${Math.max(...starts)} ms after the kill: ${[...kinds].join(', ')}`,
+        );
+      }
       expect(outcomes.length).toBeGreaterThan(1000);
       expect(bad.length).toBeLessThanOrEqual(outcomes.length * 0.001);
       // Only requests already in flight when it died.
@@ -202,7 +203,7 @@ describe('fault injection on one machine (skiff up)', () => {
       expect(replacedMs).toBeLessThan(10_000);
       expect(replicaProcesses('app')).toHaveLength(2);
     },
-    60_000,
+    90_000,
   );
 
   it('SIGSTOP of the control plane for 10 s under load: 0 failed requests', async () => {
