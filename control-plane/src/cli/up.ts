@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalPki, fetchTrusting, pkiFiles } from '@skiff/http/tls';
@@ -188,6 +188,10 @@ export async function up(o: UpOptions): Promise<Up> {
     user: loadToken(env.SKIFF_API_TOKEN, join(dataDir, 'token')),
     router: loadToken(env.SKIFF_ROUTER_TOKEN, join(dataDir, 'router-token')),
   };
+  // The router keeps its last snapshot for its own restarts under this supervisor; one left by an
+  // earlier run names replicas that died with it.
+  const keptSnapshot = join(dataDir, 'routing.json');
+  rmSync(keptSnapshot, { force: true });
   if (flags.backend === 'local') ensureBundle('queue-proxy', 'src/main.ts', 'dist/main.js', log);
   const routerEntry = ensureBundle('edge-router', 'src/entry/node.ts', 'dist/node.js', log)
     ? [process.execPath, join(root, 'edge-router/dist/node.js')]
@@ -253,7 +257,7 @@ export async function up(o: UpOptions): Promise<Up> {
         PORT: String(routerPort),
         SKIFF_ROUTER_HOST: env.SKIFF_ROUTER_HOST ?? '127.0.0.1',
         SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
-        SKIFF_ROUTER_SNAPSHOT_FILE: join(dataDir, 'routing.json'),
+        SKIFF_ROUTER_SNAPSHOT_FILE: keptSnapshot,
         ...(flags.tls ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort), SKIFF_ROUTER_LOCAL_CA_DIR: dataDir } : {}),
       },
       onLine: (stream, line) => {
