@@ -44,7 +44,8 @@ export async function startPlatform(
       ...env,
     },
     /Skiff is up/,
-    30_000,
+    // Three processes boot one after another (supervisor, control plane, router): room for a loaded machine.
+    60_000,
   );
   const apiUrl = `https://127.0.0.1:${api}`;
   const apiFetch = fetchTrusting(readFileSync(join(dataDir, 'ca.crt'), 'utf8'));
