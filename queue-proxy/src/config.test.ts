@@ -72,6 +72,27 @@ describe('queue-proxy configuration', () => {
       { SERVING_READINESS_PROBE: '{"tcpSocket":{},"httpGet":{}}' },
       'SERVING_READINESS_PROBE: ',
     ],
+    [
+      'a probe with a field ProbeSchema does not have',
+      { SERVING_READINESS_PROBE: '{"httpGet":{"path":"/","verb":"GET"}}' },
+      'SERVING_READINESS_PROBE: httpGet.verb: unknown field',
+    ],
+    [
+      'a probe whose port is neither number nor name',
+      { SERVING_READINESS_PROBE: '{"tcpSocket":{"port":true}}' },
+      'SERVING_READINESS_PROBE: tcpSocket.port: must be a port number or name',
+    ],
+    [
+      'a probe header without a value',
+      { SERVING_READINESS_PROBE: '{"httpGet":{"httpHeaders":[{"name":"x"}]}}' },
+      'SERVING_READINESS_PROBE: httpGet.httpHeaders[0].value: required',
+    ],
+    [
+      'a probe period that is not whole',
+      { SERVING_READINESS_PROBE: '{"tcpSocket":{},"periodSeconds":1.5}' },
+      'SERVING_READINESS_PROBE: periodSeconds: must be a whole number',
+    ],
+    ['a probe that is a list', { SERVING_READINESS_PROBE: '[]' }, 'SERVING_READINESS_PROBE: probe: must be an object'],
     ['a bad quiet period', { QUEUE_DRAIN_QUIET_PERIOD: 'soon' }, 'QUEUE_DRAIN_QUIET_PERIOD: must be a duration'],
     ['no revision name', { SERVING_REVISION: '' }, 'SERVING_REVISION: required'],
     ['the app on the serving port', { USER_PORT: '8012' }, 'USER_PORT: 8012 is one of'],

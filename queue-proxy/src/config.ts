@@ -1,11 +1,5 @@
-import {
-  type Probe,
-  ProbeSchema,
-  parseDuration,
-  revisionDefaults,
-  validateReadinessProbe,
-  zodCauses,
-} from '@skiff/shared';
+import { type Probe, parseDuration, revisionDefaults, validateReadinessProbe } from '@skiff/shared';
+import { readProbeJson } from './probe/probe-json.ts';
 
 /** The queue-proxy's settings, read from Knative's environment variable names. */
 export interface QueueProxyConfig {
@@ -120,15 +114,13 @@ export function readConfig(env: Env, hostname = 'localhost'): ConfigResult {
       errors.push('SERVING_READINESS_PROBE: must be a JSON readiness probe, e.g. {"httpGet":{"path":"/ready"}}');
     }
     if (json !== undefined) {
-      const parsed = ProbeSchema.safeParse(json);
-      if (!parsed.success) {
-        const first = zodCauses(parsed.error)[0];
-        errors.push(`SERVING_READINESS_PROBE: ${first?.field || 'probe'}: ${first?.message ?? 'invalid'}`);
-      } else {
-        const problems = validateReadinessProbe(parsed.data, '');
+      const parsed = readProbeJson(json);
+      if ('error' in parsed) errors.push(`SERVING_READINESS_PROBE: ${parsed.error}`);
+      else {
+        const problems = validateReadinessProbe(parsed.probe, '');
         const first = problems[0];
         if (first) errors.push(`SERVING_READINESS_PROBE: ${first.field || 'probe'}: ${first.message}`);
-        else readinessProbe = parsed.data;
+        else readinessProbe = parsed.probe;
       }
     }
   }
