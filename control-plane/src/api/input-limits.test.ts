@@ -182,6 +182,46 @@ describe("the Service's own annotations and Kubernetes' size limits", () => {
   });
 });
 
+describe('DomainMappings are held to the same rules', () => {
+  const dmPath = (name = '') =>
+    `/apis/serving.knative.dev/v1beta1/namespaces/default/domainmappings${name ? `/${name}` : ''}`;
+  const dm = (metadata: unknown) => ({
+    apiVersion: 'serving.knative.dev/v1beta1',
+    kind: 'DomainMapping',
+    metadata,
+    spec: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'existing' } },
+  });
+
+  it.each(deepBodies)('POST of %s → 413', async (_what, body, type) => {
+    await expectStatus(await h.api('POST', dmPath(), body, { 'content-type': type }), 413, 'nests more than 100');
+  });
+
+  it.each([
+    ['metadata', 'abc'],
+    ['metadata', 7],
+    ['metadata', ['a']],
+    ['metadata.labels', { name: 'a.example.com', labels: 'abc' }],
+    ['metadata.annotations', { name: 'a.example.com', annotations: ['x'] }],
+  ])('POST with %s not an object → 422 naming it', async (field, metadata) => {
+    const r = await h.api('POST', dmPath(), dm(metadata));
+    await expectStatus(r, 422, new RegExp(`${field}: Invalid value: .*: must be an object`));
+  });
+
+  it('POST with a field ObjectMeta does not have → 422 naming it', async () => {
+    const r = await h.api('POST', dmPath(), dm({ name: 'a.example.com', foo: 1 }));
+    await expectStatus(r, 422, 'metadata.foo: Forbidden');
+  });
+
+  it('PUT with metadata a string → 422, and the mapping is kept as it was', async () => {
+    expect((await h.api('POST', dmPath(), dm({ name: 'kept.example.com' }))).status).toBe(201);
+    const r = await h.api('PUT', dmPath('kept.example.com'), dm('abc'));
+    await expectStatus(r, 422, /metadata: Invalid value: "abc": must be an object/);
+    const kept = await h.api('GET', dmPath('kept.example.com'));
+    expect(((await kept.json()) as { spec: { ref: { name: string } } }).spec.ref.name).toBe('existing');
+    expect((await h.api('DELETE', dmPath('kept.example.com'))).status).toBe(200);
+  });
+});
+
 describe('after all of it', () => {
   it('stored nothing and still serves', async () => {
     const list = (await (await h.api('GET', svcPath())).json()) as { items: { metadata: { name: string } }[] };

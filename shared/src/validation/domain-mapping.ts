@@ -1,9 +1,9 @@
 // Knative's DomainMapping (serving.knative.dev/v1beta1): a custom domain (the object's name) that
 // reaches a Service. Validation as Knative's `domainmapping_validation.go`, and its status
 // (`domainmapping_lifecycle.go`) decided from what the control plane knows, purely.
-import { type FieldError, invalid, required } from '../errors/field-error.ts';
+import { type FieldError, forbidden, invalid, required, show } from '../errors/field-error.ts';
 import { servingGroup } from '../errors/status.ts';
-import type { ObjectMeta } from '../schemas/meta.ts';
+import { type ObjectMeta, ObjectMetaSchema } from '../schemas/meta.ts';
 import { validateAnnotationKeys, validateLabels } from './metadata.ts';
 import { dns1123LabelProblems, dns1123SubdomainProblems } from './names.ts';
 
@@ -32,6 +32,10 @@ export interface DomainMappingInput {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+function mustBeObject(field: string, value: unknown): FieldError {
+  return { field, reason: 'FieldValueTypeInvalid', message: `Invalid value: ${show(value)}: must be an object` };
+}
+
 /**
  * Checks a DomainMapping a user sent for `namespace`: its name is a fully qualified domain (two
  * labels at least, lower case), `spec.ref` names a Knative Service in the same namespace, and
@@ -52,7 +56,22 @@ export function validateDomainMapping(
       causes.push({ field: k, reason: 'FieldValueInvalid', message: `unknown field "${k}"` });
     }
   }
+  // As for a Service: a metadata that is not an object, or a field ObjectMeta does not have, is
+  // refused by its path rather than dropped.
+  if (body.metadata !== undefined && body.metadata !== null && !isObject(body.metadata)) {
+    causes.push(mustBeObject('metadata', body.metadata));
+  }
   const meta = (isObject(body.metadata) ? body.metadata : {}) as ObjectMeta & Record<string, unknown>;
+  for (const k of Object.keys(meta)) {
+    if (!(k in ObjectMetaSchema.shape)) {
+      causes.push(forbidden(`metadata.${k}`, 'must not set the field(s): not a field of ObjectMeta'));
+    }
+  }
+  for (const k of ['labels', 'annotations'] as const) {
+    if (meta[k] !== undefined && meta[k] !== null && !isObject(meta[k])) {
+      causes.push(mustBeObject(`metadata.${k}`, meta[k]));
+    }
+  }
   const name = typeof meta.name === 'string' ? meta.name : undefined;
   if (name === undefined || name === '') causes.push(required('metadata.name', 'the domain to map'));
   else causes.push(...domainProblems(name).map((p) => invalid('metadata.name', name, p)));
