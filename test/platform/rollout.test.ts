@@ -205,6 +205,32 @@ describe('progressive rollouts (skiff up)', () => {
     expect(failed(samples)).toBe(0);
   }, 90_000);
 
+  it('rolls back a new revision whose replica crashes, though the replica comes back', async () => {
+    await deploy('crashy', {
+      'rollout.skiff.dev/steps': '10,100',
+      'rollout.skiff.dev/step-duration': '60s',
+      // More than it can serve: the gates never judge, only the crash can end this rollout.
+      'rollout.skiff.dev/min-requests': '1000000',
+    });
+    const load = startLoad(p.routerPort, host('crashy'), 4);
+    await sleep(1000);
+    await newRevision('crashy', { TARGET: 'v2', EXIT_AFTER_MS: '4000' });
+    const history = await watch('crashy', (s) => s.rollout?.status === 'False', 60_000);
+    await sleep(2000);
+    const samples = await load.stop();
+    const started = history.find((s) => candidatePercent(s, 'crashy-00002') > 0) as Seen;
+    const verdict = history.at(-1) as Seen;
+    expect(verdict.rollout).toMatchObject({
+      reason: 'RolledBack',
+      message: 'revision "crashy-00002" had a replica crash or fail its readiness probe at step 1 (10% of the traffic)',
+    });
+    expect(verdict.traffic).toEqual([{ revisionName: 'crashy-00001', latestRevision: true, percent: 100 }]);
+    // It crashed about 4 s after it started, which was before its rollout began.
+    expect(verdict.at - started.at).toBeLessThan(8000);
+    expect(samples.some((s) => s.revision === 'crashy-00002')).toBe(true);
+    expect(samples.filter((s) => s.at > verdict.at + 1000 && s.revision === 'crashy-00002')).toEqual([]);
+  }, 90_000);
+
   it('pauses, resumes, promotes and aborts with skiff rollout', async () => {
     const cp = { url: p.apiUrl, token: p.token, dataDir: p.dataDir };
     await deploy('steer', {

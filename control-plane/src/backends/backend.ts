@@ -31,6 +31,11 @@ export interface RevisionObservation {
   /** Set while the revision keeps failing to start or crashing. */
   failure?: RevisionFailure;
   /**
+   * When one of its replicas last crashed or, once ready, stopped passing its readiness probe
+   * (Unix ms), even if it came back: a gated rollout rolls such a revision back.
+   */
+  troubleAt?: number;
+  /**
    * Its latest start from zero, step by step as far as it got (routers put it in held requests'
    * `Server-Timing`): `decidedAt` is when the backend was asked for replicas with none running.
    */

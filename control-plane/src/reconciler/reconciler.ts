@@ -271,6 +271,7 @@ export class Reconciler {
           configGeneration: row.configGeneration,
           ready: revisionReady(status),
           ...(failed ? { failed } : {}),
+          ...(obs.troubleAt !== undefined ? { troubleAt: obs.troubleAt } : {}),
         });
       }
     });

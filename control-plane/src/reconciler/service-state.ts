@@ -17,6 +17,8 @@ export interface RevisionInfo {
   ready: boolean;
   /** The revision's failed Ready condition, when it failed. */
   failed?: Condition;
+  /** When a replica last crashed or lost readiness (Unix ms), as the backend saw it. */
+  troubleAt?: number;
 }
 
 export type RevisionPlan =

@@ -109,6 +109,8 @@ function run(
     latestReady: string;
     figures?: Record<string, Figures>;
     unhealthy?: string[];
+    /** When a replica of each revision last crashed or lost readiness. */
+    trouble?: Record<string, number>;
     percent?: number;
   }[],
   initial?: RolloutState,
@@ -122,6 +124,7 @@ function run(
       percent: s.percent ?? 100,
       latestReady: s.latestReady,
       healthy: (r) => !(s.unhealthy ?? []).includes(r),
+      troubleAt: (r) => s.trouble?.[r],
       previous: state,
       figures: (r) => s.figures?.[r] ?? none,
     };
@@ -286,7 +289,29 @@ describe('decideRollout: SLO-gated steps', () => {
     ]);
     expect(r[2]?.state.shares).toEqual([{ revision: 'a', percent: 100 }]);
     expect(r[2]?.state.outcome?.result).toBe('RolledBack');
+    expect(r[2]?.state.outcome?.message).toBe('revision "b" failed at step 1 (10% of the traffic)');
     expect(r[2]?.state.failedRevision).toBe('b');
+  });
+
+  it('rolls back a new revision whose replica crashed or lost readiness since the rollout began, even if it came back', () => {
+    const r = run(policy, [
+      { at: 0, latestReady: 'a' },
+      // Its replicas crashed while it started, before it was ever Ready: that does not count.
+      { at: 1000, latestReady: 'b', trouble: { b: 400 } },
+      { at: 2000, latestReady: 'b', trouble: { b: 400, a: 1500 } },
+      { at: 3000, latestReady: 'b', trouble: { b: 2500 } },
+      { at: 60_000, latestReady: 'b', trouble: { b: 2500 } },
+    ]);
+    expect(r[1]?.state.shares.map((s) => s.percent)).toEqual([90, 10]);
+    // Trouble on the stable revision is not the candidate's.
+    expect(r[2]?.state.shares.map((s) => s.percent)).toEqual([90, 10]);
+    expect(r[3]?.state.shares).toEqual([{ revision: 'a', percent: 100 }]);
+    expect(r[3]?.state.outcome).toMatchObject({
+      result: 'RolledBack',
+      message: 'revision "b" had a replica crash or fail its readiness probe at step 1 (10% of the traffic)',
+    });
+    expect(r[4]?.state.shares).toEqual([{ revision: 'a', percent: 100 }]);
+    expect(r[4]?.events).toEqual([]);
   });
 
   it('waits past the dwell until min-requests are served', () => {

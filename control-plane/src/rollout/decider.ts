@@ -26,7 +26,8 @@ export interface RolloutState {
   stepSize?: number;
   stepDurationMs?: number;
   nextStepTime?: number;
-  /** Gated: the revision judged against, the step index and when the step began. */
+  /** Gated: when it began, the revision judged against, the step index and when the step began. */
+  startedAt?: number;
   stable?: string;
   step?: number;
   stepStartedAt?: number;
@@ -53,6 +54,8 @@ export interface RolloutInput {
   latestReady: string | undefined;
   /** A revision that is Ready (not failed, not gone). */
   healthy: (revision: string) => boolean;
+  /** When a replica of the revision last crashed or lost readiness (Unix ms), if ever. */
+  troubleAt?: (revision: string) => number | undefined;
   previous: RolloutState | undefined;
   /** A revision's figures since `since` (gated rollouts). */
   figures: (revision: string, since: number) => Figures;
@@ -109,8 +112,12 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
     return finish(state, events);
   }
   const candidate = candidateOf(state);
-  const gatedCandidateFailed =
-    state.mode === 'gated' && inProgress(state) && candidate !== undefined && !input.healthy(candidate);
+  const gated = state.mode === 'gated' && inProgress(state) && candidate !== undefined;
+  // A replica that crashed or lost readiness since the rollout began fails the candidate, even if
+  // it came back (the local backend restarts it, and the revision stays Ready).
+  const troubled =
+    gated && (input.troubleAt?.(candidate) ?? Number.NEGATIVE_INFINITY) > (state.startedAt ?? state.stepStartedAt ?? 0);
+  const gatedCandidateFailed = gated && (!input.healthy(candidate) || troubled);
   if (!gatedCandidateFailed) state.shares = dropUnhealthy(state.shares, input.healthy);
 
   // Manual commands.
@@ -122,7 +129,11 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
   }
 
   if (gatedCandidateFailed && inProgress(state)) {
-    state = rollBack(state, `revision "${candidate}" failed readiness or crashed`, input, events);
+    const step = state.step ?? 0;
+    const what =
+      troubled && input.healthy(candidate as string) ? 'had a replica crash or fail its readiness probe' : 'failed';
+    const at = `at step ${step + 1} (${state.shares.at(-1)?.percent ?? 0}% of the traffic)`;
+    state = rollBack(state, `revision "${candidate}" ${what} ${at}`, input, events);
     return finish(state, events);
   }
 
@@ -188,6 +199,7 @@ function start(state: RolloutState, revision: string, input: RolloutInput, event
     percent,
     shares: gatedShares(stable, revision, percent, policy.steps[0] as number),
     mode: 'gated',
+    startedAt: now,
     stable,
     step: 0,
     stepStartedAt: now,

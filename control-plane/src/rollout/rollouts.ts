@@ -62,6 +62,7 @@ export class Rollouts {
       percent: latestPercent(svc),
       latestReady,
       healthy: (r) => healthy.has(r),
+      troubleAt: (r) => revisions.find((i) => i.name === r)?.troubleAt,
       previous,
       figures: (revision, since) => this.figures.since(svc.namespace, revision, since),
     });

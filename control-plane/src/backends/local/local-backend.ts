@@ -47,6 +47,8 @@ interface RevisionState {
   logs: LogBuffer;
   crashes: number;
   failure: RevisionFailure | undefined;
+  /** See `RevisionObservation.troubleAt`. */
+  troubleAt: number | undefined;
   restart: ReturnType<typeof setTimeout> | undefined;
   seq: number;
   /** The latest start from zero: when it was asked for, and the replica that answers it. */
@@ -102,6 +104,7 @@ export class LocalBackend implements WorkloadBackend {
         replicas: [],
         logs: new LogBuffer(this.#o.logLines),
         crashes: 0,
+        troubleAt: undefined,
         failure: undefined,
         restart: undefined,
         seq: 0,
@@ -209,6 +212,9 @@ export class LocalBackend implements WorkloadBackend {
           rev.crashes = 0;
           rev.failure = undefined;
         }
+        if (replica.lostReadinessAt !== undefined && replica.lostReadinessAt > (rev.troubleAt ?? 0)) {
+          rev.troubleAt = replica.lostReadinessAt;
+        }
         this.#emit(w.namespace, w.revision);
       },
       onExit: (code, error) => this.#crashed(rev, replica, code, error),
@@ -228,6 +234,7 @@ export class LocalBackend implements WorkloadBackend {
     rev.replicas = rev.replicas.filter((r) => r !== replica);
     void replica.stop(1000);
     rev.crashes++;
+    rev.troubleAt = Date.now();
     if (error) {
       rev.failure = { reason: code === 127 ? 'ContainerMissing' : `ExitCode${code}`, message: error };
     } else if (rev.crashes >= this.#o.failureThreshold) {
@@ -257,6 +264,7 @@ export class LocalBackend implements WorkloadBackend {
       actual: rev.replicas.filter((r) => r.state !== 'stopped').length,
       ready,
       ...(rev.failure ? { failure: rev.failure } : {}),
+      ...(rev.troubleAt !== undefined ? { troubleAt: rev.troubleAt } : {}),
       ...(rev.coldStart ? { coldStart: coldStartTimes(rev.coldStart) } : {}),
     };
   }

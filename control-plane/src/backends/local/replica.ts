@@ -105,6 +105,8 @@ export class Replica {
   spawnedAt: number | undefined;
   listeningAt: number | undefined;
   readyAt: number | undefined;
+  /** When it last stopped passing its readiness probe after being ready (Unix ms). */
+  lostReadinessAt: number | undefined;
   #ports = { app: 0, serving: 0, admin: 0, metrics: 0 };
   #o: ReplicaOptions;
   #app: LaunchedProcess | undefined;
@@ -270,6 +272,7 @@ export class Replica {
           this.#o.onChange();
         } else if (!ok && this.state === 'ready') {
           this.state = 'starting';
+          this.lostReadinessAt = Date.now();
           this.#o.onChange();
         }
         again(this.state === 'ready' ? 1000 : startingPollMs);
@@ -278,6 +281,7 @@ export class Replica {
     req.once('error', () => {
       if (this.state === 'ready') {
         this.state = 'starting';
+        this.lostReadinessAt = Date.now();
         this.#o.onChange();
       }
       again(startingPollMs);
