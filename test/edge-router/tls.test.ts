@@ -361,4 +361,48 @@ describe('edge router on node: TLS', () => {
     cp.publish({ ...routes(), certificates: [] });
     await waitFor(async () => typeof (await presented(tlsPort, hostB)) === 'string', 10_000, 'B withdrawn');
   });
+
+  it('never serves an expired, mismatched or malformed certificate, and says why in its log', async () => {
+    const lastYear = new Date(Date.now() - 400 * 86_400_000);
+    const expired = issueServingCertificate(ca, [hostA], lastYear, 30);
+    const good = issueServingCertificate(ca, [hostB]);
+    cp.publish({
+      ...routes(),
+      certificates: [
+        { hosts: [hostA], ...expired },
+        // B's certificate with another key: the pair does not match.
+        { hosts: [hostB], cert: good.cert, key: certA.key },
+        { hosts: [hostRpc], cert: 'not a certificate', key: 'nor a key' },
+        // A certificate for B offered for the rpc host too: it does not name it.
+        { hosts: [hostB, 'other.example.test'], ...good },
+      ],
+    });
+    // The valid pair for B is served (the later entry), the mismatched one never was.
+    await waitFor(
+      async () => {
+        const seen = await presented(tlsPort, hostB);
+        return typeof seen !== 'string' && seen.fingerprint256 === new X509Certificate(good.cert).fingerprint256;
+      },
+      10_000,
+      'B with its valid certificate',
+    );
+    expect(typeof (await presented(tlsPort, hostA))).toBe('string');
+    expect(typeof (await presented(tlsPort, hostRpc))).toBe('string');
+    expect(typeof (await presented(tlsPort, 'other.example.test'))).toBe('string');
+    expect((await curl(hostA)).code).not.toBe(0);
+    expect(await curl(hostB)).toEqual({ code: 0, out: 'Hello tls!\n' });
+    const log = router.output();
+    expect(log).toMatch(/certificate for shop\.example\.test not served: the certificate expired on/);
+    expect(log).toMatch(
+      /certificate for blog\.example\.test not served: the private key does not belong to the certificate/,
+    );
+    expect(log).toMatch(
+      /certificate for rpc\.example\.test not served: the certificate is not a PEM X\.509 certificate/,
+    );
+    expect(log).toMatch(
+      /certificate for other\.example\.test not served: the certificate does not name other\.example\.test/,
+    );
+    // Plain HTTP still serves: one bad certificate costs its host HTTPS, not the router.
+    expect((await get(`${router.url}/`, { headers: { host: hostA } })).status).toBe(200);
+  });
 });

@@ -49,7 +49,7 @@ const port = await server.listen(Number(process.env.PORT ?? 8080), process.env.S
 // (TLS Secrets, ACME), then, with SKIFF_ROUTER_LOCAL_CA_DIR, ones its CA issues on demand.
 const tlsPort = process.env.SKIFF_ROUTER_TLS_PORT;
 if (tlsPort) {
-  const sources: CertificateSource[] = [new SnapshotCertificates(running.core)];
+  const sources: CertificateSource[] = [new SnapshotCertificates(running.core, (m) => log.error(m))];
   const caDir = process.env.SKIFF_ROUTER_LOCAL_CA_DIR;
   if (caDir) {
     const files = pkiFiles(caDir);

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import type { KeyPair } from '@skiff/http/tls';
-import { issueServingCertificateAsync } from '@skiff/http/tls';
+import { certificateProblem, issueServingCertificateAsync } from '@skiff/http/tls';
 import { normalizeHost } from '../routing/host.ts';
 import type { RoutingTable } from '../routing/table.ts';
 
@@ -42,29 +42,54 @@ export function chooseAlpn(offered: readonly string[], hostSpeaksH2: boolean): s
 
 /**
  * Certificates by host from a fixed list (the snapshot's): an exact name wins over a wildcard
- * (`*.example.com` covers one label, as RFC 6125 §6.4.3).
+ * (`*.example.com` covers one label, as RFC 6125 §6.4.3). An entry that cannot serve a host
+ * (malformed, key not the certificate's, expired or not yet valid, not naming the host) is left
+ * out and listed in `problems`: a client then gets no certificate, never a bad one. One that
+ * expires while held stops being served at its expiry.
  */
 export class CertificateTable implements CertificateSource {
-  readonly #exact = new Map<string, KeyPair>();
-  readonly #wildcard = new Map<string, KeyPair>();
+  readonly #exact = new Map<string, Held>();
+  readonly #wildcard = new Map<string, Held>();
+  readonly #now: () => number;
+  /** Entries refused, with why (for the log). */
+  readonly problems: { host: string; problem: string }[] = [];
 
-  constructor(entries: readonly { hosts: readonly string[]; cert: string; key: string }[] = []) {
+  constructor(
+    entries: readonly { hosts: readonly string[]; cert: string; key: string }[] = [],
+    now: () => number = Date.now,
+  ) {
+    this.#now = now;
     for (const e of entries) {
       const pair = { cert: e.cert, key: e.key };
+      let notAfter = Number.NaN;
       for (const h of e.hosts) {
         const host = h.toLowerCase();
-        if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), pair);
-        else this.#exact.set(host, pair);
+        const problem = certificateProblem(e.cert, e.key, host, new Date(now()));
+        if (problem !== undefined) {
+          this.problems.push({ host, problem });
+          continue;
+        }
+        if (Number.isNaN(notAfter)) notAfter = new Date(new X509Certificate(e.cert).validTo).getTime();
+        const held = { pair, notAfter };
+        if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), held);
+        else this.#exact.set(host, held);
       }
     }
   }
 
   certificateFor(host: string): KeyPair | undefined {
-    const exact = this.#exact.get(host);
-    if (exact !== undefined) return exact;
-    const dot = host.indexOf('.');
-    return dot < 0 ? undefined : this.#wildcard.get(host.slice(dot + 1));
+    let held = this.#exact.get(host);
+    if (held === undefined) {
+      const dot = host.indexOf('.');
+      held = dot < 0 ? undefined : this.#wildcard.get(host.slice(dot + 1));
+    }
+    return held !== undefined && held.notAfter > this.#now() ? held.pair : undefined;
   }
+}
+
+interface Held {
+  pair: KeyPair;
+  notAfter: number;
 }
 
 /** The certificates in the routing snapshot the router holds now (TLS Secrets, ACME). */
@@ -73,8 +98,11 @@ export class SnapshotCertificates implements CertificateSource {
   #version = Number.NaN;
   #table = new CertificateTable();
 
-  constructor(core: { readonly table: RoutingTable }) {
+  readonly #log: (message: string) => void;
+
+  constructor(core: { readonly table: RoutingTable }, log: (message: string) => void = () => {}) {
     this.#core = core;
+    this.#log = log;
   }
 
   certificateFor(host: string): KeyPair | undefined {
@@ -82,6 +110,7 @@ export class SnapshotCertificates implements CertificateSource {
     if (table.version !== this.#version) {
       this.#table = new CertificateTable(table.certificates);
       this.#version = table.version;
+      for (const p of this.#table.problems) this.#log(`certificate for ${p.host} not served: ${p.problem}`);
     }
     return this.#table.certificateFor(host);
   }

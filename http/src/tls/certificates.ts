@@ -1,4 +1,11 @@
-import { generateKeyPair, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -125,4 +132,39 @@ export function certificateServes(certPem: string, caPem: string, names: string[
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
   if (new Date(cert.validTo).getTime() < now.getTime() + marginDays * day) return false;
   return names.every((n) => (isIP(n) ? cert.checkIP(n) !== undefined : cert.checkHost(n) !== undefined));
+}
+
+/**
+ * Why a certificate and key (PEM, as in a TLS Secret's `tls.crt`/`tls.key`) cannot serve `host`
+ * at `now`, or undefined when they can: malformed, key not the certificate's, not yet or no longer
+ * valid, or not naming the host (wildcards as RFC 6125). What a user reads on a condition.
+ */
+export function certificateProblem(
+  certPem: string,
+  keyPem: string,
+  host: string,
+  now = new Date(),
+): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (e) {
+    return `the certificate is not a PEM X.509 certificate (${(e as Error).message})`;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    return `the private key is not a PEM private key (${(e as Error).message})`;
+  }
+  if (!cert.checkPrivateKey(key)) return 'the private key does not belong to the certificate';
+  if (new Date(cert.validFrom).getTime() > now.getTime())
+    return `the certificate is not valid before ${cert.validFrom}`;
+  if (new Date(cert.validTo).getTime() <= now.getTime()) return `the certificate expired on ${cert.validTo}`;
+  // A wildcard entry (`*.example.com`) needs a certificate for some name it covers.
+  const probe = host.startsWith('*.') ? `wildcard-check${host.slice(1)}` : host;
+  if (cert.checkHost(probe, { wildcards: true }) === undefined) {
+    return `the certificate does not name ${host} (it names ${cert.subjectAltName ?? cert.subject})`;
+  }
+  return undefined;
 }

@@ -1,6 +1,7 @@
 // Node-only: certificates, kubeconfig and a CA-trusting fetch. Not in the main entry, which the
 // Workers router bundles.
 export {
+  certificateProblem,
   certificateServes,
   createCa,
   issueServingCertificate,
