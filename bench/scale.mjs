@@ -1,0 +1,342 @@
+#!/usr/bin/env node
+// Benchmark: cost as the number of services grows (issue 18). Every figure with 10 and with N
+// (default 10,000) services in the same run.
+//
+//   node bench/scale.mjs [--services 10000] [--rounds 3] [--writes 200] [--changes 20]
+//
+// API (the control plane program, memory backend, SQLite in a real file, HTTPS on loopback):
+//   creates/s and updates/s with 1, 8 and 64 concurrent clients (group commit shares fsyncs among
+//   concurrent writes); a paged list of all services (limit=500): per-page p99 and whole-list time.
+// Routing: a change to one service (a new revision) until a router's long-poll answer carries it:
+//   p50/p99 and the bytes of that answer, a delta (routers today) against a full snapshot (the
+//   peer: what every router was sent per change before deltas).
+// Router: req/s (wrk) and RSS of the bundled Node router with 10 and with N services in its
+//   snapshot, against the same app.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { freePort, machine, median, need, start, waitForPort, wrk } from './lib.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    services: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '3' },
+    writes: { type: 'string', default: '200' },
+    changes: { type: 'string', default: '20' },
+    'skip-router': { type: 'boolean', default: false },
+  },
+});
+const large = Number(opts.services);
+const rounds = Number(opts.rounds);
+const writes = Number(opts.writes);
+const changes = Number(opts.changes);
+const sizes = [10, large];
+const root = fileURLToPath(new URL('..', import.meta.url));
+const token = 'bench-token';
+const routerToken = 'bench-router-token';
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const sortNum = (xs) => [...xs].sort((a, b) => a - b);
+const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+
+const manifest = (name, target) => ({
+  apiVersion: 'serving.knative.dev/v1',
+  kind: 'Service',
+  metadata: { name },
+  spec: { template: { spec: { containers: [{ image: 'example', env: [{ name: 'TARGET', value: target }] }] } } },
+});
+
+async function controlPlane(seed) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-scale-'));
+  // The services to start with, stored through the API in process (faster than over HTTPS on a
+  // loaded machine); the control plane reconciles them all at start.
+  execFileSync(process.execPath, ['--import', 'tsx', `${root}bench/scale-seed.ts`, dataDir, String(seed)], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  const port = await freePort();
+  const proc = await start(
+    process.execPath,
+    [`${root}control-plane/bin/skiff-control-plane.js`],
+    {
+      SKIFF_DATA_DIR: dataDir,
+      SKIFF_API_PORT: String(port),
+      SKIFF_API_TOKEN: token,
+      SKIFF_ROUTER_TOKEN: routerToken,
+      SKIFF_MEMORY_READY_MS: '0',
+    },
+    /API on http/,
+  );
+  // As `apiFetch`, with a longer connect timeout: 64 TLS handshakes at once on a loaded machine.
+  const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8'), timeout: 60_000 } });
+  const fetch = (url, init = {}) => undiciFetch(url, { ...init, dispatcher });
+  const base = `https://127.0.0.1:${port}`;
+  const services = `${base}/apis/serving.knative.dev/v1/namespaces/default/services`;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const routerHeaders = { authorization: `Bearer ${routerToken}` };
+  return { proc, fetch, base, services, headers, routerHeaders };
+}
+
+/** `count` requests made by `concurrency` clients; requests/s and failures. */
+async function drive(count, concurrency, send) {
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const r = await send(i);
+        await r.arrayBuffer();
+        if (!r.ok) failed++;
+      }
+    }),
+  );
+  return { rps: count / ((performance.now() - started) / 1000), failed };
+}
+
+/** Waits until the routing snapshot routes `count` services; returns it. */
+async function routed(cp, count) {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const r = await cp.fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders });
+    const snap = await r.json();
+    if (snap.routes.length >= count) return snap;
+    if (Date.now() > deadline) throw new Error(`only ${snap.routes.length} of ${count} services routed`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+async function apiFigures(size) {
+  const cp = await controlPlane(size);
+  const t0 = performance.now();
+  let snap = await routed(cp, size);
+  console.log(
+    `${size} services: all routed ${((performance.now() - t0) / 1000).toFixed(1)} s after the control plane started`,
+  );
+  const out = { size, creates: {}, updates: {}, pageP99: [], listMs: [], change: [], deltaBytes: [], fullBytes: [] };
+  for (let r = 0; r < rounds; r++) {
+    // 64 connections open before any figure (their TLS handshakes are not what is measured).
+    await drive(64, 64, () => cp.fetch(`${cp.services}?limit=1`, { headers: cp.headers }));
+    for (const c of [1, 8, 64]) {
+      const name = (i) => `w-${r}-${c}-${i}`;
+      const created = await drive(writes, c, (i) =>
+        cp.fetch(cp.services, { method: 'POST', headers: cp.headers, body: JSON.stringify(manifest(name(i), 'v1')) }),
+      );
+      const updated = await drive(writes, c, (i) =>
+        cp.fetch(`${cp.services}/${name(i)}`, {
+          method: 'PUT',
+          headers: cp.headers,
+          body: JSON.stringify(manifest(name(i), 'v2')),
+        }),
+      );
+      if (created.failed || updated.failed) throw new Error(`${created.failed + updated.failed} writes failed`);
+      (out.creates[c] ??= []).push(created.rps);
+      (out.updates[c] ??= []).push(updated.rps);
+    }
+    // A paged list of everything, as kubectl get does with its default chunk size.
+    const pages = [];
+    const t0 = performance.now();
+    let cont;
+    do {
+      const p0 = performance.now();
+      const q = new URLSearchParams({ limit: '500', ...(cont ? { continue: cont } : {}) });
+      const list = await (await cp.fetch(`${cp.services}?${q}`, { headers: cp.headers })).json();
+      pages.push(performance.now() - p0);
+      cont = list.metadata.continue;
+    } while (cont);
+    out.listMs.push(performance.now() - t0);
+    out.pageP99.push(pct(sortNum(pages), 99));
+  }
+  // One change at a time until a router (a delta long-poll, as the Node router asks) has it.
+  snap = await (await cp.fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders })).json();
+  let version = snap.version;
+  const epoch = snap.epoch;
+  const generations = new Map();
+  for (let k = 0; k < changes; k++) {
+    const name = `svc-${k % size}`;
+    const target = `change-${k}`;
+    const generation = (generations.get(name) ?? 1) + 1;
+    generations.set(name, generation);
+    const expected = `${name}-${String(generation).padStart(5, '0')}`;
+    const q = new URLSearchParams({ since: String(version), waitSeconds: '30', delta: 'true', epoch });
+    const t0 = performance.now();
+    const put = cp.fetch(`${cp.services}/${name}`, {
+      method: 'PUT',
+      headers: cp.headers,
+      body: JSON.stringify(manifest(name, target)),
+    });
+    // Long-poll until an answer routes the service to a revision made after the change.
+    let seen = false;
+    let bytes = 0;
+    while (!seen) {
+      const r = await cp.fetch(`${cp.base}/internal/v1/routing?${q}`, { headers: cp.routerHeaders });
+      if (r.status === 304) continue;
+      const text = await r.text();
+      bytes += text.length;
+      const answer = JSON.parse(text);
+      version = answer.version;
+      q.set('since', String(version));
+      const routes = answer.kind === 'delta' ? answer.services.map((x) => x.route) : answer.routes;
+      const route = routes.find((x) => x?.namespace === 'default' && x.name === name);
+      seen = route?.traffic.some((t) => t.revisionName === expected && t.percent === 100) ?? false;
+    }
+    out.change.push(performance.now() - t0);
+    out.deltaBytes.push(bytes);
+    await (await put).arrayBuffer();
+  }
+  // The peer: the full snapshot a router was sent for each change before deltas.
+  const full = await cp.fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders });
+  out.fullBytes.push((await full.text()).length);
+  out.rss = rssMiB(cp.proc.pid);
+  cp.proc.kill('SIGTERM');
+  return out;
+}
+
+// --- the router with 10 and N services ----------------------------------------------------------
+
+function snapshot(services, endpoint) {
+  const routes = [];
+  const revisions = [];
+  for (let i = 0; i < services; i++) {
+    const name = i === 0 ? 'hello' : `svc-${i}`;
+    const rev = `${name}-00001`;
+    routes.push({
+      namespace: 'default',
+      name,
+      visibility: 'public',
+      hosts: i === 0 ? [`${name}.default.example.com`, '127.0.0.1'] : [`${name}.default.example.com`],
+      traffic: [{ revisionName: rev, percent: 100, tag: 'current', hosts: [`current-${name}.default.example.com`] }],
+    });
+    revisions.push({
+      namespace: 'default',
+      name: rev,
+      service: name,
+      containerConcurrency: 0,
+      timeoutSeconds: 300,
+      endpoints: [{ pod: `${rev}-pod`, url: endpoint }],
+    });
+  }
+  return { version: 1, generatedAt: new Date().toISOString(), routes, revisions };
+}
+
+async function routerFigures() {
+  need('wrk', 'apt-get install wrk (.ci/run installs it)');
+  execFileSync(process.execPath, ['../scripts/bundle.mjs', 'src/entry/node.ts', 'dist/main.js'], {
+    cwd: `${root}edge-router`,
+    stdio: 'inherit',
+  });
+  const work = mkdtempSync(join(tmpdir(), 'skiff-bench-scale-router-'));
+  const appPort = await freePort();
+  await start(process.execPath, [`${root}test/apps/app.mjs`], { PORT: String(appPort) }, /app listening/);
+  const appUrl = `http://127.0.0.1:${appPort}`;
+  // A stand-in control plane per router (its own process: wrk blocks this one) with one snapshot.
+  const script = join(work, 'control-plane.mjs');
+  writeFileSync(
+    script,
+    `import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+const body = readFileSync(process.argv[2]);
+createServer((req, res) => {
+  if (req.headers.authorization !== 'Bearer ${routerToken}') return res.writeHead(401).end();
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/internal/v1/routing') {
+    if (url.searchParams.has('since')) return setTimeout(() => res.writeHead(304).end(), 1000 * Number(url.searchParams.get('waitSeconds')));
+    return res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  }
+  req.resume();
+  req.on('end', () => res.writeHead(204).end());
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('control plane listening'));
+`,
+  );
+  const routers = [];
+  for (const size of sizes) {
+    const file = join(work, `snapshot-${size}.json`);
+    writeFileSync(file, JSON.stringify(snapshot(size, appUrl)));
+    const cpPort = await freePort();
+    await start(process.execPath, [script, file], { PORT: String(cpPort) }, /listening/);
+    const port = await freePort();
+    const proc = await start(
+      process.execPath,
+      [`${root}edge-router/dist/main.js`],
+      {
+        PORT: String(port),
+        SKIFF_ROUTER_HOST: '127.0.0.1',
+        SKIFF_CONTROL_PLANE_URL: `http://127.0.0.1:${cpPort}`,
+        SKIFF_ROUTER_TOKEN: routerToken,
+      },
+      /routing snapshot \d+/,
+    );
+    await waitForPort(port);
+    routers.push({ size, port, proc, rps: [], rss: [] });
+  }
+  for (const t of routers) wrk(`http://127.0.0.1:${t.port}/`, { seconds: 2, connections: 50 }); // warm up
+  const ratios = [];
+  for (let r = 0; r < rounds * 2; r++) {
+    // Alternate which router goes first, so neither always follows the other.
+    for (const t of r % 2 ? [...routers].reverse() : routers) {
+      const result = wrk(`http://127.0.0.1:${t.port}/`, { seconds: 5, connections: 50 });
+      if (result.errors || result.socketErrors) console.error(`router ${t.size}: errors ${result.errors}`);
+      t.rps.push(result.rps);
+      t.rss.push(rssMiB(t.proc.pid));
+    }
+    ratios.push(routers[1].rps.at(-1) / routers[0].rps.at(-1));
+  }
+  return { routers, ratios };
+}
+
+// --- run ----------------------------------------------------------------------------------------
+
+console.log(`machine: ${machine()}; load average at start ${loadavg()}`);
+console.log(`sizes ${sizes.join(' and ')} services; ${rounds} rounds; ${writes} writes per figure\n`);
+const api = [];
+for (const size of sizes) {
+  const t0 = performance.now();
+  api.push(await apiFigures(size));
+  console.log(`${size} services: API figures in ${((performance.now() - t0) / 1000).toFixed(0)} s (load ${loadavg()})`);
+}
+const f = (x) => x.toFixed(0);
+console.log(`\n| API (median of rounds) | ${sizes.map((s) => `${s} services`).join(' | ')} |`);
+console.log(`|---|${sizes.map(() => '---:').join('|')}|`);
+for (const c of [1, 8, 64]) {
+  console.log(`| creates/s, ${c} clients | ${api.map((a) => f(median(a.creates[c]))).join(' | ')} |`);
+}
+for (const c of [1, 8, 64]) {
+  console.log(`| updates/s, ${c} clients | ${api.map((a) => f(median(a.updates[c]))).join(' | ')} |`);
+}
+console.log(`| paged list (limit 500): page p99 ms | ${api.map((a) => median(a.pageP99).toFixed(1)).join(' | ')} |`);
+console.log(`| paged list: whole list ms | ${api.map((a) => f(median(a.listMs))).join(' | ')} |`);
+const changesSorted = api.map((a) => sortNum(a.change));
+console.log(`| change → router, p50 ms | ${changesSorted.map((s) => pct(s, 50).toFixed(1)).join(' | ')} |`);
+console.log(`| change → router, p99 ms | ${changesSorted.map((s) => pct(s, 99).toFixed(1)).join(' | ')} |`);
+console.log(`| bytes to the router per change (delta) | ${api.map((a) => f(median(a.deltaBytes))).join(' | ')} |`);
+console.log(
+  `| bytes of the full snapshot (sent per change before) | ${api.map((a) => f(a.fullBytes[0])).join(' | ')} |`,
+);
+console.log(`| control plane RSS MiB at the end | ${api.map((a) => a.rss.toFixed(0)).join(' | ')} |`);
+const big = api[1];
+console.log(
+  `\nbars: creates at 64 clients ${f(median(big.creates[64]))}/s with ${large} services (>= 500: ${median(big.creates[64]) >= 500 ? 'met' : 'NOT met'}); ` +
+    `change → router p99 ${pct(changesSorted[1], 99).toFixed(1)} ms (<= 50: ${pct(changesSorted[1], 99) <= 50 ? 'met' : 'NOT met'})`,
+);
+
+if (!opts['skip-router']) {
+  const { routers, ratios } = await routerFigures();
+  console.log('\n| router (Node, wrk -c50, 5 s rounds) | req/s median | RSS MiB (max) |');
+  console.log('|---|---:|---:|');
+  for (const t of routers) {
+    console.log(`| ${t.size} services | ${f(median(t.rps))} | ${Math.max(...t.rss).toFixed(0)} |`);
+  }
+  const ratio = median(ratios);
+  const rss = Math.max(...routers[1].rss);
+  console.log(
+    `\nbars: router req/s with ${large} services / with 10: ${ratio.toFixed(3)} (median of per-round ratios ${ratios.map((x) => x.toFixed(3)).join(', ')}; >= 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'}); RSS ${rss.toFixed(0)} MiB (<= 150: ${rss <= 150 ? 'met' : 'NOT met'})`,
+  );
+}
+console.log(`\nload average at the end ${loadavg()}`);
+process.exit(0);
