@@ -102,10 +102,14 @@ async function drive(count, concurrency, send) {
 
 /** Waits until the routing snapshot routes `count` services; returns it. */
 async function routed(cp, count) {
-  const deadline = Date.now() + 600_000;
+  const deadline = Date.now() + 1_800_000;
   for (;;) {
-    const r = await cp.fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders });
-    const snap = await r.json();
+    // While it reconciles thousands of services at start the control plane may not even accept
+    // a connection in time: ask again (the time it took is reported).
+    const snap = await cp
+      .fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders })
+      .then((r) => r.json())
+      .catch(() => ({ routes: [] }));
     if (snap.routes.length >= count) return snap;
     if (Date.now() > deadline) throw new Error(`only ${snap.routes.length} of ${count} services routed`);
     await new Promise((res) => setTimeout(res, 500));
