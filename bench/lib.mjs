@@ -41,14 +41,14 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-/** Starts a process and resolves once its output matches `ready` (or at once for `null`). */
-export function start(command, args, env, ready) {
+/** Starts a process and resolves once its output matches `ready` (or at once for `null`) within `timeoutMs`. */
+export function start(command, args, env, ready, timeoutMs = 15_000) {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let out = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} not ready:\n${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`${command} not ready:\n${out}`)), timeoutMs);
     const check = () => {
       if (ready === null || ready.test(out)) {
         clearTimeout(timer);

@@ -71,6 +71,7 @@ async function controlPlane(seed) {
       SKIFF_MEMORY_READY_MS: '0',
     },
     /API on http/,
+    300_000,
   );
   // As `apiFetch`, with a longer connect timeout: 64 TLS handshakes at once on a loaded machine.
   const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8'), timeout: 60_000 } });
