@@ -141,8 +141,10 @@ async function apiFigures(size) {
         }),
       );
       if (created.failed || updated.failed) throw new Error(`${created.failed + updated.failed} writes failed`);
-      (out.creates[c] ??= []).push(created.rps);
-      (out.updates[c] ??= []).push(updated.rps);
+      out.creates[c] ??= [];
+      out.creates[c].push(created.rps);
+      out.updates[c] ??= [];
+      out.updates[c].push(updated.rps);
     }
     // A paged list of everything, as kubectl get does with its default chunk size.
     const pages = [];
