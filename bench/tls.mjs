@@ -6,12 +6,14 @@
 //   node bench/tls.mjs [--rounds 5] [--seconds 5] [--connections 50]
 //
 // Needs wrk, nginx and openssl (Debian: apt-get install wrk nginx openssl). Everything runs on
-// loopback. Two loads with wrk (its TLS is OpenSSL's; SNI `localhost`):
-//   - keep-alive: HTTPS requests on `connections` kept-alive connections (req/s);
-//   - handshakes: `Connection: close` on every request, so each request opens a new TLS
-//     connection (handshakes/s). Resumption is on at both servers (nginx: shared session cache and
-//     tickets; the router: Node's session tickets); wrk offers no session it kept, so each of these
-//     handshakes is a full one, which the script checks on nginx ($ssl_session_reused in its log).
+// loopback. Three loads, each server with resumption on (nginx: shared session cache and tickets;
+// the router: Node's session tickets):
+//   - keep-alive: HTTPS requests on `connections` kept-alive connections (wrk; req/s);
+//   - new connection per request: wrk with `Connection: close`; wrk keeps the session of its
+//     previous connection, so these are mostly resumed handshakes (the script counts them on nginx
+//     with $ssl_session_reused and prints it);
+//   - full handshakes: a Node client (in its own process, 8 at a time) that offers no session,
+//     so every handshake is a full one (ECDHE + RSA 2048 signature), connecting and closing.
 // Prints medians over rounds and the per-round ratios against nginx, and the bars of issue 15:
 // HTTPS keep-alive req/s >= 0.6x nginx, full handshakes/s >= 0.5x nginx.
 import { execFileSync } from 'node:child_process';
@@ -196,12 +198,38 @@ const targets = [
 ];
 const loads = [
   { name: 'HTTPS keep-alive req/s', headers: [], bar: 0.6 },
-  { name: 'TLS handshakes/s (new connection per request)', headers: ['-H', 'Connection: close'], bar: 0.5 },
+  { name: 'full TLS handshakes/s (no session offered)', full: true, bar: 0.5 },
+  { name: 'HTTPS req/s, new connection per request (wrk resumes)', headers: ['-H', 'Connection: close'] },
   // For reference: the same servers over plain HTTP, to tell TLS's cost from the proxy's.
   { name: 'plain HTTP keep-alive req/s (reference)', headers: [], plain: true },
 ];
 
+// The full-handshake client: its own process (this one blocks on wrk), N connections at a time.
+const handshakeClient = join(work, 'handshakes.mjs');
+writeFileSync(
+  handshakeClient,
+  `import { connect } from 'node:tls';
+const [port, seconds] = process.argv.slice(2).map(Number);
+const end = Date.now() + seconds * 1000;
+let done = 0;
+let failed = 0;
+const one = () => new Promise((resolve) => {
+  const s = connect({ host: '127.0.0.1', port, servername: '${host}', rejectUnauthorized: false }, () => { done++; s.destroy(); resolve(); });
+  s.on('error', () => { failed++; resolve(); });
+});
+await Promise.all(Array.from({ length: 8 }, async () => { while (Date.now() < end) await one(); }));
+console.log(JSON.stringify({ rate: done / seconds, failed }));
+`,
+);
+
 function run(t, load, secs) {
+  if (load.full) {
+    const r = JSON.parse(
+      execFileSync(process.execPath, [handshakeClient, String(t.port), String(secs)], { encoding: 'utf8' }),
+    );
+    if (r.failed > 0) console.error(`${t.name}, ${load.name}: ${r.failed} failed handshakes`);
+    return r.rate;
+  }
   const out = execFileSync(
     'wrk',
     [
@@ -225,7 +253,7 @@ function run(t, load, secs) {
 // Check, on nginx, that wrk's new connections are full handshakes (no session resumed).
 execFileSync('wrk', ['-t1', '-c4', '-d1s', '-H', 'Connection: close', `https://${host}:${nginxPort}/reused`]);
 const reusedLog = readFileSync(nginxLog, 'utf8').split('\n').filter(Boolean);
-const resumed = reusedLog.filter((l) => l === 'r').length;
+const resumed = reusedLog.filter((l) => l === 'r').length; // wrk keeps its last session
 console.log(`machine: ${machine()}`);
 console.log(
   `check: ${reusedLog.length} new connections from wrk to nginx, ${resumed} resumed a session (full handshakes: ${reusedLog.length - resumed})`,
