@@ -11,20 +11,22 @@
 //   GET  /stall?ms=N            sends headers and a first chunk, waits N ms, then ends
 //   GET  /events?n=N&ms=M       server-sent events: N events (`data: <i>`), M ms apart
 //   GET  /headers               the request line and headers as JSON
-//   GET  /env                   PORT and K_* variables as JSON
+//   GET  /env                   PORT, HOST and K_* variables as JSON
 //   GET  /exclusive?ms=N        500 if another /exclusive request overlaps this one (N ms)
 //   GET  /counters              {overlaps, maxConcurrent} seen by /exclusive, {aborted} /sleep requests
 //   GET  /healthz               200 unless /unready was called (503)
 //   POST /unready, /ready       flip /healthz
 //   Upgrade: any                answers 101 and echoes bytes both ways
 //
-// Env: PORT, TARGET, READY_DELAY_MS (listen only after this long), EXIT_AFTER_MS (crash after),
+// Env: PORT, HOST (the address to listen on; default 127.0.0.1; LISTEN_ALL=1 listens on every
+// address, as most apps do), TARGET, READY_DELAY_MS (listen only after this long), EXIT_AFTER_MS (crash after),
 // KEEP_ALIVE_MS (how long the app keeps an idle connection; default 65 s), ERROR_PERCENT (GET /
 // answers 500 for exactly this share of requests, spread evenly: 20 = every 5th), LATENCY_MS
 // (GET / answers after this long).
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);
+const host = process.env.LISTEN_ALL === '1' ? undefined : (process.env.HOST ?? '127.0.0.1');
 const target = process.env.TARGET ?? 'World';
 let healthy = true;
 let exclusive = 0;
@@ -132,7 +134,9 @@ const server = createServer((req, res) => {
       return json(
         res,
         200,
-        Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'PORT' || k.startsWith('K_'))),
+        Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => k === 'PORT' || k === 'HOST' || k.startsWith('K_')),
+        ),
       );
     case '/exclusive': {
       exclusive++;
@@ -167,7 +171,7 @@ server.on('upgrade', (_req, socket, head) => {
 });
 
 server.keepAliveTimeout = Number(process.env.KEEP_ALIVE_MS ?? 65_000);
-const listen = () => server.listen(port, '127.0.0.1', () => process.stdout.write(`app listening on ${port}\n`));
+const listen = () => server.listen(port, host, () => process.stdout.write(`app listening on ${port}\n`));
 const delay = Number(process.env.READY_DELAY_MS ?? 0);
 if (delay > 0) setTimeout(listen, delay);
 else listen();

@@ -1,3 +1,5 @@
+import { parseDuration } from './duration.ts';
+
 /**
  * Platform defaults for revisions: Knative's `config-defaults` ConfigMap
  * (`pkg/apis/config/defaults.go`). The one place these numbers live.
@@ -49,3 +51,21 @@ export const reservedMountPaths: readonly string[] = ['/', '/dev', '/dev/log', '
 
 /** Port names Knative accepts: plain HTTP/1, or cleartext HTTP/2. */
 export const allowedPortNames: readonly string[] = ['', 'http1', 'h2c'];
+
+/**
+ * Knative's progress deadline (`progress-deadline` in `config-deployment`,
+ * `pkg/deployment/config.go`): a revision with no ready replica by then fails with
+ * `ProgressDeadlineExceeded`. Per revision: the `serving.knative.dev/progress-deadline` annotation.
+ */
+export const progressDeadlineDefaultSeconds = 600;
+export const progressDeadlineAnnotation = 'serving.knative.dev/progress-deadline';
+
+/** The annotation's deadline if it is a valid positive duration, else `fallbackSeconds`, in whole seconds. */
+export function progressDeadlineSeconds(
+  annotations: Record<string, string> | undefined,
+  fallbackSeconds = progressDeadlineDefaultSeconds,
+): number {
+  const raw = annotations?.[progressDeadlineAnnotation];
+  const ms = raw === undefined ? undefined : parseDuration(raw);
+  return ms !== undefined && ms > 0 ? Math.ceil(ms / 1000) : fallbackSeconds;
+}

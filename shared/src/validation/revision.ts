@@ -1,6 +1,8 @@
 import type { AutoscalerConfig } from '../config/autoscaling.ts';
+import { parseDuration } from '../config/duration.ts';
 import {
   allowedPortNames,
+  progressDeadlineAnnotation,
   type RevisionDefaults,
   reservedContainerNames,
   reservedEnvVars,
@@ -15,6 +17,7 @@ import {
   forbidden,
   index,
   invalid,
+  key,
   notSupported,
   outOfRange,
   required,
@@ -47,9 +50,20 @@ export function validateRevisionTemplate(
   errs.push(
     ...validateAutoscalingAnnotations(template.metadata?.annotations, child(meta, 'annotations'), ctx.autoscaler),
   );
+  errs.push(...validateProgressDeadline(template.metadata?.annotations, child(meta, 'annotations')));
   errs.push(...validateRevisionName(template.metadata, meta, ctx.parent));
   errs.push(...validateRevisionSpec(template.spec, child(path, 'spec'), ctx.defaults));
   return errs;
+}
+
+/** `serving.knative.dev/progress-deadline`: a positive duration (`ValidateProgressDeadlineAnnotation`). */
+function validateProgressDeadline(annotations: Record<string, string> | undefined, path: string): FieldError[] {
+  const raw = annotations?.[progressDeadlineAnnotation];
+  if (raw === undefined) return [];
+  const ms = parseDuration(raw);
+  if (ms === undefined) return [invalid(key(path, progressDeadlineAnnotation), raw, 'must be a duration, e.g. "10m"')];
+  if (ms <= 0) return [invalid(key(path, progressDeadlineAnnotation), raw, 'must be a positive duration')];
+  return [];
 }
 
 function validateRevisionName(meta: ObjectMeta | undefined, path: string, parent: ObjectMeta): FieldError[] {

@@ -1,3 +1,4 @@
+import { progressDeadlineDefaultSeconds } from '@skiff/shared';
 import pkg from '../../../package.json' with { type: 'json' };
 
 /**
@@ -15,7 +16,7 @@ export interface KubernetesConfig {
 
 export const kubernetesDefaults: KubernetesConfig = {
   queueProxyImage: `ghcr.io/skiff/queue-proxy:${pkg.version}`,
-  progressDeadlineSeconds: 600,
+  progressDeadlineSeconds: progressDeadlineDefaultSeconds,
   queueProxyRequests: { cpu: '25m', memory: '50Mi' },
 };
 
@@ -47,6 +48,3 @@ export const labels = {
 
 export const managedBySkiff = 'skiff';
 export const managedSelector = `${labels.managedBy}=${managedBySkiff}`;
-
-/** Per-revision override of the progress deadline (a duration, e.g. `"10m"`). */
-export const progressDeadlineAnnotation = 'serving.knative.dev/progress-deadline';

@@ -6,20 +6,13 @@ import {
   defaultReadinessProbe,
   deploymentName,
   type Probe,
-  parseDuration,
   revisionDefaults,
+  progressDeadlineSeconds as revisionProgressDeadline,
   servingContainer,
   servingPort,
 } from '@skiff/shared';
 import type { RevisionWorkload } from '../backend.ts';
-import {
-  type KubernetesConfig,
-  kubernetesDefaults,
-  labels as L,
-  managedBySkiff,
-  progressDeadlineAnnotation,
-  queuePorts,
-} from './config.ts';
+import { type KubernetesConfig, kubernetesDefaults, labels as L, managedBySkiff, queuePorts } from './config.ts';
 
 // Pure generators: a revision in, the Kubernetes objects that run it out (Knative's
 // `pkg/reconciler/revision/resources`). No I/O; the backend applies what these return.
@@ -80,9 +73,7 @@ export function revisionSelector(w: RevisionWorkload): Record<string, string> {
 
 /** `serving.knative.dev/progress-deadline` if set, else the platform's deadline, in whole seconds. */
 export function progressDeadlineSeconds(w: RevisionWorkload, config: KubernetesConfig): number {
-  const raw = w.annotations[progressDeadlineAnnotation];
-  const ms = raw === undefined ? undefined : parseDuration(raw);
-  return ms !== undefined && ms > 0 ? Math.ceil(ms / 1000) : config.progressDeadlineSeconds;
+  return revisionProgressDeadline(w.annotations, config.progressDeadlineSeconds);
 }
 
 /** Fields of a revision spec that are Knative's, not the pod's. */

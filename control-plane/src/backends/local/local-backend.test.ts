@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RevisionWorkload } from '../backend.ts';
 import { describeBackendContract } from '../contract.ts';
 import { LocalBackend } from './local-backend.ts';
+import { freePort } from './replica.ts';
 
 const app = fileURLToPath(new URL('../../../../test/apps/app.mjs', import.meta.url));
 
@@ -119,6 +120,56 @@ describe('local backend', () => {
     expect(failure?.reason).toBe('ExitCode3');
     expect(failure?.message).toContain('boom: database unreachable');
   });
+
+  it('gives a declared containerPort to the app as PORT, each replica on a loopback address of its own', async () => {
+    backend = new LocalBackend({ drainQuietPeriod: '100ms' });
+    const port = await freePort();
+    const fixed = (revision: string): RevisionWorkload => {
+      const w = workload(revision);
+      w.spec = { ...w.spec, containers: [{ ...w.spec.containers[0], ports: [{ containerPort: port }] }] };
+      return w;
+    };
+    // Two replicas of one revision and one of the next: three apps on the same port.
+    await backend.ensure(fixed('port-00001'), 2);
+    await backend.ensure(fixed('port-00002'), 1);
+    await until(
+      () =>
+        backend.observe('default', 'port-00001').ready.length === 2 &&
+        backend.observe('default', 'port-00002').ready.length === 1,
+      30_000,
+    );
+    const endpoints = [
+      ...backend.observe('default', 'port-00001').ready,
+      ...backend.observe('default', 'port-00002').ready,
+    ];
+    const envs = await Promise.all(
+      endpoints.map(async (e) => (await (await fetch(`${e.url}/env`)).json()) as Record<string, string>),
+    );
+    expect(envs.map((e) => e.PORT)).toEqual([String(port), String(port), String(port)]);
+    expect(new Set(envs.map((e) => e.HOST)).size).toBe(3);
+    for (const e of envs) expect(e.HOST).toMatch(/^127\.0\.0\.\d+$/);
+  }, 60_000);
+
+  it('fails a revision with no ready replica by its progress deadline, saying what was probed, and stops it', async () => {
+    backend = new LocalBackend({ drainQuietPeriod: '100ms' });
+    // Runs, but never listens: the queue-proxy's TCP probe never gets through.
+    const w = workload('stuck-00001', [process.execPath, '-e', 'setInterval(() => {}, 1000)']);
+    w.annotations = { 'serving.knative.dev/progress-deadline': '2s' };
+    const started = Date.now();
+    await backend.ensure(w, 1);
+    await until(() => backend.observe('default', 'stuck-00001').failure !== undefined, 30_000);
+    const elapsed = Date.now() - started;
+    const failure = backend.observe('default', 'stuck-00001').failure;
+    expect(failure?.reason).toBe('ProgressDeadlineExceeded');
+    expect(failure?.message).toMatch(
+      /^Initial scale was never achieved: no replica became ready within the progress deadline \(2s\); the queue-proxy probed a TCP connection to 127\.0\.0\.1:\d+ \(PORT=\d+\)/,
+    );
+    expect(elapsed).toBeGreaterThanOrEqual(2000);
+    // Stopped, and not started again.
+    await until(() => backend.pids('default', 'stuck-00001').length === 0, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(backend.observe('default', 'stuck-00001')).toMatchObject({ desired: 1, actual: 0, ready: [] });
+  }, 60_000);
 });
 
 describe('control plane on the local backend', () => {
@@ -157,5 +208,5 @@ describe('control plane on the local backend', () => {
       await cp.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 30_000); // it boots a control plane: 5 s is not enough on a loaded machine
 });

@@ -1,6 +1,13 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type ColdStartTimes, type FieldError, type RevisionSpec, required, servingContainer } from '@skiff/shared';
+import {
+  type ColdStartTimes,
+  type FieldError,
+  progressDeadlineSeconds,
+  type RevisionSpec,
+  required,
+  servingContainer,
+} from '@skiff/shared';
 import {
   nothingRunning,
   type RevisionFailure,
@@ -53,6 +60,10 @@ interface RevisionState {
   seq: number;
   /** The latest start from zero: when it was asked for, and the replica that answers it. */
   coldStart: { decidedAt: number; replica: Replica | undefined } | undefined;
+  /** A replica of it has been ready (in this control plane's life). */
+  everReady: boolean;
+  /** Its progress deadline passed with no replica ready: no more are started for it. */
+  stalled: boolean;
 }
 
 /** The queue-proxy this repository ships, as a command line. */
@@ -89,7 +100,11 @@ export class LocalBackend implements WorkloadBackend {
     };
     // Actual against desired, continually: a replica lost without a word is replaced too.
     this.#resync = setInterval(() => {
-      for (const rev of this.#revisions.values()) this.#converge(rev);
+      const now = Date.now();
+      for (const rev of this.#revisions.values()) {
+        this.#checkProgress(rev, now);
+        this.#converge(rev);
+      }
     }, this.#o.resyncMs);
     this.#resync.unref();
   }
@@ -109,6 +124,8 @@ export class LocalBackend implements WorkloadBackend {
         restart: undefined,
         seq: 0,
         coldStart: undefined,
+        everReady: false,
+        stalled: false,
       };
       this.#revisions.set(key, rev);
     }
@@ -178,7 +195,7 @@ export class LocalBackend implements WorkloadBackend {
       for (const r of order.slice(0, live.length - rev.desired)) this.#stopReplica(rev, r);
       return;
     }
-    if (rev.restart) return; // backing off after a crash
+    if (rev.restart || rev.stalled) return; // backing off after a crash, or failed for good
     for (let i = live.length; i < rev.desired; i++) this.#startReplica(rev);
   }
 
@@ -198,19 +215,66 @@ export class LocalBackend implements WorkloadBackend {
     );
   }
 
+  /**
+   * Knative's progress deadline (600 s, or `serving.knative.dev/progress-deadline`): a revision
+   * whose replicas have been starting that long without one ever becoming ready fails with
+   * `ProgressDeadlineExceeded`, saying what was probed; its starting replicas are stopped and no
+   * more are started (a new revision is the way on). A crash loop keeps its own `ExitCode` reason.
+   */
+  #checkProgress(rev: RevisionState, now: number): void {
+    if (rev.everReady || rev.stalled || rev.failure) return;
+    const deadlineMs = progressDeadlineSeconds(rev.workload.annotations) * 1000;
+    const starting = rev.replicas.filter((r) => r.state === 'starting');
+    const oldest = starting.reduce<Replica | undefined>((a, r) => (!a || r.startedAt < a.startedAt ? r : a), undefined);
+    if (!oldest || now - oldest.startedAt < deadlineMs) return;
+    rev.stalled = true;
+    rev.failure = {
+      reason: 'ProgressDeadlineExceeded',
+      message: `Initial scale was never achieved: no replica became ready within the progress deadline (${deadlineMs / 1000}s); the queue-proxy probed ${oldest.probed()} and it never succeeded`,
+    };
+    for (const r of starting) this.#stopReplica(rev, r);
+    this.#emit(rev.workload.namespace, rev.workload.revision);
+  }
+
+  /**
+   * For a declared `containerPort`: the port, and the first loopback address (127.0.0.N) that no
+   * other live replica with the same port uses, so that replicas of one or several revisions
+   * never collide. None without a declared port (the app gets a free one).
+   */
+  #fixedPort(rev: RevisionState): { port: number; host: string } | undefined {
+    const port = servingContainer(rev.workload.spec)?.ports?.[0]?.containerPort;
+    if (port === undefined) return undefined;
+    const taken = new Set<string>();
+    for (const other of this.#revisions.values()) {
+      for (const r of other.replicas) {
+        const at = r.appAddress();
+        if (at?.port === port && r.state !== 'stopped') taken.add(at.host);
+      }
+    }
+    for (let n = 1; n < 255; n++) {
+      const host = `127.0.0.${n}`;
+      if (!taken.has(host)) return { port, host };
+    }
+    return { port, host: '127.0.0.1' };
+  }
+
   #newReplica(rev: RevisionState, name: string): Replica {
     const w = rev.workload;
+    const fixedPort = this.#fixedPort(rev);
     const replica: Replica = new Replica({
       workload: w,
       name,
       launcher: this.#o.launcher,
       queueProxyCommand: this.#o.queueProxyCommand,
       drainQuietPeriod: this.#o.drainQuietPeriod,
+      ...(fixedPort ? { fixedPort } : {}),
       logs: rev.logs,
       onChange: () => {
         if (replica.state === 'ready') {
           rev.crashes = 0;
           rev.failure = undefined;
+          rev.everReady = true;
+          rev.stalled = false;
         }
         if (replica.lostReadinessAt !== undefined && replica.lostReadinessAt > (rev.troubleAt ?? 0)) {
           rev.troubleAt = replica.lostReadinessAt;

@@ -66,6 +66,8 @@ export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped';
 export interface ReplicaRecord {
   name: string;
   ports: { app: number; serving: number; admin: number; metrics: number };
+  /** The loopback address the app serves on (127.0.0.N for a fixed containerPort); 127.0.0.1 when absent. */
+  appHost?: string;
   adminToken: string;
   pids: { app?: number; queueProxy?: number };
 }
@@ -82,6 +84,11 @@ export interface ReplicaOptions {
   /** How to start a queue-proxy: argv, to which the env below is given. */
   queueProxyCommand: string[];
   drainQuietPeriod: string;
+  /**
+   * A declared `containerPort`: the app gets it as `PORT` and serves on `host`, a loopback
+   * address of its own (127.0.0.N), so replicas with the same fixed port do not collide.
+   */
+  fixedPort?: { port: number; host: string };
   logs: LogBuffer;
   onChange(): void;
   /** The app exited (code, or -1 for a signal) or could not start (`error`). */
@@ -108,6 +115,9 @@ export class Replica {
   /** When it last stopped passing its readiness probe after being ready (Unix ms). */
   lostReadinessAt: number | undefined;
   #ports = { app: 0, serving: 0, admin: 0, metrics: 0 };
+  #appHost = '127.0.0.1';
+  /** When it was started (or adopted), for the progress deadline. */
+  startedAt = Date.now();
   #o: ReplicaOptions;
   #app: LaunchedProcess | undefined;
   #qp: LaunchedProcess | undefined;
@@ -117,6 +127,11 @@ export class Replica {
   constructor(o: ReplicaOptions) {
     this.#o = o;
     this.name = o.name;
+    // Claimed at once, so that a replica created next sees this address as taken.
+    if (o.fixedPort) {
+      this.#ports.app = o.fixedPort.port;
+      this.#appHost = o.fixedPort.host;
+    }
   }
 
   /** Process ids of the app and its queue-proxy (for diagnostics and tests). */
@@ -130,6 +145,7 @@ export class Replica {
     return {
       name: this.name,
       ports: { ...this.#ports },
+      ...(this.#appHost !== '127.0.0.1' ? { appHost: this.#appHost } : {}),
       adminToken: this.adminToken,
       pids: {
         ...(this.#app.pid !== undefined ? { app: this.#app.pid } : {}),
@@ -150,6 +166,7 @@ export class Replica {
    */
   adopt(record: ReplicaRecord, app: LaunchedProcess, qp: LaunchedProcess): Promise<void> {
     this.#ports = { ...record.ports };
+    this.#appHost = record.appHost ?? '127.0.0.1';
     this.adminToken = record.adminToken;
     this.#addresses();
     this.#attach(app, qp);
@@ -178,11 +195,16 @@ export class Replica {
     const spec: RevisionSpec = w.spec;
     const container = servingContainer(spec) ?? spec.containers[0];
     const command = [...(container?.command ?? []), ...(container?.args ?? [])];
-    const [appPort, qpPort, adminPort, metricsPort] = (await freePorts(4)) as [number, number, number, number];
+    const [freeAppPort, qpPort, adminPort, metricsPort] = (await freePorts(4)) as [number, number, number, number];
+    const fixed = this.#o.fixedPort;
+    const appPort = fixed?.port ?? freeAppPort;
+    if (fixed) this.#appHost = fixed.host;
     this.#ports = { app: appPort, serving: qpPort, admin: adminPort, metrics: metricsPort };
     this.#addresses();
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
     for (const e of container?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    // With a fixed port, HOST names this replica's own loopback address (unless the template sets HOST).
+    if (fixed && env.HOST === undefined) env.HOST = fixed.host;
     Object.assign(env, {
       PORT: String(appPort),
       K_SERVICE: w.service,
@@ -207,6 +229,7 @@ export class Replica {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         USER_PORT: String(appPort),
+        USER_HOST: this.#appHost,
         QUEUE_SERVING_PORT: String(qpPort),
         QUEUE_ADMIN_PORT: String(adminPort),
         QUEUE_METRICS_PORT: String(metricsPort),
@@ -234,6 +257,24 @@ export class Replica {
       this.#awaitListening(appPort);
     });
     this.#poll(qpPort);
+  }
+
+  /** Where the app serves (address and port), once started or adopted. */
+  appAddress(): { host: string; port: number } | undefined {
+    return this.#ports.app ? { host: this.#appHost, port: this.#ports.app } : undefined;
+  }
+
+  /** What its queue-proxy probes to tell whether the app is ready, in words (for a progress-deadline message). */
+  probed(): string {
+    const container = servingContainer(this.#o.workload.spec) ?? this.#o.workload.spec.containers[0];
+    const probe = defaultReadinessProbe(container?.readinessProbe);
+    const at = `${this.#appHost}:${this.#ports.app}`;
+    if (probe.httpGet) {
+      const path = probe.httpGet.path ? (probe.httpGet.path.startsWith('/') ? '' : '/') + probe.httpGet.path : '/';
+      return `HTTP GET http://${at}${path} (readinessProbe httpGet)`;
+    }
+    if (probe.exec?.command?.length) return `the command ${JSON.stringify(probe.exec.command)} (readinessProbe exec)`;
+    return `a TCP connection to ${at} (PORT=${this.#ports.app})`;
   }
 
   /**
@@ -293,7 +334,7 @@ export class Replica {
   /** Notes when the app first accepts a connection on its port (a cold start's "listening" step). */
   #awaitListening(port: number): void {
     if (this.state !== 'starting' || this.listeningAt !== undefined) return;
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host: this.#appHost, port });
     socket.once('connect', () => {
       this.listeningAt ??= Date.now();
       socket.destroy();
