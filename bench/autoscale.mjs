@@ -83,9 +83,9 @@ async function gauges() {
   const text = await (await fetch(`${apiUrl}/metrics`, { headers })).text();
   const value = (name) => Number(text.match(new RegExp(`${name}\\{[^}]*revision="shape-00001"\\} (\\S+)`))?.[1] ?? 0);
   return {
-    desired: value('skiff_autoscaler_desired_pods'),
-    ready: value('skiff_autoscaler_actual_pods'),
-    panic: value('skiff_autoscaler_panic_mode'),
+    desired: value('kn_revision_pods_desired'),
+    ready: value('kn_revision_pods_count'),
+    panic: value('kn_revision_panic_mode'),
   };
 }
 

@@ -140,7 +140,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(autoscaler ? { scaling: (ns: string, name: string) => autoscaler.decisions(ns, name) } : {}),
     extraMetrics: () => {
       coldStarts.forget((ns, name) => store.getRevision(ns, name) !== undefined);
-      return [...(autoscaler?.metrics() ?? []), ...rollouts.metrics(), ...coldStarts.metrics()];
+      return [...(autoscaler?.metrics() ?? []), ...rollouts.metrics(), ...coldStarts.metrics(), ...live.metrics()];
     },
     rollouts,
     ready: () => started,

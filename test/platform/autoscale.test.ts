@@ -41,9 +41,9 @@ async function gauges(revision: string): Promise<{ desired: number; actual: numb
   const value = (name: string) =>
     Number(text.match(new RegExp(`${name}\\{[^}]*revision="${revision}"\\} (\\S+)`))?.[1] ?? 0);
   return {
-    desired: value('skiff_autoscaler_desired_pods'),
-    actual: value('skiff_autoscaler_actual_pods'),
-    panic: value('skiff_autoscaler_panic_mode'),
+    desired: value('kn_revision_pods_desired'),
+    actual: value('kn_revision_pods_count'),
+    panic: value('kn_revision_panic_mode'),
   };
 }
 

@@ -72,7 +72,7 @@ describe('queue-proxy stats', () => {
     expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="2xx"} 1`);
     expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="4xx"} 1`);
     expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="5xx"} 1`);
-    expect(text).toContain(`skiff_queue_request_duration_seconds_count{${labels}} 3`);
+    expect(text).toContain(`kn_serving_invocation_duration_seconds_count{${labels}} 3`);
     expect(text).toContain(`skiff_queue_app_ready{${labels}} 1`);
   });
 });

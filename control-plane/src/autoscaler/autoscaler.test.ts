@@ -203,11 +203,9 @@ describe('Autoscaler', () => {
     concurrency = 3;
     await run(a, r, 2);
     const text = a.metrics().join('\n');
-    expect(text).toMatch(
-      /skiff_autoscaler_desired_pods\{namespace="default",service="hello",revision="hello-00001"\} 1/,
-    );
-    expect(text).toMatch(/skiff_autoscaler_stable_observed\{[^}]+\} 3/);
-    expect(text).toMatch(/skiff_autoscaler_panic_mode\{[^}]+\} 0/);
-    expect(text).toMatch(/skiff_autoscaler_excess_burst_capacity\{[^}]+\} -204/); // 1×10 − 211 − 3
+    expect(text).toMatch(/kn_revision_pods_desired\{namespace="default",service="hello",revision="hello-00001"\} 1/);
+    expect(text).toMatch(/kn_revision_concurrency_stable\{[^}]+\} 3/);
+    expect(text).toMatch(/kn_revision_panic_mode\{[^}]+\} 0/);
+    expect(text).toMatch(/kn_revision_capacity_excess\{[^}]+\} -204/); // 1×10 − 211 − 3
   });
 });

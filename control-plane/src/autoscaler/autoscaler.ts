@@ -2,6 +2,8 @@ import { Agent, request } from 'node:http';
 import {
   type AutoscalerConfig,
   autoscalerDefaults,
+  type Labels,
+  PrometheusWriter,
   type RevisionAutoscaling,
   type RouterStats,
   resolveAutoscaling,
@@ -222,37 +224,50 @@ export class Autoscaler implements ScaleSource {
     };
   }
 
-  /** Gauges for `/metrics`, one set per tracked revision. */
+  /**
+   * Gauges for `/metrics`, one set per tracked revision, with the names Knative's autoscaler
+   * exports (`kn.revision.*`, as its Prometheus exporter writes them): observed load under
+   * `concurrency` or `rps` after the revision's metric.
+   */
   metrics(): string[] {
     const now = this.#now();
-    const rows = [...this.#revisions.values()].map((t) => {
+    const families = {
+      desired: [] as [Labels, number][],
+      actual: [] as [Labels, number][],
+      stable: [] as [Labels, number][],
+      panic: [] as [Labels, number][],
+      rpsStable: [] as [Labels, number][],
+      rpsPanic: [] as [Labels, number][],
+      target: [] as [Labels, number][],
+      rpsTarget: [] as [Labels, number][],
+      panicMode: [] as [Labels, number][],
+      excess: [] as [Labels, number][],
+    };
+    for (const t of this.#revisions.values()) {
       const observed = this.#observed(t, now);
-      return {
-        labels: `namespace="${t.namespace}",service="${t.service}",revision="${t.name}"`,
-        values: [
-          t.scaler.desired,
-          this.#o.backend.observe(t.namespace, t.name).ready.length,
-          observed?.stable ?? 0,
-          observed?.panic ?? 0,
-          t.last?.inPanic ? 1 : 0,
-          t.last?.excessBurstCapacity ?? 0,
-        ],
-      };
-    });
-    const gauges = [
-      ['skiff_autoscaler_desired_pods', 'Replicas the autoscaler wants.'],
-      ['skiff_autoscaler_actual_pods', 'Replicas ready now.'],
-      ['skiff_autoscaler_stable_observed', 'Load over the stable window (concurrency or rps).'],
-      ['skiff_autoscaler_panic_observed', 'Load over the panic window.'],
-      ['skiff_autoscaler_panic_mode', '1 while the revision is in panic mode.'],
-      ['skiff_autoscaler_excess_burst_capacity', 'Spare capacity beyond the target burst capacity.'],
-    ] as const;
-    const out: string[] = [];
-    gauges.forEach(([name, help], i) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-      for (const r of rows) out.push(`${name}{${r.labels}} ${r.values[i]}`);
-    });
-    return out;
+      const labels = { namespace: t.namespace, service: t.service, revision: t.name };
+      const rps = t.settings.metric === 'rps';
+      families.desired.push([labels, t.scaler.desired]);
+      families.actual.push([labels, this.#o.backend.observe(t.namespace, t.name).ready.length]);
+      (rps ? families.rpsStable : families.stable).push([labels, observed?.stable ?? 0]);
+      (rps ? families.rpsPanic : families.panic).push([labels, observed?.panic ?? 0]);
+      if (!rps) families.target.push([labels, t.settings.target]);
+      else families.rpsTarget.push([labels, t.settings.target]);
+      families.panicMode.push([labels, t.last?.inPanic ? 1 : 0]);
+      families.excess.push([labels, t.last?.excessBurstCapacity ?? 0]);
+    }
+    return new PrometheusWriter()
+      .gauge('kn_revision_pods_desired', 'Replicas the autoscaler wants.', families.desired)
+      .gauge('kn_revision_pods_count', 'Replicas ready now.', families.actual)
+      .gauge('kn_revision_concurrency_stable', 'Average concurrency over the stable window.', families.stable)
+      .gauge('kn_revision_concurrency_panic', 'Average concurrency over the panic window.', families.panic)
+      .gauge('kn_revision_concurrency_target', 'Target concurrency per replica.', families.target)
+      .gauge('kn_revision_rps_stable', 'Requests per second over the stable window.', families.rpsStable)
+      .gauge('kn_revision_rps_panic', 'Requests per second over the panic window.', families.rpsPanic)
+      .gauge('kn_revision_rps_target', 'Target requests per second per replica.', families.rpsTarget)
+      .gauge('kn_revision_panic_mode', '1 while the revision is in panic mode.', families.panicMode)
+      .gauge('kn_revision_capacity_excess', 'Spare capacity beyond the target burst capacity.', families.excess)
+      .lines();
   }
 
   /** A poke can come before the reconciler asked about a revision (just after a restart). */

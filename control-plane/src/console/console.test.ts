@@ -1,3 +1,4 @@
+import { latencyBucket } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, harness, service, svcPath } from '../testing/harness.ts';
 
@@ -84,6 +85,47 @@ describe('console access', () => {
     abort.abort();
     expect(text).toMatch(/event: history\ndata: \{"key":"default\/hello-00001","samples":\[\[\d+,/);
     expect(text).toMatch(/event: sample\ndata: \{"t":\d+,"s":\{"default\/hello-00001":\[/);
+  });
+
+  it('puts every figure the charts draw on /metrics, with Knative names where Knative has one', async () => {
+    // A router's report: 2 held, 5 req/s, 10 answers of which 1 was a 5xx, all within ~20 ms.
+    const report = {
+      router: 'r1',
+      timestamp: Date.now(),
+      periodMs: 1000,
+      revisions: [
+        {
+          namespace: 'default',
+          revision: 'hello-00001',
+          averageHeld: 2,
+          averageInFlight: 1,
+          requestsPerSecond: 5,
+          responses: 10,
+          serverErrors: 1,
+          latency: [[latencyBucket(20), 10]],
+        },
+      ],
+    };
+    const posted = await h.fetch(`${h.cp.url}/internal/v1/router-stats`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
+      body: JSON.stringify(report),
+    });
+    expect(posted.status).toBeLessThan(300);
+    h.cp.live.sample();
+    const text = await (await h.api('GET', '/metrics')).text();
+    const labels = 'namespace_name="default",revision_name="hello-00001"';
+    expect(text).toContain(`skiff_revision_requests_per_second{${labels}} 5`);
+    expect(text).toContain(`kn_revision_request_queued{${labels}} 2`);
+    expect(text).toContain(`skiff_revision_server_errors_per_second{${labels}} 1`);
+    expect(text).toMatch(new RegExp(`^skiff_revision_latency_seconds\\{${labels},quantile="0.99"\\} 0\\.02`, 'm'));
+    expect(text).toContain(`skiff_revision_concurrency_capacity{${labels}} 70`);
+    // Replicas desired and actual are the autoscaler's gauges, under Knative's names.
+    expect(text).toMatch(/^kn_revision_pods_desired\{namespace="default",service="hello",revision="hello-00001"\} 1$/m);
+    expect(text).toMatch(/^kn_revision_pods_count\{[^}]*revision="hello-00001"\} 1$/m);
+    // One writer: every family has its HELP and TYPE once.
+    const types = text.match(/^# TYPE (\S+)/gm) ?? [];
+    expect(new Set(types).size).toBe(types.length);
   });
 
   it('serves its assets gzipped from the control plane itself', async () => {

@@ -1,4 +1,4 @@
-import { latencyQuantile, type RouterStats } from '@skiff/shared';
+import { type Labels, latencyQuantile, PrometheusWriter, type RouterStats } from '@skiff/shared';
 import { SeriesRing } from './ring.ts';
 import type { Sample, SeriesField } from './series.ts';
 import { seriesFields } from './series.ts';
@@ -79,6 +79,8 @@ export type LiveListener = (second: number, samples: Map<string, Sample>) => voi
 export class LiveSeries {
   #deps: LiveDeps;
   #rings = new Map<string, SeriesRing>();
+  /** Each revision's newest sample, for `/metrics`. */
+  #latest = new Map<string, Sample>();
   #listeners = new Set<LiveListener>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #now: () => number;
@@ -120,6 +122,7 @@ export class LiveSeries {
       samples.set(key, [second, ...row]);
     }
     for (const key of this.#rings.keys()) if (!seen.has(key)) this.#rings.delete(key);
+    this.#latest = samples;
     for (const l of this.#listeners) l(second, samples);
   }
 
@@ -131,6 +134,56 @@ export class LiveSeries {
       this.#rings.set(key, ring);
     }
     ring.write(second, row);
+  }
+
+  /**
+   * The charts' figures on `/metrics`, from each revision's newest second (replicas desired and
+   * actual are the autoscaler's `kn_revision_pods_*`); Knative's name where it has one.
+   */
+  metrics(): string[] {
+    const families = new Map<string, [Labels, number][]>();
+    const add = (name: string, labels: Labels, value: number | null | undefined) => {
+      if (value === null || value === undefined) return;
+      const rows = families.get(name) ?? [];
+      rows.push([labels, value]);
+      families.set(name, rows);
+    };
+    for (const [key, sample] of this.#latest) {
+      const [namespace = '', revision = ''] = key.split('/');
+      const labels = { namespace_name: namespace, revision_name: revision };
+      const f = (field: SeriesField) => sample[seriesFields.indexOf(field) + 1];
+      add('skiff_revision_requests_per_second', labels, f('rps'));
+      for (const [field, quantile] of [
+        ['p50', '0.5'],
+        ['p95', '0.95'],
+        ['p99', '0.99'],
+      ] as const) {
+        const ms = f(field);
+        add(
+          'skiff_revision_latency_seconds',
+          { ...labels, quantile },
+          ms === null || ms === undefined ? ms : ms / 1000,
+        );
+      }
+      add('skiff_revision_concurrency', labels, f('concurrency'));
+      add('skiff_revision_concurrency_capacity', labels, f('target'));
+      add('kn_revision_request_queued', labels, f('held'));
+      add('skiff_revision_server_errors_per_second', labels, f('errors5xx'));
+    }
+    const help: [string, string][] = [
+      [
+        'skiff_revision_requests_per_second',
+        'Requests per second in the last second (replicas or routers, the larger).',
+      ],
+      ['skiff_revision_latency_seconds', 'Latency at the routers in the last second, by quantile.'],
+      ['skiff_revision_concurrency', 'Requests in flight at the replicas (time-weighted average).'],
+      ['skiff_revision_concurrency_capacity', 'The target concurrency (or rps) per replica times the ready replicas.'],
+      ['kn_revision_request_queued', 'Requests held in routers waiting for capacity.'],
+      ['skiff_revision_server_errors_per_second', 'Responses with a 5xx status per second.'],
+    ];
+    const w = new PrometheusWriter();
+    for (const [name, text] of help) w.gauge(name, text, families.get(name) ?? []);
+    return w.lines();
   }
 
   history(namespace: string, name: string, since?: number): Sample[] {

@@ -1,4 +1,4 @@
-import { type RolloutPolicy, type RouterStats, rolloutPolicy } from '@skiff/shared';
+import { type Labels, PrometheusWriter, type RolloutPolicy, type RouterStats, rolloutPolicy } from '@skiff/shared';
 import type { Decided } from '../reconciler/conditions.ts';
 import type { RevisionInfo, RolloutView } from '../reconciler/service-state.ts';
 import type { ServiceRow } from '../store/schema.ts';
@@ -186,38 +186,31 @@ export class Rollouts {
 
   /** Prometheus lines: each running rollout's shares and step, and the events counted since start. */
   metrics(): string[] {
-    const out = [
-      '# HELP skiff_rollout_in_progress 1 while a rollout of the service runs.',
-      '# TYPE skiff_rollout_in_progress gauge',
-    ];
-    const shares: string[] = [];
-    const steps: string[] = [];
+    const inProgress: [Labels, number][] = [];
+    const shares: [Labels, number][] = [];
+    const steps: [Labels, number][] = [];
     for (const [k, s] of this.#active) {
-      const [namespace, service] = k.split('/');
-      const labels = `namespace="${namespace}",service="${service}"`;
-      out.push(`skiff_rollout_in_progress{${labels}} 1`);
-      for (const share of s.shares) {
-        shares.push(`skiff_rollout_traffic_percent{${labels},revision="${share.revision}"} ${share.percent}`);
-      }
-      if (s.mode === 'gated')
-        steps.push(`skiff_rollout_step{${labels},revision="${candidateOf(s)}"} ${(s.step ?? 0) + 1}`);
+      const [namespace = '', service = ''] = k.split('/');
+      inProgress.push([{ namespace, service }, 1]);
+      for (const share of s.shares) shares.push([{ namespace, service, revision: share.revision }, share.percent]);
+      if (s.mode === 'gated') steps.push([{ namespace, service, revision: candidateOf(s) ?? '' }, (s.step ?? 0) + 1]);
     }
-    out.push(
-      '# HELP skiff_rollout_traffic_percent Percent of the route each revision of a running rollout receives.',
-      '# TYPE skiff_rollout_traffic_percent gauge',
-      ...shares,
-      '# HELP skiff_rollout_step The step (1-based) a gated rollout is at.',
-      '# TYPE skiff_rollout_step gauge',
-      ...steps,
-      '# HELP skiff_rollout_events_total Rollout steps and verdicts since the control plane started.',
-      '# TYPE skiff_rollout_events_total counter',
-    );
+    const events: [Labels, number][] = [];
     for (const [k, n] of this.#events) {
       const [svc = '', action = ''] = k.split('\u0000');
-      const [namespace, service] = svc.split('/');
-      out.push(`skiff_rollout_events_total{namespace="${namespace}",service="${service}",action="${action}"} ${n}`);
+      const [namespace = '', service = ''] = svc.split('/');
+      events.push([{ namespace, service, action }, n]);
     }
-    return out;
+    return new PrometheusWriter()
+      .gauge('skiff_rollout_in_progress', '1 while a rollout of the service runs.', inProgress)
+      .gauge(
+        'skiff_rollout_traffic_percent',
+        'Percent of the route each revision of a running rollout receives.',
+        shares,
+      )
+      .gauge('skiff_rollout_step', 'The step (1-based) a gated rollout is at.', steps)
+      .counter('skiff_rollout_events_total', 'Rollout steps and verdicts since the control plane started.', events)
+      .lines();
   }
 }
 

@@ -65,10 +65,10 @@ describe('prometheus metrics', () => {
       'namespace_name="default",service_name="hello",configuration_name="hello",revision_name="hello-00001",pod_name="p1"';
     expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="2xx"} 2`);
     expect(text).toContain(`skiff_queue_requests_total{${labels},response_code_class="5xx"} 1`);
-    expect(text).toContain(`skiff_queue_request_duration_seconds_bucket{${labels},le="0.025"} 2`);
-    expect(text).toContain(`skiff_queue_request_duration_seconds_count{${labels}} 3`);
+    expect(text).toContain(`kn_serving_invocation_duration_seconds_bucket{${labels},le="0.025"} 2`);
+    expect(text).toContain(`kn_serving_invocation_duration_seconds_count{${labels}} 3`);
     expect(text).toContain(`skiff_queue_in_flight_requests{${labels}} 2`);
-    expect(text).toContain(`skiff_queue_depth{${labels}} 1`);
+    expect(text).toContain(`kn_serving_queue_depth{${labels}} 1`);
     expect(text).toContain(`skiff_queue_rejected_requests_total{${labels}} 1`);
   });
 });
