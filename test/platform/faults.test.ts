@@ -196,12 +196,12 @@ describe('fault injection on one machine (skiff up)', () => {
         );
       }
       expect(outcomes.length).toBeGreaterThan(1000);
-      // Only requests on the dead replica fail: those in flight on it, and (an app kill) those
+      // Only requests on the dead replica may fail: those in flight on it, and (an app kill) those
       // its queue-proxy took in the moment before the supervisor ended it too (tens of ms on a
-      // loaded machine; the issue's bar, only those in flight and at most 0.1%, is not always
-      // met for an app kill: bench/RESULTS.md has the figures).
+      // loaded machine), at most 0.1% (issue 12's bar; the router replays a dropped idempotent
+      // request, so none failed in bench/RESULTS.md's runs).
       expect(bad.filter((o) => o.start > killedAt + 250).map((o) => `${o.status} ${o.error ?? ''}`)).toEqual([]);
-      expect(bad.length).toBeLessThanOrEqual(outcomes.length * 0.005);
+      expect(bad.length).toBeLessThanOrEqual(outcomes.length * 0.001);
       // Generous for a loaded CI machine; the 2 s target is in bench/RESULTS.md.
       expect(replacedMs).toBeLessThan(10_000);
       expect(replicaProcesses('app')).toHaveLength(2);
