@@ -140,6 +140,41 @@ describeK8s('Kubernetes backend (real API server)', () => {
       expect(new Set(backend.observe('default', w.revision).ready.map((e) => e.pod)).size).toBe(2);
     });
 
+    it('times each start from zero from its pod: PodScheduled, Initialized and ContainersReady', async () => {
+      const w = imageWorkload('cold-00001');
+      const condition = (pod: any, type: string) =>
+        Date.parse(pod.status.conditions.find((c: { type: string }) => c.type === type).lastTransitionTime);
+      const podsOf = async () =>
+        (await get(cluster, `/api/v1/namespaces/${ns}/pods?labelSelector=serving.knative.dev%2Frevision%3Dcold-00001`))
+          .json.items as any[];
+      for (const round of [1, 2]) {
+        const asked = Date.now();
+        await backend.ensure(w, 1);
+        const times = await until(`round ${round}: a cold start timed to ready`, 30_000, () => {
+          const c = backend.observe('default', w.revision).coldStart;
+          return c?.readyAt !== undefined ? c : undefined;
+        });
+        expect(times.decidedAt).toBeGreaterThanOrEqual(asked);
+        expect(times.decidedAt).toBeLessThanOrEqual(Date.now());
+        // The marks are the pod's own conditions (whole seconds), never before the decision, in order.
+        const [pod] = (await podsOf()).filter((p) => !p.metadata.deletionTimestamp);
+        const want = (type: string, after: number) => Math.max(condition(pod, type), after);
+        expect(times.spawnedAt).toBe(want('PodScheduled', times.decidedAt));
+        expect(times.listeningAt).toBe(want('Initialized', times.spawnedAt as number));
+        expect(times.readyAt).toBe(want('ContainersReady', times.listeningAt as number));
+        expect(times.readyAt).toBeLessThanOrEqual(Date.now());
+        // More replicas from one running is not a start from zero: the record stays.
+        await backend.ensure(w, 2);
+        await ready(w, 2);
+        expect(backend.observe('default', w.revision).coldStart).toEqual(times);
+        // Down to zero, and the next round starts again from zero.
+        await backend.ensure(w, 0);
+        await ready(w, 0);
+        await until('the pods gone', 30_000, async () => (await podsOf()).length === 0);
+        await new Promise((r) => setTimeout(r, 1000)); // the next pod's creation a second later
+      }
+    });
+
     it('writes nothing when asked again for what is already there', async () => {
       const w = imageWorkload('idem-00001');
       await backend.ensure(w, 1);

@@ -104,6 +104,27 @@ describeK8s('control plane on Kubernetes (real API server)', () => {
     expect(endpoints[0]?.url).toMatch(/^http:\/\/10\.244\.\d+\.\d+:8012$/);
   });
 
+  it('carries a revision’s start from zero, timed from its pod, in the routing snapshot', async () => {
+    const before = Date.now();
+    expect((await api('POST', 'services', service('cold'))).status).toBe(201);
+    await readyService('cold');
+    const snapshot = await until('the routing snapshot with the cold start', 30_000, async () => {
+      const r = await fetchTrusting(cp.ca)(`${cp.url}/internal/v1/routing`, { headers: { authorization: 'Bearer r' } });
+      const json = (await r.json()) as { revisions: { name: string; coldStart?: Record<string, number> }[] };
+      const rev = json.revisions.find((x) => x.name === 'cold-00001');
+      return rev?.coldStart?.readyAt !== undefined ? rev.coldStart : undefined;
+    });
+    const { decidedAt, spawnedAt, listeningAt, readyAt } = snapshot as Record<
+      'decidedAt' | 'spawnedAt' | 'listeningAt' | 'readyAt',
+      number
+    >;
+    expect(decidedAt).toBeGreaterThanOrEqual(before);
+    expect(spawnedAt).toBeGreaterThanOrEqual(decidedAt);
+    expect(listeningAt).toBeGreaterThanOrEqual(spawnedAt);
+    expect(readyAt).toBeGreaterThanOrEqual(listeningAt);
+    expect(readyAt).toBeLessThanOrEqual(Date.now());
+  });
+
   it('scales the old revision to zero once a new one takes all its traffic, and keeps both on a split', async () => {
     await api('POST', 'services', service('roll'));
     await readyService('roll');

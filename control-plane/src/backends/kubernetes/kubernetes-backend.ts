@@ -11,6 +11,7 @@ import {
   setHeaderOptions,
   type V1Deployment,
   type V1EndpointSlice,
+  type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
 import { type FieldError, type RevisionSpec, required, type SnapshotEndpoint, statsPath } from '@skiff/shared';
@@ -21,6 +22,7 @@ import {
   type RevisionWorkload,
   type WorkloadBackend,
 } from '../backend.ts';
+import { podColdStart } from './cold-start.ts';
 import { fieldManager, type KubernetesConfig, kubernetesDefaults, labels as L, managedSelector } from './config.ts';
 import { Reflector, type ReflectorEvent, type ReflectorStats } from './reflector.ts';
 import { makeDeployment, makeService, type Placement, placement, specHash } from './resources.ts';
@@ -159,6 +161,12 @@ export class KubernetesBackend implements WorkloadBackend {
   #slices: Reflector<V1EndpointSlice>;
   /** EndpointSlices by `<k8s namespace>/<service name>`. */
   #slicesByService = new Map<string, Map<string, V1EndpointSlice>>();
+  /** Pods Skiff manages, for cold-start timing (their conditions). */
+  #pods: Reflector<V1Pod>;
+  /** Pods by revision key (`<skiff namespace>/<revision>`), then name. */
+  #podsByRevision = new Map<string, Map<string, V1Pod>>();
+  /** When each revision's latest start from zero was asked for (Unix ms), by revision key. */
+  #coldStarts = new Map<string, number>();
   #closed = false;
   #releaseConnections: () => void;
 
@@ -219,6 +227,17 @@ export class KubernetesBackend implements WorkloadBackend {
           : discovery.listNamespacedEndpointSlice({ namespace: ns, ...page(c) }),
       onEvent: (e, s) => this.#sliceEvent(e, s),
     });
+    // Pods carry the Deployment template's labels, so the same selector finds them.
+    this.#pods = new Reflector<V1Pod>({
+      ...common,
+      what: 'pods',
+      path: scope('/api/v1', 'pods'),
+      list: (c) =>
+        ns === undefined
+          ? this.#core.listPodForAllNamespaces(page(c))
+          : this.#core.listNamespacedPod({ namespace: ns, ...page(c) }),
+      onEvent: (e, p) => this.#podEvent(e, p),
+    });
   }
 
   /** Connects: lists and starts watching what Skiff manages, resolving once the first lists are in. */
@@ -235,7 +254,7 @@ export class KubernetesBackend implements WorkloadBackend {
         () =>
           reject(
             new Error(
-              `could not list Deployments, Services and EndpointSlices from ${this.kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} within ${timeoutMs} ms`,
+              `could not list Deployments, Services, EndpointSlices and Pods from ${this.kubeConfig.getCurrentCluster()?.server ?? 'the cluster'} within ${timeoutMs} ms`,
             ),
           ),
         timeoutMs,
@@ -243,7 +262,7 @@ export class KubernetesBackend implements WorkloadBackend {
     });
     try {
       await Promise.race([
-        Promise.all([this.#deployments.start(), this.#services.start(), this.#slices.start()]),
+        Promise.all([this.#deployments.start(), this.#services.start(), this.#slices.start(), this.#pods.start()]),
         timeout,
       ]);
     } catch (e) {
@@ -255,11 +274,12 @@ export class KubernetesBackend implements WorkloadBackend {
   }
 
   /** The watches' counters (for tests and metrics). */
-  watchStats(): Record<'deployments' | 'services' | 'endpointslices', ReflectorStats> {
+  watchStats(): Record<'deployments' | 'services' | 'endpointslices' | 'pods', ReflectorStats> {
     return {
       deployments: this.#deployments.stats,
       services: this.#services.stats,
       endpointslices: this.#slices.stats,
+      pods: this.#pods.stats,
     };
   }
 
@@ -276,6 +296,7 @@ export class KubernetesBackend implements WorkloadBackend {
   async ensure(w: RevisionWorkload, replicas: number): Promise<void> {
     const key = `${w.namespace}/${w.revision}`;
     let rev = this.#revisions.get(key);
+    this.#noteColdStart(key, w.uid, rev === undefined ? 0 : rev.replicas, replicas);
     if (!rev) {
       rev = { key, workload: w, place: this.placement(w.namespace, w.revision), replicas, chain: Promise.resolve() };
       this.#revisions.set(key, rev);
@@ -469,11 +490,13 @@ export class KubernetesBackend implements WorkloadBackend {
     const uid = rev?.workload.uid ?? deployment?.metadata?.labels?.[L.revisionUID];
     const endpoints = this.#endpoints(place, uid);
     const failure = rev?.failure ?? deploymentFailure(deployment);
+    const coldStart = this.#coldStart(key, uid);
     return {
       desired: rev?.replicas ?? deployment?.spec?.replicas ?? 0,
       actual: Math.max(deployment?.status?.replicas ?? 0, endpoints.all),
       ready: endpoints.ready,
       ...(failure ? { failure } : {}),
+      ...(coldStart ? { coldStart } : {}),
     };
   }
 
@@ -514,6 +537,7 @@ export class KubernetesBackend implements WorkloadBackend {
       !liveService.metadata.deletionTimestamp;
     if (!rev && !live && !ownsService) return;
     this.#revisions.delete(key);
+    this.#coldStarts.delete(key);
     if (rev || live) {
       if (rev) await rev.chain;
       const uid = this.#ownDeployment(place, namespace, revision)?.metadata?.uid ?? rev?.applied?.uid;
@@ -591,6 +615,7 @@ export class KubernetesBackend implements WorkloadBackend {
     this.#deployments.stop();
     this.#services.stop();
     this.#slices.stop();
+    this.#pods.stop();
   }
 
   /** The Deployment at `place` if it is this revision's (by its labels) and not being deleted. */
@@ -685,6 +710,47 @@ export class KubernetesBackend implements WorkloadBackend {
     }
     const key = revisionKey(s);
     if (key) this.#emit(key);
+  }
+
+  /**
+   * A start from zero begins when replicas are asked for while none is asked for and no pod of the
+   * revision is running (Knative's activator case): its time is kept for `observe`'s `coldStart`.
+   */
+  #noteColdStart(key: string, uid: string, before: number, after: number): void {
+    if (after === 0 || before > 0) return;
+    for (const p of this.#podsByRevision.get(key)?.values() ?? []) {
+      if (p.metadata?.labels?.[L.revisionUID] === uid && !p.metadata.deletionTimestamp) return;
+    }
+    this.#coldStarts.set(key, Date.now());
+  }
+
+  /** The revision's latest start from zero, timed from its pods' conditions (`podColdStart`). */
+  #coldStart(key: string, uid: string | undefined): RevisionObservation['coldStart'] {
+    const decidedAt = this.#coldStarts.get(key);
+    if (decidedAt === undefined) return undefined;
+    const pods = [...(this.#podsByRevision.get(key)?.values() ?? [])].filter(
+      (p) => uid === undefined || p.metadata?.labels?.[L.revisionUID] === uid,
+    );
+    return podColdStart(decidedAt, pods);
+  }
+
+  #podEvent(event: ReflectorEvent, p: V1Pod): void {
+    const key = revisionKey(p);
+    if (!key) return;
+    const name = p.metadata?.name ?? '';
+    let pods = this.#podsByRevision.get(key);
+    if (event === 'deleted') {
+      pods?.delete(name);
+      if (pods?.size === 0) this.#podsByRevision.delete(key);
+    } else {
+      if (!pods) {
+        pods = new Map();
+        this.#podsByRevision.set(key, pods);
+      }
+      pods.set(name, p);
+    }
+    // Only a start from zero under way reads pods' conditions; other pod changes show in the slices.
+    if (this.#coldStarts.has(key)) this.#emit(key);
   }
 
   #emit(key: string): void {
