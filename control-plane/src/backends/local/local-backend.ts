@@ -24,7 +24,7 @@ export interface LocalBackendOptions {
   queueProxyCommand?: string[];
   /** How long a scaled-down replica's queue-proxy waits for quiet before it exits. */
   drainQuietPeriod?: string;
-  /** Restart backoff after a crash: first delay, doubled each time up to `maxBackoffMs`. */
+  /** Backoff after a second crash in a row (the first is replaced at once): doubled up to `maxBackoffMs`. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** Crashes in a row (without becoming ready) after which the revision reports the failure. */
@@ -310,7 +310,11 @@ export class LocalBackend implements WorkloadBackend {
     }
     this.#emit(rev.workload.namespace, rev.workload.revision);
     if (this.#revisions.get(`${rev.workload.namespace}/${rev.workload.revision}`) !== rev) return;
-    const delay = Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (rev.crashes - 1));
+    // A replica lost after serving (or the first to fail) is replaced at once, as a ReplicaSet
+    // replaces a deleted pod; only a revision crashing again before any replica is ready backs off
+    // (`crashes` counts since the last ready replica).
+    const delay =
+      rev.crashes <= 1 ? 0 : Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (rev.crashes - 2));
     clearTimeout(rev.restart);
     rev.restart = setTimeout(() => {
       rev.restart = undefined;
