@@ -1,4 +1,4 @@
-import type { SnapshotRevision } from '@skiff/shared';
+import { coldStartBreakdown, type SnapshotRevision, serverTiming } from '@skiff/shared';
 import { type Context, Hono } from 'hono';
 import { answers, plainText } from './answers.ts';
 import { maxRequestHeadBytes, type RouterConfig } from './config.ts';
@@ -113,6 +113,8 @@ export function createApp(options: AppOptions): Hono {
       return answer;
     }
 
+    // A held request's wait (kept if a refused connection moves it to another endpoint).
+    const wait = lease.wait;
     const client = cleanAddress(options.clientAddress(c));
     const headers = forwardHeaders(req, client, lease.held);
     let tooLarge = false;
@@ -181,6 +183,11 @@ export function createApp(options: AppOptions): Hono {
       if (!isHopByHop(name, connection)) responseHeaders.append(name, value);
     });
     if (config.revisionHeader) responseHeaders.set(revisionHeader, revision.name);
+    // The phases of a held request's wait, first byte now, beside any the app sent (as the Node router).
+    if (wait !== undefined) {
+      const phases = coldStartBreakdown(wait.heldAt, wait.releasedAt, Date.now(), wait.coldStart);
+      responseHeaders.append('server-timing', serverTiming(phases));
+    }
 
     let finished = false;
     // A response cut off (client gone, idle timeout) counts as its status: the app did answer.

@@ -279,13 +279,33 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       await waitFor(() => cp.pokes.slice(pokesBefore).some((p) => p.revision === 'cold-00001'), 10_000, 'a poke');
       expect(cp.unauthorized).toBe(0);
       await sleep(300);
-      cp.publish({ routes: [cold()], revisions: [revision('cold-00001', [appA.url])] });
+      // The snapshot brings the endpoint with its start from zero, step by step (the backend's times).
+      const readyAt = Date.now();
+      const coldStart = { decidedAt: started + 40, spawnedAt: started + 80, listeningAt: started + 120, readyAt };
+      cp.publish({ routes: [cold()], revisions: [revision('cold-00001', [appA.url], { coldStart })] });
       const reply = await pending;
       expect(reply.status).toBe(200);
       expect(reply.ms).toBeGreaterThanOrEqual(250);
       expect(Date.now() - started).toBeLessThan(10_000);
       // The queue-proxy counts requests carrying this marker as proxied by the router.
       expect(JSON.parse(reply.body).headers['k-proxy-request']).toBe('activator');
+      // Its wait explained: every phase in Server-Timing, the steps adding up to the time held.
+      const phases = Object.fromEntries(
+        String(reply.headers['server-timing'] ?? '')
+          .split(',')
+          .map((part) => {
+            const [name = '', dur = ''] = part.trim().split(';dur=');
+            return [name, Number(dur)];
+          }),
+      );
+      expect(Object.keys(phases)).toEqual(['held', 'decision', 'spawn', 'listening', 'ready', 'routed', 'first-byte']);
+      expect(phases.held).toBeGreaterThanOrEqual(250);
+      const steps = ['decision', 'spawn', 'listening', 'ready', 'routed'].reduce((a, k) => a + (phases[k] ?? 0), 0);
+      expect(Math.abs(steps - (phases.held ?? 0))).toBeLessThan(1);
+      // The next request waits for nothing and carries no Server-Timing.
+      const warm = await send('cold', '/headers', { agent: undefined });
+      expect(warm.status).toBe(200);
+      expect(warm.headers['server-timing']).toBeUndefined();
       await waitFor(
         () => cp.stats.some((s) => s.revisions.some((r) => r.revision === 'cold-00001' && r.averageHeld > 0)),
         5_000,

@@ -1,11 +1,13 @@
 import type { SnapshotRevision } from '@skiff/shared';
 import type { RouterCore } from '../core.ts';
-import type { Lease, Throttler, Waiter } from './throttler.ts';
+import type { HeldWait, Lease, Throttler, Waiter } from './throttler.ts';
 
 /** A slot on one endpoint of a revision, as the web-standard app holds it. */
 export interface GateLease {
   url: string;
   held: boolean;
+  /** A held request's wait and the revision's latest cold start then (its `Server-Timing`); plain data. */
+  wait?: HeldWait;
 }
 
 /** How a request that had a slot was answered. */
@@ -99,5 +101,5 @@ export class LocalGate implements Gate {
 }
 
 function wrap(throttler: Throttler, lease: Lease): LocalLease {
-  return { url: lease.endpoint.url, held: lease.held, lease, throttler };
+  return { url: lease.endpoint.url, held: lease.held, ...(lease.wait ? { wait: lease.wait } : {}), lease, throttler };
 }

@@ -38,7 +38,12 @@ export class DurableGate implements Gate {
       const result = await Promise.race([gate.acquire(revision, this.#version(), id), aborted]);
       if (result === 'full') throw new QueueFullError(revisionKey(revision.namespace, revision.name));
       if (result === 'cancelled') throw signal.reason;
-      const lease: DurableLease = { id, url: result.url, held: result.held };
+      const lease: DurableLease = {
+        id,
+        url: result.url,
+        held: result.held,
+        ...(result.wait ? { wait: result.wait } : {}),
+      };
       return lease;
     } finally {
       signal.removeEventListener('abort', onAbort);

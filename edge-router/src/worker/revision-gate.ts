@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { SnapshotRevision } from '@skiff/shared';
 import { parseRouterConfig } from '../config.ts';
 import { message, RouterCore } from '../core.ts';
-import type { Lease, Throttler } from '../hold/throttler.ts';
+import type { HeldWait, Lease, Throttler } from '../hold/throttler.ts';
 import { randomSource } from '../routing/random.ts';
 import { revisionKey } from '../routing/table.ts';
 import { statsIntervalMs } from '../run.ts';
@@ -13,6 +13,8 @@ import { configEnv, type WorkerEnv } from './env.ts';
 export interface GrantedSlot {
   url: string;
   held: boolean;
+  /** A held request's wait, for its `Server-Timing` in the isolate. */
+  wait?: HeldWait;
 }
 
 interface Pending {
@@ -66,7 +68,7 @@ export class RevisionGate extends DurableObject<WorkerEnv> {
         granted: (lease: Lease) => {
           this.#pending.delete(id);
           this.#leases.set(id, { throttler, lease });
-          resolve({ url: lease.endpoint.url, held: lease.held });
+          resolve({ url: lease.endpoint.url, held: lease.held, ...(lease.wait ? { wait: lease.wait } : {}) });
         },
       };
       const entered = throttler.enter(waiter);
