@@ -217,15 +217,15 @@ describe('decideRollout: SLO-gated steps', () => {
     maxErrorRate: 1,
     maxLatencyIncreaseMs: 200,
   };
-  const good = (n: number): Figures => ({ responses: n, serverErrors: 0, p99Ms: 20 });
+  const good = (n: number): Figures => ({ responses: n, serverErrors: 0, p99Ms: 20, p95Ms: 15, p90Ms: 12, p50Ms: 5 });
 
   it('moves through the steps after each dwell once enough requests were judged, then succeeds', () => {
     const r = run(policy, [
       { at: 0, latestReady: 'a' },
       { at: 1000, latestReady: 'b' },
       { at: 6000, latestReady: 'b', figures: { b: good(50), a: good(500) } }, // dwell over, too few requests
-      { at: 7000, latestReady: 'b', figures: { b: good(100), a: good(900) } },
-      { at: 12_000, latestReady: 'b', figures: { b: good(400), a: good(400) } },
+      { at: 7000, latestReady: 'b', figures: { b: good(1000), a: good(9000) } },
+      { at: 12_000, latestReady: 'b', figures: { b: good(1000), a: good(1000) } },
     ]);
     expect(r[1]?.state.shares).toEqual([
       { revision: 'a', percent: 90 },
@@ -272,13 +272,114 @@ describe('decideRollout: SLO-gated steps', () => {
         at: 3000,
         latestReady: 'b',
         figures: {
-          b: { responses: 100, serverErrors: 0, p99Ms: 330 },
-          a: { responses: 900, serverErrors: 0, p99Ms: 12 },
+          b: { responses: 1000, serverErrors: 0, p99Ms: 330 },
+          a: { responses: 9000, serverErrors: 0, p99Ms: 12 },
         },
       },
     ]);
     expect(r[2]?.state.outcome?.message).toContain('p99 330ms vs 12ms (max +200ms)');
     expect(r[2]?.state.shares).toEqual([{ revision: 'a', percent: 100 }]);
+  });
+
+  // One verdict per row, on a step that began at 1000 (dwell 5 s, so the sample wait ends at 16 s).
+  // bench/rollout.mjs once rolled back a good revision on "p99 304ms vs 34ms over 198 requests".
+  const slowTail = (n: number, slow: number, ms: number, fast = 34): Figures => {
+    // n answers of which `slow` took `ms` and the rest `fast`: each quantile as the histogram gives it.
+    const at = (q: number) => (n - Math.max(1, Math.ceil(q * n)) < slow ? ms : fast);
+    return { responses: n, serverErrors: 0, p99Ms: at(0.99), p95Ms: at(0.95), p90Ms: at(0.9), p50Ms: at(0.5) };
+  };
+  const errors = (n: number, e: number): Figures => ({ ...good(n), serverErrors: e });
+  it.each([
+    // name, at, candidate, stable, outcome
+    [
+      '198 answers, 2 stalled: p99 is a stall, not judged; the step waits',
+      7000,
+      slowTail(198, 2, 304),
+      slowTail(3800, 10, 34),
+      'waits',
+    ],
+    [
+      'the same after the sample wait: judged on p90, which 19 answers back, and passes',
+      16_000,
+      slowTail(198, 2, 304),
+      slowTail(3800, 10, 34),
+      'steps',
+    ],
+    [
+      '198 answers all 300 ms slower: p90 breaches before the dwell ends',
+      3000,
+      slowTail(198, 198, 334),
+      slowTail(3800, 0, 34),
+      'p90 334ms vs 34ms',
+    ],
+    [
+      '1,000 answers, 9 stalled: p99 within bounds, the step moves on',
+      7000,
+      slowTail(1000, 9, 304),
+      slowTail(9000, 0, 34),
+      'steps',
+    ],
+    [
+      '1,000 answers, 11 slow: a p99 breach resting on 10 answers beyond it',
+      7000,
+      slowTail(1000, 11, 304),
+      slowTail(9000, 0, 34),
+      'p99 304ms vs 34ms',
+    ],
+    [
+      '15 answers beyond min-requests 10 but under 20: no quantile, waits',
+      7000,
+      slowTail(15, 15, 900),
+      slowTail(300, 0, 34),
+      'waits',
+    ],
+    [
+      'a baseline with few answers limits the quantile too',
+      7000,
+      slowTail(5000, 40, 304),
+      slowTail(150, 0, 34),
+      'waits',
+    ],
+    [
+      '2 stray 5xx of 100 (2%): under 10 answers beyond the baseline, waits',
+      7000,
+      errors(100, 2),
+      errors(9000, 0),
+      'waits',
+    ],
+    ['the same after the sample wait: breaches', 16_000, errors(100, 2), errors(9000, 0), '5xx 2% vs 0%'],
+    [
+      '20% 5xx over 100: 20 answers beyond, breaches at once',
+      3000,
+      errors(100, 20),
+      errors(9000, 9),
+      '5xx 20% vs 0.1%',
+    ],
+  ] as const)('latency and error gates judge only figures resting on 10 answers: %s', (_, at, b, a, outcome) => {
+    const p: GatedRolloutPolicy = { ...policy, minRequests: 10 };
+    const r = run(p, [
+      { at: 0, latestReady: 'a' },
+      { at: 1000, latestReady: 'b' },
+      { at, latestReady: 'b', figures: { a, b } },
+    ]);
+    const state = r[2]?.state as RolloutState;
+    if (outcome === 'waits') {
+      expect(state).toMatchObject({
+        step: 0,
+        shares: [
+          { revision: 'a', percent: 90 },
+          { revision: 'b', percent: 10 },
+        ],
+      });
+      expect(r[2]?.events).toEqual([]);
+    } else if (outcome === 'steps') {
+      expect(state.step).toBe(1);
+      expect(r[2]?.events).toEqual(['rollout-step']);
+    } else {
+      expect(state.shares).toEqual([{ revision: 'a', percent: 100 }]);
+      expect(state.outcome?.result).toBe('RolledBack');
+      expect(state.outcome?.message).toContain(outcome);
+    }
   });
 
   it('rolls back when the new revision fails readiness or crashes', () => {

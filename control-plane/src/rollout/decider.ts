@@ -44,6 +44,39 @@ export interface Figures {
   serverErrors: number;
   /** Undefined without responses. */
   p99Ms: number | undefined;
+  /** Lower quantiles, judged while too few answers back the p99 (see `latencyQuantileFor`). */
+  p95Ms?: number | undefined;
+  p90Ms?: number | undefined;
+  p50Ms?: number | undefined;
+}
+
+/**
+ * The least answers a verdict rests on: a latency quantile is judged only when at least this many
+ * answers lie beyond it (the p99 needs 1,000 answers), and an error-rate breach only when the new
+ * revision's 5xx beyond the old one's rate number at least this many. Fewer, and a machine stall or
+ * two stray 5xx would decide the rollout (bench/rollout.mjs once rolled back a good revision on
+ * "p99 304ms vs 34ms over 198 requests": its p99 was its second-slowest answer).
+ */
+export const minAnswersBeyond = 10;
+
+/**
+ * While a gate's figures rest on too few answers the step waits, neither passing nor failing, for
+ * at most this many step durations; then the gates decide on what there is (the latency gate on
+ * the highest quantile with enough answers beyond it, none under 20 answers).
+ */
+export const sampleWaitSteps = 3;
+
+const quantiles = [
+  { name: 'p99', q: 0.99, key: 'p99Ms' },
+  { name: 'p95', q: 0.95, key: 'p95Ms' },
+  { name: 'p90', q: 0.9, key: 'p90Ms' },
+  { name: 'p50', q: 0.5, key: 'p50Ms' },
+] as const;
+
+/** The highest of p99, p95, p90 and p50 with `minAnswersBeyond` answers beyond it among `answers`. */
+export function latencyQuantileFor(answers: number): (typeof quantiles)[number] | undefined {
+  // Integer arithmetic: answers beyond the quantile q are (1 - q) * answers.
+  return quantiles.find((x) => Math.round((1 - x.q) * 100) * answers >= minAnswersBeyond * 100);
 }
 
 export interface RolloutInput {
@@ -269,8 +302,12 @@ function gatedStep(state: RolloutState, input: RolloutInput, events: RolloutEven
   const since = state.stepStartedAt ?? now;
   const cand = input.figures(candidate, since);
   const base = input.figures(stable, since);
+  const waitedOut = now - since >= sampleWaitSteps * policy.stepDurationMs;
+  let judged = false;
   if (cand.responses >= policy.minRequests && cand.responses > 0) {
-    const breach = breaches(cand, base, policy);
+    const verdict = judge(cand, base, policy, waitedOut);
+    judged = verdict.judged;
+    const breach = verdict.breaches;
     if (breach.length > 0) {
       const step = state.step ?? 0;
       const message =
@@ -280,7 +317,7 @@ function gatedStep(state: RolloutState, input: RolloutInput, events: RolloutEven
     }
   }
   if (state.paused) return state;
-  if (now - since < policy.stepDurationMs || cand.responses < policy.minRequests) return state;
+  if (now - since < policy.stepDurationMs || cand.responses < policy.minRequests || !judged) return state;
   const next = (state.step ?? 0) + 1;
   const stepPercent = policy.steps[next] ?? 100;
   const shares = gatedShares(stable, candidate, state.percent, stepPercent);
@@ -314,20 +351,42 @@ function gatedPolicy(policy: RolloutPolicy): GatedRolloutPolicy {
   };
 }
 
-/** The figures that breach the policy's gates, worded for the condition's message. */
-export function breaches(cand: Figures, base: Figures, policy: GatedRolloutPolicy): string[] {
+/**
+ * The gates' verdict on a step's figures: the breaches, worded for the condition's message, and
+ * whether the figures rest on enough answers to pass the step (`judged`). A breach is reported only
+ * on figures that rest on enough answers (`minAnswersBeyond`), or on what there is once the step
+ * has `waitedOut` (`sampleWaitSteps`).
+ */
+export function judge(
+  cand: Figures,
+  base: Figures,
+  policy: GatedRolloutPolicy,
+  waitedOut = false,
+): { breaches: string[]; judged: boolean } {
   const out: string[] = [];
+  let judged = true;
   const candRate = (100 * cand.serverErrors) / cand.responses;
   const baseRate = base.responses > 0 ? (100 * base.serverErrors) / base.responses : 0;
   if (candRate - baseRate > policy.maxErrorRate) {
-    out.push(`5xx ${fmt(candRate)}% vs ${fmt(baseRate)}% (max +${policy.maxErrorRate} points)`);
+    // The 5xx beyond what the old revision's rate would give over as many answers.
+    const excess = cand.serverErrors - (baseRate / 100) * cand.responses;
+    if (excess >= minAnswersBeyond || waitedOut) {
+      out.push(`5xx ${fmt(candRate)}% vs ${fmt(baseRate)}% (max +${policy.maxErrorRate} points)`);
+    } else judged = false;
   }
-  if (cand.p99Ms !== undefined && base.p99Ms !== undefined && cand.p99Ms - base.p99Ms > policy.maxLatencyIncreaseMs) {
-    out.push(
-      `p99 ${Math.round(cand.p99Ms)}ms vs ${Math.round(base.p99Ms)}ms (max +${formatDuration(policy.maxLatencyIncreaseMs)})`,
-    );
+  // A baseline without answers (it serves nothing) has nothing to compare with.
+  if (base.responses > 0) {
+    const quantile = latencyQuantileFor(Math.min(cand.responses, base.responses));
+    if (quantile === undefined || (quantile.name !== 'p99' && !waitedOut)) judged = waitedOut;
+    const c = quantile && cand[quantile.key];
+    const b = quantile && base[quantile.key];
+    if (quantile && c !== undefined && b !== undefined && c - b > policy.maxLatencyIncreaseMs) {
+      out.push(
+        `${quantile.name} ${Math.round(c)}ms vs ${Math.round(b)}ms (max +${formatDuration(policy.maxLatencyIncreaseMs)})`,
+      );
+    }
   }
-  return out;
+  return { breaches: out, judged: judged || out.length > 0 };
 }
 
 function fmt(n: number): string {

@@ -48,6 +48,13 @@ export class RolloutFigures {
       serverErrors += s.serverErrors;
       for (const [bucket, count] of s.latency) latency.set(bucket, (latency.get(bucket) ?? 0) + count);
     }
-    return { responses, serverErrors, p99Ms: latencyQuantile(latency, 0.99) };
+    return {
+      responses,
+      serverErrors,
+      p99Ms: latencyQuantile(latency, 0.99),
+      p95Ms: latencyQuantile(latency, 0.95),
+      p90Ms: latencyQuantile(latency, 0.9),
+      p50Ms: latencyQuantile(latency, 0.5),
+    };
   }
 }
