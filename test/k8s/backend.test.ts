@@ -128,6 +128,25 @@ describeK8s('Kubernetes backend (real API server)', () => {
       expect(endpoint).toEqual({ pod: pods[0].metadata.name, url: `http://${pods[0].status.podIP}:8012` });
     });
 
+    it('reports when a pod crashed and recovered (restart count up), as the pod status says', async () => {
+      const w = imageWorkload('crash-00001');
+      await backend.ensure(w, 1);
+      await ready(w, 1);
+      expect(backend.observe('default', w.revision).troubleAt).toBeUndefined();
+      // The kubelet (kwok here) would write this: the user container exited and was restarted.
+      const [pod] = (await get(cluster, `/api/v1/namespaces/${ns}/pods`)).json.items;
+      const crashedAt = '2026-12-01T05:00:07Z';
+      const user = pod.status.containerStatuses.find((c: { name: string }) => c.name === 'user-container');
+      user.restartCount = 1;
+      user.lastState = { terminated: { exitCode: 1, reason: 'Error', finishedAt: crashedAt } };
+      const put = await kubeRequest(cluster, 'PUT', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}/status`, pod);
+      expect(put.status).toBe(200);
+      await until('troubleAt', 30_000, () => backend.observe('default', w.revision).troubleAt);
+      expect(backend.observe('default', w.revision).troubleAt).toBe(Date.parse(crashedAt));
+      // It recovered: still Ready, and the trouble stays reported.
+      expect(backend.observe('default', w.revision).ready).toHaveLength(1);
+    });
+
     it('scales replicas, and the ready endpoints follow the pods', async () => {
       const w = imageWorkload('scale-00001');
       for (const n of [3, 1, 0, 2]) {

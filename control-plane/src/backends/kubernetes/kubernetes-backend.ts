@@ -26,6 +26,7 @@ import { podColdStart } from './cold-start.ts';
 import { fieldManager, type KubernetesConfig, kubernetesDefaults, labels as L, managedSelector } from './config.ts';
 import { Reflector, type ReflectorEvent, type ReflectorStats } from './reflector.ts';
 import { makeDeployment, makeService, type Placement, placement, specHash } from './resources.ts';
+import { podTroubleAt } from './trouble.ts';
 
 export interface KubernetesBackendOptions {
   /** A loaded configuration; otherwise `kubeconfig`, else the default chain (`$KUBECONFIG`, `~/.kube/config`, in-cluster). */
@@ -159,6 +160,8 @@ export class KubernetesBackend implements WorkloadBackend {
   #deployments: Reflector<V1Deployment>;
   #services: Reflector<V1Service>;
   #slices: Reflector<V1EndpointSlice>;
+  /** When a pod of each revision (by key) last crashed or lost readiness (`podTroubleAt`). */
+  #troubleAt = new Map<string, number>();
   /** EndpointSlices by `<k8s namespace>/<service name>`. */
   #slicesByService = new Map<string, Map<string, V1EndpointSlice>>();
   /** Pods Skiff manages, for cold-start timing (their conditions). */
@@ -236,7 +239,7 @@ export class KubernetesBackend implements WorkloadBackend {
         ns === undefined
           ? this.#core.listPodForAllNamespaces(page(c))
           : this.#core.listNamespacedPod({ namespace: ns, ...page(c) }),
-      onEvent: (e, p) => this.#podEvent(e, p),
+      onEvent: (e, pod, prev) => this.#podEvent(e, pod, prev),
     });
   }
 
@@ -491,12 +494,14 @@ export class KubernetesBackend implements WorkloadBackend {
     const endpoints = this.#endpoints(place, uid);
     const failure = rev?.failure ?? deploymentFailure(deployment);
     const coldStart = this.#coldStart(key, uid);
+    const troubleAt = this.#troubleAt.get(key);
     return {
       desired: rev?.replicas ?? deployment?.spec?.replicas ?? 0,
       actual: Math.max(deployment?.status?.replicas ?? 0, endpoints.all),
       ready: endpoints.ready,
       ...(failure ? { failure } : {}),
       ...(coldStart ? { coldStart } : {}),
+      ...(troubleAt !== undefined ? { troubleAt } : {}),
     };
   }
 
@@ -538,6 +543,7 @@ export class KubernetesBackend implements WorkloadBackend {
     if (!rev && !live && !ownsService) return;
     this.#revisions.delete(key);
     this.#coldStarts.delete(key);
+    this.#troubleAt.delete(key);
     if (rev || live) {
       if (rev) await rev.chain;
       const uid = this.#ownDeployment(place, namespace, revision)?.metadata?.uid ?? rev?.applied?.uid;
@@ -734,9 +740,13 @@ export class KubernetesBackend implements WorkloadBackend {
     return podColdStart(decidedAt, pods);
   }
 
-  #podEvent(event: ReflectorEvent, p: V1Pod): void {
+  #podEvent(event: ReflectorEvent, p: V1Pod, previous: V1Pod | undefined): void {
     const key = revisionKey(p);
     if (!key) return;
+    // A replica that crashed and came back, or lost readiness (gated rollouts roll such a revision back).
+    const trouble = event === 'deleted' ? undefined : podTroubleAt(p, previous, Date.now());
+    const troubled = trouble !== undefined && trouble > (this.#troubleAt.get(key) ?? Number.NEGATIVE_INFINITY);
+    if (troubled) this.#troubleAt.set(key, trouble);
     const name = p.metadata?.name ?? '';
     let pods = this.#podsByRevision.get(key);
     if (event === 'deleted') {
@@ -749,8 +759,8 @@ export class KubernetesBackend implements WorkloadBackend {
       }
       pods.set(name, p);
     }
-    // Only a start from zero under way reads pods' conditions; other pod changes show in the slices.
-    if (this.#coldStarts.has(key)) this.#emit(key);
+    // Only trouble and a start from zero under way read pods' status; other pod changes show in the slices.
+    if (troubled || this.#coldStarts.has(key)) this.#emit(key);
   }
 
   #emit(key: string): void {
