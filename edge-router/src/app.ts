@@ -1,4 +1,4 @@
-import { coldStartBreakdown, type SnapshotRevision, serverTiming } from '@skiff/shared';
+import { coldStartBreakdown, isColdStart, type SnapshotRevision, serverTiming } from '@skiff/shared';
 import { type Context, Hono } from 'hono';
 import { answers, plainText } from './answers.ts';
 import { maxRequestHeadBytes, type RouterConfig } from './config.ts';
@@ -187,6 +187,8 @@ export function createApp(options: AppOptions): Hono {
     if (wait !== undefined) {
       const phases = coldStartBreakdown(wait.heldAt, wait.releasedAt, Date.now(), wait.coldStart);
       responseHeaders.append('server-timing', serverTiming(phases));
+      if (isColdStart(wait.heldAt, wait.coldStart))
+        background(c, gate.coldStarted(revision, wait.heldAt, wait.coldStart.decidedAt, phases));
     }
 
     let finished = false;

@@ -306,6 +306,15 @@ export function routerContract(runtime: RouterRuntime, caps: RuntimeCapabilities
       const warm = await send('cold', '/headers', { agent: undefined });
       expect(warm.status).toBe(200);
       expect(warm.headers['server-timing']).toBeUndefined();
+      // The cold start is reported once, with the same phases, for the control plane's log.
+      await waitFor(
+        () => cp.stats.some((s) => s.coldStarts?.some((x) => x.revision === 'cold-00001')),
+        5_000,
+        'the cold start in the stats',
+      );
+      const reported = cp.stats.flatMap((s) => s.coldStarts ?? []).filter((x) => x.revision === 'cold-00001');
+      expect(reported).toHaveLength(1);
+      expect(Math.abs((reported[0]?.phases.held ?? 0) - (phases.held ?? 0))).toBeLessThanOrEqual(0.05); // the header rounds to 0.1 ms
       await waitFor(
         () => cp.stats.some((s) => s.revisions.some((r) => r.revision === 'cold-00001' && r.averageHeld > 0)),
         5_000,

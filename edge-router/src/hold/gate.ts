@@ -1,4 +1,4 @@
-import type { SnapshotRevision } from '@skiff/shared';
+import type { ColdStartReport, SnapshotRevision } from '@skiff/shared';
 import type { RouterCore } from '../core.ts';
 import type { HeldWait, Lease, Throttler, Waiter } from './throttler.ts';
 
@@ -42,6 +42,16 @@ export interface Gate {
   release(revision: SnapshotRevision, lease: GateLease, answer?: Answered): Promise<void>;
   /** An answer the router gave without a slot (queue full, timed out while held): counted as well. */
   answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void>;
+  /**
+   * A held request that waited for a start from zero (decided at `decidedAt`) got its response:
+   * reported once per start with the router's stats, for the control plane's cold-start log.
+   */
+  coldStarted(
+    revision: SnapshotRevision,
+    heldAt: number,
+    decidedAt: number,
+    phases: ColdStartReport['phases'],
+  ): Promise<void>;
   /** After `lease`'s endpoint refused the connection: a slot elsewhere, or undefined. Releases `lease`. */
   retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined>;
 }
@@ -91,6 +101,15 @@ export class LocalGate implements Gate {
 
   async answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void> {
     this.#core.throttler(revision).answered(answer.status, answer.ms);
+  }
+
+  async coldStarted(
+    revision: SnapshotRevision,
+    heldAt: number,
+    decidedAt: number,
+    phases: ColdStartReport['phases'],
+  ): Promise<void> {
+    this.#core.throttler(revision).coldStarted(heldAt, decidedAt, phases);
   }
 
   async retryElsewhere(_revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined> {

@@ -1,4 +1,4 @@
-import type { SnapshotRevision } from '@skiff/shared';
+import type { ColdStartReport, SnapshotRevision } from '@skiff/shared';
 import { type Answered, type Gate, type GateLease, QueueFullError } from '../hold/gate.ts';
 import { revisionKey } from '../routing/table.ts';
 import type { WorkerEnv } from './env.ts';
@@ -56,6 +56,15 @@ export class DurableGate implements Gate {
 
   async answeredUnleased(revision: SnapshotRevision, answer: Answered): Promise<void> {
     await this.#stub(revision).answeredUnleased(revision, answer.status, answer.ms);
+  }
+
+  async coldStarted(
+    revision: SnapshotRevision,
+    heldAt: number,
+    decidedAt: number,
+    phases: ColdStartReport['phases'],
+  ): Promise<void> {
+    await this.#stub(revision).coldStarted(revision, heldAt, decidedAt, phases);
   }
 
   async retryElsewhere(revision: SnapshotRevision, lease: GateLease): Promise<GateLease | undefined> {

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { SnapshotRevision } from '@skiff/shared';
+import type { ColdStartReport, SnapshotRevision } from '@skiff/shared';
 import { parseRouterConfig } from '../config.ts';
 import { message, RouterCore } from '../core.ts';
 import type { HeldWait, Lease, Throttler } from '../hold/throttler.ts';
@@ -104,6 +104,12 @@ export class RevisionGate extends DurableObject<WorkerEnv> {
   /** An answer the isolate gave without a slot (queue full, timed out while held): counted as well. */
   answeredUnleased(revision: SnapshotRevision, status: number, ms: number): void {
     this.#core.throttler(revision).answered(status, ms);
+    this.#startStats();
+  }
+
+  /** A held request's cold start, from the isolate that answered it: reported with this object's stats. */
+  coldStarted(revision: SnapshotRevision, heldAt: number, decidedAt: number, phases: ColdStartReport['phases']): void {
+    this.#core.throttler(revision).coldStarted(heldAt, decidedAt, phases);
     this.#startStats();
   }
 
