@@ -1,5 +1,7 @@
-// Bundles one entry of a package into a single ESM file for production and benchmarks:
+// Bundles one entry of a package into an ESM file (and its lazily loaded chunks, if any) for production and benchmarks:
 // `node ../scripts/bundle.mjs src/main.ts dist/main.js` from the package directory.
+import { rmSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const [entry, outfile] = process.argv.slice(2);
@@ -7,9 +9,17 @@ if (!entry || !outfile) {
   console.error('usage: node scripts/bundle.mjs <entry.ts> <out.js>');
   process.exit(2);
 }
+const name = basename(outfile, extname(outfile));
+// Its chunks in a directory of their own, emptied first (their names change with their content).
+rmSync(join(dirname(outfile), `${name}-chunks`), { recursive: true, force: true });
 await build({
   entryPoints: [entry],
-  outfile,
+  // Dynamic imports become chunks beside it, loaded only when reached (the router loads its
+  // CA-trusting fetch after it listens).
+  outdir: dirname(outfile),
+  entryNames: name,
+  chunkNames: `${name}-chunks/[name]-[hash]`,
+  splitting: true,
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
-import type { KeyPair } from '@skiff/http/tls';
-import { certificateProblem, issueServingCertificateAsync } from '@skiff/http/tls';
+import { certificateProblem, issueServingCertificateAsync, type KeyPair } from '@skiff/http/tls/certificates';
 import { normalizeHost } from '../routing/host.ts';
 import type { RoutingTable } from '../routing/table.ts';
 
