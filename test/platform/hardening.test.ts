@@ -184,12 +184,16 @@ describe('an operator looking at the host', () => {
     }
   });
 
-  it('has no process listening beyond loopback', () => {
+  it('has no process listening beyond loopback', async () => {
     const sockets = listeningSockets(processTree(p.proc.child.pid as number));
-    // The API, the router and the example's replica (serving, admin and metrics ports) at least.
-    expect(sockets.length).toBeGreaterThanOrEqual(5);
+    // The API, the router (traffic and metrics) and the example's replica (serving, admin and
+    // metrics ports) at least.
+    expect(sockets.length).toBeGreaterThanOrEqual(6);
     const apiPort = Number(new URL(p.apiUrl).port);
-    expect(sockets.map((s) => s.port)).toEqual(expect.arrayContaining([apiPort, p.routerPort]));
+    // `skiff up` prints where the router's /metrics is; it answers there.
+    const metricsPort = Number(/router http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(p.proc.output())?.[1]);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
+    expect(sockets.map((s) => s.port)).toEqual(expect.arrayContaining([apiPort, p.routerPort, metricsPort]));
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });
 });

@@ -64,6 +64,8 @@ export interface Up {
   routerPort: number;
   /** The router's HTTPS port (`--tls`). */
   routerTlsPort?: number;
+  /** The router's Prometheus `/metrics` port (loopback). */
+  routerMetricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -179,6 +181,8 @@ export async function up(o: UpOptions): Promise<Up> {
   let apiPort = port(env, 'SKIFF_API_PORT', 8090);
   let routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
   const routerTlsPort = port(env, 'SKIFF_ROUTER_TLS_PORT', 8443);
+  // The router's /metrics: a free port unless told one (kept across the router's restarts).
+  const routerMetricsPort = port(env, 'SKIFF_ROUTER_METRICS_PORT', 0);
   const domain = env.SKIFF_DOMAIN ?? 'localhost';
   const fresh = !existsSync(join(dataDir, 'skiff.db'));
   const log = (m: string) => o.print(m);
@@ -242,6 +246,7 @@ export async function up(o: UpOptions): Promise<Up> {
 
   let routerListening: ((port: number) => void) | undefined;
   let listeningTls: number | undefined;
+  let listeningMetrics: number | undefined;
   // --tls: the router serves HTTPS too, with certificates the control plane chose (DomainMappings'
   // Secrets, ACME) first; else the data dir's CA (the API's) signs one for any host it serves.
   if (flags.tls) ensureLocalPki(dataDir);
@@ -258,13 +263,16 @@ export async function up(o: UpOptions): Promise<Up> {
         SKIFF_ROUTER_HOST: env.SKIFF_ROUTER_HOST ?? '127.0.0.1',
         SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
         SKIFF_ROUTER_SNAPSHOT_FILE: keptSnapshot,
+        SKIFF_ROUTER_METRICS_PORT: String(routerMetricsPort),
         ...(flags.tls ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort), SKIFF_ROUTER_LOCAL_CA_DIR: dataDir } : {}),
       },
       onLine: (stream, line) => {
         // It says where it serves HTTPS (with --tls) before it says where it serves HTTP.
         const tls = /serving TLS :(\d+)/.exec(line);
         const serving = /serving :(\d+)/.exec(line);
-        if (tls) listeningTls = Number(tls[1]);
+        const metrics = /metrics on :(\d+)/.exec(line);
+        if (metrics) listeningMetrics = Number(metrics[1]);
+        else if (tls) listeningTls = Number(tls[1]);
         else if (serving) routerListening?.(Number(serving[1]));
         // The router reports problems only; once stopping, a cut long-poll is expected.
         else if (stream === 'stderr' && !stopping) log(`router: ${line}`);
@@ -279,6 +287,7 @@ export async function up(o: UpOptions): Promise<Up> {
   routerPort = listening;
   router.spec.env.PORT = String(listening);
   if (listeningTls !== undefined) router.spec.env.SKIFF_ROUTER_TLS_PORT = String(listeningTls);
+  if (listeningMetrics !== undefined) router.spec.env.SKIFF_ROUTER_METRICS_PORT = String(listeningMetrics);
 
   if (fresh) {
     const r = await apiFetch(`${cpUrl}/apis/serving.knative.dev/v1/namespaces/default/services`, {
@@ -323,6 +332,9 @@ export async function up(o: UpOptions): Promise<Up> {
             `  HTTPS:      https://<name>.<namespace>.${domain}:${listeningTls}   (trust ${pkiFiles(dataDir).caCert}: skiff ca)`,
           ]
         : []),
+      ...(listeningMetrics !== undefined
+        ? [`  Metrics:    ${cpUrl}/metrics (token), router http://127.0.0.1:${listeningMetrics}/metrics`]
+        : []),
       `  Data:       ${dataDir}`,
       '',
       fresh ? `Deployed the example: curl http://hello.default.${domain}${suffix}` : 'Services are back as they were.',
@@ -337,6 +349,7 @@ export async function up(o: UpOptions): Promise<Up> {
     apiUrl: cpUrl,
     routerPort: listening,
     ...(listeningTls !== undefined ? { routerTlsPort: listeningTls } : {}),
+    ...(listeningMetrics !== undefined ? { routerMetricsPort: listeningMetrics } : {}),
     stop() {
       stopped ??= (async () => {
         stopping = true;

@@ -8,6 +8,7 @@ import type { Fetch } from '@skiff/http/tls/fetch';
 import { pkiFiles } from '@skiff/http/tls/local-pki';
 import { type RoutingSnapshot, RoutingSnapshotSchema } from '@skiff/shared';
 import { ConfigError, parseRouterConfig } from '../config.ts';
+import { MetricsServer } from '../node/metrics.ts';
 import { RouterServer } from '../node/server.ts';
 import { type CertificateSource, LocalCaCertificates, SnapshotCertificates } from '../node/tls.ts';
 import { runCore } from '../run.ts';
@@ -74,12 +75,20 @@ if (tlsPort) {
   const bound = await server.listenTls(Number(tlsPort), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0', sources);
   log.info(`edge-router (node) serving TLS :${bound}`);
 }
+// Prometheus `/metrics` on its own port when SKIFF_ROUTER_METRICS_PORT is set (Knative's activator
+// uses 9090; `skiff up` passes one on loopback, the Kubernetes manifest 9090).
+const metricsPort = process.env.SKIFF_ROUTER_METRICS_PORT;
+const metrics = metricsPort ? new MetricsServer(running.core) : undefined;
+if (metrics) {
+  const bound = await metrics.listen(Number(metricsPort), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
+  log.info(`edge-router (node) metrics on :${bound}`);
+}
 log.info(`edge-router (node) serving :${port}`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     running.stop();
     keeper?.flush();
-    void server.close().then(() => process.exit(0));
+    void Promise.all([server.close(), metrics?.close()]).then(() => process.exit(0));
   });
 }

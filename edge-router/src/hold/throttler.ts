@@ -1,4 +1,10 @@
-import { type ColdStartReport, type ColdStartTimes, latencyBucket, type SnapshotRevision } from '@skiff/shared';
+import {
+  type ColdStartReport,
+  type ColdStartTimes,
+  Histogram,
+  latencyBucket,
+  type SnapshotRevision,
+} from '@skiff/shared';
 import { type Cursor, type EndpointState, pickEndpoint } from '../balance/lb-policy.ts';
 import type { Random } from '../routing/random.ts';
 import { revisionKey } from '../routing/table.ts';
@@ -13,6 +19,11 @@ export interface Lease {
   readonly wait?: HeldWait;
   released: boolean;
 }
+
+/** Bucket bounds (seconds) of the router's request-duration histogram on `/metrics`. */
+export const routerLatencyBoundsSeconds: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
 /** How long a held request waited, and for what (`Server-Timing`). */
 export interface HeldWait {
@@ -72,6 +83,11 @@ export class Throttler {
   #coldStarts: ColdStartReport[] = [];
   #reportedColdStart: number | undefined;
   #inFlight = 0;
+  /**
+   * Totals since the throttler was made, for the router's `/metrics` (Prometheus counters never
+   * reset; the stats report's figures above are per period).
+   */
+  readonly totals = { requests: 0, responses: 0, serverErrors: 0, latency: new Histogram(routerLatencyBoundsSeconds) };
   #requests = 0;
   #responses = 0;
   #serverErrors = 0;
@@ -120,6 +136,7 @@ export class Throttler {
   /** A lease at once, or the request joins the queue (`granted` comes later), or the queue is full. */
   enter(waiter: Waiter): Lease | 'queued' | 'full' {
     this.#requests++;
+    this.totals.requests++;
     if (this.#queue.size === 0) {
       const endpoint = this.#pick();
       if (endpoint !== undefined) return this.#lease(endpoint, false);
@@ -164,7 +181,12 @@ export class Throttler {
    */
   answered(status: number, ms: number): void {
     this.#responses++;
-    if (status >= 500) this.#serverErrors++;
+    this.totals.responses++;
+    if (status >= 500) {
+      this.#serverErrors++;
+      this.totals.serverErrors++;
+    }
+    this.totals.latency.observe(ms / 1000);
     const bucket = latencyBucket(ms);
     this.#latency.set(bucket, (this.#latency.get(bucket) ?? 0) + 1);
   }
