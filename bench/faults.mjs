@@ -245,9 +245,7 @@ await Promise.race([new Promise((r) => skiffUp.once('exit', r)), sleep(30_000)])
 const fmt = (xs) => xs.map((x) => `${x}`).join(', ');
 console.log(`bench/faults.mjs — ${new Date().toISOString()} — ${machine()}`);
 console.log(`load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-console.log(
-  `${clients} clients, ${total} requests, ${outcomes.failed} failed (${((100 * outcomes.failed) / total).toFixed(3)}%)`,
-);
+console.log(`${clients} closed-loop clients through the router; ${kills} kills of each kind`);
 console.log(`bare node start → listening (peer floor), ms: ${fmt(bare)}  median ${median(bare)}`);
 console.log(
   `router bundle started directly → serving from a kept snapshot, ms: ${fmt(direct)}  median ${median(direct)} (${(median(direct) / median(bare)).toFixed(1)}× bare node)`,
