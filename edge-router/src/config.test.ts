@@ -17,6 +17,7 @@ describe('router configuration', () => {
       headerTimeoutMs: 10_000,
       snapshotWaitSeconds: 30,
       randomSeed: undefined,
+      metricsPort: undefined,
     });
   });
 
@@ -30,6 +31,7 @@ describe('router configuration', () => {
         SKIFF_MAX_BODY_BYTES: '1024',
         SKIFF_HEADER_TIMEOUT: '2s',
         SKIFF_RANDOM_SEED: '42',
+        SKIFF_ROUTER_METRICS_PORT: '9090',
       }),
     ).toMatchObject({
       tagHeaderRouting: true,
@@ -38,6 +40,7 @@ describe('router configuration', () => {
       maxBodyBytes: 1024,
       headerTimeoutMs: 2000,
       randomSeed: 42,
+      metricsPort: 9090,
     });
   });
 
@@ -47,6 +50,7 @@ describe('router configuration', () => {
         SKIFF_MAX_HELD_PER_REVISION: '0',
         SKIFF_TAG_HEADER_ROUTING: 'yes',
         SKIFF_HEADER_TIMEOUT: 'soon',
+        SKIFF_ROUTER_METRICS_PORT: '70000',
       });
       expect.unreachable();
     } catch (error) {
@@ -57,6 +61,7 @@ describe('router configuration', () => {
         'SKIFF_TAG_HEADER_ROUTING must be true or false, got "yes"',
         'SKIFF_MAX_HELD_PER_REVISION must be a whole number >= 1, got "0"',
         'SKIFF_HEADER_TIMEOUT must be a positive duration such as "10s" or "500ms", got "soon"',
+        'SKIFF_ROUTER_METRICS_PORT must be a port number (0-65535), got "70000"',
       ]);
     }
   });

@@ -28,6 +28,8 @@ export interface RouterConfig {
   snapshotWaitSeconds: number;
   /** Seed for the traffic-split and load-balancing random source; unset = `Math.random`. */
   randomSeed: number | undefined;
+  /** Node: serve Prometheus `/metrics` on this port (0 = a free one), apart from traffic; unset = none. */
+  metricsPort: number | undefined;
 }
 
 /** Largest request head (request line and headers) accepted; past it, 431. */
@@ -96,6 +98,13 @@ export function parseRouterConfig(env: ConfigEnv): RouterConfig {
     problems.push(`SKIFF_CONTROL_PLANE_URL must be an http(s) URL, got ${JSON.stringify(controlPlaneUrl)}`);
   }
   const seed = env.SKIFF_RANDOM_SEED;
+  const metricsPort = env.SKIFF_ROUTER_METRICS_PORT;
+  const port = (name: string, value: string): number | undefined => {
+    const n = Number(value);
+    if (/^\d+$/.test(value) && n <= 65535) return n;
+    problems.push(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
+    return undefined;
+  };
   const config: RouterConfig = {
     controlPlaneUrl,
     routerToken: required('SKIFF_ROUTER_TOKEN'),
@@ -108,6 +117,8 @@ export function parseRouterConfig(env: ConfigEnv): RouterConfig {
     headerTimeoutMs: duration('SKIFF_HEADER_TIMEOUT', routerDefaults.headerTimeoutMs),
     snapshotWaitSeconds: count('SKIFF_SNAPSHOT_WAIT_SECONDS', routerDefaults.snapshotWaitSeconds, 0),
     randomSeed: seed === undefined || seed === '' ? undefined : count('SKIFF_RANDOM_SEED', 0, 0),
+    metricsPort:
+      metricsPort === undefined || metricsPort === '' ? undefined : port('SKIFF_ROUTER_METRICS_PORT', metricsPort),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

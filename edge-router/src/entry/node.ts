@@ -77,10 +77,9 @@ if (tlsPort) {
 }
 // Prometheus `/metrics` on its own port when SKIFF_ROUTER_METRICS_PORT is set (Knative's activator
 // uses 9090; `skiff up` passes one on loopback, the Kubernetes manifest 9090).
-const metricsPort = process.env.SKIFF_ROUTER_METRICS_PORT;
-const metrics = metricsPort ? new MetricsServer(running.core) : undefined;
+const metrics = config.metricsPort === undefined ? undefined : new MetricsServer(running.core);
 if (metrics) {
-  const bound = await metrics.listen(Number(metricsPort), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
+  const bound = await metrics.listen(config.metricsPort ?? 0, process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0');
   log.info(`edge-router (node) metrics on :${bound}`);
 }
 log.info(`edge-router (node) serving :${port}`);
