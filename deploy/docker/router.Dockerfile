@@ -23,5 +23,5 @@ ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY --from=build /out /app
 USER 1000:1000
-EXPOSE 8080
+EXPOSE 8080 9090
 CMD ["node", "router.js"]
