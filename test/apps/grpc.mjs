@@ -88,7 +88,9 @@ server.addService(service, {
   },
 });
 const port = Number(process.env.PORT ?? 8080);
-server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error) => {
+// HOST: the loopback address the local backend gives this replica (127.0.0.N when replicas share
+// a containerPort).
+server.bindAsync(`${process.env.HOST ?? '127.0.0.1'}:${port}`, grpc.ServerCredentials.createInsecure(), (error) => {
   if (error) {
     console.error(error.message);
     process.exit(1);

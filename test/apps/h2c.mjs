@@ -22,7 +22,7 @@ const server = createServer((req, res) => {
     );
   });
 });
-server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () =>
+server.listen(Number(process.env.PORT ?? 8080), process.env.HOST ?? '127.0.0.1', () =>
   console.log(`h2c app listening on ${server.address().port}`),
 );
 process.on('SIGTERM', () => process.exit(0));

@@ -9,8 +9,12 @@ export interface Sample {
 
 export interface Load {
   samples: Sample[];
-  /** Stops sending; resolves once every request in flight is answered. */
-  stop(): Promise<Sample[]>;
+  /**
+   * Stops sending; resolves once every request in flight is answered, or after `graceMs` (15 s)
+   * cuts the ones still waiting (status 0: a request held for a revision that lost its replicas
+   * waits up to the revision's timeout, as Knative's activator holds it).
+   */
+  stop(graceMs?: number): Promise<Sample[]>;
 }
 
 /**
@@ -35,6 +39,7 @@ export function startLoad(port: number, host: string, clients = 6, path = '/', p
           resolve();
         });
         res.on('error', () => resolve());
+        res.on('close', () => resolve());
       });
       req.on('error', () => {
         samples.push({ at: Date.now(), status: 0, revision: undefined });
@@ -50,10 +55,13 @@ export function startLoad(port: number, host: string, clients = 6, path = '/', p
   });
   return {
     samples,
-    async stop() {
+    async stop(graceMs = 15_000) {
       running = false;
-      await Promise.all(loops);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.all(loops), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
       agent.destroy();
+      await Promise.all(loops);
       return samples;
     },
   };
