@@ -1,3 +1,4 @@
+import { parseHttpProtocol } from '@skiff/shared';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { MemoryBackend } from './backends/memory/memory-backend.ts';
 import { startControlPlane } from './server.ts';
@@ -6,7 +7,8 @@ import { startControlPlane } from './server.ts';
 //   SKIFF_DATA_DIR (.skiff), SKIFF_API_PORT (8090), SKIFF_DOMAIN (localhost), SKIFF_ROUTER_PORT (8080),
 //   SKIFF_API_HOST (127.0.0.1; 0.0.0.0 in a pod), SKIFF_BACKEND (memory: replicas are records only;
 //   kubernetes: see kubernetesOptionsFromEnv), SKIFF_MEMORY_READY_MS (memory backend: time until a
-//   replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN.
+//   replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN, SKIFF_HTTP_PROTOCOL (Knative's
+//   config-network http-protocol for every Service without the annotation: enabled, redirected, disabled).
 //   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
 //   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
@@ -18,6 +20,11 @@ if (backendName !== 'memory' && backendName !== 'kubernetes') {
 const port = Number(env.SKIFF_API_PORT ?? 8090);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`skiff-control-plane: SKIFF_API_PORT must be a port number, got ${JSON.stringify(env.SKIFF_API_PORT)}`);
+  process.exit(2);
+}
+const httpProtocol = parseHttpProtocol(env.SKIFF_HTTP_PROTOCOL, 'SKIFF_HTTP_PROTOCOL');
+if (!httpProtocol.ok) {
+  console.error(`skiff-control-plane: ${httpProtocol.message}`);
   process.exit(2);
 }
 let backend: WorkloadBackend;
@@ -48,6 +55,7 @@ const cp = await startControlPlane({
   apiPort: port,
   domain: env.SKIFF_DOMAIN ?? 'localhost',
   routerPort: Number(env.SKIFF_ROUTER_PORT ?? 8080),
+  httpProtocol: httpProtocol.value,
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ensureLocalPki, kubeconfigYaml, loopbackNames, writeAtomically } from '@skiff/http/tls';
-import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shared';
+import type { ActivateRequest, AutoscalerConfig, HttpProtocol, RouterStats } from '@skiff/shared';
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
@@ -28,6 +28,8 @@ export interface ControlPlaneOptions {
   domain?: string;
   /** The router serves HTTPS with certificates from this local CA (`skiff up --tls`). */
   routerTls?: { caFile: string };
+  /** Knative's platform-wide `http-protocol` (default `enabled`); a Service's annotation overrides it. */
+  httpProtocol?: HttpProtocol;
   /** Port the router serves on, added to service URLs when it is not 80. */
   routerPort?: number;
   userToken?: string;
@@ -111,6 +113,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
     resyncMs: o.resyncMs ?? 30_000,
     ...(o.routerTls ? { tls: o.routerTls } : {}),
+    ...(o.httpProtocol ? { httpProtocol: o.httpProtocol } : {}),
     onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
     onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
   });

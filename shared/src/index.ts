@@ -3,6 +3,7 @@
 
 export * from './config/autoscaling.ts';
 export * from './config/duration.ts';
+export * from './config/network.ts';
 export * from './config/queue-proxy.ts';
 export * from './config/revision-defaults.ts';
 export * from './config/rollout.ts';

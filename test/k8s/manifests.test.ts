@@ -31,6 +31,7 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
       'serviceaccount/skiff-control-plane',
       'role.rbac.authorization.k8s.io/skiff-control-plane',
       'rolebinding.rbac.authorization.k8s.io/skiff-control-plane',
+      'configmap/config-network',
       'persistentvolumeclaim/skiff-data',
       'deployment.apps/skiff-control-plane',
       'service/skiff-control-plane',
@@ -39,7 +40,7 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
     ]) {
       expect(applied).toContain(`${object} serverside-applied (server dry run)`);
     }
-    expect(applied).toHaveLength(9);
+    expect(applied).toHaveLength(10);
   });
 
   it("grant the control plane's service account what the backend needs, in its namespace only", async () => {

@@ -226,3 +226,57 @@ describe('skiff up --tls', () => {
     expect((await https('claimed.example.test')).code).not.toBe(0);
   });
 });
+
+// Knative's platform-wide `http-protocol` (config-network): `skiff up --http-protocol`, which a
+// Service's own annotation overrides.
+describe('skiff up --tls --http-protocol redirected', () => {
+  let p: Platform;
+  let tlsPort: number;
+
+  beforeAll(async () => {
+    tlsPort = await freePort();
+    p = await startPlatform(undefined, undefined, ['--tls', '--http-protocol', 'redirected'], {
+      SKIFF_ROUTER_TLS_PORT: String(tlsPort),
+    });
+    await ready(p, 'hello', 60_000);
+  }, 90_000);
+
+  afterAll(async () => {
+    await stopAll();
+  });
+
+  it('sends plain HTTP for every Service to HTTPS, and serves it there with HSTS', async () => {
+    const r = await p.get('hello.default.localhost', '/a?b=1');
+    expect(r.status).toBe(301);
+    expect(r.headers.get('location')).toBe(`https://hello.default.localhost:${tlsPort}/a?b=1`);
+    const h = await run('curl', [
+      '-sS',
+      '-i',
+      '--cacert',
+      join(p.dataDir, 'ca.crt'),
+      '--resolve',
+      `hello.default.localhost:${tlsPort}:127.0.0.1`,
+      `https://hello.default.localhost:${tlsPort}/`,
+    ]);
+    expect(h.code).toBe(0);
+    expect(h.out.toLowerCase()).toContain('strict-transport-security: max-age=31536000');
+    expect(h.out).toContain('Hello World!');
+  });
+
+  it("lets a Service's annotation override it: enabled serves plain HTTP again", async () => {
+    const ok = await p.api('PATCH', servicePath('hello'), {
+      metadata: { annotations: { 'networking.knative.dev/http-protocol': 'enabled' } },
+    });
+    expect(ok.status).toBe(200);
+    await waitFor(async () => (await p.get('hello.default.localhost')).status === 200, 10_000, 'plain HTTP served');
+    expect(await (await p.get('hello.default.localhost')).text()).toBe('Hello World!\n');
+  });
+
+  it('refuses redirected or disabled without --tls, before starting anything', async () => {
+    const out = await run(process.execPath, [cli, 'up', '--http-protocol', 'disabled'], {
+      SKIFF_DATA_DIR: join(p.dataDir, 'never'),
+    });
+    expect(out.code).not.toBe(0);
+    expect(out.out).toContain('up: http-protocol disabled needs --tls');
+  });
+});

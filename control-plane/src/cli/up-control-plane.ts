@@ -6,7 +6,7 @@ import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { type Channel, SupervisedLauncher } from '../backends/local/supervised.ts';
 import { startControlPlane } from '../server.ts';
-import { parseUpArgs, upAutoscalerConfig } from './up.ts';
+import { parseUpArgs, upAutoscalerConfig, upHttpProtocol } from './up.ts';
 
 const env = process.env;
 const log = (m: string) => process.stdout.write(`control-plane: ${m}\n`);
@@ -47,6 +47,7 @@ const cp = await startControlPlane({
   tls: flags.apiPlainHttp ? 'plain-http' : 'local-ca',
   apiNames: flags.apiHosts,
   ...(flags.tls ? { routerTls: { caFile: join(dataDir, 'ca.crt') } } : {}),
+  httpProtocol: upHttpProtocol(env, flags),
   ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
   log,
 });

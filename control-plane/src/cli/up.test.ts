@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './commands.ts';
-import { parseUpArgs } from './up.ts';
+import { parseUpArgs, upHttpProtocol } from './up.ts';
 
 describe('skiff up --rollout-duration (Knative’s config-network rollout-duration)', () => {
   it.each([
@@ -19,5 +19,35 @@ describe('skiff up --rollout-duration (Knative’s config-network rollout-durati
   it.each([['1.5s'], ['-1s'], ['soon'], ['500ms']])('refuses %s: whole seconds only', (text) => {
     expect(() => parseUpArgs(['--rollout-duration', text])).toThrow(UsageError);
     expect(() => parseUpArgs(['--rollout-duration', text])).toThrow(/whole number of seconds such as 120s/);
+  });
+});
+
+describe('skiff up --http-protocol (Knative’s config-network http-protocol)', () => {
+  const tls = (args: string[]) => parseUpArgs(['--tls', ...args]);
+  it.each([
+    [['--http-protocol', 'redirected'], {}, 'redirected'],
+    [['--http-protocol=disabled'], {}, 'disabled'],
+    [[], { SKIFF_HTTP_PROTOCOL: 'redirected' }, 'redirected'],
+    // The flag wins over the variable.
+    [['--http-protocol', 'enabled'], { SKIFF_HTTP_PROTOCOL: 'disabled' }, 'enabled'],
+    [[], {}, 'enabled'],
+    [[], { SKIFF_HTTP_PROTOCOL: '' }, 'enabled'],
+  ])('%j with %j is %s for every Service without the annotation', (args, env, expected) => {
+    expect(upHttpProtocol(env, tls(args))).toBe(expected);
+  });
+
+  it('refuses a value Knative does not know, naming the allowed ones', () => {
+    expect(() => parseUpArgs(['--http-protocol', 'sometimes'])).toThrow(
+      'up: --http-protocol must be one of "enabled", "redirected", "disabled", got "sometimes"',
+    );
+    expect(() => upHttpProtocol({ SKIFF_HTTP_PROTOCOL: 'Redirected' }, tls([]))).toThrow(
+      'up: SKIFF_HTTP_PROTOCOL must be one of "enabled", "redirected", "disabled", got "Redirected"',
+    );
+  });
+
+  it('refuses redirected or disabled without --tls: there is no HTTPS to send clients to', () => {
+    expect(() => upHttpProtocol({}, parseUpArgs(['--http-protocol', 'redirected']))).toThrow(UsageError);
+    expect(() => upHttpProtocol({ SKIFF_HTTP_PROTOCOL: 'disabled' }, parseUpArgs([]))).toThrow(/needs --tls/);
+    expect(upHttpProtocol({}, parseUpArgs(['--http-protocol', 'enabled']))).toBe('enabled');
   });
 });

@@ -8,7 +8,9 @@ import {
   applyAutoscalerSettings,
   autoscalerDefaults,
   autoscalerSettings,
+  type HttpProtocol,
   parseDuration,
+  parseHttpProtocol,
 } from '@skiff/shared';
 import { loadToken } from '../api/auth.ts';
 import type { ToSupervisor } from '../backends/local/supervised.ts';
@@ -94,6 +96,8 @@ export interface UpFlags {
   rolloutDurationSeconds?: number;
   /** `--tls`: the router also serves HTTPS (`SKIFF_ROUTER_TLS_PORT`), certificates from the local CA. */
   tls: boolean;
+  /** `--http-protocol`: Knative's platform `http-protocol` (`config-network`), unless a Service's annotation says otherwise. */
+  httpProtocol?: HttpProtocol;
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
@@ -127,6 +131,10 @@ export function parseUpArgs(args: string[]): UpFlags {
       flags.apiPlainHttp = true;
     } else if (arg === '--tls') {
       flags.tls = true;
+    } else if (name === '--http-protocol') {
+      const parsed = parseHttpProtocol(value(), 'up: --http-protocol');
+      if (!parsed.ok) throw new UsageError(parsed.message);
+      flags.httpProtocol = parsed.value;
     } else if (name === '--rollout-duration') {
       const text = value();
       const ms = parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
@@ -167,6 +175,25 @@ export function upAutoscalerConfig(env: NodeJS.ProcessEnv, flags: UpFlags): Auto
 }
 
 /**
+ * The platform's `http-protocol` for `skiff up`: `--http-protocol`, else `SKIFF_HTTP_PROTOCOL`,
+ * else Knative's `enabled`. Redirecting or refusing plain HTTP needs HTTPS to send clients to.
+ */
+export function upHttpProtocol(env: NodeJS.ProcessEnv, flags: UpFlags): HttpProtocol {
+  let value = flags.httpProtocol;
+  if (value === undefined) {
+    const parsed = parseHttpProtocol(env.SKIFF_HTTP_PROTOCOL, 'up: SKIFF_HTTP_PROTOCOL');
+    if (!parsed.ok) throw new UsageError(parsed.message);
+    value = parsed.value;
+  }
+  if (value !== 'enabled' && !flags.tls) {
+    throw new UsageError(
+      `up: http-protocol ${value} needs --tls (plain HTTP would be ${value === 'redirected' ? 'sent to an HTTPS listener that is not there' : 'refused with no HTTPS to use instead'})`,
+    );
+  }
+  return value;
+}
+
+/**
  * `skiff up`: the platform on this machine, as a supervisor (see supervisor.ts) and its children:
  * the control plane (API on 127.0.0.1), the router, and the local backend's replicas (or, with
  * `--backend kubernetes`, a cluster running each revision as a Deployment). On a fresh data dir
@@ -177,6 +204,7 @@ export async function up(o: UpOptions): Promise<Up> {
   const args = o.args ?? [];
   const flags = parseUpArgs(args);
   upAutoscalerConfig(env, flags); // bad settings are a usage error here, not a crash-looping child
+  upHttpProtocol(env, flags);
   const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
   let apiPort = port(env, 'SKIFF_API_PORT', 8090);
   let routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);

@@ -5,6 +5,7 @@ import {
   type ColdStartTimes,
   type DomainCertificate,
   domainMappingStatus,
+  type HttpProtocol,
   type RoutingService,
   resolveAutoscaling,
   routingKey,
@@ -84,6 +85,8 @@ export interface ReconcilerOptions {
    * CA issues on demand (`skiff up --tls`), or no TLS at all.
    */
   tls?: { caFile: string };
+  /** Knative's platform-wide `http-protocol` (`config-network`); a Service's annotation overrides it. */
+  httpProtocol?: HttpProtocol;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -359,6 +362,7 @@ export class Reconciler {
       rows.map((r) => this.#revisionInput(r)),
       this.#o.urls.domain,
       this.#domainsOf(svc.namespace, svc.name),
+      this.#o.httpProtocol,
     );
     const route = built.routes[0];
     return { namespace: svc.namespace, name: svc.name, ...(route ? { route } : {}), revisions: built.revisions };
@@ -389,7 +393,9 @@ export class Reconciler {
       traffic: ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[],
     }));
     const revisions = store.listRevisions().map((r) => this.#revisionInput(r));
-    const parts = routingServices(buildSnapshot(services, revisions, urls.domain, this.#domainMappings()));
+    const parts = routingServices(
+      buildSnapshot(services, revisions, urls.domain, this.#domainMappings(), this.#o.httpProtocol),
+    );
     for (const s of services) {
       const key = routingKey(s.namespace, s.name);
       if (!parts.has(key)) parts.set(key, { namespace: s.namespace, name: s.name, revisions: [] });

@@ -1,7 +1,9 @@
 import {
   type ColdStartTimes,
   clusterLocalDomain,
-  httpProtocolAnnotation,
+  effectiveHttpProtocol,
+  type HttpProtocol,
+  httpProtocolDefault,
   isClusterLocal,
   type RevisionSpec,
   type RoutingSnapshot,
@@ -48,7 +50,8 @@ export function buildSnapshot(
   revisions: SnapshotRevisionInput[],
   domain: string,
   domains: SnapshotDomain[] = [],
-  httpProtocol: SnapshotRoute['httpProtocol'] = undefined,
+  /** The platform's `http-protocol` (Knative's `config-network`); a Service's annotation overrides it. */
+  httpProtocol: HttpProtocol = httpProtocolDefault,
 ): Omit<RoutingSnapshot, 'version' | 'generatedAt'> {
   const routes: SnapshotRoute[] = [];
   const mapped = new Map<string, string[]>();
@@ -64,9 +67,9 @@ export function buildSnapshot(
     if (!local) hosts.unshift(serviceHost(s.name, s.namespace, domain));
     // A mapped domain reaches the Service's split, as its own host does (not its tags).
     if (!local) hosts.push(...(mapped.get(`${s.namespace}/${s.name}`) ?? []).sort());
-    const http = httpProtocolOf(s.annotations?.[httpProtocolAnnotation]) ?? httpProtocol;
+    const http = effectiveHttpProtocol(s.annotations, httpProtocol);
     routes.push({
-      ...(http !== undefined && http !== 'enabled' ? { httpProtocol: http } : {}),
+      ...(http !== 'enabled' ? { httpProtocol: http } : {}),
       namespace: s.namespace,
       name: s.name,
       visibility: local ? 'cluster-local' : 'public',
@@ -104,9 +107,4 @@ export function buildSnapshot(
     out.push(rev);
   }
   return { routes, revisions: out };
-}
-
-/** The annotation's value when it is one Knative knows (validated at admission). */
-export function httpProtocolOf(value: string | undefined): SnapshotRoute['httpProtocol'] {
-  return value === 'enabled' || value === 'redirected' || value === 'disabled' ? value : undefined;
 }

@@ -1,5 +1,6 @@
 import type { AutoscalerConfig } from '../config/autoscaling.ts';
 import { parseDuration } from '../config/duration.ts';
+import { httpProtocolAnnotation, httpProtocols, isHttpProtocol } from '../config/network.ts';
 import type { RevisionDefaults } from '../config/revision-defaults.ts';
 import { child, type FieldError, invalid, key, notSupported } from '../errors/field-error.ts';
 import { canonicalJson } from '../naming/template-hash.ts';
@@ -35,18 +36,14 @@ export function validateService(service: Service, opts: ValidationOptions = {}):
   ];
 }
 
-/** Knative's `networking.knative.dev/http-protocol`: what plain HTTP does for a Service's hosts. */
-export const httpProtocolAnnotation = 'networking.knative.dev/http-protocol';
-const httpProtocols = ['enabled', 'redirected', 'disabled'];
-
 function validateHttpProtocol(annotations: Record<string, string> | undefined): FieldError[] {
   const value = annotations?.[httpProtocolAnnotation];
-  if (value === undefined || httpProtocols.includes(value)) return [];
+  if (value === undefined || isHttpProtocol(value)) return [];
   return [
     {
       field: `metadata.annotations[${httpProtocolAnnotation}]`,
       reason: 'FieldValueNotSupported',
-      message: `Unsupported value: ${JSON.stringify(value)}: supported values: "enabled", "redirected", "disabled"`,
+      message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${httpProtocols.map((p) => JSON.stringify(p)).join(', ')}`,
     },
   ];
 }

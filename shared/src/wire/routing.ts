@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { httpProtocols } from '../config/network.ts';
 import { ColdStartTimesSchema } from './cold-start.ts';
 
 /**
@@ -52,7 +53,7 @@ export const SnapshotRouteSchema = z.object({
    * What plain HTTP does for these hosts (Knative's `networking.knative.dev/http-protocol`):
    * served (`enabled`, the default), answered with a redirect to HTTPS, or refused (`disabled`).
    */
-  httpProtocol: z.enum(['enabled', 'redirected', 'disabled']).optional(),
+  httpProtocol: z.enum(httpProtocols).optional(),
 });
 export type SnapshotRoute = z.infer<typeof SnapshotRouteSchema>;
 
