@@ -1,6 +1,6 @@
 import { apiVersion, domainMappingApiVersion, servingGroup } from '@skiff/shared';
 import type { Hono } from 'hono';
-import { categories, resources, statusVerbs } from './resources/catalog.ts';
+import { categories, resources } from './resources/catalog.ts';
 import { domainMappingInfo } from './resources/domain-mappings.ts';
 
 /** The Kubernetes version Skiff's API behaves as (kubectl compares it with its own for skew). */
@@ -33,7 +33,7 @@ export function resourceList() {
         shortNames: r.shortNames,
         categories,
       },
-      { name: `${r.name}/status`, singularName: '', namespaced: true, kind: r.kind, verbs: statusVerbs },
+      { name: `${r.name}/status`, singularName: '', namespaced: true, kind: r.kind, verbs: r.statusVerbs },
     ]),
   };
 }
@@ -86,7 +86,7 @@ function aggregated(withGroup: boolean) {
                   verbs: r.verbs,
                   shortNames: r.shortNames,
                   categories,
-                  subresources: [{ subresource: 'status', responseKind: responseKind(r.kind), verbs: statusVerbs }],
+                  subresources: [{ subresource: 'status', responseKind: responseKind(r.kind), verbs: r.statusVerbs }],
                 })),
               },
               {

@@ -50,9 +50,8 @@ describe('discovery', () => {
     expect(byName.get('configurations')).toMatchObject({ shortNames: ['config', 'cfg'] });
     expect(byName.get('revisions')).toMatchObject({ shortNames: ['rev'] });
     expect(byName.get('routes')).toMatchObject({ shortNames: ['rt'] });
-    for (const r of ['services', 'configurations', 'revisions', 'routes']) {
-      expect(byName.get(`${r}/status`)).toMatchObject({ verbs: ['get'] });
-    }
+    expect(byName.get('services/status')).toMatchObject({ verbs: ['get', 'patch', 'update'] });
+    expect(byName.get('revisions/status')).toMatchObject({ verbs: ['get'] });
   });
 
   it('answers aggregated discovery with its own content type when asked', async () => {
@@ -366,5 +365,87 @@ ${extra}`;
       expect(r.status).toBe(200);
     }
     expect((await h.api('GET', `${svcPath('nope')}/status`)).status).toBe(404);
+  });
+
+  it('PUT …/status changes only the status: spec ignored, generation kept, a stale resourceVersion is 409', async () => {
+    const svc = await created('put');
+    const body = structuredClone(svc);
+    body.spec.template.spec.containers[0].env[0].value = 'ignored';
+    body.metadata.labels = { ignored: 'yes' };
+    body.status.conditions[0].message = 'written by a controller';
+    const r = await h.api('PUT', `${svcPath('put')}/status`, body);
+    expect(r.status).toBe(200);
+    const written = await json(r);
+    expect(written.status.conditions[0].message).toBe('written by a controller');
+    expect(written.spec).toEqual(svc.spec);
+    expect(written.metadata.labels ?? {}).toEqual(svc.metadata.labels ?? {});
+    expect(written.metadata.generation).toBe(svc.metadata.generation);
+    expect(Number(written.metadata.resourceVersion)).toBeGreaterThan(Number(svc.metadata.resourceVersion));
+    // The same body again, at the resourceVersion it was read at: someone wrote since.
+    const stale = await h.api('PUT', `${svcPath('put')}/status`, body);
+    expect(stale.status).toBe(409);
+    expect(await json(stale)).toMatchObject({ kind: 'Status', reason: 'Conflict' });
+    // No revision came of the ignored spec.
+    await h.settle();
+    const revisions = await get('/apis/serving.knative.dev/v1/namespaces/default/revisions');
+    expect(revisions.items.map((i: any) => i.metadata.name)).toEqual(['put-00001']);
+    const bad = await h.api('PUT', `${svcPath('put')}/status`, { status: { observedGeneration: 'one' } });
+    expect(bad.status).toBe(422);
+    expect((await json(bad)).details.causes[0].field).toBe('status.observedGeneration');
+  });
+
+  it('PATCH …/status (merge, JSON) changes only the status; a resourceVersion in the patch is a precondition', async () => {
+    const svc = await created('pst');
+    const merge = await h.api(
+      'PATCH',
+      `${svcPath('pst')}/status`,
+      { spec: { traffic: [{ revisionName: 'nope', percent: 100 }] }, status: { url: 'http://patched.example' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect(merge.status).toBe(200);
+    const merged = await json(merge);
+    expect(merged.status.url).toBe('http://patched.example');
+    expect(merged.spec).toEqual(svc.spec);
+    expect(merged.metadata.generation).toBe(1);
+    const jsonPatch = await h.api(
+      'PATCH',
+      `${svcPath('pst')}/status`,
+      [{ op: 'replace', path: '/status/url', value: 'http://json.example' }],
+      { 'content-type': 'application/json-patch+json' },
+    );
+    expect((await json(jsonPatch)).status.url).toBe('http://json.example');
+    const stale = await h.api(
+      'PATCH',
+      `${svcPath('pst')}/status`,
+      { metadata: { resourceVersion: svc.metadata.resourceVersion }, status: { url: 'http://stale.example' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect(stale.status).toBe(409);
+    expect(
+      (
+        await h.api(
+          'PATCH',
+          `${svcPath('none')}/status`,
+          { status: {} },
+          { 'content-type': 'application/merge-patch+json' },
+        )
+      ).status,
+    ).toBe(404);
+  });
+
+  it('a rollback updates managedFields: its manager owns spec.traffic', async () => {
+    const v1 = await created('rb');
+    v1.spec.template.spec.containers[0].env[0].value = 'v2';
+    delete v1.metadata.resourceVersion;
+    await h.api('PUT', `${svcPath('rb')}?fieldManager=deployer`, v1);
+    await h.settle();
+    const r = await h.api('POST', `${svcPath('rb')}/rollback`, undefined, { 'user-agent': 'skiff' });
+    expect(r.status).toBe(200);
+    const managed = (await json(r)).metadata.managedFields;
+    const skiff = managed.find((m: any) => m.manager === 'skiff');
+    expect(skiff).toMatchObject({ operation: 'Update', apiVersion: 'serving.knative.dev/v1' });
+    expect(skiff.fieldsV1).toEqual({ 'f:spec': { 'f:traffic': {} } });
+    // The deployer keeps the template it wrote.
+    expect(managed.find((m: any) => m.manager === 'deployer').fieldsV1['f:spec']['f:template']).toBeDefined();
   });
 });

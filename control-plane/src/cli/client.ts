@@ -30,6 +30,8 @@ export function client(server: string, token: string, fetchFn: Fetch = (input, i
         headers: {
           authorization: `Bearer ${token}`,
           accept: 'application/json',
+          // The field manager of the CLI's writes (kube-apiserver names it from the User-Agent).
+          'user-agent': 'skiff',
           ...(init.headers as Record<string, string>),
         },
       });

@@ -455,6 +455,37 @@ export class Store {
     });
   }
 
+  /**
+   * A client's write to the `status` subresource (PUT or PATCH …/status): only the status changes
+   * (generation stays), `StoreConflict` on a stale `expectedVersion`, durable like any user write.
+   * `undefined` when the Service does not exist.
+   */
+  writeServiceStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    expectedVersion: number | undefined,
+    actor: Actor,
+  ): ServiceRow | undefined {
+    return this.#tx(() => {
+      const current = this.getService(namespace, name);
+      if (!current) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+        throw new StoreConflict(current.resourceVersion);
+      }
+      if (canonicalJson(current.status) === canonicalJson(status)) return current;
+      const next: ServiceRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
+      this.db
+        .update(services)
+        .set({ status, resourceVersion: next.resourceVersion })
+        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
+        .run();
+      this.#event('MODIFIED', 'services', next);
+      this.#audit(actor, 'status', namespace, name, {});
+      return next;
+    });
+  }
+
   // DomainMappings (serving.knative.dev/v1beta1). Not in the watch event log (Services and
   // Revisions only): a watch on them is refused.
 

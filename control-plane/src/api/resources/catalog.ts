@@ -36,6 +36,8 @@ export interface ResourceInfo {
   kind: string;
   shortNames: string[];
   verbs: string[];
+  /** Verbs of its `status` subresource. */
+  statusVerbs: string[];
   columns: PrinterColumn[];
 }
 
@@ -84,6 +86,7 @@ export const resources: ResourceInfo[] = [
     kind: 'Service',
     shortNames: ['kservice', 'ksvc'],
     verbs: writable,
+    statusVerbs: ['get', 'patch', 'update'],
     columns: [urlColumn, ...latestColumns, ...readyColumns],
   },
   {
@@ -92,6 +95,7 @@ export const resources: ResourceInfo[] = [
     kind: 'Configuration',
     shortNames: ['config', 'cfg'],
     verbs: views,
+    statusVerbs: ['get'],
     columns: [...latestColumns, ...readyColumns],
   },
   {
@@ -101,6 +105,7 @@ export const resources: ResourceInfo[] = [
     shortNames: ['rev'],
     // Revisions are made by their Configuration; users read and delete them.
     verbs: ['delete', 'get', 'list', 'watch'],
+    statusVerbs: ['get'],
     columns: [
       {
         name: 'Config Name',
@@ -139,12 +144,11 @@ export const resources: ResourceInfo[] = [
     kind: 'Route',
     shortNames: ['rt'],
     verbs: views,
+    statusVerbs: ['get'],
     columns: [urlColumn, ...readyColumns],
   },
 ];
 
-// Status is written by Skiff's reconciler only: clients read it (`kubectl get --subresource=status`).
-export const statusVerbs = ['get'];
 export { servingGroup };
 
 export function resourceInfo(name: string): ResourceInfo {

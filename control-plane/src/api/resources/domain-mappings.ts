@@ -30,6 +30,7 @@ export const domainMappingInfo: ResourceInfo = {
   kind: 'DomainMapping',
   shortNames: ['dm'],
   verbs: ['create', 'delete', 'get', 'list', 'update'],
+  statusVerbs: ['get'],
   // Knative's printer columns for DomainMapping.
   columns: [
     { name: 'URL', type: 'string', cell: (o) => str(o.status?.url), description: 'Where it answers', priority: 0 },

@@ -1,7 +1,8 @@
-import { conflict, invalidStatus, notFound, type TrafficTarget } from '@skiff/shared';
+import { conflict, invalidStatus, notFound, servingGroup, type TrafficTarget } from '@skiff/shared';
 import type { ResolvedTarget } from '../../reconciler/service-state.ts';
 import { respond, statusResponse } from '../body.ts';
 import type { ApiDeps } from '../deps.ts';
+import { afterUpdate, managerFromUserAgent, type Obj } from '../managed-fields.ts';
 import { serviceObject } from '../objects.ts';
 
 /**
@@ -65,10 +66,19 @@ export function rollback(
     .filter((t) => t.tag !== undefined)
     .map((t) => ({ ...t, percent: 0 }));
   const traffic: TrafficTarget[] = [{ revisionName: target, latestRevision: false, percent: 100 }, ...tagged];
+  const spec = { ...svc.spec, traffic };
+  // A rollback is an update of spec.traffic: its writer (`fieldManager`, else the User-Agent's
+  // product: `skiff` for the CLI) owns that field from now on, as after any other update.
+  const before = serviceObject(svc) as unknown as Obj;
+  const after = { ...before, spec } as Obj;
+  const manager =
+    new URL(req.url).searchParams.get('fieldManager') ?? managerFromUserAgent(req.headers.get('user-agent'));
+  const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const managedFields = afterUpdate(svc.managedFields, before, after, manager, `${servingGroup}/v1`, time);
   const row = store.updateService(
     namespace,
     name,
-    { labels: svc.labels, annotations: svc.annotations, spec: { ...svc.spec, traffic } },
+    { labels: svc.labels, annotations: svc.annotations, spec, managedFields },
     undefined,
     'user',
     'rollback',

@@ -7,6 +7,7 @@ import {
   metadataTypeProblem,
   notFound,
   type Service,
+  ServiceStatusSchema,
   servingGroup,
   verifyNameChange,
 } from '@skiff/shared';
@@ -32,6 +33,7 @@ import { applyJsonPatch, mergePatch } from '../patch.ts';
 import { readDeleteOptions, type WriteOptions, writeOptions } from '../write-options.ts';
 import { resourceInfo } from './catalog.ts';
 import { rollback } from './rollback.ts';
+import { statusRoutes } from './status.ts';
 
 const info = resourceInfo('services');
 
@@ -67,6 +69,19 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
         : statusResponse(c.req.raw, notFound('Service', name));
     });
   }
+  statusRoutes(app, `${namespacedPath}/services`, {
+    kind: 'Service',
+    schema: ServiceStatusSchema,
+    get: (ns, name) => {
+      const row = store.getService(ns, name);
+      return row && serviceObject(row);
+    },
+    write: (ns, name, status, expected, dryRun) => {
+      const write = () => store.writeServiceStatus(ns, name, status, expected, 'user');
+      const row = dryRun ? store.dryRun(write) : write();
+      return row && serviceObject(row);
+    },
+  });
   app.put(`${namespacedPath}/services/:name`, async (c) => {
     const opts = options(c.req.raw);
     if (opts instanceof Response) return opts;
