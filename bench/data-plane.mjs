@@ -6,6 +6,10 @@
 // (h2load, Debian nghttp2-client); the engine's line counts before and after.
 //
 //   node bench/data-plane.mjs [--rounds 3] [--seconds 4] [--connections 50] [--before <git ref>]
+//                             [--only grpc] [--grpc-before <git ref>]
+//
+// `--only grpc` runs the gRPC part alone; `--grpc-before <ref>` adds router → queue-proxy → app
+// bundled from that ref to the gRPC targets, same run (an HTTP/2 change against the code before it).
 //
 // Needs wrk and nginx (Debian: apt-get install wrk nginx) and git. Everything runs on loopback.
 // Targets are interleaved (each round starts at another one) so machine noise hits all alike;
@@ -29,6 +33,8 @@ const { values: opts } = parseArgs({
     connections: { type: 'string', default: '50' },
     before: { type: 'string', default: premerge },
     'rss-seconds': { type: 'string', default: '6' },
+    only: { type: 'string' },
+    'grpc-before': { type: 'string' },
   },
 });
 need('wrk', 'apt-get install wrk');
@@ -39,6 +45,8 @@ const seconds = Number(opts.seconds);
 const connections = Number(opts.connections);
 const token = 'bench-router-token';
 const work = mkdtempSync(join(tmpdir(), 'skiff-bench-data-plane-'));
+if (opts.only !== undefined && opts.only !== 'grpc') throw new Error(`--only takes grpc, not ${opts.only}`);
+const http1 = opts.only !== 'grpc';
 
 // --- bundles: after (this tree) and before (the ref, from git) -------------------------------------
 const banner = {
@@ -74,14 +82,18 @@ async function bundle(tree, entry, outfile) {
     logLevel: 'warning',
   });
 }
-const beforeTree = join(work, 'before');
-mkdirSync(beforeTree);
-execFileSync('sh', ['-c', `git -C '${root}' archive '${opts.before}' | tar -x -C '${beforeTree}'`]);
+/** The tree of `ref`, extracted from git into the work folder. */
+function treeOf(label, ref) {
+  const dir = join(work, label);
+  mkdirSync(dir);
+  execFileSync('sh', ['-c', `git -C '${root}' archive '${ref}' | tar -x -C '${dir}'`]);
+  return dir;
+}
+const trees = [['after', root.replace(/\/$/, '')]];
+if (http1) trees.push(['before', treeOf('before', opts.before)]);
+if (opts['grpc-before'] !== undefined) trees.push(['grpcBefore', treeOf('grpc-before', opts['grpc-before'])]);
 const builds = {};
-for (const [label, tree] of [
-  ['before', beforeTree],
-  ['after', root.replace(/\/$/, '')],
-]) {
+for (const [label, tree] of trees) {
   builds[label] = { router: join(work, `router-${label}.mjs`), qp: join(work, `qp-${label}.mjs`) };
   await bundle(tree, 'edge-router/src/entry/node.ts', builds[label].router);
   await bundle(tree, 'queue-proxy/src/main.ts', builds[label].qp);
@@ -194,78 +206,85 @@ async function router(bundleFile, endpointPort) {
   return port;
 }
 
-const qpBefore = await queueProxy(builds.before.qp);
-const qpAfter = await queueProxy(builds.after.qp);
-const qpDeployed = await queueProxy(builds.after.qp, deployedNodeOptions);
-const targets = [
-  { name: 'app direct', port: appPort },
-  { name: 'nginx → app', port: nginxPort, nginx: true },
-  { name: 'nginx → nginx → app', port: nginx2Port, nginx2: true },
-  { name: 'queue-proxy → app, before', port: qpBefore.port },
-  { name: 'queue-proxy → app, after', port: qpAfter.port },
-  { name: `queue-proxy → app, after, as deployed (${deployedNodeOptions})`, port: qpDeployed.port },
-  { name: 'router → app, before', port: await router(builds.before.router, appPort) },
-  { name: 'router → app, after', port: await router(builds.after.router, appPort) },
-  { name: 'router → queue-proxy → app, before', port: await router(builds.before.router, qpBefore.port), chain: true },
-  { name: 'router → queue-proxy → app, after', port: await router(builds.after.router, qpAfter.port), chain: true },
-];
+let summary = [];
+let rss;
+if (http1) {
+  const qpBefore = await queueProxy(builds.before.qp);
+  const qpAfter = await queueProxy(builds.after.qp);
+  const qpDeployed = await queueProxy(builds.after.qp, deployedNodeOptions);
+  const targets = [
+    { name: 'app direct', port: appPort },
+    { name: 'nginx → app', port: nginxPort, nginx: true },
+    { name: 'nginx → nginx → app', port: nginx2Port, nginx2: true },
+    { name: 'queue-proxy → app, before', port: qpBefore.port },
+    { name: 'queue-proxy → app, after', port: qpAfter.port },
+    { name: `queue-proxy → app, after, as deployed (${deployedNodeOptions})`, port: qpDeployed.port },
+    { name: 'router → app, before', port: await router(builds.before.router, appPort) },
+    { name: 'router → app, after', port: await router(builds.after.router, appPort) },
+    {
+      name: 'router → queue-proxy → app, before',
+      port: await router(builds.before.router, qpBefore.port),
+      chain: true,
+    },
+    { name: 'router → queue-proxy → app, after', port: await router(builds.after.router, qpAfter.port), chain: true },
+  ];
 
-console.log(`machine: ${machine()}`);
-console.log(`before: ${opts.before}`);
-console.log(`load: wrk -t1 -c${connections} -d${seconds}s, ${rounds} rounds, GET / (13-byte body)\n`);
-const url = (t) => `http://127.0.0.1:${t.port}/`;
-for (const t of targets) wrk(url(t), { seconds: 1, connections }); // warm up
-const runs = new Map(targets.map((t) => [t.name, []]));
-for (let r = 0; r < rounds; r++) {
-  for (const t of targets.map((_, i) => targets[(i + r) % targets.length])) {
-    const result = wrk(url(t), { seconds, connections });
-    if (result.errors > 0 || result.socketErrors) {
-      console.error(`${t.name}: ${result.errors} non-2xx, socket errors: ${result.socketErrors ?? 'none'}`);
+  console.log(`machine: ${machine()}`);
+  console.log(`before: ${opts.before}`);
+  console.log(`load: wrk -t1 -c${connections} -d${seconds}s, ${rounds} rounds, GET / (13-byte body)\n`);
+  const url = (t) => `http://127.0.0.1:${t.port}/`;
+  for (const t of targets) wrk(url(t), { seconds: 1, connections }); // warm up
+  const runs = new Map(targets.map((t) => [t.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const t of targets.map((_, i) => targets[(i + r) % targets.length])) {
+      const result = wrk(url(t), { seconds, connections });
+      if (result.errors > 0 || result.socketErrors) {
+        console.error(`${t.name}: ${result.errors} non-2xx, socket errors: ${result.socketErrors ?? 'none'}`);
+      }
+      runs.get(t.name).push(result);
     }
-    runs.get(t.name).push(result);
+    process.stdout.write(`round ${r + 1}/${rounds} done\n`);
   }
-  process.stdout.write(`round ${r + 1}/${rounds} done\n`);
-}
-const nginxRuns = runs.get('nginx → app');
-const nginx2Runs = runs.get('nginx → nginx → app');
-const summary = targets.map((t) => {
-  const list = runs.get(t.name);
-  const versus = t.chain ? nginx2Runs : nginxRuns;
-  return {
-    ...t,
-    rps: median(list.map((x) => x.rps)),
-    p50: median(list.map((x) => x.p50)),
-    p99: median(list.map((x) => x.p99)),
-    ratio: median(list.map((x, i) => x.rps / versus[i].rps)),
-  };
-});
-console.log('\n| target | req/s (median) | p50 ms | p99 ms | req/s vs nginx (chains: vs nginx → nginx) |');
-console.log('|---|---:|---:|---:|---:|');
-for (const s of summary) {
-  console.log(
-    `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.ratio.toFixed(2)}× |`,
-  );
-}
+  const nginxRuns = runs.get('nginx → app');
+  const nginx2Runs = runs.get('nginx → nginx → app');
+  summary = targets.map((t) => {
+    const list = runs.get(t.name);
+    const versus = t.chain ? nginx2Runs : nginxRuns;
+    return {
+      ...t,
+      rps: median(list.map((x) => x.rps)),
+      p50: median(list.map((x) => x.p50)),
+      p99: median(list.map((x) => x.p99)),
+      ratio: median(list.map((x, i) => x.rps / versus[i].rps)),
+    };
+  });
+  console.log('\n| target | req/s (median) | p50 ms | p99 ms | req/s vs nginx (chains: vs nginx → nginx) |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const s of summary) {
+    console.log(
+      `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.ratio.toFixed(2)}× |`,
+    );
+  }
 
-// --- queue-proxy memory under wrk -c32 -----------------------------------------------------------
-/** RSS of a node process that only waits, for scale. */
-function bareNodeRss() {
-  const out = execFileSync(
-    process.execPath,
-    [
-      '-e',
-      "setTimeout(() => console.log(/VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]), 500)",
-    ],
-    { encoding: 'utf8' },
-  );
-  return Number(out.trim()) / 1024;
-}
-/** Peak RSS of `pid` while wrk -c32 runs against it (sampled by a child so wrk does not block it). */
-function peakRss(qp) {
-  const sampler = join(work, 'rss.mjs');
-  writeFileSync(
-    sampler,
-    `import { readFileSync } from 'node:fs';
+  // --- queue-proxy memory under wrk -c32 -----------------------------------------------------------
+  /** RSS of a node process that only waits, for scale. */
+  function bareNodeRss() {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        "setTimeout(() => console.log(/VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]), 500)",
+      ],
+      { encoding: 'utf8' },
+    );
+    return Number(out.trim()) / 1024;
+  }
+  /** Peak RSS of `pid` while wrk -c32 runs against it (sampled by a child so wrk does not block it). */
+  function peakRss(qp) {
+    const sampler = join(work, 'rss.mjs');
+    writeFileSync(
+      sampler,
+      `import { readFileSync } from 'node:fs';
 let peak = 0;
 const t = setInterval(() => {
   const m = /VmRSS:\\s+(\\d+) kB/.exec(readFileSync('/proc/${qp.pid}/status', 'utf8'));
@@ -273,23 +292,27 @@ const t = setInterval(() => {
 }, 100);
 setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1)); }, ${Number(opts['rss-seconds']) * 1000 + 500});
 `,
+    );
+    const out = execFileSync(
+      'sh',
+      [
+        '-c',
+        `node '${sampler}' & wrk -t1 -c32 -d${opts['rss-seconds']}s http://127.0.0.1:${qp.port}/ >/dev/null; wait`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return Number(out.trim());
+  }
+  // Fresh processes, so that the load above does not count.
+  rss = {
+    before: peakRss(await queueProxy(builds.before.qp)),
+    after: peakRss(await queueProxy(builds.after.qp)),
+    deployed: peakRss(await queueProxy(builds.after.qp, deployedNodeOptions)),
+  };
+  console.log(
+    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes): before ${rss.before.toFixed(1)} MiB, after ${rss.after.toFixed(1)} MiB, after as deployed (${deployedNodeOptions}) ${rss.deployed.toFixed(1)} MiB (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
   );
-  const out = execFileSync(
-    'sh',
-    ['-c', `node '${sampler}' & wrk -t1 -c32 -d${opts['rss-seconds']}s http://127.0.0.1:${qp.port}/ >/dev/null; wait`],
-    { encoding: 'utf8' },
-  );
-  return Number(out.trim());
 }
-// Fresh processes, so that the load above does not count.
-const rss = {
-  before: peakRss(await queueProxy(builds.before.qp)),
-  after: peakRss(await queueProxy(builds.after.qp)),
-  deployed: peakRss(await queueProxy(builds.after.qp, deployedNodeOptions)),
-};
-console.log(
-  `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes): before ${rss.before.toFixed(1)} MiB, after ${rss.after.toFixed(1)} MiB, after as deployed (${deployedNodeOptions}) ${rss.deployed.toFixed(1)} MiB (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
-);
 
 // --- gRPC unary through both hops (h2load) ----------------------------------------------------------
 /** nginx proxying gRPC (h2c in, h2c out) to `upstreamPort`, one worker. */
@@ -304,7 +327,11 @@ error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  # nginx ends an HTTP/2 connection (GOAWAY) and an upstream keep-alive connection after 1000
+  # requests by default; h2load counts the calls cut off then as failed and reconnects slowly,
+  # which held nginx to a fraction of its speed here. A peer at its best: no such limit.
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${listenPort} http2;
     location / { grpc_pass grpc://app; }
@@ -366,14 +393,15 @@ if (grpcSummary) {
   const g2 = await freePort();
   nginxProcesses.push(await startGrpcNginx(g1, grpcAppPort));
   nginxProcesses.push(await startGrpcNginx(g2, g1));
-  const grpcQp = await (async () => {
-    const port = await freePort();
+  /** Router → queue-proxy → app (an h2c revision), both hops from `build`. */
+  async function grpcChainOf(build) {
+    const qpPort = await freePort();
     await start(
       process.execPath,
-      [builds.after.qp],
+      [build.qp],
       {
         USER_PORT: String(grpcAppPort),
-        QUEUE_SERVING_PORT: String(port),
+        QUEUE_SERVING_PORT: String(qpPort),
         QUEUE_ADMIN_PORT: String(await freePort()),
         QUEUE_METRICS_PORT: String(await freePort()),
         SERVING_NAMESPACE: 'default',
@@ -382,22 +410,24 @@ if (grpcSummary) {
       },
       /serving \S*:\d+/,
     );
-    return port;
-  })();
-  const grpcRouterPort = await freePort();
-  const snap = snapshot(`http://127.0.0.1:${grpcQp}`);
-  snap.revisions[0].protocol = 'h2c';
-  await start(
-    process.execPath,
-    [builds.after.router],
-    {
-      PORT: String(grpcRouterPort),
-      SKIFF_ROUTER_HOST: '127.0.0.1',
-      SKIFF_CONTROL_PLANE_URL: await controlPlane(snap),
-      SKIFF_ROUTER_TOKEN: token,
-    },
-    /routing snapshot \d+/,
-  );
+    const routerPort = await freePort();
+    const snap = snapshot(`http://127.0.0.1:${qpPort}`);
+    snap.revisions[0].protocol = 'h2c';
+    await start(
+      process.execPath,
+      [build.router],
+      {
+        PORT: String(routerPort),
+        SKIFF_ROUTER_HOST: '127.0.0.1',
+        SKIFF_CONTROL_PLANE_URL: await controlPlane(snap),
+        SKIFF_ROUTER_TOKEN: token,
+      },
+      /routing snapshot \d+/,
+    );
+    return routerPort;
+  }
+  const grpcRouterPort = await grpcChainOf(builds.after);
+  const grpcBeforePort = builds.grpcBefore === undefined ? undefined : await grpcChainOf(builds.grpcBefore);
   await new Promise((r) => setTimeout(r, 500));
   const grpcTargets = [
     { name: 'app direct', port: grpcAppPort },
@@ -405,6 +435,8 @@ if (grpcSummary) {
     { name: 'nginx → nginx → app (grpc_pass)', port: g2, chain: true },
     { name: 'router → queue-proxy → app', port: grpcRouterPort },
   ];
+  if (grpcBeforePort !== undefined)
+    grpcTargets.push({ name: `router → queue-proxy → app, ${opts['grpc-before']}`, port: grpcBeforePort });
   const grpcRuns = new Map(grpcTargets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of grpcTargets.map((_, i) => grpcTargets[(i + r) % grpcTargets.length])) {
@@ -414,6 +446,7 @@ if (grpcSummary) {
     }
   }
   const chainRuns = grpcRuns.get('nginx → nginx → app (grpc_pass)');
+  if (!http1) console.log(`machine: ${machine()}`);
   console.log(`\ngRPC unary (h2load -c8 -m16 -D${seconds}, ${rounds} rounds; JSON message):`);
   console.log(
     '| target | req/s (median) | mean latency (last round) | vs nginx → nginx (median of per-round ratios) |',
@@ -449,26 +482,33 @@ console.log(
   `HTTP/1.1 connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')}); HTTP/2 (new): ${h2After.map((p) => `${p} ${lines(undefined, [p])}`).join(', ')}`,
 );
 
-const get = (name) => summary.find((s) => s.name === name);
-const bars = [
-  ['router → app, after ≥ 0.71× nginx and ≥ before', get('router → app, after'), 0.71, get('router → app, before')],
-  [
-    'queue-proxy → app, after ≥ 0.66× nginx and ≥ before',
-    get('queue-proxy → app, after'),
-    0.66,
-    get('queue-proxy → app, before'),
-  ],
-  ['router → queue-proxy → app, after ≥ 0.5× nginx → nginx', get('router → queue-proxy → app, after'), 0.5, undefined],
-];
-for (const [label, s, bar, before] of bars) {
-  const met = s.ratio >= bar && (before === undefined || s.ratio >= before.ratio);
+if (http1) {
+  const get = (name) => summary.find((s) => s.name === name);
+  const bars = [
+    ['router → app, after ≥ 0.71× nginx and ≥ before', get('router → app, after'), 0.71, get('router → app, before')],
+    [
+      'queue-proxy → app, after ≥ 0.66× nginx and ≥ before',
+      get('queue-proxy → app, after'),
+      0.66,
+      get('queue-proxy → app, before'),
+    ],
+    [
+      'router → queue-proxy → app, after ≥ 0.5× nginx → nginx',
+      get('router → queue-proxy → app, after'),
+      0.5,
+      undefined,
+    ],
+  ];
+  for (const [label, s, bar, before] of bars) {
+    const met = s.ratio >= bar && (before === undefined || s.ratio >= before.ratio);
+    console.log(
+      `bar: ${label}: ${met ? 'met' : 'NOT met'} (${s.ratio.toFixed(2)}×${before ? `, before ${before.ratio.toFixed(2)}×` : ''})`,
+    );
+  }
   console.log(
-    `bar: ${label}: ${met ? 'met' : 'NOT met'} (${s.ratio.toFixed(2)}×${before ? `, before ${before.ratio.toFixed(2)}×` : ''})`,
+    `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB (as deployed): ${rss.deployed <= 50 ? 'met' : 'NOT met'} (${rss.deployed.toFixed(1)} MiB)`,
   );
 }
-console.log(
-  `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB (as deployed): ${rss.deployed <= 50 ? 'met' : 'NOT met'} (${rss.deployed.toFixed(1)} MiB)`,
-);
 const grpcChain = grpcSummary?.find((g) => g.name === 'router → queue-proxy → app');
 if (grpcChain !== undefined) {
   console.log(

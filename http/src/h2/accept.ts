@@ -14,27 +14,30 @@ export function startsHttp2(chunk: Buffer): boolean {
 
 /**
  * Serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port: the first bytes of each
- * connection decide. HTTP/1.1 keeps the socket itself (the bytes read go back with `unshift`);
- * HTTP/2 gets a stream that replays them (`socketStream`).
+ * connection decide, and go back into the socket with `unshift` for either side. `node:http2`
+ * takes the socket itself (it reads what is already buffered before it attaches to the socket's
+ * handle): a wrapping JavaScript stream would put every frame through `JSStreamSocket`, which
+ * cost this hop most of its gRPC throughput (bench/data-plane.mjs --only grpc).
  */
-export function acceptEither(socket: Socket, http1: (socket: Socket) => void, http2: (stream: Duplex) => void): void {
+export function acceptEither(socket: Socket, http1: (socket: Socket) => void, http2: (socket: Socket) => void): void {
   socket.once('data', (chunk: Buffer) => {
+    socket.pause();
+    socket.unshift(chunk);
     if (!startsHttp2(chunk)) {
-      socket.pause();
-      socket.unshift(chunk);
       http1(socket);
       socket.resume();
       return;
     }
-    http2(socketStream(socket, chunk));
+    http2(socket);
   });
 }
 
 /**
- * The socket as a stream for `node:http2`, which reads a socket's handle directly and would miss
- * bytes JavaScript has read already: `opening` comes first, then what the socket reads. After an
+ * The socket as a stream for `node:http2` when the connection does not start as HTTP/2 on the
+ * wire: `opening` (bytes this hop makes up) comes first, then what the socket reads. After an
  * `Upgrade: h2c` (`upgraded`), `opening` stands for the client's start and the client's own
- * preface, when it comes (after bytes already `buffered`), is checked and dropped.
+ * preface, when it comes (after bytes already `buffered`), is checked and dropped. Slower than
+ * the socket itself (every frame passes through JavaScript), so only upgraded connections take it.
  */
 export function socketStream(socket: Socket, opening: Buffer, upgraded?: { buffered: Buffer | undefined }): Duplex {
   const stream = new Duplex({

@@ -110,7 +110,11 @@ export class EndpointPool {
     const current = this.#session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    const session = connectHttp2(`http://${host}:${this.port}`);
+    // Nagle off, as on every HTTP/1.1 connection here: `node:http2` leaves it on, and a small frame
+    // then waits for the peer's delayed ACK (tens of ms per gRPC call under load).
+    const session = connectHttp2(`http://${host}:${this.port}`, {
+      createConnection: () => connect({ host: this.host, port: this.port, noDelay: true }),
+    });
     session.on('error', noop);
     const forget = () => {
       if (this.#session === session) this.#session = undefined;
