@@ -19,6 +19,7 @@ export * from './parse/decode.ts';
 export * from './parse/documents.ts';
 export * from './parse/json-locate.ts';
 export * from './schemas/container.ts';
+export * from './schemas/domain-mapping.ts';
 export * from './schemas/meta.ts';
 export * from './schemas/resources.ts';
 export * from './schemas/revision.ts';

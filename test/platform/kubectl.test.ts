@@ -208,6 +208,51 @@ describeK8s('kubectl against skiff up', () => {
     expect(taken.metadata.managedFields.map((m: any) => m.manager)).toEqual(['bob']);
   });
 
+  it('DomainMapping (v1beta1): apply (validated), get with URL/READY/REASON, explain, apply again, patch', async () => {
+    const dm = (target: string, label: string) => `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: shop.example.test
+  labels:
+    team: ${label}
+spec:
+  ref:
+    apiVersion: serving.knative.dev/v1
+    kind: Service
+    name: ${target}
+`;
+    const typo = await kubectl(['apply', '-f', '-'], dm('web', 'a').replace('  ref:', '  reff:'));
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toMatch(/reff/);
+    expect(await ok(['apply', '-f', '-'], dm('web', 'a'))).toMatch(
+      /domainmapping.serving.knative.dev\/shop.example.test created/,
+    );
+    await ok(['wait', '--for=condition=Ready', 'domainmapping/shop.example.test', '--timeout=60s']);
+    const [header, row] = (await ok(['get', 'domainmapping'])).trim().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'URL', 'READY', 'REASON']);
+    expect(row).toMatch(/^shop\.example\.test\s+http:\/\/shop\.example\.test\s+True\s*$/);
+    expect((await (await p.get('shop.example.test')).text()).trim()).toBe('Hello v3!');
+    const explained = await ok(['explain', 'domainmapping.spec.ref']);
+    expect(explained).toMatch(/GROUP:\s+serving\.knative\.dev/);
+    expect(explained).toMatch(/VERSION:\s+v1beta1/);
+    expect(explained).toMatch(/The Service the domain reaches/);
+    // Applied again with a change: kubectl's merge patch against the last applied configuration.
+    expect(await ok(['apply', '-f', '-'], dm('web', 'b'))).toMatch(/shop.example.test configured/);
+    expect((await getJson(['get', 'domainmapping', 'shop.example.test'])).metadata.labels.team).toBe('b');
+    await ok([
+      'patch',
+      'domainmapping',
+      'shop.example.test',
+      '--type',
+      'json',
+      '-p',
+      '[{"op":"replace","path":"/metadata/labels/team","value":"c"}]',
+    ]);
+    expect((await getJson(['get', 'domainmapping', 'shop.example.test'])).metadata.labels.team).toBe('c');
+    await ok(['delete', 'domainmapping', 'shop.example.test']);
+    expect((await kubectl(['get', 'domainmapping', 'shop.example.test'])).stderr).toMatch(/NotFound|not found/);
+  });
+
   it('create with generateName, delete: gone from the API and the router', async () => {
     const gen = manifest('x', 'gen').replace('  name: x', '  generateName: gen-');
     const created = await ok(['create', '-f', '-', '-o', 'name'], gen);

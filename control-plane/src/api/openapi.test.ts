@@ -38,6 +38,21 @@ describe('OpenAPI v3', () => {
     }
   });
 
+  it('serves DomainMapping at v1beta1, as Knative does, with its fields and verbs', async () => {
+    const root = await get('/openapi/v3');
+    const entry = root.paths['apis/serving.knative.dev/v1beta1'];
+    expect(entry.serverRelativeURL).toMatch(/^\/openapi\/v3\/apis\/serving\.knative\.dev\/v1beta1\?hash=[0-9a-f]+$/);
+    const doc = await get(entry.serverRelativeURL);
+    const dm = doc.components.schemas['dev.knative.serving.v1beta1.DomainMapping'];
+    expect(dm['x-kubernetes-group-version-kind']).toEqual([
+      { group: 'serving.knative.dev', version: 'v1beta1', kind: 'DomainMapping' },
+    ]);
+    expect(dm.properties.spec.required).toEqual(['ref']);
+    expect(dm.properties.spec.properties.ref.properties.name.description).toMatch(/Service the domain reaches/);
+    const item = doc.paths['/apis/serving.knative.dev/v1beta1/namespaces/{namespace}/domainmappings/{name}'];
+    expect(Object.keys(item).sort()).toEqual(['delete', 'get', 'patch', 'put']);
+  });
+
   it('describes fields from the zod schemas (kubectl explain ksvc.spec.template.spec)', async () => {
     const doc = await get('/openapi/v3/apis/serving.knative.dev/v1');
     const svc = doc.components.schemas['dev.knative.serving.v1.Service'];
@@ -87,6 +102,9 @@ describe('OpenAPI v2', () => {
     expect(doc.swagger).toBe('2.0');
     const svc = doc.definitions['dev.knative.serving.v1.Service'];
     expect(svc['x-kubernetes-group-version-kind']).toEqual([gvk('Service')]);
+    expect(doc.definitions['dev.knative.serving.v1beta1.DomainMapping']['x-kubernetes-group-version-kind']).toEqual([
+      { group: 'serving.knative.dev', version: 'v1beta1', kind: 'DomainMapping' },
+    ]);
     expect(JSON.stringify(doc)).not.toContain('"nullable"');
     expect(JSON.stringify(doc)).not.toContain('#/components/');
   });

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import {
-  apiVersion,
   ConfigurationSchema,
+  DomainMappingSchema,
   RevisionSchema,
   RouteSchema,
   ServiceSchema,
@@ -9,7 +10,8 @@ import {
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { kubernetesVersion } from './discovery.ts';
-import { resources } from './resources/catalog.ts';
+import { type ResourceInfo, resources } from './resources/catalog.ts';
+import { domainMappingInfo } from './resources/domain-mappings.ts';
 
 /**
  * OpenAPI v2 and v3 for the serving group, generated from the zod schemas in `shared/` (the same
@@ -17,12 +19,20 @@ import { resources } from './resources/catalog.ts';
  * Schemas are written the way kube-apiserver publishes a CRD's structural schema.
  */
 
-const schemas = {
-  Service: ServiceSchema,
-  Configuration: ConfigurationSchema,
-  Revision: RevisionSchema,
-  Route: RouteSchema,
-};
+/** The group's versions: v1, and v1beta1 for DomainMapping (as Knative serves it). */
+const versions: { version: string; schemas: Record<string, z.ZodType>; resources: ResourceInfo[] }[] = [
+  {
+    version: 'v1',
+    schemas: {
+      Service: ServiceSchema,
+      Configuration: ConfigurationSchema,
+      Revision: RevisionSchema,
+      Route: RouteSchema,
+    },
+    resources,
+  },
+  { version: 'v1beta1', schemas: { DomainMapping: DomainMappingSchema }, resources: [domainMappingInfo] },
+];
 
 type Json = Record<string, unknown>;
 
@@ -32,6 +42,7 @@ const kindDescriptions: Record<string, string> = {
   Configuration: 'Configuration holds the template of the Revisions it makes: each change makes a new Revision.',
   Revision: 'Revision is an immutable snapshot of code and configuration, made by a Configuration.',
   Route: 'Route sends traffic to Revisions, split by percent, with tags naming revisions by their own URL.',
+  DomainMapping: 'DomainMapping maps a custom domain (its name) to a Knative Service.',
 };
 
 /** Rewrites a JSON schema into kube-apiserver's structural form (no bounds noise, int-or-string). */
@@ -65,60 +76,73 @@ function structural(node: unknown): unknown {
 }
 
 /** `dev.knative.serving.v1.Service`: kube-apiserver's definition name for a CRD's kind. */
-const definitionName = (kind: string) => `${servingGroup.split('.').reverse().join('.')}.v1.${kind}`;
+const definitionName = (version: string, kind: string) =>
+  `${servingGroup.split('.').reverse().join('.')}.${version}.${kind}`;
 
-function definitions(): Record<string, Json> {
+function definitions(version: string, schemas: Record<string, z.ZodType>): Record<string, Json> {
   const out: Record<string, Json> = {};
   for (const [kind, schema] of Object.entries(schemas)) {
     const json = structural(
       z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }),
     ) as Json;
-    out[definitionName(kind)] = {
+    out[definitionName(version, kind)] = {
       ...json,
       description: kindDescriptions[kind],
-      'x-kubernetes-group-version-kind': [{ group: servingGroup, version: 'v1', kind }],
+      'x-kubernetes-group-version-kind': [{ group: servingGroup, version, kind }],
     };
   }
   return out;
 }
 
-let cached: { v2: Json; v3: Json; hash: string } | undefined;
+interface Documents {
+  v2: Json;
+  /** Per version: its OpenAPI v3 document and that document's hash (the client's cache key). */
+  v3: Map<string, { doc: Json; hash: string }>;
+}
 
-function documents() {
+let cached: Documents | undefined;
+
+function documents(): Documents {
   if (cached) return cached;
-  const defs = definitions();
-  const paths: Record<string, Json> = {};
-  for (const r of resources) {
-    const ref = { $ref: `#/components/schemas/${definitionName(r.kind)}` };
-    const gvk = { group: servingGroup, version: 'v1', kind: r.kind };
-    const op = (action: string) => ({
-      operationId: `${action}${r.kind}`,
-      'x-kubernetes-action': action,
-      'x-kubernetes-group-version-kind': gvk,
-      parameters: [
-        { name: 'dryRun', in: 'query', schema: { type: 'string' } },
-        { name: 'fieldManager', in: 'query', schema: { type: 'string' } },
-        { name: 'fieldValidation', in: 'query', schema: { type: 'string' } },
-      ],
-      responses: { '200': { description: 'OK', content: { 'application/json': { schema: ref } } } },
-    });
-    paths[`/apis/${apiVersion}/namespaces/{namespace}/${r.name}`] = {
-      get: { ...op('list'), parameters: [] },
-      ...(r.verbs.includes('create') ? { post: op('post') } : {}),
-    };
-    paths[`/apis/${apiVersion}/namespaces/{namespace}/${r.name}/{name}`] = {
-      get: { ...op('get'), parameters: [] },
-      ...(r.verbs.includes('update') ? { put: op('put'), patch: op('patch') } : {}),
-      ...(r.verbs.includes('delete') ? { delete: { ...op('delete'), parameters: [] } } : {}),
-    };
-  }
   const info = { title: 'Kubernetes', version: kubernetesVersion.gitVersion };
-  const v3 = { openapi: '3.0.0', info, paths, components: { schemas: defs } };
-  const v2Defs = JSON.parse(JSON.stringify(defs).replaceAll('#/components/schemas/', '#/definitions/')) as Json;
+  const v3 = new Map<string, { doc: Json; hash: string }>();
+  let allDefs: Record<string, Json> = {};
+  for (const v of versions) {
+    const defs = definitions(v.version, v.schemas);
+    allDefs = { ...allDefs, ...defs };
+    const paths: Record<string, Json> = {};
+    const groupVersion = `${servingGroup}/${v.version}`;
+    for (const r of v.resources) {
+      const ref = { $ref: `#/components/schemas/${definitionName(v.version, r.kind)}` };
+      const gvk = { group: servingGroup, version: v.version, kind: r.kind };
+      const op = (action: string) => ({
+        operationId: `${action}${r.kind}`,
+        'x-kubernetes-action': action,
+        'x-kubernetes-group-version-kind': gvk,
+        parameters: [
+          { name: 'dryRun', in: 'query', schema: { type: 'string' } },
+          { name: 'fieldManager', in: 'query', schema: { type: 'string' } },
+          { name: 'fieldValidation', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: 'OK', content: { 'application/json': { schema: ref } } } },
+      });
+      paths[`/apis/${groupVersion}/namespaces/{namespace}/${r.name}`] = {
+        get: { ...op('list'), parameters: [] },
+        ...(r.verbs.includes('create') ? { post: op('post') } : {}),
+      };
+      paths[`/apis/${groupVersion}/namespaces/{namespace}/${r.name}/{name}`] = {
+        get: { ...op('get'), parameters: [] },
+        ...(r.verbs.includes('update') ? { put: op('put') } : {}),
+        ...(r.verbs.includes('patch') ? { patch: op('patch') } : {}),
+        ...(r.verbs.includes('delete') ? { delete: { ...op('delete'), parameters: [] } } : {}),
+      };
+    }
+    const doc = { openapi: '3.0.0', info, paths, components: { schemas: defs } };
+    v3.set(v.version, { doc, hash: createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 32) });
+  }
+  const v2Defs = JSON.parse(JSON.stringify(allDefs).replaceAll('#/components/schemas/', '#/definitions/')) as Json;
   // Swagger 2 has no `nullable`.
-  const v2 = { swagger: '2.0', info, paths: {}, definitions: stripNullable(v2Defs) };
-  const hash = String(JSON.stringify(v3).length.toString(16));
-  cached = { v2, v3, hash };
+  cached = { v2: { swagger: '2.0', info, paths: {}, definitions: stripNullable(v2Defs) }, v3 };
   return cached;
 }
 
@@ -133,10 +157,15 @@ export function openapiRoutes(app: Hono): void {
   app.get('/openapi/v2', () => json(documents().v2));
   app.get('/openapi/v3', () =>
     json({
-      paths: {
-        [`apis/${apiVersion}`]: { serverRelativeURL: `/openapi/v3/apis/${apiVersion}?hash=${documents().hash}` },
-      },
+      paths: Object.fromEntries(
+        [...documents().v3].map(([version, { hash }]) => [
+          `apis/${servingGroup}/${version}`,
+          { serverRelativeURL: `/openapi/v3/apis/${servingGroup}/${version}?hash=${hash}` },
+        ]),
+      ),
     }),
   );
-  app.get(`/openapi/v3/apis/${servingGroup}/v1`, () => json(documents().v3));
+  for (const v of versions) {
+    app.get(`/openapi/v3/apis/${servingGroup}/${v.version}`, () => json(documents().v3.get(v.version)?.doc));
+  }
 }

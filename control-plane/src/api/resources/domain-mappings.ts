@@ -11,9 +11,10 @@ import {
 import type { Hono } from 'hono';
 import type { DomainMappingRow } from '../../store/schema.ts';
 import { StoreConflict } from '../../store/store.ts';
-import { readBody, respond, statusResponse } from '../body.ts';
+import { patchType, readBody, respond, statusResponse } from '../body.ts';
 import { type ApiDeps, isWatch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
+import { applyJsonPatch, mergePatch } from '../patch.ts';
 import { readDeleteOptions, writeOptions } from '../write-options.ts';
 import type { KubeObject, ResourceInfo } from './catalog.ts';
 
@@ -29,7 +30,7 @@ export const domainMappingInfo: ResourceInfo = {
   singular: 'domainmapping',
   kind: 'DomainMapping',
   shortNames: ['dm'],
-  verbs: ['create', 'delete', 'get', 'list', 'update'],
+  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update'],
   statusVerbs: ['get'],
   // Knative's printer columns for DomainMapping.
   columns: [
@@ -105,14 +106,12 @@ export function domainMappingRoutes(app: Hono, deps: ApiDeps): void {
     if (!opts.dryRun) changed();
     return respond(req, 201, domainMappingObject(row));
   });
-  app.put(`${namespaced}/:name`, async (c) => {
-    const req = c.req.raw;
-    const { ns: namespace, name } = c.req.param();
-    const opts = writeOptions(new URL(req.url));
-    if ('kind' in opts) return statusResponse(req, opts);
-    const body = await readBody(req, 'object');
-    if (!body.ok) return statusResponse(req, body.status);
-    const checked = validateDomainMapping(body.value as Record<string, unknown>, namespace);
+  /** Replaces the mapping `name` with `input` (a PUT's body, or the object a patch made). */
+  function replace(req: Request, namespace: string, name: string, input: unknown, dryRun: boolean): Response {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      return statusResponse(req, failure('BadRequest', 'the body must be a DomainMapping object'));
+    }
+    const checked = validateDomainMapping(input as Record<string, unknown>, namespace);
     if (!checked.ok) return statusResponse(req, invalidStatus('DomainMapping', checked.name ?? name, checked.causes));
     if (checked.value.name !== name) {
       return statusResponse(
@@ -126,7 +125,7 @@ export function domainMappingRoutes(app: Hono, deps: ApiDeps): void {
         ]),
       );
     }
-    const meta = (body.value as { metadata?: { resourceVersion?: unknown } }).metadata;
+    const meta = (input as { metadata?: { resourceVersion?: unknown } }).metadata;
     const rv = meta?.resourceVersion;
     const expected = rv === undefined || rv === '' ? undefined : Number(rv);
     if (expected !== undefined && !Number.isInteger(expected)) {
@@ -139,9 +138,9 @@ export function domainMappingRoutes(app: Hono, deps: ApiDeps): void {
     }
     try {
       const update = () => store.updateDomainMapping(namespace, checked.value, expected, 'user');
-      const row = opts.dryRun ? store.dryRun(update) : update();
+      const row = dryRun ? store.dryRun(update) : update();
       if (!row) return statusResponse(req, notFound('DomainMapping', name));
-      if (!opts.dryRun) changed();
+      if (!dryRun) changed();
       return respond(req, 200, domainMappingObject(row));
     } catch (e) {
       if (e instanceof StoreConflict) {
@@ -156,6 +155,46 @@ export function domainMappingRoutes(app: Hono, deps: ApiDeps): void {
       }
       throw e;
     }
+  }
+
+  app.put(`${namespaced}/:name`, async (c) => {
+    const req = c.req.raw;
+    const { ns: namespace, name } = c.req.param();
+    const opts = writeOptions(new URL(req.url));
+    if ('kind' in opts) return statusResponse(req, opts);
+    const body = await readBody(req, 'object');
+    if (!body.ok) return statusResponse(req, body.status);
+    return replace(req, namespace, name, body.value, opts.dryRun);
+  });
+  // Merge and JSON patch (what `kubectl apply` and `kubectl patch` send for a custom resource).
+  app.patch(`${namespaced}/:name`, async (c) => {
+    const req = c.req.raw;
+    const { ns: namespace, name } = c.req.param();
+    const opts = writeOptions(new URL(req.url));
+    if ('kind' in opts) return statusResponse(req, opts);
+    const type = patchType(req);
+    if (typeof type !== 'string') return statusResponse(req, type);
+    if (type === 'apply') {
+      return statusResponse(
+        req,
+        failure(
+          'UnsupportedMediaType',
+          'server-side apply is not supported for domainmappings; use kubectl apply without --server-side (a merge patch), or a JSON patch',
+        ),
+      );
+    }
+    const body = await readBody(req, 'patch');
+    if (!body.ok) return statusResponse(req, body.status);
+    const row = store.getDomainMapping(namespace, name);
+    if (!row) return statusResponse(req, notFound('DomainMapping', name));
+    // The patch applies to the object as stored; status is the reconciler's.
+    const { status: _status, ...current } = domainMappingObject(row);
+    if (type === 'json') {
+      const patched = applyJsonPatch(current, body.value);
+      if ('kind' in patched) return statusResponse(req, patched);
+      return replace(req, namespace, name, patched.value, opts.dryRun);
+    }
+    return replace(req, namespace, name, mergePatch(current, body.value), opts.dryRun);
   });
   app.delete(`${namespaced}/:name`, async (c) => {
     const req = c.req.raw;

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { ObjectMetaSchema, statusBase } from './meta.ts';
+
+/**
+ * Knative's DomainMapping (serving.knative.dev/v1beta1) as its CRD publishes it: what OpenAPI
+ * serves for `kubectl explain` and client-side validation. Writes are checked field by field with
+ * Knative's rules in `../validation/domain-mapping.ts`, which refuses anything outside this shape.
+ */
+export const DomainMappingRefSchema = z
+  .strictObject({
+    apiVersion: z.string().describe('API version of the referent: serving.knative.dev/v1.'),
+    kind: z.string().describe('Kind of the referent: Service (a Knative Service).'),
+    name: z.string().describe('Name of the Service the domain reaches.'),
+    namespace: z.string().optional().describe("Namespace of the referent: the DomainMapping's own."),
+  })
+  .describe('The Service the domain reaches.');
+
+export const DomainMappingSpecSchema = z.strictObject({
+  ref: DomainMappingRefSchema,
+  tls: z
+    .strictObject({
+      secretName: z.string().describe('A Kubernetes TLS Secret (tls.crt, tls.key) in the same namespace.'),
+    })
+    .optional()
+    .describe('The certificate to serve the domain with over HTTPS.'),
+});
+
+export const DomainMappingStatusSchema = z
+  .object({
+    ...statusBase,
+    url: z.string().optional().describe('Where the domain answers.'),
+    address: z.object({ url: z.string().optional() }).loose().optional(),
+  })
+  .loose();
+
+export const DomainMappingSchema = z.strictObject({
+  apiVersion: z.literal('serving.knative.dev/v1beta1'),
+  kind: z.literal('DomainMapping'),
+  metadata: ObjectMetaSchema,
+  spec: DomainMappingSpecSchema,
+  status: DomainMappingStatusSchema.optional(),
+});
