@@ -28,6 +28,8 @@ const { values: opts } = parseArgs({
     writes: { type: 'string', default: '200' },
     changes: { type: 'string', default: '20' },
     'skip-router': { type: 'boolean', default: false },
+    // Writes a V8 CPU profile of each control plane run (`--cpu-prof`) into this directory.
+    profile: { type: 'string' },
   },
 });
 const large = Number(opts.services);
@@ -62,7 +64,10 @@ async function controlPlane(seed) {
   const port = await freePort();
   const proc = await start(
     process.execPath,
-    [`${root}control-plane/bin/skiff-control-plane.js`],
+    [
+      ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : []),
+      `${root}control-plane/bin/skiff-control-plane.js`,
+    ],
     {
       SKIFF_DATA_DIR: dataDir,
       SKIFF_API_PORT: String(port),
@@ -201,7 +206,9 @@ async function apiFigures(size) {
   const full = await cp.fetch(`${cp.base}/internal/v1/routing`, { headers: cp.routerHeaders });
   out.fullBytes.push((await full.text()).length);
   out.rss = rssMiB(cp.proc.pid);
+  const exited = new Promise((res) => cp.proc.once('exit', res));
   cp.proc.kill('SIGTERM');
+  await exited; // (a profile is written as it exits)
   return out;
 }
 

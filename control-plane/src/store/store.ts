@@ -9,7 +9,7 @@ import {
   type ServiceSpec,
 } from '@skiff/shared';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { RolloutCommand, RolloutEvent, RolloutState } from '../rollout/decider.ts';
@@ -93,6 +93,7 @@ export class Store {
   #begin: Database.Statement;
   #commit: Database.Statement;
   #rollback: Database.Statement;
+  #q: ReturnType<typeof prepareQueries>;
 
   constructor(file: string) {
     if (file !== ':memory:') privateFile(file);
@@ -106,6 +107,7 @@ export class Store {
     this.#begin = this.sqlite.prepare('BEGIN IMMEDIATE');
     this.#commit = this.sqlite.prepare('COMMIT');
     this.#rollback = this.sqlite.prepare('ROLLBACK');
+    this.#q = prepareQueries(this.db);
   }
 
   close(): void {
@@ -145,15 +147,11 @@ export class Store {
 
   /** The newest resourceVersion handed out (a list's `metadata.resourceVersion`). */
   resourceVersion(): number {
-    return this.db.select().from(counters).where(eq(counters.name, 'resourceVersion')).get()?.value ?? 0;
+    return this.#q.counter.get({ name: 'resourceVersion' })?.value ?? 0;
   }
 
   getService(namespace: string, name: string): ServiceRow | undefined {
-    return this.db
-      .select()
-      .from(services)
-      .where(and(eq(services.namespace, namespace), eq(services.name, name)))
-      .get();
+    return this.#q.service.get({ namespace, name });
   }
 
   listServices(namespace?: string): ServiceRow[] {
@@ -164,15 +162,12 @@ export class Store {
   }
 
   getRevision(namespace: string, name: string): RevisionRow | undefined {
-    return this.db
-      .select()
-      .from(revisions)
-      .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
-      .get();
+    return this.#q.revision.get({ namespace, name });
   }
 
   /** Revisions, oldest first (in a namespace, of one service, or all). */
   listRevisions(namespace?: string, service?: string): RevisionRow[] {
+    if (namespace !== undefined && service !== undefined) return this.#q.revisionsOf.all({ namespace, service });
     const where =
       namespace === undefined
         ? undefined
@@ -187,13 +182,7 @@ export class Store {
 
   /** The revision the template made last. */
   latestRevision(namespace: string, service: string): RevisionRow | undefined {
-    return this.db
-      .select()
-      .from(revisions)
-      .where(and(eq(revisions.namespace, namespace), eq(revisions.service, service)))
-      .orderBy(desc(revisions.configGeneration))
-      .limit(1)
-      .get();
+    return this.#q.latestRevision.get({ namespace, service });
   }
 
   auditLog(namespace?: string, name?: string, limit = 100): AuditRow[] {
@@ -246,17 +235,14 @@ export class Store {
   static readonly eventWindow = 10_000;
 
   #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow): void {
-    this.db
-      .insert(events)
-      .values({
-        resourceVersion: row.resourceVersion,
-        resource,
-        type,
-        namespace: row.namespace,
-        name: row.name,
-        object: row as unknown as Record<string, unknown>,
-      })
-      .run();
+    this.#q.event.run({
+      resourceVersion: row.resourceVersion,
+      resource,
+      type,
+      namespace: row.namespace,
+      name: row.name,
+      object: row,
+    });
     this.#eventsPending = true;
     if (row.resourceVersion % 256 === 0) this.#compactThrough(row.resourceVersion - Store.eventWindow);
   }
@@ -278,7 +264,7 @@ export class Store {
 
   /** The newest resourceVersion whose history is gone: a watch must start at or after it. */
   compactedThrough(): number {
-    return this.db.select().from(counters).where(eq(counters.name, 'eventsCompactedThrough')).get()?.value ?? 0;
+    return this.#q.counter.get({ name: 'eventsCompactedThrough' })?.value ?? 0;
   }
 
   /** Events after `rv`, oldest first. */
@@ -341,17 +327,11 @@ export class Store {
   }
 
   #bump(name: string): number {
-    const row = this.db
-      .insert(counters)
-      .values({ name, value: 1 })
-      .onConflictDoUpdate({ target: counters.name, set: { value: sql`${counters.value} + 1` } })
-      .returning()
-      .get();
-    return row.value;
+    return (this.#q.bump.get({ name }) as { value: number }).value;
   }
 
   #audit(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
-    this.db.insert(audit).values({ at: new Date().toISOString(), actor, action, namespace, name, detail }).run();
+    this.#q.audit.run({ at: new Date().toISOString(), actor, action, namespace, name, detail });
   }
 
   /** Creates a Service; `undefined` when the name is taken. */
@@ -376,7 +356,7 @@ export class Store {
         configGeneration: 0,
         createdAt: new Date().toISOString(),
       };
-      this.db.insert(services).values(row).run();
+      this.#q.insertService.run(row);
       this.#event('ADDED', 'services', row);
       this.#audit(actor, 'create', namespace, name, { spec: write.spec });
       return row;
@@ -416,18 +396,7 @@ export class Store {
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.db
-        .update(services)
-        .set({
-          labels: next.labels,
-          annotations: next.annotations,
-          spec: next.spec,
-          managedFields: next.managedFields,
-          generation: next.generation,
-          resourceVersion: next.resourceVersion,
-        })
-        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
-        .run();
+      this.#q.updateService.run(next);
       this.#event('MODIFIED', 'services', next);
       const trafficChanged = canonicalJson(current.spec.traffic) !== canonicalJson(write.spec.traffic);
       this.#audit(actor, action, namespace, name, {
@@ -445,11 +414,7 @@ export class Store {
       const current = this.getService(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
-      this.db
-        .update(services)
-        .set({ status, resourceVersion })
-        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
-        .run();
+      this.#q.serviceStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
       return true;
     });
@@ -490,19 +455,13 @@ export class Store {
   // Revisions only): a watch on them is refused.
 
   getDomainMapping(namespace: string, name: string): DomainMappingRow | undefined {
-    return this.db
-      .select()
-      .from(domainMappings)
-      .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
-      .get();
+    return this.#q.domainMapping.get({ namespace, name });
   }
 
   /** DomainMappings in a namespace or all, by namespace and name. */
   listDomainMappings(namespace?: string): DomainMappingRow[] {
-    const q = this.db.select().from(domainMappings);
-    return (namespace === undefined ? q : q.where(eq(domainMappings.namespace, namespace)))
-      .orderBy(asc(domainMappings.namespace), asc(domainMappings.name))
-      .all();
+    if (namespace !== undefined) return this.#q.domainMappingsIn.all({ namespace });
+    return this.db.select().from(domainMappings).orderBy(asc(domainMappings.namespace), asc(domainMappings.name)).all();
   }
 
   /** Every mapping of `domain`, oldest claim first (the first one holds the domain). */
@@ -640,13 +599,13 @@ export class Store {
         resourceVersion: this.#bump('resourceVersion'),
         createdAt: new Date().toISOString(),
       };
-      this.db.insert(revisions).values(row).run();
+      this.#q.insertRevision.run(row);
       this.#event('ADDED', 'revisions', row);
-      this.db
-        .update(services)
-        .set({ configGeneration: rev.configGeneration })
-        .where(and(eq(services.namespace, rev.namespace), eq(services.name, rev.service)))
-        .run();
+      this.#q.configGeneration.run({
+        namespace: rev.namespace,
+        name: rev.service,
+        configGeneration: rev.configGeneration,
+      });
       this.#audit(actor, 'revision-create', rev.namespace, rev.service, {
         revision: rev.name,
         configGeneration: rev.configGeneration,
@@ -660,11 +619,7 @@ export class Store {
       const current = this.getRevision(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
-      this.db
-        .update(revisions)
-        .set({ status, resourceVersion })
-        .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
-        .run();
+      this.#q.revisionStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'revisions', { ...current, status, resourceVersion });
       return true;
     });
@@ -685,11 +640,7 @@ export class Store {
   }
 
   getRollout(namespace: string, name: string): RolloutState | undefined {
-    return this.db
-      .select()
-      .from(rollouts)
-      .where(and(eq(rollouts.namespace, namespace), eq(rollouts.name, name)))
-      .get()?.state;
+    return this.#q.rollout.get({ namespace, name })?.state;
   }
 
   /**
@@ -700,11 +651,7 @@ export class Store {
     this.#tx(() => {
       if (!this.getService(namespace, name)) return;
       const updatedAt = new Date().toISOString();
-      this.db
-        .insert(rollouts)
-        .values({ namespace, name, state, updatedAt })
-        .onConflictDoUpdate({ target: [rollouts.namespace, rollouts.name], set: { state, updatedAt } })
-        .run();
+      this.#q.setRollout.run({ namespace, name, state, updatedAt });
       for (const e of events) this.#audit(actor, e.action, namespace, name, e.detail);
     });
   }
@@ -740,6 +687,104 @@ export class Store {
     this.flush();
     return epoch;
   }
+}
+
+const p = sql.placeholder;
+
+/**
+ * The queries every write and reconcile makes, prepared once: drizzle builds a query's SQL anew
+ * and better-sqlite3 compiles it on every call otherwise, which was half of the control plane's
+ * CPU under the scale benchmark (`bench/scale.mjs --profile`). Placeholders of JSON columns are
+ * encoded by their column, as in an unprepared query.
+ */
+function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
+  const svcKey = and(eq(services.namespace, p('namespace')), eq(services.name, p('name')));
+  const revKey = and(eq(revisions.namespace, p('namespace')), eq(revisions.name, p('name')));
+  const ofService = and(eq(revisions.namespace, p('namespace')), eq(revisions.service, p('service')));
+  const values = (names: string[]) => Object.fromEntries(names.map((n) => [n, p(n)]));
+  return {
+    counter: db
+      .select()
+      .from(counters)
+      .where(eq(counters.name, p('name')))
+      .prepare(),
+    bump: db
+      .insert(counters)
+      .values({ name: p('name'), value: 1 })
+      .onConflictDoUpdate({ target: counters.name, set: { value: sql`${counters.value} + 1` } })
+      .returning()
+      .prepare(),
+    service: db.select().from(services).where(svcKey).prepare(),
+    insertService: db
+      .insert(services)
+      .values(values(Object.keys(getTableColumns(services))) as never)
+      .prepare(),
+    updateService: db
+      .update(services)
+      .set(values(['labels', 'annotations', 'spec', 'managedFields', 'generation', 'resourceVersion']) as never)
+      .where(svcKey)
+      .prepare(),
+    serviceStatus: db
+      .update(services)
+      .set({ status: p('status') as never, resourceVersion: p('resourceVersion') as never })
+      .where(svcKey)
+      .prepare(),
+    configGeneration: db
+      .update(services)
+      .set({ configGeneration: p('configGeneration') as never })
+      .where(svcKey)
+      .prepare(),
+    revision: db.select().from(revisions).where(revKey).prepare(),
+    revisionsOf: db.select().from(revisions).where(ofService).orderBy(asc(revisions.configGeneration)).prepare(),
+    latestRevision: db
+      .select()
+      .from(revisions)
+      .where(ofService)
+      .orderBy(desc(revisions.configGeneration))
+      .limit(1)
+      .prepare(),
+    insertRevision: db
+      .insert(revisions)
+      .values(values(Object.keys(getTableColumns(revisions))) as never)
+      .prepare(),
+    revisionStatus: db
+      .update(revisions)
+      .set({ status: p('status') as never, resourceVersion: p('resourceVersion') as never })
+      .where(revKey)
+      .prepare(),
+    event: db
+      .insert(events)
+      .values(values(['resourceVersion', 'resource', 'type', 'namespace', 'name', 'object']) as never)
+      .prepare(),
+    audit: db
+      .insert(audit)
+      .values(values(['at', 'actor', 'action', 'namespace', 'name', 'detail']) as never)
+      .prepare(),
+    rollout: db
+      .select()
+      .from(rollouts)
+      .where(and(eq(rollouts.namespace, p('namespace')), eq(rollouts.name, p('name'))))
+      .prepare(),
+    setRollout: db
+      .insert(rollouts)
+      .values(values(['namespace', 'name', 'state', 'updatedAt']) as never)
+      .onConflictDoUpdate({
+        target: [rollouts.namespace, rollouts.name],
+        set: { state: sql`excluded.state`, updatedAt: sql`excluded.updated_at` },
+      })
+      .prepare(),
+    domainMapping: db
+      .select()
+      .from(domainMappings)
+      .where(and(eq(domainMappings.namespace, p('namespace')), eq(domainMappings.name, p('name'))))
+      .prepare(),
+    domainMappingsIn: db
+      .select()
+      .from(domainMappings)
+      .where(eq(domainMappings.namespace, p('namespace')))
+      .orderBy(asc(domainMappings.name))
+      .prepare(),
+  };
 }
 
 /**
