@@ -153,7 +153,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     ...(o.backend.logs ? { logs: o.backend.logs.bind(o.backend) } : {}),
   });
   const live = new LiveSeries({
-    revisions: () => store.listRevisions(),
+    revisions: () => store.revisionKeys(),
     figures: (ns, name) => autoscaler?.live(ns, name) ?? { actual: o.backend.observe(ns, name).ready.length },
     routerStats: () => routerStats.values(),
   });

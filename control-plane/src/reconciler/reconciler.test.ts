@@ -250,6 +250,40 @@ describe('work queue', () => {
   });
 });
 
+describe('work queue lanes and slices', () => {
+  it('runs background keys after every foreground key, and moves a key re-added in the foreground', async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      runs.push(key);
+      await new Promise((r) => setTimeout(r, 5));
+    }, 1);
+    for (const k of ['b1', 'b2', 'b3']) q.add(k, 'background');
+    q.add('f');
+    q.add('b3');
+    q.add('b2', 'background');
+    await q.whenIdle();
+    expect(runs).toEqual(['b1', 'f', 'b3', 'b2']);
+  });
+
+  it('lets timers and I/O run while keys whose work never waits keep coming', async () => {
+    const done: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      const until = performance.now() + 1;
+      while (performance.now() < until) {} // 1 ms of CPU, no await: as a memory-backend reconcile
+      done.push(key);
+    }, 4);
+    let doneWhenTimerRan: number | undefined;
+    setTimeout(() => {
+      doneWhenTimerRan = done.length;
+    }, 0);
+    for (let i = 0; i < 300; i++) q.add(`k${i}`);
+    await q.whenIdle();
+    expect(done).toHaveLength(300);
+    // The timer ran early, not after all 300 ms of work (within a few 10 ms slices).
+    expect(doneWhenTimerRan).toBeLessThan(100);
+  });
+});
+
 describe('reconciler with the memory backend', () => {
   let h: Harness;
   afterEach(async () => {

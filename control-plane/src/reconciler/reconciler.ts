@@ -159,13 +159,18 @@ export class Reconciler {
     this.queue.add(`svc/${namespace}/${name}`);
   }
 
-  /** Queues every service, and every workload the store no longer knows (garbage collection). */
+  /**
+   * Queues every service, and every workload the store no longer knows (garbage collection), in
+   * the queue's background lane: changes made meanwhile go first.
+   */
   resyncAll(): void {
-    for (const s of this.#o.store.listServices()) this.enqueue(s.namespace, s.name);
+    for (const s of this.#o.store.serviceKeys()) this.queue.add(`svc/${s.namespace}/${s.name}`, 'background');
     for (const w of this.#o.backend.list()) {
-      if (!this.#o.store.getRevision(w.namespace, w.revision)) this.queue.add(`gc/${w.namespace}/${w.revision}`);
+      if (!this.#o.store.getRevision(w.namespace, w.revision)) {
+        this.queue.add(`gc/${w.namespace}/${w.revision}`, 'background');
+      }
     }
-    this.queue.add('snapshot');
+    this.queue.add('snapshot', 'background');
   }
 
   /** Resolves once all queued work is done (for tests and orderly shutdown). */

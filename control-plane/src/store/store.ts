@@ -161,6 +161,16 @@ export class Store {
       .all();
   }
 
+  /** Every Service's namespace and name, in order (without reading and decoding their objects). */
+  serviceKeys(): { namespace: string; name: string }[] {
+    return this.#q.serviceKeys.all();
+  }
+
+  /** Every Revision's namespace and name, in order. */
+  revisionKeys(): { namespace: string; name: string }[] {
+    return this.#q.revisionKeys.all();
+  }
+
   getRevision(namespace: string, name: string): RevisionRow | undefined {
     return this.#q.revision.get({ namespace, name });
   }
@@ -715,6 +725,16 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .returning()
       .prepare(),
     service: db.select().from(services).where(svcKey).prepare(),
+    serviceKeys: db
+      .select({ namespace: services.namespace, name: services.name })
+      .from(services)
+      .orderBy(asc(services.namespace), asc(services.name))
+      .prepare(),
+    revisionKeys: db
+      .select({ namespace: revisions.namespace, name: revisions.name })
+      .from(revisions)
+      .orderBy(asc(revisions.namespace), asc(revisions.name))
+      .prepare(),
     insertService: db
       .insert(services)
       .values(values(Object.keys(getTableColumns(services))) as never)
