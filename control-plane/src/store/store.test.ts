@@ -118,3 +118,39 @@ describe('group commit', () => {
     store.close();
   });
 });
+
+describe('list pages', () => {
+  it('reads a page after the last key sent, over all namespaces or one, and counts what follows', () => {
+    const store = new Store(':memory:');
+    const spec = { template: { spec: { containers: [{ image: 'x' }] } } };
+    const keys: string[] = [];
+    for (const ns of ['a', 'a-b', 'b']) {
+      for (let i = 0; i < 30; i++) {
+        const name = `s-${String(i).padStart(2, '0')}`;
+        store.createService(ns, name, `${ns}-${name}`, { labels: {}, annotations: {}, spec }, 'user');
+        keys.push(`${ns}/${name}`);
+      }
+    }
+    const walk = (rows: ReturnType<Store['services']>, scope: string[], n: number) => {
+      const seen: string[] = [];
+      let after: { namespace: string; name: string } | undefined;
+      expect(rows.countAfter(after)).toBe(scope.length);
+      for (;;) {
+        const page = rows.after(after, n);
+        expect(page.length).toBeLessThanOrEqual(n);
+        seen.push(...page.map((r) => `${r.namespace}/${r.name}`));
+        if (page.length < n) return seen;
+        after = page.at(-1);
+        expect(rows.countAfter(after)).toBe(scope.length - seen.length);
+      }
+    };
+    expect(walk(store.services(), keys, 7)).toEqual(keys);
+    const ab = keys.filter((k) => k.startsWith('a-b/'));
+    expect(walk(store.services('a-b'), ab, 4)).toEqual(ab);
+    // A key from another namespace: before it, the namespace's first row; after it, nothing.
+    expect(store.services('a-b').after({ namespace: 'a', name: 'zzz' }, 100)).toHaveLength(30);
+    expect(store.services('a-b').after({ namespace: 'b', name: '' }, 10)).toEqual([]);
+    expect(store.services('a-b').countAfter({ namespace: 'b', name: '' })).toBe(0);
+    store.close();
+  });
+});

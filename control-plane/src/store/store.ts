@@ -9,7 +9,7 @@ import {
   type ServiceSpec,
 } from '@skiff/shared';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { RolloutCommand, RolloutEvent, RolloutState } from '../rollout/decider.ts';
@@ -169,6 +169,37 @@ export class Store {
   /** Every Revision's namespace and name, in order. */
   revisionKeys(): { namespace: string; name: string }[] {
     return this.#q.revisionKeys.all();
+  }
+
+  /**
+   * Services (in `namespace`, or all) in namespace-then-name order, a page at a time: up to `n`
+   * after `after`, and how many follow a key (an API list page reads only its rows).
+   */
+  services(namespace?: string): KeyedRows<ServiceRow> {
+    return this.#keyed(this.#q.servicesPage, namespace);
+  }
+
+  /** Revisions as `services` gives Services. */
+  revisions(namespace?: string): KeyedRows<RevisionRow> {
+    return this.#keyed(this.#q.revisionsPage, namespace);
+  }
+
+  #keyed<R>(q: PageQueries<R>, namespace: string | undefined): KeyedRows<R> {
+    type Key = { namespace: string; name: string } | undefined;
+    // Within a namespace, a key from before it starts at its first row; one from after it, past its last.
+    const past = (after: Key) => namespace !== undefined && after !== undefined && after.namespace > namespace;
+    const args = (after: Key) => ({
+      namespace: namespace ?? '',
+      afterNamespace: after?.namespace ?? '',
+      afterName: namespace === undefined || after?.namespace === namespace ? (after?.name ?? '') : '',
+    });
+    const scoped = namespace === undefined ? 'all' : 'in';
+    return {
+      // SQLite reads a negative LIMIT as none.
+      after: (after, n) =>
+        past(after) ? [] : (q[scoped].page.all({ ...args(after), n: Number.isFinite(n) ? n : -1 }) as R[]),
+      countAfter: (after) => (past(after) ? 0 : (q[scoped].count.get(args(after)) as { n: number }).n),
+    };
   }
 
   getRevision(namespace: string, name: string): RevisionRow | undefined {
@@ -701,6 +732,42 @@ export class Store {
 
 const p = sql.placeholder;
 
+/** Rows a page at a time, in namespace-then-name order (see `Store.services`). */
+export interface KeyedRows<R> {
+  after(after: { namespace: string; name: string } | undefined, n: number): R[];
+  countAfter(after: { namespace: string; name: string } | undefined): number;
+}
+
+interface PageQueries<R> {
+  all: { page: { all(v: Record<string, unknown>): R[] }; count: { get(v: Record<string, unknown>): unknown } };
+  in: { page: { all(v: Record<string, unknown>): R[] }; count: { get(v: Record<string, unknown>): unknown } };
+}
+
+/**
+ * A page of a table keyed by (namespace, name) after a key, by SQLite's row-value comparison on
+ * the primary key's index, and the count of what follows; over one namespace or all.
+ */
+function pageQueries(db: BetterSQLite3Database<typeof schema>, table: typeof services | typeof revisions) {
+  const after = sql`(${table.namespace}, ${table.name}) > (${p('afterNamespace')}, ${p('afterName')})`;
+  // In one namespace, the name alone (so SQLite searches the index from the key, not the namespace's start).
+  const where = { all: after, in: and(eq(table.namespace, p('namespace')), sql`${table.name} > ${p('afterName')}`) };
+  const make = (w: SQL | undefined) => ({
+    page: db
+      .select()
+      .from(table as typeof services)
+      .where(w)
+      .orderBy(asc(table.namespace), asc(table.name))
+      .limit(p('n') as never)
+      .prepare(),
+    count: db
+      .select({ n: count() })
+      .from(table as typeof services)
+      .where(w)
+      .prepare(),
+  });
+  return { all: make(where.all), in: make(where.in) };
+}
+
 /**
  * The queries every write and reconcile makes, prepared once: drizzle builds a query's SQL anew
  * and better-sqlite3 compiles it on every call otherwise, which was half of the control plane's
@@ -725,6 +792,8 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .returning()
       .prepare(),
     service: db.select().from(services).where(svcKey).prepare(),
+    servicesPage: pageQueries(db, services) as unknown as PageQueries<ServiceRow>,
+    revisionsPage: pageQueries(db, revisions) as unknown as PageQueries<RevisionRow>,
     serviceKeys: db
       .select({ namespace: services.namespace, name: services.name })
       .from(services)

@@ -5,7 +5,7 @@ import type { ServiceRow } from '../../store/schema.ts';
 import type { Store } from '../../store/store.ts';
 import { respond, statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
-import { listResponse, objectResponse } from '../list.ts';
+import { listResponse, mapSource, objectResponse } from '../list.ts';
 import { revisionObject } from '../objects.ts';
 import { readDeleteOptions } from '../write-options.ts';
 import { resourceInfo } from './catalog.ts';
@@ -21,9 +21,9 @@ export function revisionRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       : listResponse(
           req,
           info,
-          store
-            .listRevisions(namespace)
-            .map((r) => revisionObject(r, routingState(store, r.namespace, r.service, r.name))),
+          mapSource(store.revisions(namespace), (r) =>
+            revisionObject(r, routingState(store, r.namespace, r.service, r.name)),
+          ),
           store.resourceVersion(),
         );
 

@@ -17,7 +17,7 @@ import { StoreConflict } from '../../store/store.ts';
 import { admitService, serviceWrite, staleConflict } from '../admission.ts';
 import { patchType, readBody, respond, statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
-import { listResponse, objectResponse } from '../list.ts';
+import { listResponse, mapSource, objectResponse } from '../list.ts';
 import {
   afterApply,
   afterUpdate,
@@ -43,7 +43,7 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
   const list = (req: Request, namespace?: string) =>
     isWatch(req)
       ? watch(req, namespace)
-      : listResponse(req, info, store.listServices(namespace).map(serviceObject), store.resourceVersion());
+      : listResponse(req, info, mapSource(store.services(namespace), serviceObject), store.resourceVersion());
   /** The request's write options, or the Response refusing them. */
   const options = (req: Request): WriteOptions | Response => {
     const o = writeOptions(new URL(req.url));

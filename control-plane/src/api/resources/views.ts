@@ -3,7 +3,7 @@ import type { Hono } from 'hono';
 import type { ServiceRow } from '../../store/schema.ts';
 import { statusResponse } from '../body.ts';
 import { type ApiDeps, groupPath, isWatch, namespacedPath, type Watch } from '../deps.ts';
-import { listResponse, objectResponse } from '../list.ts';
+import { listResponse, mapSource, objectResponse } from '../list.ts';
 import { configurationObject, routeObject } from '../objects.ts';
 import { resourceInfo } from './catalog.ts';
 
@@ -22,7 +22,7 @@ export function viewRoutes(app: Hono, deps: ApiDeps, watches: Record<'configurat
         : listResponse(
             req,
             info,
-            store.listServices(namespace).map((row: ServiceRow) => object(row)),
+            mapSource(store.services(namespace), (row: ServiceRow) => object(row)),
             store.resourceVersion(),
           );
     app.get(`${groupPath}/${resource}`, (c) => list(c.req.raw));
