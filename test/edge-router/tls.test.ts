@@ -207,7 +207,7 @@ describe('edge router on node: TLS', () => {
     expect(JSON.parse(plain.body).headers['x-forwarded-proto']).toBe('http');
   });
 
-  it('chooses h2 by ALPN for a host whose revision speaks HTTP/2: gRPC over TLS, and curl --http2', async () => {
+  it('chooses h2 by ALPN for every host: gRPC over TLS to an h2c revision, curl --http2 and h2load to an HTTP/1.1 one', async () => {
     const alpn = (servername: string) =>
       run('openssl', [
         's_client',
@@ -219,8 +219,8 @@ describe('edge router on node: TLS', () => {
         'h2,http/1.1',
       ]);
     expect((await alpn(hostRpc)).out).toContain('ALPN protocol: h2');
-    // An HTTP/1.1 revision: h2 would only get 505 (no version translation), so http/1.1 is chosen.
-    expect((await alpn(hostA)).out).toContain('ALPN protocol: http/1.1');
+    // An HTTP/1.1 revision too: the router translates the streams to HTTP/1.1 requests.
+    expect((await alpn(hostA)).out).toContain('ALPN protocol: h2');
 
     const client = new TestGrpcClient(tlsPort, hostRpc, ca.cert);
     try {
@@ -232,11 +232,37 @@ describe('edge router on node: TLS', () => {
     } finally {
       client.close();
     }
-    // curl asks for h2 and gets it where it is chosen, HTTP/1.1 elsewhere; both answer.
     const rpc = await curl(hostRpc, '/skiff.Test/Unary', ['--http2', '-o', '/dev/null', '-w', '%{http_version}']);
     expect(rpc).toEqual({ code: 0, out: '2' });
     const shop = await curl(hostA, '/', ['--http2', '-w', ' %{http_version}']);
-    expect(shop).toEqual({ code: 0, out: 'Hello tls!\n 1.1' });
+    expect(shop).toEqual({ code: 0, out: 'Hello tls!\n 2' });
+    // A body both ways (DATA frames in, chunks or a length out, and back).
+    const body = 'x'.repeat(100_000);
+    const echo = await curl(hostA, '/echo', ['--http2', '--data-binary', body, '-H', 'content-type: text/plain']);
+    expect(echo).toEqual({ code: 0, out: body });
+    const upload = await curl(hostA, '/upload', ['--http2', '--data-binary', '@-', '-H', 'transfer-encoding: chunked']);
+    expect(upload.code).toBe(0);
+    // What the HTTP/1.1 app is told: the authority as Host, https, no HTTP/2 pseudo-headers.
+    const h = await curl(hostA, '/headers', ['--http2']);
+    const seen = JSON.parse(h.out) as { headers: Record<string, string> };
+    expect(seen.headers.host).toBe(`${hostA}:${tlsPort}`);
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(Object.keys(seen.headers).filter((n) => n.startsWith(':'))).toEqual([]);
+
+    // h2load: many streams on few connections to the HTTP/1.1 revision, every one answered 200.
+    const load = await run('h2load', [
+      '-n',
+      '400',
+      '-c',
+      '2',
+      '-m',
+      '16',
+      `--connect-to=127.0.0.1:${tlsPort}`,
+      `https://${hostA}:${tlsPort}/`,
+    ]);
+    expect(load.out).toContain('Application protocol: h2');
+    expect(load.out).toMatch(/requests: 400 total, 400 started, 400 done, 400 succeeded, 0 failed/);
+    expect(load.out).toMatch(/status codes: 400 2xx, 0 3xx, 0 4xx, 0 5xx/);
   });
 
   it('rotates a certificate under load: new handshakes get the new one, no request fails', async () => {
@@ -343,8 +369,11 @@ describe('edge router on node: TLS', () => {
       `${hostA}:${tlsPort}:127.0.0.1`,
       `https://${hostA}:${tlsPort}/`,
     ]);
-    expect(https.out).toMatch(/^HTTP\/1\.1 200/);
+    expect(https.out).toMatch(/^HTTP\/2 200/);
     expect(https.out.toLowerCase()).toContain('strict-transport-security: max-age=31536000');
+    const https1 = await curl(hostA, '/', ['-i', '--http1.1']);
+    expect(https1.out).toMatch(/^HTTP\/1\.1 200/);
+    expect(https1.out.toLowerCase()).toContain('strict-transport-security: max-age=31536000');
     // HSTS is never sent over plain HTTP, and not for hosts that still serve it.
     const b = await get(`${router.url}/`, { headers: { host: hostB } });
     expect(b.status).toBe(200);

@@ -45,7 +45,8 @@ export class RevisionRoute implements Route<Lease> {
 
   /** The scheme the client used (`X-Forwarded-Proto`, `Forwarded: proto=`). */
   readonly #scheme: 'http' | 'https';
-  readonly #hsts: OwnHeader | undefined;
+  /** HSTS, only over HTTPS on a host whose plain HTTP redirects there (RFC 6797 §7.2: never over HTTP). */
+  readonly policyHeader: OwnHeader | undefined;
 
   constructor(
     host: RevisionRouteHost,
@@ -56,7 +57,7 @@ export class RevisionRoute implements Route<Lease> {
   ) {
     this.#host = host;
     this.#scheme = scheme;
-    this.#hsts = hsts ? { name: 'strict-transport-security', value: hstsValue } : undefined;
+    this.policyHeader = hsts ? { name: 'strict-transport-security', value: hstsValue } : undefined;
     this.maxBodyBytes = host.maxBodyBytes;
     this.revision = revision;
     this.h2c = revision.protocol === 'h2c';
@@ -91,8 +92,8 @@ export class RevisionRoute implements Route<Lease> {
   responseHead(head: ResponseHead, close: boolean, keepAliveFor10: boolean, lease?: Lease): string {
     const timing = lease === undefined ? undefined : this.addedResponseHeader(lease);
     const out = forwardResponseHead(head, close, keepAliveFor10, this.#revisionHeader, timing);
-    // HSTS only over HTTPS on a host whose plain HTTP redirects there (RFC 6797 §7.2: never over HTTP).
-    return this.#hsts === undefined ? out : `${out.slice(0, -2)}${this.#hsts.name}: ${this.#hsts.value}\r\n\r\n`;
+    const hsts = this.policyHeader;
+    return hsts === undefined ? out : `${out.slice(0, -2)}${hsts.name}: ${hsts.value}\r\n\r\n`;
   }
 
   /**

@@ -91,15 +91,12 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
    */
   listenTls(port: number, host: string, sources: CertificateSource[], publicPort?: number): Promise<number> {
     const terminator = new TlsTerminator(sources);
-    const server = terminator.createServer(
-      (socket) => {
-        // Nagle off on every TLS connection, explicitly (small records must not wait for an ACK).
-        socket.setNoDelay(true);
-        if (socket.alpnProtocol === 'h2') this.#https2.accept(socket);
-        else this.#connections.add(new ProxyConnection(this.#https, socket, keepAliveTimeoutMs));
-      },
-      (host) => this.#speaksH2(host),
-    );
+    const server = terminator.createServer((socket) => {
+      // Nagle off on every TLS connection, explicitly (small records must not wait for an ACK).
+      socket.setNoDelay(true);
+      if (socket.alpnProtocol === 'h2') this.#https2.accept(socket);
+      else this.#connections.add(new ProxyConnection(this.#https, socket, keepAliveTimeoutMs));
+    });
     // A failed handshake (no certificate for the name, TLS 1.1) concerns only that client.
     server.on('tlsClientError', () => {});
     this.tls = { terminator, server };
@@ -146,15 +143,6 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
       scheme,
       scheme === 'https' && http === 'redirected',
     );
-  }
-
-  /** Whether every revision `host` reaches is served over h2c (so ALPN may choose h2 for it). */
-  #speaksH2(host: string): boolean {
-    const entry = this.core.table.hosts.get(host);
-    if (entry === undefined) return false;
-    if (entry.pinned !== undefined) return entry.pinned.protocol === 'h2c';
-    const revisions = entry.split?.revisions ?? [];
-    return revisions.length > 0 && revisions.every((r) => r.protocol === 'h2c');
   }
 
   /** The HTTPS port redirects name (the TLS listener's, unless told the public one). */

@@ -28,14 +28,12 @@ export const tlsCiphers = [
 ].join(':');
 
 /**
- * ALPN's choice for a connection: `h2` when the client offers it and the SNI host's revisions all
- * speak HTTP/2 (their port is named h2c: this hop translates no versions, so an HTTP/2 stream to an
- * HTTP/1.1 revision would only get 505), else `http/1.1`. A client that offers only `h2` gets it
- * (its streams are answered, with 505 where they cannot go); one that offers neither gets none
- * (a fatal `no_application_protocol` alert, RFC 7301 §3.2).
+ * ALPN's choice for a connection: `h2` when the client offers it (every revision is reached over
+ * HTTP/2: the engine translates to HTTP/1.1 for those that speak it), else `http/1.1`. A client
+ * that offers neither gets none (a fatal `no_application_protocol` alert, RFC 7301 §3.2).
  */
-export function chooseAlpn(offered: readonly string[], hostSpeaksH2: boolean): string | undefined {
-  if (offered.includes('h2') && (hostSpeaksH2 || !offered.includes('http/1.1'))) return 'h2';
+export function chooseAlpn(offered: readonly string[]): string | undefined {
+  if (offered.includes('h2')) return 'h2';
   return offered.includes('http/1.1') ? 'http/1.1' : undefined;
 }
 
@@ -194,17 +192,16 @@ export class TlsTerminator {
 
   /**
    * A TLS server whose secure connections go to `onConnection` (the HTTP engine; `alpnProtocol`
-   * says which protocol the handshake chose); `speaksH2(host)` decides whether ALPN picks `h2`.
+   * says which protocol the handshake chose).
    */
-  createServer(onConnection: (socket: TLSSocket) => void, speaksH2: (host: string) => boolean): Server {
+  createServer(onConnection: (socket: TLSSocket) => void): Server {
     return createServer(
       {
         minVersion: 'TLSv1.2',
         ciphers: tlsCiphers,
         honorCipherOrder: true,
         // Called only when the client sends ALPN; one that sends none speaks HTTP/1.1.
-        ALPNCallback: ({ servername, protocols }) =>
-          chooseAlpn(protocols, servername !== undefined && speaksH2(normalizeHost(servername) ?? '')),
+        ALPNCallback: ({ protocols }) => chooseAlpn(protocols),
         allowHalfOpen: true,
         noDelay: true,
         SNICallback: (servername, cb) => {

@@ -1,3 +1,4 @@
+import { ClientRequest, request as httpRequest, IncomingMessage } from 'node:http';
 import {
   type ClientHttp2Stream,
   constants,
@@ -9,14 +10,15 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { clientAddress, forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
 import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+import type { EndpointPool } from '../proxy/pool.ts';
 import { upgradeToH2c } from './upgrade.ts';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM: endStream } = constants;
 
 /** One HTTP/2 stream on its way through a hop (the HTTP/2 twin of `Exchange`). */
 export class StreamExchange<T> implements Pending<T>, Timed {
@@ -33,7 +35,8 @@ export class StreamExchange<T> implements Pending<T>, Timed {
   queued = false;
   ended = false;
   status = 0;
-  upstream: ClientHttp2Stream | undefined;
+  /** The request upstream: a stream of an h2c connection, or an HTTP/1.1 request (`node:http`). */
+  upstream: ClientHttp2Stream | ClientRequest | undefined;
   retriedRefused = false;
   /** Trailers to send when the response body ends (the upstream's, or this hop's DEADLINE_EXCEEDED). */
   trailers: OutgoingHttpHeaders | undefined;
@@ -144,10 +147,6 @@ export class Http2Proxy<T> {
       answer(stream, route, false);
       return;
     }
-    if (!route.h2c) {
-      answer(stream, { status: 505, message: 'HTTP/2 reaches only revisions whose port is named h2c' }, false);
-      return;
-    }
     const ex = new StreamExchange(this, stream, head, route, client);
     this.hop.deadlines.add(ex);
     stream.on('close', () => this.#streamClosed(ex));
@@ -198,7 +197,13 @@ export class Http2Proxy<T> {
     else if (scheme !== undefined) out['x-forwarded-proto'] = scheme;
     out.forwarded = forwarded(prior, ex.client, ex.head.host, proto ?? 'http');
     if (own?.value !== undefined) out[own.name] = own.value;
+    if (route.h2c) this.#viaH2(ex, out, pool);
+    else this.#viaHttp1(ex, out, pool);
+  }
 
+  /** Upstream as a stream of the endpoint's one h2c connection. */
+  #viaH2(ex: StreamExchange<T>, out: OutgoingHttpHeaders, pool: EndpointPool): void {
+    const route = ex.route;
     const session = pool.session();
     let up: ClientHttp2Stream;
     try {
@@ -217,25 +222,97 @@ export class Http2Proxy<T> {
     forward(ex, ex.stream, up, false);
   }
 
+  /**
+   * Upstream over HTTP/1.1, for a revision that does not speak HTTP/2: the stream's request as an
+   * HTTP/1.1 request on a keep-alive connection, its response (and any chunked trailers) back as
+   * the stream's. `node:http` (llhttp) does the HTTP/1.1 side here rather than this package's
+   * engine: the engine forwards HTTP/1.1 bytes as they are, and a change of version needs bodies
+   * framed anew (DATA frames ↔ chunks), which `node:http` already does.
+   */
+  #viaHttp1(ex: StreamExchange<T>, out: OutgoingHttpHeaders, pool: EndpointPool): void {
+    const headers: Record<string, OutgoingHttpHeaders[string]> = { host: String(out[':authority']) };
+    // `te` is HTTP/1.1's hop-by-hop field (it would need `Connection: te`): HTTP/2's `te: trailers` stays here.
+    for (const name of Object.keys(out)) if (name.charCodeAt(0) !== 58 && name !== 'te') headers[name] = out[name];
+    const up = httpRequest({
+      host: pool.host,
+      port: pool.port,
+      method: ex.head.method,
+      path: ex.head.target,
+      headers,
+      agent: pool.agent(),
+      setHost: false,
+    });
+    ex.upstream = up;
+    up.on('response', (res: IncomingMessage) => this.#http1Response(ex, up, res));
+    up.on('error', (error: NodeJS.ErrnoException) => this.#http1Failed(ex, up, error));
+    forward(ex, ex.stream, up, false);
+  }
+
+  #http1Response(ex: StreamExchange<T>, up: ClientRequest, res: IncomingMessage): void {
+    if (ex.upstream !== up || ex.stream.destroyed) {
+      res.resume();
+      return;
+    }
+    const connection = connectionTokens(res.headers.connection);
+    const out = responseHeaders(res.headers, connection);
+    const flags = res.statusCode === 204 || res.statusCode === 304 || ex.head.method === 'HEAD' ? endStream : 0;
+    res.on('end', () => {
+      if (res.trailers !== undefined) ex.trailers = responseHeaders(res.trailers, connection);
+    });
+    // Cut off mid-body (connection lost, or no last chunk): the client's stream is reset too.
+    res.on('aborted', () => {
+      if (ex.upstream === up && !ex.stream.destroyed) ex.stream.close(NGHTTP2_INTERNAL_ERROR);
+    });
+    this.#respond(ex, res, out, res.statusCode ?? 502, flags);
+  }
+
+  #http1Failed(ex: StreamExchange<T>, up: ClientRequest, error: NodeJS.ErrnoException): void {
+    if (ex.upstream !== up) return;
+    ex.upstream = undefined;
+    if (ex.ended) return;
+    if (ex.responseStarted) {
+      if (!ex.stream.destroyed) ex.stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const slot = ex.slot;
+    // Refused before anything was sent: once, another endpoint with a free slot.
+    if (slot !== undefined && error.code === 'ECONNREFUSED' && !ex.retriedRefused) {
+      ex.retriedRefused = true;
+      ex.slot = ex.route.retryElsewhere(slot);
+      if (ex.slot !== undefined) {
+        this.dispatch(ex, ex.slot);
+        return;
+      }
+    }
+    this.#answer(ex, ex.route.failed(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message));
+  }
+
   #response(ex: StreamExchange<T>, up: ClientHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
     if (ex.ended || ex.stream.destroyed) return;
     const status = Number(headers[':status'] ?? 0);
     if (status >= 100 && status < 200) return;
+    this.#respond(ex, up, responseHeaders(headers), status, flags);
+  }
+
+  /** The upstream's response (`out`, its headers without connection-specific ones) on the client's stream. */
+  #respond(ex: StreamExchange<T>, up: Readable, out: OutgoingHttpHeaders, status: number, flags: number): void {
     ex.status = status;
     ex.responseStarted = true;
     ex.lastWriteAt = Date.now();
-    const out = responseHeaders(headers);
     out[':status'] = status;
     const own = ex.route.ownResponseHeader();
     if (own?.value !== undefined) out[own.name] = own.value;
+    const policy = ex.route.policyHeader;
+    if (policy?.value !== undefined) out[policy.name] = policy.value;
     const added = ex.slot === undefined ? undefined : ex.route.addedResponseHeader?.(ex.slot);
     if (added?.value !== undefined) {
       const theirs = out[added.name];
       out[added.name] = theirs === undefined ? added.value : [...[theirs].flat().map(String), added.value];
     }
     // A trailers-only answer (gRPC's way of failing at once) ends with its headers.
-    if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
+    if (flags & endStream) {
       ex.stream.respond(out, { endStream: true });
+      if (up instanceof IncomingMessage) up.resume();
       return;
     }
     ex.stream.respond(out, { waitForTrailers: true });
@@ -270,7 +347,7 @@ export class Http2Proxy<T> {
     const up = ex.upstream;
     ex.upstream = undefined;
     // Forwarding stops with `ex.upstream` unset (see `forward`).
-    up?.close(NGHTTP2_CANCEL);
+    if (up !== undefined) cancel(up);
     const timeout = ex.route.timeout();
     if (!ex.responseStarted) {
       this.#answer(ex, timeout);
@@ -296,7 +373,7 @@ export class Http2Proxy<T> {
     this.hop.deadlines.delete(ex);
     const up = ex.upstream;
     ex.upstream = undefined;
-    if (up !== undefined && !up.closed) up.close(NGHTTP2_CANCEL);
+    if (up !== undefined) cancel(up);
     if (ex.queued) {
       ex.queued = false;
       ex.route.cancel(ex);
@@ -315,7 +392,7 @@ export class Http2Proxy<T> {
  * Plain listeners rather than `pipe`: `pipe` sets up and tears down about ten listeners per stream
  * and was a measurable share of a gRPC call's cost here (bench/data-plane.mjs --only grpc).
  */
-function forward<T>(ex: StreamExchange<T>, from: Duplex, to: Duplex, response: boolean): void {
+function forward<T>(ex: StreamExchange<T>, from: Readable, to: Writable, response: boolean): void {
   const up = ex.upstream;
   const resume = () => from.resume();
   from.on('data', (chunk: Buffer) => {
@@ -331,14 +408,32 @@ function forward<T>(ex: StreamExchange<T>, from: Duplex, to: Duplex, response: b
   });
 }
 
-/** The headers of an upstream response or trailers to pass on: no pseudo or connection-specific ones. */
-function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+/**
+ * The headers of an upstream response or trailers to pass on: no pseudo or connection-specific
+ * ones (RFC 9113 §8.2.2: those an HTTP/1.1 upstream names in `Connection` as well).
+ */
+function responseHeaders(headers: IncomingHttpHeaders, connection: readonly string[] = []): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name of Object.keys(headers)) {
-    if (name.charCodeAt(0) === 58 || isHopByHop(name, [])) continue;
+    if (name.charCodeAt(0) === 58 || isHopByHop(name, connection)) continue;
     out[name] = headers[name];
   }
   return out;
+}
+
+/** The names an HTTP/1.1 `Connection` header lists, in lower case. */
+function connectionTokens(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '');
+}
+
+/** Stops a request upstream, whichever protocol carries it. */
+function cancel(up: ClientHttp2Stream | ClientRequest): void {
+  if (up instanceof ClientRequest) up.destroy();
+  else if (!up.closed) up.close(NGHTTP2_CANCEL);
 }
 
 /**

@@ -94,7 +94,9 @@ export interface Route<T> {
   ownResponseHeader(): OwnHeader | undefined;
   /** A header added to the final response beside the upstream's (HTTP/2; HTTP/1.1 has it from `responseHead`). */
   addedResponseHeader?(slot: T): OwnHeader | undefined;
-  /** An HTTP/2 request goes upstream over h2c (else it is refused: this hop translates no versions). */
+  /** A header of the hop's policy set on every final response (HTTP/2; HTTP/1.1 has it from `responseHead`): the router's HSTS. */
+  readonly policyHeader?: OwnHeader | undefined;
+  /** The upstream speaks HTTP/2 (h2c): requests go there over it, whichever version they came in. */
   readonly h2c: boolean;
   /** Which of the request's deadlines has passed at `now` (a name for logs), if any. */
   expired(ex: Pending<T>, now: number): string | undefined;

@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 
@@ -69,6 +70,7 @@ export class EndpointPool {
   readonly port: number;
   #idle: UpstreamConnection[] = [];
   #session: ClientHttp2Session | undefined;
+  #agent: Agent | undefined;
 
   constructor(host: string, port: number) {
     this.host = host;
@@ -125,7 +127,18 @@ export class EndpointPool {
     return session;
   }
 
+  /**
+   * Keep-alive HTTP/1.1 connections for requests that came over HTTP/2 to a revision that speaks
+   * HTTP/1.1 (`node:http` frames them: see `Http2Proxy`), idle ones closed as the pool's own.
+   */
+  agent(): Agent {
+    this.#agent ??= new Agent({ keepAlive: true, timeout: idleTimeoutMs });
+    return this.#agent;
+  }
+
   close(): void {
+    this.#agent?.destroy();
+    this.#agent = undefined;
     for (const conn of this.#idle) conn.socket.destroy();
     this.#idle = [];
     this.#session?.close();
