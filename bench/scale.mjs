@@ -30,6 +30,8 @@ const { values: opts } = parseArgs({
     'skip-router': { type: 'boolean', default: false },
     // Writes a V8 CPU profile of each control plane run (`--cpu-prof`) into this directory.
     profile: { type: 'string' },
+    // api, router or autoscaler: only that part (all by default).
+    only: { type: 'string' },
   },
 });
 const large = Number(opts.services);
@@ -308,38 +310,41 @@ createServer((req, res) => {
 
 console.log(`machine: ${machine()}; load average at start ${loadavg()}`);
 console.log(`sizes ${sizes.join(' and ')} services; ${rounds} rounds; ${writes} writes per figure\n`);
+const part = (name) => opts.only === undefined || opts.only === name;
 const api = [];
-for (const size of sizes) {
+for (const size of part('api') ? sizes : []) {
   const t0 = performance.now();
   api.push(await apiFigures(size));
   console.log(`${size} services: API figures in ${((performance.now() - t0) / 1000).toFixed(0)} s (load ${loadavg()})`);
 }
 const f = (x) => x.toFixed(0);
-console.log(`\n| API (median of rounds) | ${sizes.map((s) => `${s} services`).join(' | ')} |`);
-console.log(`|---|${sizes.map(() => '---:').join('|')}|`);
-for (const c of [1, 8, 64]) {
-  console.log(`| creates/s, ${c} clients | ${api.map((a) => f(median(a.creates[c]))).join(' | ')} |`);
+if (part('api')) {
+  console.log(`\n| API (median of rounds) | ${sizes.map((s) => `${s} services`).join(' | ')} |`);
+  console.log(`|---|${sizes.map(() => '---:').join('|')}|`);
+  for (const c of [1, 8, 64]) {
+    console.log(`| creates/s, ${c} clients | ${api.map((a) => f(median(a.creates[c]))).join(' | ')} |`);
+  }
+  for (const c of [1, 8, 64]) {
+    console.log(`| updates/s, ${c} clients | ${api.map((a) => f(median(a.updates[c]))).join(' | ')} |`);
+  }
+  console.log(`| paged list (limit 500): page p99 ms | ${api.map((a) => median(a.pageP99).toFixed(1)).join(' | ')} |`);
+  console.log(`| paged list: whole list ms | ${api.map((a) => f(median(a.listMs))).join(' | ')} |`);
+  const changesSorted = api.map((a) => sortNum(a.change));
+  console.log(`| change → router, p50 ms | ${changesSorted.map((s) => pct(s, 50).toFixed(1)).join(' | ')} |`);
+  console.log(`| change → router, p99 ms | ${changesSorted.map((s) => pct(s, 99).toFixed(1)).join(' | ')} |`);
+  console.log(`| bytes to the router per change (delta) | ${api.map((a) => f(median(a.deltaBytes))).join(' | ')} |`);
+  console.log(
+    `| bytes of the full snapshot (sent per change before) | ${api.map((a) => f(a.fullBytes[0])).join(' | ')} |`,
+  );
+  console.log(`| control plane RSS MiB at the end | ${api.map((a) => a.rss.toFixed(0)).join(' | ')} |`);
+  const big = api[1];
+  console.log(
+    `\nbars: creates at 64 clients ${f(median(big.creates[64]))}/s with ${large} services (>= 500: ${median(big.creates[64]) >= 500 ? 'met' : 'NOT met'}); ` +
+      `change → router p99 ${pct(changesSorted[1], 99).toFixed(1)} ms (<= 50: ${pct(changesSorted[1], 99) <= 50 ? 'met' : 'NOT met'})`,
+  );
 }
-for (const c of [1, 8, 64]) {
-  console.log(`| updates/s, ${c} clients | ${api.map((a) => f(median(a.updates[c]))).join(' | ')} |`);
-}
-console.log(`| paged list (limit 500): page p99 ms | ${api.map((a) => median(a.pageP99).toFixed(1)).join(' | ')} |`);
-console.log(`| paged list: whole list ms | ${api.map((a) => f(median(a.listMs))).join(' | ')} |`);
-const changesSorted = api.map((a) => sortNum(a.change));
-console.log(`| change → router, p50 ms | ${changesSorted.map((s) => pct(s, 50).toFixed(1)).join(' | ')} |`);
-console.log(`| change → router, p99 ms | ${changesSorted.map((s) => pct(s, 99).toFixed(1)).join(' | ')} |`);
-console.log(`| bytes to the router per change (delta) | ${api.map((a) => f(median(a.deltaBytes))).join(' | ')} |`);
-console.log(
-  `| bytes of the full snapshot (sent per change before) | ${api.map((a) => f(a.fullBytes[0])).join(' | ')} |`,
-);
-console.log(`| control plane RSS MiB at the end | ${api.map((a) => a.rss.toFixed(0)).join(' | ')} |`);
-const big = api[1];
-console.log(
-  `\nbars: creates at 64 clients ${f(median(big.creates[64]))}/s with ${large} services (>= 500: ${median(big.creates[64]) >= 500 ? 'met' : 'NOT met'}); ` +
-    `change → router p99 ${pct(changesSorted[1], 99).toFixed(1)} ms (<= 50: ${pct(changesSorted[1], 99) <= 50 ? 'met' : 'NOT met'})`,
-);
 
-if (!opts['skip-router']) {
+if (!opts['skip-router'] && part('router')) {
   const { routers, ratios } = await routerFigures();
   console.log('\n| router (Node, wrk -c50, 5 s rounds) | req/s median | RSS MiB (max) |');
   console.log('|---|---:|---:|');
