@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ensureLocalPki, kubeconfigYaml, loopbackNames, writeAtomically } from '@skiff/http/tls';
-import type { ActivateRequest, AutoscalerConfig, HttpProtocol, RouterStats } from '@skiff/shared';
+import type { ActivateRequest, AutoscalerConfig, HttpProtocol, RouterStats, Stat } from '@skiff/shared';
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
@@ -140,6 +140,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       autoscaler?.routerStats(s);
       rollouts.routerStats(s);
     },
+    ...(autoscaler ? { replicaStat: (s: Stat) => autoscaler.replicaStat(s) } : {}),
     ...(autoscaler ? { scaling: (ns: string, name: string) => autoscaler.decisions(ns, name) } : {}),
     extraMetrics: () => {
       coldStarts.forget((ns, name) => store.getRevision(ns, name) !== undefined);

@@ -1,4 +1,4 @@
-import type { ActivateRequest, AutoscalerConfig, RouterStats } from '@skiff/shared';
+import type { ActivateRequest, AutoscalerConfig, RouterStats, Stat } from '@skiff/shared';
 import { apiVersion } from '@skiff/shared';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
@@ -21,6 +21,8 @@ export interface ApiDeps {
   /** A router holds requests for a revision. */
   activate(request: ActivateRequest): void;
   routerStats(stats: RouterStats): void;
+  /** One replica's stats for the second that ended, pushed by its queue-proxy. */
+  replicaStat?(stat: Stat): void;
   /** Whether the control plane is ready to serve (store open, reconciler started). */
   ready(): boolean;
   /** Autoscaler settings the annotations are validated against. */

@@ -1,11 +1,15 @@
-import { ActivateRequestSchema, failure, RouterStatsSchema } from '@skiff/shared';
+import { ActivateRequestSchema, failure, RouterStatsSchema, statsPushPath } from '@skiff/shared';
 import type { Hono } from 'hono';
 import { readBody, statusResponse } from './body.ts';
 import type { ApiDeps } from './deps.ts';
+import { readStatStream } from './stat-stream.ts';
 
 const maxWaitSeconds = 60;
 
-/** Endpoints for routers (router token only): the routing snapshot long-poll, activation, stats. */
+/**
+ * Endpoints for routers and queue-proxies (router token only): the routing snapshot long-poll,
+ * activation, router stats and the replicas' stats stream.
+ */
 export function internalRoutes(app: Hono, deps: ApiDeps): void {
   app.get('/internal/v1/routing', async (c) => {
     const since = Number(c.req.query('since') ?? -1);
@@ -35,5 +39,10 @@ export function internalRoutes(app: Hono, deps: ApiDeps): void {
     if (!parsed.success) return statusResponse(c.req.raw, failure('BadRequest', 'expected router stats'));
     deps.routerStats(parsed.data);
     return c.body(null, 202);
+  });
+  app.post(statsPushPath, async (c) => {
+    const status = await readStatStream(c.req.raw.body, (stat) => deps.replicaStat?.(stat));
+    if (status) return statusResponse(c.req.raw, status);
+    return c.body(null, 204);
   });
 }

@@ -78,8 +78,7 @@ async function run(a: Autoscaler, r: RevisionRow, seconds: number, routed = true
   const seen: number[] = [];
   for (let i = 0; i < seconds; i++) {
     now += 1000;
-    a.scrapeAll();
-    await new Promise((resolve) => setImmediate(resolve));
+    await a.scrapeAll();
     if (i % 2 === 1) a.tickAll();
     const want = a.desired(r, true, routed);
     await backend.ensure(workload(r), want);
@@ -156,7 +155,10 @@ describe('Autoscaler', () => {
     expect(zeroAt).toBeLessThanOrEqual(12);
     expect(down.slice(zeroAt).every((n) => n === 0)).toBe(true);
     const decisions = a.decisions('default', 'hello-00001');
-    expect(decisions.at(-1)).toMatchObject({ desired: 0, readyPods: 0 });
+    expect(decisions.at(-1)).toMatchObject({ desired: 0, reason: 'idle past the grace period: scaled to zero' });
+    // At zero with nothing heard, a tick does not even decide it again (idle revisions cost nothing).
+    await run(a, r, 6);
+    expect(a.decisions('default', 'hello-00001')).toEqual(decisions);
     expect(
       store.auditLog('default', 'hello').some((e) => e.actor === 'autoscaler' && /grace/.test(String(e.detail.reason))),
     ).toBe(true);

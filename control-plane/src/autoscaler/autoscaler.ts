@@ -70,16 +70,20 @@ interface Tracked {
   scraping: boolean;
   last?: DeciderResult;
   history: ScalingDecision[];
-  /** The replicas' load at the last scrape (the console charts it). */
-  scraped?: { at: number; concurrency: number; rps: number };
+  /** The replicas' load in the newest second heard (the console charts it). */
+  heard?: { second: number; at: number; concurrency: number; rps: number };
 }
 
 const historyLength = 20;
+/** Ticks between sweeps of the revisions not evaluated (forgetting deleted ones): a minute at 2 s. */
+const sweepEveryTicks = 30;
 
 /**
- * The KPA: scrapes each ready replica's queue-proxy every second, adds the routers' held
- * requests, and every tick decides each revision's replicas (pure `decide` + `applyScale`). A
- * change is written to the audit log and handed to the reconciler, which asks the backend.
+ * The KPA: takes each replica's 1 s stats (pushed by its queue-proxy, or scraped where the
+ * backend offers scrape targets), adds the routers' held requests, and every tick decides the
+ * replicas of each revision that has replicas or heard demand (pure `decide` + `applyScale`);
+ * a revision at zero that heard nothing costs nothing. A change is written to the audit log and
+ * handed to the reconciler, which asks the backend.
  */
 export class Autoscaler implements ScaleSource {
   readonly config: AutoscalerConfig;
@@ -87,6 +91,9 @@ export class Autoscaler implements ScaleSource {
   #now: () => number;
   #revisions = new Map<string, Tracked>();
   #timers: ReturnType<typeof setInterval>[] = [];
+  /** Revisions that heard stats or demand since the last tick. */
+  #heard = new Set<Tracked>();
+  #ticks = 0;
   #agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
   constructor(o: AutoscalerOptions) {
@@ -107,6 +114,11 @@ export class Autoscaler implements ScaleSource {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#agent.destroy();
+  }
+
+  /** How many revisions the autoscaler follows (idle ones included). */
+  get tracked(): number {
+    return this.#revisions.size;
   }
 
   /** The reconciler asks: how many replicas should this revision have? */
@@ -139,7 +151,19 @@ export class Autoscaler implements ScaleSource {
     if (!t) return;
     const now = this.#now();
     this.#record(t, 'concurrency', now, Math.max(1, held));
+    this.#heard.add(t);
     this.#evaluate(t, true);
+  }
+
+  /**
+   * One replica's stats for the second that just ended, as its queue-proxy pushes them: added to
+   * its revision's second (the replicas of one second add up, as a scrape sums them). A revision
+   * the autoscaler does not follow (deleted, or not routed) is ignored.
+   */
+  replicaStat(stat: Stat): void {
+    const t = this.#revisions.get(`${stat.namespace}/${stat.revision}`);
+    if (!t) return;
+    this.#replicasHeard(t, this.#now(), stat.averageConcurrency, stat.requestsPerSecond);
   }
 
   /** One router's report: held requests are demand the replicas cannot see yet. */
@@ -151,15 +175,20 @@ export class Autoscaler implements ScaleSource {
       this.#record(t, 'concurrency', now, r.averageHeld);
       t.stableRouterRps.record(now, r.requestsPerSecond);
       t.panicRouterRps.record(now, r.requestsPerSecond);
+      this.#heard.add(t);
       // A revision at zero with demand ticks at once (Knative's poke).
       if (t.scaler.desired === 0 && r.averageHeld > 0) this.#evaluate(t, true);
     }
   }
 
-  /** Scrapes every wanted revision's ready replicas once (all up to 3, a sample above). */
-  scrapeAll(): void {
+  /**
+   * Scrapes every wanted revision's ready replicas once (all up to 3, a sample above), where the
+   * backend offers scrape targets; resolves when every answer is in.
+   */
+  scrapeAll(): Promise<void> {
     const scrapeTargets = this.#o.backend.scrapeTargets?.bind(this.#o.backend);
-    if (!scrapeTargets) return;
+    if (!scrapeTargets) return Promise.resolve();
+    const pending: Promise<void>[] = [];
     for (const t of this.#revisions.values()) {
       if (t.scraping) continue;
       const targets = scrapeTargets(t.namespace, t.name);
@@ -167,29 +196,54 @@ export class Autoscaler implements ScaleSource {
       const n = sampleSize(targets.length);
       const sample = shuffle([...targets], this.#o.random ?? Math.random).slice(0, n);
       t.scraping = true;
-      void Promise.allSettled(sample.map((s) => this.#scrape(s.url))).then((results) => {
-        t.scraping = false;
-        const stats = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-        if (stats.length === 0) return;
-        const scaleUp = targets.length / stats.length;
-        const sum = (f: (s: Stat) => number) => stats.reduce((a, s) => a + f(s), 0) * scaleUp;
-        const now = this.#now();
-        const concurrency = sum((s) => s.averageConcurrency);
-        const rps = sum((s) => s.requestsPerSecond);
-        t.scraped = { at: now, concurrency, rps };
-        this.#record(t, 'concurrency', now, concurrency);
-        this.#record(t, 'rps', now, rps);
-      });
+      pending.push(
+        Promise.allSettled(sample.map((s) => this.#scrape(s.url))).then((results) => {
+          t.scraping = false;
+          const stats = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          if (stats.length === 0) return;
+          const scaleUp = targets.length / stats.length;
+          const sum = (f: (s: Stat) => number) => stats.reduce((a, s) => a + f(s), 0) * scaleUp;
+          this.#replicasHeard(
+            t,
+            this.#now(),
+            sum((s) => s.averageConcurrency),
+            sum((s) => s.requestsPerSecond),
+          );
+        }),
+      );
     }
+    return Promise.all(pending).then(() => undefined);
   }
 
-  /** Decides every revision once. */
+  /**
+   * Decides each revision that heard something since the last tick or has replicas wanted (their
+   * windows age and the grace period runs out even in silence); a revision at zero that heard
+   * nothing would only be decided zero again. Every `sweepEveryTicks` ticks the rest are checked
+   * against the store, so deleted revisions are forgotten without a lookup per revision per tick.
+   */
   tickAll(): void {
+    const sweep = ++this.#ticks % sweepEveryTicks === 0;
     for (const [key, t] of this.#revisions) {
+      const due = this.#heard.has(t) || t.scaler.desired > 0;
+      if (!due && !sweep) continue;
       // A deleted revision (or service) is forgotten.
       if (!this.#o.store.getRevision(t.namespace, t.name)) this.#revisions.delete(key);
-      else this.#evaluate(t, true);
+      else if (due) this.#evaluate(t, true);
     }
+    this.#heard.clear();
+  }
+
+  /** The replicas' load for one second (a sum over them), from pushes or a scrape. */
+  #replicasHeard(t: Tracked, now: number, concurrency: number, rps: number): void {
+    this.#record(t, 'concurrency', now, concurrency);
+    this.#record(t, 'rps', now, rps);
+    this.#heard.add(t);
+    const second = Math.floor(now / 1000);
+    if (t.heard?.second === second) {
+      t.heard.at = now;
+      t.heard.concurrency += concurrency;
+      t.heard.rps += rps;
+    } else t.heard = { second, at: now, concurrency, rps };
   }
 
   /** The last decisions for a revision, newest last. */
@@ -198,7 +252,7 @@ export class Autoscaler implements ScaleSource {
   }
 
   /**
-   * A revision's live figures for the console: the replicas' load at the last scrape (if within
+   * A revision's live figures for the console: the replicas' load in the newest second heard (if within
    * 3 s), the replicas wanted and ready, and the target for the ready ones.
    */
   live(
@@ -214,7 +268,7 @@ export class Autoscaler implements ScaleSource {
     const actual = this.#o.backend.observe(namespace, revision).ready.length;
     const t = this.#revisions.get(`${namespace}/${revision}`);
     if (!t) return { actual };
-    const fresh = t.scraped && this.#now() - t.scraped.at <= 3000 ? t.scraped : undefined;
+    const fresh = t.heard && this.#now() - t.heard.at <= 3000 ? t.heard : undefined;
     return {
       actual,
       desired: t.scaler.desired,
