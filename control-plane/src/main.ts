@@ -1,6 +1,7 @@
 import { parseHttpProtocol } from '@skiff/shared';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { MemoryBackend } from './backends/memory/memory-backend.ts';
+import type { TlsSecretSource } from './certificates/secrets.ts';
 import { startControlPlane } from './server.ts';
 
 // skiff-control-plane: the control plane on its own, configured by environment.
@@ -9,6 +10,8 @@ import { startControlPlane } from './server.ts';
 //   kubernetes: see kubernetesOptionsFromEnv), SKIFF_MEMORY_READY_MS (memory backend: time until a
 //   replica is ready), SKIFF_API_TOKEN, SKIFF_ROUTER_TOKEN, SKIFF_HTTP_PROTOCOL (Knative's
 //   config-network http-protocol for every Service without the annotation: enabled, redirected, disabled).
+//   On Kubernetes the router's certificates come from TLS Secrets: DomainMappings' spec.tls.secretName
+//   and SKIFF_DEFAULT_TLS_SECRET ([namespace/]name, a wildcard certificate for service hosts).
 //   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
 //   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
@@ -28,10 +31,27 @@ if (!httpProtocol.ok) {
   process.exit(2);
 }
 let backend: WorkloadBackend;
+let secrets: TlsSecretSource | undefined;
 if (backendName === 'kubernetes') {
   const k8s = await import('./backends/kubernetes/kubernetes-backend.ts');
+  const { TlsSecrets, parseSecretRef } = await import('./backends/kubernetes/tls-secrets.ts');
   const log = (m: string) => console.log(`kubernetes: ${m}`);
-  backend = await k8s.KubernetesBackend.start({ ...k8s.kubernetesOptionsFromEnv(env), log });
+  const options = k8s.kubernetesOptionsFromEnv(env);
+  const fallback = env.SKIFF_DEFAULT_TLS_SECRET
+    ? parseSecretRef(env.SKIFF_DEFAULT_TLS_SECRET, options.namespace, 'SKIFF_DEFAULT_TLS_SECRET')
+    : undefined;
+  if (fallback && !fallback.ok) {
+    console.error(`skiff-control-plane: ${fallback.message}`);
+    process.exit(2);
+  }
+  const kb = await k8s.KubernetesBackend.start({ ...options, log });
+  backend = kb;
+  secrets = await TlsSecrets.start({
+    kubeConfig: kb.kubeConfig,
+    namespace: kb.namespace,
+    defaultSecret: fallback?.value,
+    log,
+  });
 } else {
   backend = new MemoryBackend({ readyAfterMs: Number(env.SKIFF_MEMORY_READY_MS ?? 50) });
 }
@@ -56,6 +76,7 @@ const cp = await startControlPlane({
   domain: env.SKIFF_DOMAIN ?? 'localhost',
   routerPort: Number(env.SKIFF_ROUTER_PORT ?? 8080),
   httpProtocol: httpProtocol.value,
+  ...(secrets ? { secrets } : {}),
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -9,6 +9,7 @@ import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
 import type { WorkloadBackend } from './backends/backend.ts';
+import type { TlsSecretSource } from './certificates/secrets.ts';
 import { createConsole } from './console/app.ts';
 import { ColdStartLog } from './console/cold-starts.ts';
 import { LiveSeries } from './console/live.ts';
@@ -28,6 +29,11 @@ export interface ControlPlaneOptions {
   domain?: string;
   /** The router serves HTTPS with certificates from this local CA (`skiff up --tls`). */
   routerTls?: { caFile: string };
+  /**
+   * TLS Secrets (on the Kubernetes backend): DomainMappings' `spec.tls.secretName` and the default
+   * wildcard Secret give the router its certificates; a Secret's change reaches it at once.
+   */
+  secrets?: TlsSecretSource;
   /** Knative's platform-wide `http-protocol` (default `enabled`); a Service's annotation overrides it. */
   httpProtocol?: HttpProtocol;
   /** Port the router serves on, added to service URLs when it is not 80. */
@@ -114,9 +120,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     resyncMs: o.resyncMs ?? 30_000,
     ...(o.routerTls ? { tls: o.routerTls } : {}),
     ...(o.httpProtocol ? { httpProtocol: o.httpProtocol } : {}),
+    ...(o.secrets ? { secrets: o.secrets } : {}),
     onError: (key, e) => log(`reconcile ${key} failed: ${e instanceof Error ? e.message : String(e)}`),
     onReconciled: (ms, ok) => metrics.reconciled(ms, ok),
   });
+  o.secrets?.onChange(() => reconciler.domainMappingsChanged());
   const routerStats = new Map<string, RouterStats>();
   const coldStarts = new ColdStartLog();
   const activations: ActivateRequest[] = [];

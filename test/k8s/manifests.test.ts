@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubernetesBackend } from '../../control-plane/src/backends/kubernetes/kubernetes-backend.ts';
+import { TlsSecrets } from '../../control-plane/src/backends/kubernetes/tls-secrets.ts';
 import { repoRoot } from '../helpers/processes.ts';
 import { imageWorkload, managed, until } from './backend-helpers.ts';
 import { describeK8s, kubectl, kubeRequest, startTestCluster, type TestCluster } from './cluster.ts';
@@ -74,6 +75,9 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
       await until('1 ready endpoint', 30_000, () => backend.observe('default', w.revision).ready.length === 1);
       await backend.remove('default', w.revision);
       await until('nothing left', 30_000, async () => (await managed(cluster, 'skiff', 'deployments')).length === 0);
+      // The TLS Secrets of its namespace, listed and watched with the same identity.
+      const secrets = await TlsSecrets.start({ kubeConfig: kc, namespace: 'skiff' });
+      secrets.stop();
     } finally {
       await backend.close();
     }
@@ -90,7 +94,11 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
           ...args,
         ]).catch((e: { stdout: string }) => ({ stdout: e.stdout }))
       ).stdout.trim();
-    expect(await canI('list', 'secrets', '-n', 'skiff')).toBe('no');
+    // Secrets: read (TLS Secrets) in its namespace only, never written.
+    expect(await canI('list', 'secrets', '-n', 'skiff')).toBe('yes');
+    expect(await canI('watch', 'secrets', '-n', 'skiff')).toBe('yes');
+    expect(await canI('create', 'secrets', '-n', 'skiff')).toBe('no');
+    expect(await canI('list', 'secrets', '-n', 'default')).toBe('no');
     expect(await canI('create', 'pods', '-n', 'skiff')).toBe('no');
     expect(await canI('patch', 'deployments', '-n', 'skiff')).toBe('yes');
     expect(await canI('watch', 'endpointslices.discovery.k8s.io', '-n', 'skiff')).toBe('yes');

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { type Channel, SupervisedLauncher } from '../backends/local/supervised.ts';
+import type { TlsSecretSource } from '../certificates/secrets.ts';
 import { startControlPlane } from '../server.ts';
 import { parseUpArgs, upAutoscalerConfig, upHttpProtocol } from './up.ts';
 
@@ -20,11 +21,28 @@ const autoscaler = upAutoscalerConfig(env, flags);
 const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
 
 let backend: WorkloadBackend;
+let secrets: TlsSecretSource | undefined;
 if (flags.backend === 'kubernetes') {
   const { KubernetesBackend } = await import('../backends/kubernetes/kubernetes-backend.ts');
-  backend = await KubernetesBackend.start({
+  const { TlsSecrets, parseSecretRef } = await import('../backends/kubernetes/tls-secrets.ts');
+  const fallback = env.SKIFF_DEFAULT_TLS_SECRET
+    ? parseSecretRef(env.SKIFF_DEFAULT_TLS_SECRET, flags.namespace, 'SKIFF_DEFAULT_TLS_SECRET')
+    : undefined;
+  if (fallback && !fallback.ok) {
+    process.stderr.write(`control-plane: ${fallback.message}\n`);
+    process.exit(2);
+  }
+  const kb = await KubernetesBackend.start({
     ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
+    log: (m) => log(`kubernetes: ${m}`),
+  });
+  backend = kb;
+  // DomainMappings' TLS Secrets (and a default wildcard one) for the router's HTTPS (with --tls).
+  secrets = await TlsSecrets.start({
+    kubeConfig: kb.kubeConfig,
+    namespace: kb.namespace,
+    defaultSecret: fallback?.value,
     log: (m) => log(`kubernetes: ${m}`),
   });
 } else {
@@ -48,6 +66,7 @@ const cp = await startControlPlane({
   apiNames: flags.apiHosts,
   ...(flags.tls ? { routerTls: { caFile: join(dataDir, 'ca.crt') } } : {}),
   httpProtocol: upHttpProtocol(env, flags),
+  ...(secrets ? { secrets } : {}),
   ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
   log,
 });

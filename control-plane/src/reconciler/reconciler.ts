@@ -10,10 +10,12 @@ import {
   resolveAutoscaling,
   routingKey,
   routingServices,
+  type SnapshotCertificate,
   type SnapshotEndpoint,
   type UrlOptions,
 } from '@skiff/shared';
 import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
+import { defaultCertificate, mappingCertificate, type TlsSecretSource } from '../certificates/secrets.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
 import {
@@ -22,7 +24,7 @@ import {
   type SnapshotRevisionInput,
   type SnapshotService,
 } from '../routing/snapshot.ts';
-import type { RevisionRow, ServiceRow } from '../store/schema.ts';
+import type { DomainMappingRow, RevisionRow, ServiceRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
 import {
@@ -85,6 +87,11 @@ export interface ReconcilerOptions {
    * CA issues on demand (`skiff up --tls`), or no TLS at all.
    */
   tls?: { caFile: string };
+  /**
+   * Kubernetes TLS Secrets (the Kubernetes backend): a DomainMapping's `spec.tls.secretName` and the
+   * platform's default wildcard Secret supply the routers' certificates.
+   */
+  secrets?: TlsSecretSource;
   /** Knative's platform-wide `http-protocol` (`config-network`); a Service's annotation overrides it. */
   httpProtocol?: HttpProtocol;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
@@ -109,6 +116,8 @@ export class Reconciler {
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The default TLS Secret's problem last logged (logged again only when it changes). */
+  #defaultProblem: string | undefined;
 
   constructor(o: ReconcilerOptions) {
     this.#o = o;
@@ -354,8 +363,8 @@ export class Reconciler {
       .filter(
         (m) =>
           m.spec.ref.name === service &&
-          m.spec.tls === undefined &&
-          store.domainClaims(m.name)[0]?.namespace === namespace,
+          store.domainClaims(m.name)[0]?.namespace === namespace &&
+          servable(this.#certificate(m, new Date()).certificate),
       )
       .map((m) => ({ domain: m.name, namespace, service }));
   }
@@ -398,24 +407,67 @@ export class Reconciler {
       traffic: ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[],
     }));
     const revisions = store.listRevisions().map((r) => this.#revisionInput(r));
-    const parts = routingServices(
-      buildSnapshot(services, revisions, urls.domain, this.#domainMappings(), this.#o.httpProtocol),
-    );
+    const { served, certificates } = this.#domainMappings();
+    const parts = routingServices(buildSnapshot(services, revisions, urls.domain, served, this.#o.httpProtocol));
     for (const s of services) {
       const key = routingKey(s.namespace, s.name);
       if (!parts.has(key)) parts.set(key, { namespace: s.namespace, name: s.name, revisions: [] });
     }
     publisher.replaceAll(parts.values());
+    if (this.#o.secrets !== undefined) {
+      const challenges = publisher.current().challenges;
+      publisher.setTls({ certificates, ...(challenges ? { challenges } : {}) });
+    }
+  }
+
+  /**
+   * How the router gets a DomainMapping's certificate: its TLS Secret (on Kubernetes; on one
+   * machine Secrets are not read), the platform's default wildcard Secret when it covers the
+   * domain, the local CA (`skiff up --tls`), or none (plain HTTP only).
+   */
+  #certificate(
+    m: DomainMappingRow,
+    now: Date,
+    fallback = this.#defaultCertificate(now),
+  ): { certificate: DomainCertificate; served?: SnapshotCertificate } {
+    const { secrets, tls } = this.#o;
+    if (m.spec.tls !== undefined) {
+      if (secrets !== undefined)
+        return mappingCertificate(m.name, secrets.secret(m.namespace, m.spec.tls.secretName), now);
+      return {
+        certificate: {
+          kind: 'secret',
+          ok: false,
+          reason: 'SecretsUnavailable',
+          message: `TLS Secret ${JSON.stringify(m.spec.tls.secretName)}: Secrets are read on the Kubernetes backend only; on one machine the local CA issues certificates (skiff up --tls, no spec.tls)`,
+        },
+      };
+    }
+    if (fallback?.covers(m.name)) return { certificate: { kind: 'secret', ok: true } };
+    return { certificate: tls ? { kind: 'local-ca', caFile: tls.caFile } : { kind: 'none' } };
+  }
+
+  #defaultCertificate(now: Date): ReturnType<typeof defaultCertificate> | undefined {
+    const d = this.#o.secrets?.defaultSecret();
+    return d === undefined ? undefined : defaultCertificate(d, now);
   }
 
   /**
    * Writes every DomainMapping's status and returns the domains the router serves: each domain's
    * oldest claim, when its Service exists and its certificate (if any) can be served.
    */
-  #domainMappings(): SnapshotDomain[] {
-    const { store, tls } = this.#o;
+  #domainMappings(): { served: SnapshotDomain[]; certificates: SnapshotCertificate[] } {
+    const { store } = this.#o;
     const served: SnapshotDomain[] = [];
-    const now = new Date().toISOString();
+    const certificates: SnapshotCertificate[] = [];
+    const date = new Date();
+    const now = date.toISOString();
+    const fallback = this.#defaultCertificate(date);
+    if (fallback?.served) certificates.push(fallback.served);
+    if (fallback?.problem !== undefined && fallback.problem !== this.#defaultProblem) {
+      this.#o.onError?.('default-tls-secret', new Error(`${fallback.problem}; not served`));
+    }
+    this.#defaultProblem = fallback?.problem;
     for (const m of store.listDomainMappings()) {
       const first = store.domainClaims(m.name)[0];
       const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;
@@ -426,17 +478,7 @@ export class Reconciler {
             reason: 'ResolveFailed',
             message: `services.serving.knative.dev ${JSON.stringify(m.spec.ref.name)} not found in namespace ${m.namespace}`,
           };
-      const certificate: DomainCertificate =
-        m.spec.tls !== undefined
-          ? {
-              kind: 'secret',
-              ok: false,
-              reason: 'SecretsUnavailable',
-              message: `TLS Secret ${JSON.stringify(m.spec.tls.secretName)}: Secrets are read on the Kubernetes backend only; on one machine the local CA issues certificates (skiff up --tls, no spec.tls)`,
-            }
-          : tls
-            ? { kind: 'local-ca', caFile: tls.caFile }
-            : { kind: 'none' };
+      const { certificate, served: cert } = this.#certificate(m, date, fallback);
       const status = domainMappingStatus(
         m.name,
         { ...(claimedBy ? { claimedBy } : {}), service, certificate, now, generation: m.generation },
@@ -444,9 +486,12 @@ export class Reconciler {
       );
       store.setDomainMappingStatus(m.namespace, m.name, status);
       const ready = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready');
-      if (ready?.status === 'True') served.push({ domain: m.name, namespace: m.namespace, service: m.spec.ref.name });
+      if (ready?.status === 'True') {
+        served.push({ domain: m.name, namespace: m.namespace, service: m.spec.ref.name });
+        if (cert !== undefined) certificates.push(cert);
+      }
     }
-    return served;
+    return { served, certificates };
   }
 
   /** A DomainMapping changed: rebuild the snapshot (and the mappings' status) shortly. */
@@ -466,6 +511,11 @@ function workload(svc: ServiceRow, row: RevisionRow): RevisionWorkload {
     labels: row.labels,
     annotations: row.annotations,
   };
+}
+
+/** Whether the router may serve a domain with this certificate (a Secret's only when it is good). */
+function servable(c: DomainCertificate): boolean {
+  return c.kind !== 'secret' || c.ok;
 }
 
 function conditionTrue(status: Record<string, unknown>, type: string): boolean {

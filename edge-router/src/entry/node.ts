@@ -72,7 +72,14 @@ if (tlsPort) {
     const ca = { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(files.caKey, 'utf8') };
     sources.push(new LocalCaCertificates(ca, (h) => running.core.table.hosts.has(h)));
   }
-  const bound = await server.listenTls(Number(tlsPort), process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0', sources);
+  // Behind a load balancer clients reach HTTPS on another port (443): redirects name that one.
+  const publicPort = process.env.SKIFF_ROUTER_TLS_PUBLIC_PORT;
+  const bound = await server.listenTls(
+    Number(tlsPort),
+    process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0',
+    sources,
+    publicPort ? Number(publicPort) : undefined,
+  );
   log.info(`edge-router (node) serving TLS :${bound}`);
 }
 // Prometheus `/metrics` on its own port when SKIFF_ROUTER_METRICS_PORT is set (Knative's activator

@@ -134,37 +134,73 @@ export function certificateServes(certPem: string, caPem: string, names: string[
   return names.every((n) => (isIP(n) ? cert.checkIP(n) !== undefined : cert.checkHost(n) !== undefined));
 }
 
+/** Why a certificate cannot serve a host: a condition's reason, and a message a user can act on. */
+export interface CertificateProblem {
+  reason: 'CertificateMalformed' | 'KeyMismatch' | 'CertificateNotYetValid' | 'CertificateExpired' | 'HostMismatch';
+  message: string;
+}
+
 /**
  * Why a certificate and key (PEM, as in a TLS Secret's `tls.crt`/`tls.key`) cannot serve `host`
  * at `now`, or undefined when they can: malformed, key not the certificate's, not yet or no longer
  * valid, or not naming the host (wildcards as RFC 6125). What a user reads on a condition.
  */
+export function checkCertificate(
+  certPem: string,
+  keyPem: string,
+  host: string,
+  now = new Date(),
+): CertificateProblem | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (e) {
+    return {
+      reason: 'CertificateMalformed',
+      message: `the certificate is not a PEM X.509 certificate (${(e as Error).message})`,
+    };
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    return {
+      reason: 'CertificateMalformed',
+      message: `the private key is not a PEM private key (${(e as Error).message})`,
+    };
+  }
+  if (!cert.checkPrivateKey(key))
+    return { reason: 'KeyMismatch', message: 'the private key does not belong to the certificate' };
+  if (new Date(cert.validFrom).getTime() > now.getTime())
+    return { reason: 'CertificateNotYetValid', message: `the certificate is not valid before ${cert.validFrom}` };
+  if (new Date(cert.validTo).getTime() <= now.getTime())
+    return { reason: 'CertificateExpired', message: `the certificate expired on ${cert.validTo}` };
+  // A wildcard entry (`*.example.com`) needs a certificate for some name it covers.
+  const probe = host.startsWith('*.') ? `wildcard-check${host.slice(1)}` : host;
+  if (cert.checkHost(probe, { wildcards: true }) === undefined) {
+    return {
+      reason: 'HostMismatch',
+      message: `the certificate does not name ${host} (it names ${cert.subjectAltName ?? cert.subject})`,
+    };
+  }
+  return undefined;
+}
+
+/** `checkCertificate`'s message alone. */
 export function certificateProblem(
   certPem: string,
   keyPem: string,
   host: string,
   now = new Date(),
 ): string | undefined {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(certPem);
-  } catch (e) {
-    return `the certificate is not a PEM X.509 certificate (${(e as Error).message})`;
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch (e) {
-    return `the private key is not a PEM private key (${(e as Error).message})`;
-  }
-  if (!cert.checkPrivateKey(key)) return 'the private key does not belong to the certificate';
-  if (new Date(cert.validFrom).getTime() > now.getTime())
-    return `the certificate is not valid before ${cert.validFrom}`;
-  if (new Date(cert.validTo).getTime() <= now.getTime()) return `the certificate expired on ${cert.validTo}`;
-  // A wildcard entry (`*.example.com`) needs a certificate for some name it covers.
-  const probe = host.startsWith('*.') ? `wildcard-check${host.slice(1)}` : host;
-  if (cert.checkHost(probe, { wildcards: true }) === undefined) {
-    return `the certificate does not name ${host} (it names ${cert.subjectAltName ?? cert.subject})`;
-  }
-  return undefined;
+  return checkCertificate(certPem, keyPem, host, now)?.message;
+}
+
+/** The DNS names a certificate serves (its subjectAltName DNS entries, wildcards included), lower case. */
+export function certificateDnsNames(certPem: string): string[] {
+  const san = new X509Certificate(certPem).subjectAltName ?? '';
+  return san
+    .split(', ')
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4).toLowerCase());
 }

@@ -27,6 +27,8 @@ export interface ReflectorOptions<T extends KubeObject> {
   /** The collection's URL path, for the watch (`/apis/apps/v1/namespaces/ns/deployments`). */
   path: string;
   labelSelector: string;
+  /** A field selector too (`type=kubernetes.io/tls`), if any. */
+  fieldSelector?: string;
   /** One page of the list (the `continue` token of the previous page, if any). */
   list(continueToken: string | undefined): Promise<ObjectList<T>>;
   onEvent(event: ReflectorEvent, object: T, previous: T | undefined): void;
@@ -201,6 +203,7 @@ export class Reflector<T extends KubeObject> {
       this.#o.path,
       {
         labelSelector: this.#o.labelSelector,
+        ...(this.#o.fieldSelector ? { fieldSelector: this.#o.fieldSelector } : {}),
         resourceVersion: this.#resourceVersion,
         allowWatchBookmarks: true,
         // Jitter, so the watches of many control planes do not all reconnect at once.
