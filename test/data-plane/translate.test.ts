@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { connect as connectHttp2, type IncomingHttpHeaders } from 'node:http2';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { route as contractRoute, revision } from '../edge-router/contract.ts';
@@ -9,6 +10,34 @@ import { get } from '../helpers/http.ts';
 import { freePort, start, startApp, startQueueProxy, stopAll, waitFor } from '../helpers/processes.ts';
 
 const h2cApp = fileURLToPath(new URL('../apps/h2c.mjs', import.meta.url));
+const grpcApp = fileURLToPath(new URL('../apps/grpc.mjs', import.meta.url));
+
+/** What the server writes back to `text` (raw HTTP/1.x) until it closes, or `ms` passes. */
+function raw(port: number, text: string | Buffer, ms = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let out = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d) => {
+      out += d;
+    });
+    socket.on('error', reject);
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+/** A gRPC message frame (uncompressed), JSON as test/apps/grpc.mjs speaks. */
+function grpcFrame(value: unknown): Buffer {
+  const message = Buffer.from(JSON.stringify(value));
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  return frame;
+}
 
 /** Runs a command, never throwing: its exit code and output. */
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
@@ -66,13 +95,21 @@ describe('protocol translation at the router', () => {
     const plainQp = await startQueueProxy((await startApp({ TARGET: 'plain' })).port, {
       SERVING_REVISION: 'plain-00001',
     });
+    const rpcPort = await freePort();
+    await start(process.execPath, [grpcApp], { PORT: String(rpcPort) }, /grpc app listening/);
+    const rpcQp = await startQueueProxy(rpcPort, { SERVING_REVISION: 'rpc-00001' });
     await cp.start();
     cp.publish({
       routes: [
         contractRoute('h2', [{ revisionName: 'h2-00001', percent: 100 }], { hosts: ['h2.example'] }),
         contractRoute('plain', [{ revisionName: 'plain-00001', percent: 100 }], { hosts: ['plain.example'] }),
+        contractRoute('rpc', [{ revisionName: 'rpc-00001', percent: 100 }], { hosts: ['rpc.example'] }),
       ],
-      revisions: [revision('h2-00001', [h2Qp.url], { protocol: 'h2c' }), revision('plain-00001', [plainQp.url])],
+      revisions: [
+        revision('h2-00001', [h2Qp.url], { protocol: 'h2c' }),
+        revision('plain-00001', [plainQp.url]),
+        revision('rpc-00001', [rpcQp.url], { protocol: 'h2c' }),
+      ],
     });
     router = await startRouter('node', { SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: cp.token });
     await waitFor(
@@ -132,5 +169,79 @@ describe('protocol translation at the router', () => {
     expect(load.out).toContain('Application protocol: h2c');
     expect(load.out).toMatch(/requests: 300 total, 300 started, 300 done, 300 succeeded, 0 failed/);
     expect(load.out).toMatch(/status codes: 300 2xx, 0 3xx, 0 4xx, 0 5xx/);
+  });
+
+  it('serves an HTTP/1.1 client from a revision that speaks only h2c, over h2c on both hops', async () => {
+    const r = await get(`${router.url}/first?x=1`, { headers: { host: 'h2.example' } });
+    expect(r.status).toBe(200);
+    expect(r.headers['skiff-revision']).toBe('h2-00001');
+    const seen = JSON.parse(r.body);
+    // The app saw HTTP/2: the request went router → queue-proxy → app over h2c.
+    expect(seen).toMatchObject({ httpVersion: '2.0', method: 'GET', path: '/first?x=1', authority: 'h2.example' });
+    expect(seen.forwardedFor).toBe('127.0.0.1, 127.0.0.1');
+  });
+
+  it('passes a request body with a length or in chunks, decoded into DATA frames', async () => {
+    const long = 'z'.repeat(100_000);
+    const sized = await get(`${router.url}/upload`, { method: 'POST', headers: { host: 'h2.example' }, body: long });
+    expect(sized.status).toBe(200);
+    expect(JSON.parse(sized.body).body).toBe(long);
+    const chunked = await raw(
+      router.port,
+      'POST /c HTTP/1.1\r\nHost: h2.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
+        '5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n',
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    // The h2c app gave no length: the answer comes in chunks, and the connection closes as asked.
+    expect(chunked.toLowerCase()).toContain('transfer-encoding: chunked\r\n');
+    expect(chunked).toContain('"body":"hello world"');
+    expect(chunked).toMatch(/\r\n0\r\n\r\n$/);
+  });
+
+  it('keeps the connection for the next request, to either kind of revision', async () => {
+    const out = await raw(
+      router.port,
+      'GET /one HTTP/1.1\r\nHost: h2.example\r\n\r\nGET / HTTP/1.1\r\nHost: plain.example\r\n\r\n' +
+        'GET /three HTTP/1.1\r\nHost: h2.example\r\nConnection: close\r\n\r\n',
+    );
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual(['200', '200', '200']);
+    expect(out).toContain('"path":"/one"');
+    expect(out).toContain('Hello plain!');
+    expect(out).toContain('"path":"/three"');
+  });
+
+  it('answers a gRPC call made over HTTP/1.1 with its status in the chunked trailers', async () => {
+    const body = grpcFrame({ name: 'http1' });
+    const out = await raw(
+      router.port,
+      Buffer.concat([
+        Buffer.from(
+          'POST /skiff.Test/Unary HTTP/1.1\r\nHost: rpc.example\r\ncontent-type: application/grpc\r\nTE: trailers\r\n' +
+            `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+        ),
+        body,
+      ]),
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(out).toContain('hello http1');
+    // HTTP/2 trailers become the last chunk's trailer section.
+    expect(out).toMatch(/\r\n0\r\n(?:[^\r]*\r\n)*grpc-status: 0\r\n(?:[^\r]*\r\n)*\r\n$/);
+    expect(out).toContain('x-served-by: ');
+    // curl --http1.1 to the gRPC app's plain HTTP path: grpc-js's own answer, not a 502.
+    const curl = await run('curl', [
+      '-sS',
+      '--http1.1',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{http_version}',
+      '-H',
+      'host: rpc.example',
+      `${router.url}/`,
+    ]);
+    expect(curl.code).toBe(0);
+    expect(curl.out).not.toMatch(/^502/);
+    expect(curl.out).toMatch(/ 1\.1$/);
   });
 });

@@ -36,8 +36,8 @@ const notHeld: OwnHeader = { name: proxyRequestHeader, value: undefined };
  */
 export class RevisionRoute implements Route<Lease> {
   readonly maxBodyBytes: number;
-  /** HTTP/2 goes upstream only to revisions whose port is named h2c, over h2c. */
-  readonly h2c: boolean;
+  /** Revisions whose port is named h2c are reached over h2c, others over HTTP/1.1, whichever version the client speaks. */
+  readonly upstreamProtocol: 'h2c' | 'http/1.1';
   readonly revision: SnapshotRevision;
   readonly throttler: Throttler;
   readonly #host: RevisionRouteHost;
@@ -60,7 +60,7 @@ export class RevisionRoute implements Route<Lease> {
     this.policyHeader = hsts ? { name: 'strict-transport-security', value: hstsValue } : undefined;
     this.maxBodyBytes = host.maxBodyBytes;
     this.revision = revision;
-    this.h2c = revision.protocol === 'h2c';
+    this.upstreamProtocol = revision.protocol === 'h2c' ? 'h2c' : 'http/1.1';
     this.throttler = throttler;
     this.#revisionHeader = host.revisionHeader ? { name: revisionHeader, value: revision.name } : undefined;
   }

@@ -11,11 +11,12 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { clientAddress, forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
+import { clientAddress, isHopByHop } from '@skiff/shared';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
 import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
 import type { EndpointPool } from '../proxy/pool.ts';
+import { h2RequestHeaders } from './translate.ts';
 import { upgradeToH2c } from './upgrade.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM: endStream } = constants;
@@ -165,40 +166,15 @@ export class Http2Proxy<T> {
     }
     const route = ex.route;
     const pool = route.pool(slot);
-    const out: OutgoingHttpHeaders = {
-      ':method': ex.head.method,
-      ':path': ex.head.target,
-      ':scheme': 'http',
-      ':authority': ex.head.host ?? `${pool.host}:${pool.port}`,
-    };
-    const own = route.ownRequestHeader(slot);
-    const h = ex.head.headers;
-    let xff: string | undefined;
-    let prior: string | undefined;
-    let proto: string | undefined;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i] as string;
-      const value = h[i + 1] as string;
-      if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
-      else if (name === 'forwarded') prior = prior === undefined ? value : `${prior}, ${value}`;
-      else if (name === 'host' || (own !== undefined && name === own.name)) continue;
-      // gRPC needs `te: trailers`, the one TE HTTP/2 allows (RFC 9113 §8.2.2).
-      else if (name === 'te') out.te = value === 'trailers' ? value : undefined;
-      else if (!isHopByHop(name, ex.head.connection)) {
-        if (name === 'x-forwarded-proto') proto = value;
-        out[name] = value;
-      }
-    }
-    if (out.te === undefined) delete out.te;
-    out['x-forwarded-for'] = xForwardedFor(xff, ex.client);
-    const scheme = this.hop.scheme;
-    if (scheme !== undefined) proto = scheme;
-    if (proto === undefined) out['x-forwarded-proto'] = 'http';
-    else if (scheme !== undefined) out['x-forwarded-proto'] = scheme;
-    out.forwarded = forwarded(prior, ex.client, ex.head.host, proto ?? 'http');
-    if (own?.value !== undefined) out[own.name] = own.value;
-    if (route.h2c) this.#viaH2(ex, out, pool);
-    else this.#viaHttp1(ex, out, pool);
+    const out = h2RequestHeaders(
+      ex.head,
+      ex.client,
+      route.ownRequestHeader(slot),
+      this.hop.scheme,
+      `${pool.host}:${pool.port}`,
+    );
+    if (route.upstreamProtocol === 'http/1.1') this.#viaHttp1(ex, out, pool);
+    else this.#viaH2(ex, out, pool);
   }
 
   /** Upstream as a stream of the endpoint's one h2c connection. */

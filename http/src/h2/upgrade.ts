@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { isHopByHop } from '@skiff/shared';
 import type { RequestHead } from '../http1/parse.ts';
 import { preface, socketStream } from './accept.ts';
+import { requestPath } from './translate.ts';
 
 const switching = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
 /** SETTINGS_MAX_FRAME_SIZE's initial value: no frame this hop makes up is larger. */
@@ -112,14 +113,6 @@ function headerBlock(head: RequestHead): Buffer {
     add(name, value);
   }
   return Buffer.concat(parts);
-}
-
-/** The path of an origin- or absolute-form target (the authority went to `:authority`). */
-function requestPath(target: string): string {
-  const m = /^https?:\/\/[^/?#]*/i.exec(target);
-  if (m === null) return target;
-  const rest = target.slice(m[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /** An HPACK string literal, not Huffman coded: a 7-bit prefix length, then the bytes (latin1 as received). */

@@ -75,14 +75,17 @@ export class ChunkedScanner {
   /**
    * Scans `buf` from `start`. Returns the index just past the body's last byte when the body ends
    * inside `buf`, `-1` when all of `buf` belongs to the body, or a message when it is malformed.
+   * `data`, when given, is handed each run of chunk data as it is found (the body decoded, for a
+   * hop that frames it anew).
    */
-  scan(buf: Uint8Array, start = 0): number | string {
+  scan(buf: Uint8Array, start = 0, data?: (part: Uint8Array) => void): number | string {
     let i = start;
     const n = buf.length;
     while (i < n) {
       switch (this.#state) {
         case State.data: {
           const take = Math.min(this.#remaining, n - i);
+          if (data !== undefined && take > 0) data(buf.subarray(i, i + take));
           this.#remaining -= take;
           i += take;
           if (this.#remaining === 0) this.#state = State.dataCr;

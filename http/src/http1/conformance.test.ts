@@ -21,7 +21,7 @@ class TestHop implements Hop<true>, Route<true> {
   readonly deadlines = new Deadlines();
   readonly headerTimeoutMs = 5000;
   readonly maxBodyBytes = 0;
-  readonly h2c = true;
+  readonly upstreamProtocol = 'as-received';
   readonly upstream: EndpointPool;
   constructor(port: number) {
     this.upstream = new EndpointPool('127.0.0.1', port);

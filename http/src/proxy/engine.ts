@@ -1,5 +1,7 @@
+import { type ClientHttp2Stream, constants as h2, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { clientAddress, isIdempotent } from '@skiff/shared';
+import { chunk as h2Chunk, h2RequestHeaders, http1ResponseHead, lastChunk } from '../h2/translate.ts';
 import { h2cUpgradeSettings, isH2cUpgrade } from '../h2/upgrade.ts';
 import { ChunkedScanner } from '../http1/chunked.ts';
 import {
@@ -96,8 +98,12 @@ export interface Route<T> {
   addedResponseHeader?(slot: T): OwnHeader | undefined;
   /** A header of the hop's policy set on every final response (HTTP/2; HTTP/1.1 has it from `responseHead`): the router's HSTS. */
   readonly policyHeader?: OwnHeader | undefined;
-  /** The upstream speaks HTTP/2 (h2c): requests go there over it, whichever version they came in. */
-  readonly h2c: boolean;
+  /**
+   * The protocol requests go upstream in: `h2c` (a revision whose port is named h2c) or `http/1.1`
+   * whichever version they came in (the router translates), or `as-received` (the queue-proxy, as
+   * Knative's: the router already chose the revision's protocol).
+   */
+  readonly upstreamProtocol: 'h2c' | 'http/1.1' | 'as-received';
   /** Which of the request's deadlines has passed at `now` (a name for logs), if any. */
   expired(ex: Pending<T>, now: number): string | undefined;
   queueFull(): Answer;
@@ -138,6 +144,9 @@ export class Exchange<T> implements Pending<T>, Timed, UpstreamUser {
   tunnel = false;
   retriedRefused = false;
   retriedStale = false;
+  /** The request's stream upstream when it goes on over HTTP/2 (an h2c revision: see `dispatchH2`). */
+  h2: ClientHttp2Stream | undefined;
+  h2Trailers: IncomingHttpHeaders | undefined;
 
   constructor(conn: ProxyConnection<T>, head: RequestHead, route: Route<T>, now: number) {
     this.conn = conn;
@@ -232,7 +241,7 @@ export class ProxyConnection<T> implements Timed {
         this.#writeUpstream(ex, chunk);
         return;
       }
-      if (ex.upstream?.connected && ex.upstreamHead !== '' && !ex.requestDone) {
+      if (!ex.requestDone && (ex.h2 !== undefined || (ex.upstream?.connected && ex.upstreamHead !== ''))) {
         this.#forwardBody(ex, chunk);
         return;
       }
@@ -326,7 +335,8 @@ export class ProxyConnection<T> implements Timed {
       return;
     }
     if (head.upgrade !== undefined && isH2cUpgrade(head)) {
-      const settings = route.h2c && this.hop.upgradeH2c !== undefined ? h2cUpgradeSettings(head) : undefined;
+      const settings =
+        route.upstreamProtocol === 'h2c' && this.hop.upgradeH2c !== undefined ? h2cUpgradeSettings(head) : undefined;
       if (settings !== undefined) {
         this.#switchToH2c(head, settings);
         return;
@@ -375,12 +385,132 @@ export class ProxyConnection<T> implements Timed {
       ex.route.release(slot);
       return;
     }
+    if (ex.route.upstreamProtocol === 'h2c') {
+      this.#dispatchH2(ex, slot);
+      return;
+    }
     ex.upstreamHead = ex.route.requestHead(ex.head, this.#address, slot);
     const up = ex.route.pool(slot).take(ex);
     ex.upstream = up;
     if (up.connected) this.sendRequest(ex);
     // A new connection: nothing is written until it is up, so a refused one can be retried elsewhere.
     else this.#client.pause();
+  }
+
+  /**
+   * An HTTP/1.1 request to an upstream that speaks only HTTP/2 (a revision whose port is named
+   * h2c): it goes on as a stream of the endpoint's h2c connection, its body decoded into DATA
+   * frames, and the response comes back as HTTP/1.1 (chunked unless it has a length, with the
+   * HTTP/2 trailers as the last chunk's).
+   */
+  #dispatchH2(ex: Exchange<T>, slot: T): void {
+    const pool = ex.route.pool(slot);
+    const headers = h2RequestHeaders(
+      ex.head,
+      this.#address,
+      ex.route.ownRequestHeader(slot),
+      this.hop.scheme,
+      `${pool.host}:${pool.port}`,
+    );
+    let up: ClientHttp2Stream;
+    try {
+      up = pool.session().request(headers, { endStream: ex.requestDone });
+    } catch (error) {
+      this.#fail(ex, (error as Error).message);
+      return;
+    }
+    ex.h2 = up;
+    ex.h2Trailers = undefined;
+    up.on('error', noop);
+    up.on('response', (h: IncomingHttpHeaders) => this.#h2Response(ex, up, h));
+    up.on('trailers', (t: IncomingHttpHeaders) => {
+      ex.h2Trailers = t;
+    });
+    up.on('data', (data: Buffer) => this.#h2Data(ex, up, data));
+    up.on('end', () => this.#h2End(ex, up));
+    up.on('close', () => this.#h2Closed(ex, up));
+    if (ex.head.expectContinue && !ex.requestDone && !ex.continueSent) {
+      ex.continueSent = true;
+      this.#client.write(continueResponse);
+    }
+    if (!ex.requestDone && this.#buf !== undefined) {
+      const buf = this.#buf;
+      this.#buf = undefined;
+      this.#forwardBody(ex, buf);
+    }
+    if (!ex.requestDone || (this.#buf?.length ?? 0) <= maxPipelinedBytes) this.#client.resume();
+  }
+
+  #writeH2(ex: Exchange<T>, up: ClientHttp2Stream, data: Uint8Array): void {
+    if (up.write(data)) return;
+    this.#client.pause();
+    up.once('drain', () => {
+      if (this.#ex === ex && !ex.requestDone) this.#client.resume();
+    });
+  }
+
+  #h2Response(ex: Exchange<T>, up: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
+    if (ex.h2 !== up || ex.ended) return;
+    const status = Number(headers[':status'] ?? 0);
+    const hasBody = ex.head.method !== 'HEAD' && status !== 204 && status !== 304;
+    const head = http1ResponseHead(headers, ex.head.minor, hasBody);
+    ex.response = head;
+    ex.status = head.status;
+    ex.responseStarted = true;
+    ex.lastWriteAt = Date.now();
+    // No length and no chunks (an HTTP/1.0 client): the body ends when the connection does.
+    ex.respLeft = !hasBody ? 0 : head.chunked ? undefined : (head.contentLength ?? -1);
+    const close = !keepsAlive(ex.head) || ex.respLeft === -1 || this.#clientEnded;
+    this.#client.write(ex.route.responseHead(head, close, !close && ex.head.minor === 0, ex.slot), 'latin1');
+  }
+
+  #h2Data(ex: Exchange<T>, up: ClientHttp2Stream, data: Buffer): void {
+    if (ex.h2 !== up || ex.ended || ex.respLeft === 0) return;
+    ex.lastWriteAt = Date.now();
+    if (!this.#client.write(ex.respLeft === undefined ? h2Chunk(data) : data)) {
+      up.pause();
+      this.#client.once('drain', () => up.resume());
+    }
+  }
+
+  #h2End(ex: Exchange<T>, up: ClientHttp2Stream): void {
+    if (ex.h2 !== up || ex.ended || ex.response === undefined) return;
+    ex.h2 = undefined;
+    if (ex.respLeft === undefined) this.#client.write(lastChunk(ex.h2Trailers), 'latin1');
+    // Answered before the client finished sending: the rest of its body cannot be read past.
+    if (!ex.requestDone && !up.closed) up.close(h2.NGHTTP2_CANCEL);
+    const close = !keepsAlive(ex.head) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded;
+    this.#end(ex);
+    if (close) {
+      this.#client.end();
+      return;
+    }
+    this.#client.resume();
+    if (this.#clientEnded) this.#client.end();
+    else this.#readHead();
+  }
+
+  #h2Closed(ex: Exchange<T>, up: ClientHttp2Stream): void {
+    if (ex.h2 !== up) return;
+    ex.h2 = undefined;
+    if (ex.ended) return;
+    if (ex.responseStarted) {
+      // Cut off mid-response: so is the client's.
+      this.#end(ex);
+      this.#client.destroy();
+      return;
+    }
+    const slot = ex.slot;
+    // Refused before the upstream processed it (RFC 9113 §8.7): once, another endpoint, when no body was sent.
+    if (slot !== undefined && up.rstCode === h2.NGHTTP2_REFUSED_STREAM && bodyless(ex.head) && !ex.retriedRefused) {
+      ex.retriedRefused = true;
+      ex.slot = ex.route.retryElsewhere(slot);
+      if (ex.slot !== undefined) {
+        this.dispatch(ex, ex.slot);
+        return;
+      }
+    }
+    this.#fail(ex, up.rstCode ? `stream reset (${up.rstCode})` : 'connection failed');
   }
 
   sendRequest(ex: Exchange<T>): void {
@@ -401,6 +531,7 @@ export class ProxyConnection<T> implements Timed {
 
   /** Sends request body bytes upstream; bytes past the body's end wait as the next request. */
   #forwardBody(ex: Exchange<T>, chunk: Buffer): void {
+    const up2 = ex.h2;
     let part = chunk;
     let rest: Buffer | undefined;
     if (ex.bodyScanner === undefined) {
@@ -411,7 +542,8 @@ export class ProxyConnection<T> implements Timed {
       ex.bodyLeft -= part.length;
       if (ex.bodyLeft === 0) ex.requestDone = true;
     } else {
-      const end = ex.bodyScanner.scan(chunk);
+      // Over HTTP/2 the chunks' data goes on decoded, as the scanner finds it.
+      const end = ex.bodyScanner.scan(chunk, 0, up2 === undefined ? undefined : (data) => this.#writeH2(ex, up2, data));
       if (typeof end === 'string') {
         this.#dropUpstream(ex);
         this.#answer(ex, { status: 400, message: `malformed chunked body: ${end}` }, true);
@@ -431,7 +563,12 @@ export class ProxyConnection<T> implements Timed {
         return;
       }
     }
-    if (part.length > 0) this.#writeUpstream(ex, part);
+    if (up2 === undefined) {
+      if (part.length > 0) this.#writeUpstream(ex, part);
+    } else {
+      if (part.length > 0 && ex.bodyScanner === undefined) this.#writeH2(ex, up2, part);
+      if (ex.requestDone) up2.end();
+    }
     if (rest !== undefined) {
       this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
       if (this.#buf.length > maxPipelinedBytes) this.#client.pause();
@@ -670,6 +807,11 @@ export class ProxyConnection<T> implements Timed {
     const up = ex.upstream;
     ex.upstream = undefined;
     up?.destroy();
+    const stream = ex.h2;
+    if (stream !== undefined) {
+      ex.h2 = undefined;
+      if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
+    }
   }
 
   /** Answers a request here (refused, failed, timed out), closing the connection when it must. */

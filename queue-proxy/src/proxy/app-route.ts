@@ -56,8 +56,8 @@ class Queued implements Waiter {
  */
 export class AppRoute implements Route<AppSlot> {
   readonly maxBodyBytes = 0;
-  // As Knative's queue-proxy: a request that came over HTTP/2 goes to the app over h2c.
-  readonly h2c = true;
+  // As Knative's queue-proxy: a request goes to the app in the version it came in (the router chose it).
+  readonly upstreamProtocol = 'as-received';
   readonly #host: AppRouteHost;
   readonly #proxied: boolean;
   /** Requests in the breaker's queue (or admitted from it and not finished yet). */
