@@ -2,6 +2,7 @@
 // Skiff's parts. No I/O and no runtime-specific imports: it runs in Node, Deno and workerd alike.
 
 export * from './config/autoscaling.ts';
+export * from './config/backoff.ts';
 export * from './config/duration.ts';
 export * from './config/network.ts';
 export * from './config/queue-proxy.ts';
