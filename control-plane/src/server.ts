@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ensureLocalPki, kubeconfigYaml, loopbackNames, writeAtomically } from '@skiff/http/tls';
 import type { ActivateRequest, AutoscalerConfig, HttpProtocol, RouterStats, Stat } from '@skiff/shared';
+import { AcmeCertificates } from './acme/certificates.ts';
+import { AcmeClient } from './acme/client.ts';
+import { waitUntilRouterServes } from './acme/router-check.ts';
+import { loadStoreKey, seal, unseal } from './acme/seal.ts';
 import { createApi } from './api/app.ts';
 import { loadToken } from './api/auth.ts';
 import { ApiMetrics } from './api/metrics.ts';
@@ -36,6 +40,11 @@ export interface ControlPlaneOptions {
   secrets?: TlsSecretSource;
   /** Knative's platform-wide `http-protocol` (default `enabled`); a Service's annotation overrides it. */
   httpProtocol?: HttpProtocol;
+  /**
+   * Certificates for DomainMappings ordered from an ACME server (RFC 8555), their HTTP-01
+   * challenges answered by the router; account and certificate keys sealed in the store.
+   */
+  acme?: AcmeOptions;
   /** Port the router serves on, added to service URLs when it is not 80. */
   routerPort?: number;
   userToken?: string;
@@ -58,6 +67,18 @@ export interface ControlPlaneOptions {
   apiNames?: string[];
   /** How often watches that allow bookmarks get one (default: a minute, as kube-apiserver). */
   watchBookmarkMs?: number;
+}
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  /** PEM file of a CA to trust for the directory's HTTPS (a test server's, such as pebble's). */
+  caFile?: string;
+  email?: string;
+  /** The key that seals ACME keys in the store: default `<data-dir>/acme-store.key` (made 0600); on Kubernetes a Secret's file. */
+  storeKeyFile?: string;
+  /** The router's plain HTTP address, to check it answers a challenge before the server looks. */
+  routerUrl?: string;
+  renewBeforeMs?: number;
 }
 
 export interface ControlPlane {
@@ -109,8 +130,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     defaultDurationSeconds: o.rolloutDurationSeconds ?? 0,
     enqueue: (ns, name) => reconciler.enqueue(ns, name),
   });
+  const acme = o.acme ? startAcme(o.acme, o.dataDir, store, () => reconciler.domainMappingsChanged(), log) : undefined;
   const reconciler = new Reconciler({
     store,
+    ...(acme ? { acme } : {}),
     rollouts,
     backend: o.backend,
     publisher,
@@ -214,6 +237,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     live,
     coldStarts,
     async close() {
+      acme?.stop();
       live.stop();
       autoscaler?.stop();
       rollouts.stop();
@@ -226,6 +250,60 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       store.close();
     },
   };
+}
+
+/** ACME certificates: the store key, the account (sealed in the store), the client and the manager. */
+function startAcme(
+  o: AcmeOptions,
+  dataDir: string,
+  store: Store,
+  changed: () => void,
+  log: (m: string) => void,
+): AcmeCertificates {
+  const storeKey = loadStoreKey(o.storeKeyFile ?? join(dataDir, 'acme-store.key'), o.storeKeyFile === undefined);
+  const aad = `acme-account\n${o.directoryUrl}`;
+  const client = new AcmeClient(
+    {
+      directoryUrl: o.directoryUrl,
+      ...(o.caFile ? { ca: readFileSync(o.caFile, 'utf8') } : {}),
+      ...(o.email ? { email: o.email } : {}),
+    },
+    {
+      load() {
+        const row = store.getAcmeAccount(o.directoryUrl);
+        if (!row) return undefined;
+        try {
+          return { url: row.url, key: unseal(storeKey, row.sealedKey, aad) };
+        } catch (e) {
+          log(
+            `acme: the stored account for ${o.directoryUrl} is not used (${e instanceof Error ? e.message : String(e)}); registering a new one`,
+          );
+          return undefined;
+        }
+      },
+      save(account) {
+        store.putAcmeAccount({
+          directory: o.directoryUrl,
+          url: account.url,
+          sealedKey: seal(storeKey, account.key, aad),
+          createdAt: new Date().toISOString(),
+        });
+      },
+    },
+  );
+  const routerUrl = o.routerUrl;
+  return new AcmeCertificates({
+    store,
+    order: (domain, board) => client.order(domain, board),
+    directoryUrl: o.directoryUrl,
+    storeKey,
+    changed,
+    ...(routerUrl
+      ? { challengeServed: (d: string, t: string, k: string) => waitUntilRouterServes(routerUrl, d, t, k) }
+      : {}),
+    ...(o.renewBeforeMs !== undefined ? { renewBeforeMs: o.renewBeforeMs } : {}),
+    log,
+  });
 }
 
 /** The API's listener: HTTPS with the local CA's certificate or given files, or plain HTTP. */

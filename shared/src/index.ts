@@ -1,6 +1,7 @@
 // @skiff/shared: the resource model, its defaults and validation, and the wire contracts between
 // Skiff's parts. No I/O and no runtime-specific imports: it runs in Node, Deno and workerd alike.
 
+export * from './config/acme.ts';
 export * from './config/autoscaling.ts';
 export * from './config/backoff.ts';
 export * from './config/duration.ts';

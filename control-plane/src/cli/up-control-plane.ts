@@ -67,6 +67,15 @@ const cp = await startControlPlane({
   ...(flags.tls ? { routerTls: { caFile: join(dataDir, 'ca.crt') } } : {}),
   httpProtocol: upHttpProtocol(env, flags),
   ...(secrets ? { secrets } : {}),
+  ...(flags.acme
+    ? {
+        acme: {
+          ...flags.acme,
+          routerUrl: `http://127.0.0.1:${env.SKIFF_ROUTER_PORT ?? 8080}`,
+          ...(env.SKIFF_ACME_STORE_KEY_FILE ? { storeKeyFile: env.SKIFF_ACME_STORE_KEY_FILE } : {}),
+        },
+      }
+    : {}),
   ...(flags.rolloutDurationSeconds !== undefined ? { rolloutDurationSeconds: flags.rolloutDurationSeconds } : {}),
   log,
 });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './commands.ts';
 import { parseUpArgs, upHttpProtocol } from './up.ts';
@@ -49,5 +50,36 @@ describe('skiff up --http-protocol (Knative’s config-network http-protocol)', 
     expect(() => upHttpProtocol({}, parseUpArgs(['--http-protocol', 'redirected']))).toThrow(UsageError);
     expect(() => upHttpProtocol({ SKIFF_HTTP_PROTOCOL: 'disabled' }, parseUpArgs([]))).toThrow(/needs --tls/);
     expect(upHttpProtocol({}, parseUpArgs(['--http-protocol', 'enabled']))).toBe('enabled');
+  });
+});
+
+describe('skiff up --acme-directory', () => {
+  it('takes the directory, a CA file to trust and a contact address', () => {
+    const ca = fileURLToPath(import.meta.url);
+    expect(
+      parseUpArgs([
+        '--acme-directory',
+        'https://127.0.0.1:14000/dir',
+        `--acme-ca=${ca}`,
+        '--acme-email',
+        'ops@example.com',
+      ]).acme,
+    ).toEqual({ directoryUrl: 'https://127.0.0.1:14000/dir', caFile: ca, email: 'ops@example.com' });
+    expect(parseUpArgs([]).acme).toBeUndefined();
+  });
+
+  it.each([
+    [
+      ['--acme-directory', 'http://acme.example/dir'],
+      'up: --acme-directory must be an https:// URL (RFC 8555), got "http://acme.example/dir"',
+    ],
+    [['--acme-directory', 'not a url'], 'up: --acme-directory must be an https:// URL (RFC 8555), got "not a url"'],
+    [['--acme-email', 'ops@example.com'], 'up: --acme-ca and --acme-email go with --acme-directory URL'],
+    [
+      ['--acme-directory', 'https://a.example/dir', '--acme-ca', '/nonexistent/ca.pem'],
+      'up: --acme-ca /nonexistent/ca.pem: no such file',
+    ],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseUpArgs(args)).toThrow(new UsageError(message));
   });
 });

@@ -98,6 +98,11 @@ export interface UpFlags {
   tls: boolean;
   /** `--http-protocol`: Knative's platform `http-protocol` (`config-network`), unless a Service's annotation says otherwise. */
   httpProtocol?: HttpProtocol;
+  /**
+   * `--acme-directory URL` (with `--acme-ca FILE`, `--acme-email ADDRESS`): the router serves
+   * HTTPS with certificates for DomainMappings ordered from this ACME server (RFC 8555).
+   */
+  acme?: { directoryUrl: string; caFile?: string; email?: string };
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
@@ -135,6 +140,19 @@ export function parseUpArgs(args: string[]): UpFlags {
       const parsed = parseHttpProtocol(value(), 'up: --http-protocol');
       if (!parsed.ok) throw new UsageError(parsed.message);
       flags.httpProtocol = parsed.value;
+    } else if (name === '--acme-directory') {
+      const text = value();
+      if (!URL.canParse(text) || new URL(text).protocol !== 'https:') {
+        throw new UsageError(`up: --acme-directory must be an https:// URL (RFC 8555), got ${JSON.stringify(text)}`);
+      }
+      flags.acme = { ...flags.acme, directoryUrl: text };
+    } else if (name === '--acme-ca' || name === '--acme-email') {
+      const text = value();
+      if (name === '--acme-ca' && !existsSync(text)) throw new UsageError(`up: --acme-ca ${text}: no such file`);
+      const acme = { directoryUrl: '', ...flags.acme };
+      if (name === '--acme-ca') acme.caFile = resolve(text);
+      else acme.email = text;
+      flags.acme = acme;
     } else if (name === '--rollout-duration') {
       const text = value();
       const ms = parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
@@ -149,6 +167,9 @@ export function parseUpArgs(args: string[]): UpFlags {
     } else {
       throw new UsageError(`up: unknown argument ${JSON.stringify(arg)}`);
     }
+  }
+  if (flags.acme && flags.acme.directoryUrl === '') {
+    throw new UsageError('up: --acme-ca and --acme-email go with --acme-directory URL');
   }
   if (flags.backend !== 'kubernetes' && (flags.kubeconfig || flags.namespace)) {
     throw new UsageError('up: --kubeconfig and --namespace go with --backend kubernetes');
@@ -185,9 +206,9 @@ export function upHttpProtocol(env: NodeJS.ProcessEnv, flags: UpFlags): HttpProt
     if (!parsed.ok) throw new UsageError(parsed.message);
     value = parsed.value;
   }
-  if (value !== 'enabled' && !flags.tls) {
+  if (value !== 'enabled' && !flags.tls && !flags.acme) {
     throw new UsageError(
-      `up: http-protocol ${value} needs --tls (plain HTTP would be ${value === 'redirected' ? 'sent to an HTTPS listener that is not there' : 'refused with no HTTPS to use instead'})`,
+      `up: http-protocol ${value} needs --tls or --acme-directory (plain HTTP would be ${value === 'redirected' ? 'sent to an HTTPS listener that is not there' : 'refused with no HTTPS to use instead'})`,
     );
   }
   return value;
@@ -292,7 +313,10 @@ export async function up(o: UpOptions): Promise<Up> {
         SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
         SKIFF_ROUTER_SNAPSHOT_FILE: keptSnapshot,
         SKIFF_ROUTER_METRICS_PORT: String(routerMetricsPort),
-        ...(flags.tls ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort), SKIFF_ROUTER_LOCAL_CA_DIR: dataDir } : {}),
+        // HTTPS with --tls (the local CA signs for any served host) or --acme-directory (the
+        // certificates ordered for DomainMappings).
+        ...(flags.tls || flags.acme ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort) } : {}),
+        ...(flags.tls ? { SKIFF_ROUTER_LOCAL_CA_DIR: dataDir } : {}),
       },
       onLine: (stream, line) => {
         // It says where it serves HTTPS (with --tls) before it says where it serves HTTP.
@@ -355,9 +379,14 @@ export async function up(o: UpOptions): Promise<Up> {
         ? [`  Kubeconfig: ${cpInfo.kubeconfig}   (export KUBECONFIG=${cpInfo.kubeconfig}; kubectl get ksvc)`]
         : []),
       `  Router:     http://127.0.0.1${suffix}   (services at http://<name>.<namespace>.${domain}${suffix})`,
-      ...(listeningTls !== undefined
+      ...(listeningTls !== undefined && flags.tls
         ? [
             `  HTTPS:      https://<name>.<namespace>.${domain}:${listeningTls}   (trust ${pkiFiles(dataDir).caCert}: skiff ca)`,
+          ]
+        : []),
+      ...(listeningTls !== undefined && flags.acme
+        ? [
+            `  ACME:       https://<mapped domain>:${listeningTls}   (certificates from ${flags.acme.directoryUrl}; HTTP-01 on :${listening})`,
           ]
         : []),
       ...(listeningMetrics !== undefined

@@ -14,6 +14,7 @@ import {
   type SnapshotEndpoint,
   type UrlOptions,
 } from '@skiff/shared';
+import type { AcmeCertificates } from '../acme/certificates.ts';
 import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
 import { defaultCertificate, mappingCertificate, type TlsSecretSource } from '../certificates/secrets.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
@@ -94,6 +95,12 @@ export interface ReconcilerOptions {
   secrets?: TlsSecretSource;
   /** Knative's platform-wide `http-protocol` (`config-network`); a Service's annotation overrides it. */
   httpProtocol?: HttpProtocol;
+  /**
+   * Certificates ordered from an ACME server (`acme/certificates.ts`) for mapped domains without a
+   * TLS Secret: told which domains want one, asked what `CertificateProvisioned` says, and what
+   * the router serves (certificates held, HTTP-01 answers).
+   */
+  acme?: Pick<AcmeCertificates, 'want' | 'certificate' | 'tls'>;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -414,23 +421,29 @@ export class Reconciler {
       if (!parts.has(key)) parts.set(key, { namespace: s.namespace, name: s.name, revisions: [] });
     }
     publisher.replaceAll(parts.values());
-    if (this.#o.secrets !== undefined) {
-      const challenges = publisher.current().challenges;
-      publisher.setTls({ certificates, ...(challenges ? { challenges } : {}) });
+    const { secrets, acme } = this.#o;
+    if (secrets !== undefined || acme !== undefined) {
+      // ACME's open HTTP-01 challenges are its own; without it, whatever the snapshot has stays.
+      const ordered = acme?.tls();
+      const challenges = ordered ? ordered.challenges : publisher.current().challenges;
+      publisher.setTls({
+        certificates: [...certificates, ...(ordered?.certificates ?? [])],
+        ...(challenges ? { challenges } : {}),
+      });
     }
   }
 
   /**
    * How the router gets a DomainMapping's certificate: its TLS Secret (on Kubernetes; on one
    * machine Secrets are not read), the platform's default wildcard Secret when it covers the
-   * domain, the local CA (`skiff up --tls`), or none (plain HTTP only).
+   * domain, an ACME server (`skiff up --acme-directory`), the local CA (`skiff up --tls`), or none (plain HTTP only).
    */
   #certificate(
     m: DomainMappingRow,
     now: Date,
     fallback = this.#defaultCertificate(now),
   ): { certificate: DomainCertificate; served?: SnapshotCertificate } {
-    const { secrets, tls } = this.#o;
+    const { secrets, tls, acme } = this.#o;
     if (m.spec.tls !== undefined) {
       if (secrets !== undefined)
         return mappingCertificate(m.name, secrets.secret(m.namespace, m.spec.tls.secretName), now);
@@ -444,6 +457,7 @@ export class Reconciler {
       };
     }
     if (fallback?.covers(m.name)) return { certificate: { kind: 'secret', ok: true } };
+    if (acme !== undefined) return { certificate: acme.certificate(m.name) };
     return { certificate: tls ? { kind: 'local-ca', caFile: tls.caFile } : { kind: 'none' } };
   }
 
@@ -468,6 +482,7 @@ export class Reconciler {
       this.#o.onError?.('default-tls-secret', new Error(`${fallback.problem}; not served`));
     }
     this.#defaultProblem = fallback?.problem;
+    const wantAcme: string[] = [];
     for (const m of store.listDomainMappings()) {
       const first = store.domainClaims(m.name)[0];
       const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;
@@ -479,18 +494,21 @@ export class Reconciler {
             message: `services.serving.knative.dev ${JSON.stringify(m.spec.ref.name)} not found in namespace ${m.namespace}`,
           };
       const { certificate, served: cert } = this.#certificate(m, date, fallback);
+      if (certificate.kind === 'acme' && claimedBy === undefined && service.ready) wantAcme.push(m.name);
       const status = domainMappingStatus(
         m.name,
         { ...(claimedBy ? { claimedBy } : {}), service, certificate, now, generation: m.generation },
         m.status as { conditions?: [] },
       );
       store.setDomainMappingStatus(m.namespace, m.name, status);
-      const ready = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready');
-      if (ready?.status === 'True') {
+      // Routed once the router can serve it: an ACME domain over plain HTTP while its certificate is ordered.
+      const ingress = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'IngressReady');
+      if (ingress?.status === 'True') {
         served.push({ domain: m.name, namespace: m.namespace, service: m.spec.ref.name });
         if (cert !== undefined) certificates.push(cert);
       }
     }
+    this.#o.acme?.want(wantAcme);
     return { served, certificates };
   }
 

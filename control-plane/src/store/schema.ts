@@ -146,10 +146,38 @@ export const events = sqliteTable(
 export type EventResource = 'services' | 'revisions';
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
+/**
+ * ACME accounts, one per directory URL: the account key sealed with the store key (`acme/seal.ts`),
+ * never in clear on disk.
+ */
+export const acmeAccounts = sqliteTable('acme_accounts', {
+  directory: text().primaryKey(),
+  /** The account's URL at the server (its `kid`). */
+  url: text().notNull(),
+  sealedKey: text().notNull(),
+  createdAt: text().notNull(),
+});
+
+/**
+ * ACME certificates, one per domain: chain and private key sealed together; serial and validity in
+ * clear for status and renewal.
+ */
+export const acmeCertificates = sqliteTable('acme_certificates', {
+  domain: text().primaryKey(),
+  directory: text().notNull(),
+  sealed: text().notNull(),
+  serial: text().notNull(),
+  notBefore: text().notNull(),
+  notAfter: text().notNull(),
+  issuedAt: text().notNull(),
+});
+
 export type ServiceRow = typeof services.$inferSelect;
 export type RevisionRow = typeof revisions.$inferSelect;
 export type AuditRow = typeof audit.$inferSelect;
 export type RolloutRow = typeof rollouts.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type DomainMappingRow = typeof domainMappings.$inferSelect;
+export type AcmeAccountRow = typeof acmeAccounts.$inferSelect;
+export type AcmeCertificateRow = typeof acmeCertificates.$inferSelect;
 export type { ObjectMeta };

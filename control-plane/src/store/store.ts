@@ -15,7 +15,11 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { RolloutCommand, RolloutEvent, RolloutState } from '../rollout/decider.ts';
 import * as schema from './schema.ts';
 import {
+  type AcmeAccountRow,
+  type AcmeCertificateRow,
   type AuditRow,
+  acmeAccounts,
+  acmeCertificates,
   audit,
   counters,
   type DomainMappingRow,
@@ -717,6 +721,35 @@ export class Store {
   /** Appends an audit entry on its own (scale decisions and the like). */
   record(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
     this.derived(() => this.#audit(actor, action, namespace, name, detail));
+  }
+
+  // ACME (acme/): accounts and certificates, sealed by the caller; on disk before the call returns,
+  // so a restart never orders again what it already holds.
+
+  getAcmeAccount(directory: string): AcmeAccountRow | undefined {
+    return this.db.select().from(acmeAccounts).where(eq(acmeAccounts.directory, directory)).get();
+  }
+
+  putAcmeAccount(row: AcmeAccountRow): void {
+    this.#tx(() =>
+      this.db.insert(acmeAccounts).values(row).onConflictDoUpdate({ target: acmeAccounts.directory, set: row }).run(),
+    );
+    this.flush();
+  }
+
+  listAcmeCertificates(): AcmeCertificateRow[] {
+    return this.db.select().from(acmeCertificates).orderBy(asc(acmeCertificates.domain)).all();
+  }
+
+  putAcmeCertificate(row: AcmeCertificateRow): void {
+    this.#tx(() =>
+      this.db
+        .insert(acmeCertificates)
+        .values(row)
+        .onConflictDoUpdate({ target: acmeCertificates.domain, set: row })
+        .run(),
+    );
+    this.flush();
   }
 
   /**

@@ -148,7 +148,10 @@ export type DomainCertificate =
   | { kind: 'local-ca'; caFile: string }
   /** From the TLS Secret: found and valid, or the problem with it. */
   | { kind: 'secret'; ok: true }
-  | { kind: 'secret'; ok: false; reason: string; message: string };
+  | { kind: 'secret'; ok: false; reason: string; message: string }
+  /** Ordered from an ACME server: held, or ordering (`pending`) or failed, with why. */
+  | { kind: 'acme'; ok: true }
+  | { kind: 'acme'; ok: false; pending: boolean; reason: string; message: string };
 
 export interface DomainMappingFacts {
   /** The namespace that claimed the domain first, if not this mapping's. */
@@ -214,7 +217,12 @@ export function domainMappingStatus(
           }
         : cert.ok
           ? { type: 'CertificateProvisioned', status: 'True' }
-          : { type: 'CertificateProvisioned', status: 'False', reason: cert.reason, message: cert.message },
+          : {
+              type: 'CertificateProvisioned',
+              status: cert.kind === 'acme' && cert.pending ? 'Unknown' : 'False',
+              reason: cert.reason,
+              message: cert.message,
+            },
   );
   const served = facts.claimedBy === undefined && facts.service.ready && (cert.kind !== 'secret' || cert.ok);
   conditions.push(
@@ -231,10 +239,16 @@ export function domainMappingStatus(
   conditions.unshift(
     failed === undefined
       ? { type: 'Ready', status: 'True' }
-      : { type: 'Ready', status: 'False', reason: failed.reason ?? failed.type, message: failed.message ?? '' },
+      : {
+          type: 'Ready',
+          status: failed.status === 'Unknown' ? 'Unknown' : 'False',
+          reason: failed.reason ?? failed.type,
+          message: failed.message ?? '',
+        },
   );
   const before = new Map((previous?.conditions ?? []).map((c) => [c.type, c]));
-  const scheme = cert.kind === 'none' ? 'http' : 'https';
+  // An ACME domain is served over plain HTTP until its certificate is held (Knative's HTTP downgrade).
+  const scheme = cert.kind === 'none' || (cert.kind === 'acme' && !cert.ok) ? 'http' : 'https';
   return {
     observedGeneration: facts.generation,
     conditions: conditions.map((c) => {

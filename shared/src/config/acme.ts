@@ -1,0 +1,131 @@
+import type { DomainCertificate } from '../validation/domain-mapping.ts';
+import { type Backoff, backoffDelay } from './backoff.ts';
+
+const day = 86_400_000;
+
+/** How Skiff keeps ACME certificates (RFC 8555), one place for its numbers. */
+export const acmeDefaults = {
+  /** Renew this long before expiry (Let's Encrypt's advice for its 90-day certificates). */
+  renewBeforeMs: 30 * day,
+  /**
+   * After a failed order: 5–10 s, doubling to 3–6 h. Let's Encrypt allows 5 failed validations
+   * per hostname an hour; past that it answers `rateLimited` with a Retry-After, which wins.
+   */
+  backoff: { initialMs: 10_000, maxMs: 6 * 3_600_000 } satisfies Backoff,
+};
+
+/** What the control plane knows of one domain's ACME certificate. */
+export interface AcmeDomainState {
+  /** The certificate held (stored, readable, for this domain): its validity, ms since the epoch. */
+  held?: { notBefore: number; notAfter: number; serial: string };
+  /** Failed orders in a row (0 after a success). */
+  failures: number;
+  /** No new order before this time (backoff, or the server's Retry-After). */
+  retryAt?: number;
+  /** Why the last order failed (until one succeeds). */
+  lastError?: { reason: string; message: string };
+  /** Why a stored certificate was not used (unreadable, not this domain's, expired). */
+  discarded?: string;
+}
+
+/** An ACME server's problem document (RFC 8555 §6.7), or a failure before one arrived. */
+export interface AcmeProblem {
+  /** `urn:ietf:params:acme:error:<type>`, when the server sent one. */
+  type?: string;
+  detail: string;
+  /** What the client was doing: `account`, `order`, `challenge`, `finalize`, `download`. */
+  step: string;
+  /** From the answer's Retry-After. */
+  retryAfterMs?: number;
+}
+
+/**
+ * When to renew: `renewBeforeMs` before expiry; a certificate shorter-lived than that (Let's
+ * Encrypt's 6-day ones) at two thirds of its life.
+ */
+export function acmeRenewAt(held: { notBefore: number; notAfter: number }, renewBeforeMs: number): number {
+  const at = held.notAfter - renewBeforeMs;
+  return at > held.notBefore ? at : held.notBefore + ((held.notAfter - held.notBefore) * 2) / 3;
+}
+
+/** Whether to order a certificate now, or when to look again. */
+export function acmeNextAction(
+  state: AcmeDomainState,
+  now: number,
+  renewBeforeMs = acmeDefaults.renewBeforeMs,
+): { order: true } | { order: false; at: number } {
+  const due = state.held ? acmeRenewAt(state.held, renewBeforeMs) : now;
+  const at = Math.max(due, state.retryAt ?? 0);
+  return at <= now ? { order: true } : { order: false, at };
+}
+
+/** The state after a successful order. */
+export function acmeIssued(held: NonNullable<AcmeDomainState['held']>): AcmeDomainState {
+  return { held, failures: 0 };
+}
+
+/**
+ * The state after a failed order: the next attempt after the project's backoff, or later when
+ * the server asked for it (Retry-After, as a rate limit sends).
+ */
+export function acmeFailed(
+  state: AcmeDomainState,
+  problem: AcmeProblem,
+  now: number,
+  random: () => number,
+  backoff: Backoff = acmeDefaults.backoff,
+): AcmeDomainState {
+  const failures = state.failures + 1;
+  const retryAt = now + Math.max(backoffDelay(failures - 1, backoff, random), problem.retryAfterMs ?? 0);
+  const { discarded: _, ...rest } = state;
+  return {
+    ...rest,
+    failures,
+    retryAt,
+    lastError: { reason: 'CertificateProvisionFailed', message: acmeProblemMessage(problem) },
+  };
+}
+
+const steps: Record<string, string> = {
+  account: 'registering the ACME account',
+  order: 'placing the order',
+  challenge: 'the HTTP-01 challenge',
+  finalize: 'finalizing the order',
+  download: 'downloading the certificate',
+};
+
+/** What a user reads about a failed order: the server's words, and which step failed. */
+export function acmeProblemMessage(problem: AcmeProblem): string {
+  const type = problem.type?.replace('urn:ietf:params:acme:error:', '');
+  const what =
+    type === 'rateLimited'
+      ? 'rate limited by the ACME server'
+      : `${steps[problem.step] ?? problem.step} failed${type ? ` (${type})` : ''}`;
+  return `${what}: ${problem.detail}`;
+}
+
+/**
+ * `CertificateProvisioned` for a domain whose certificate comes from ACME: True while a valid one
+ * is held (a failing renewal keeps serving it), else False with the last failure and when the
+ * next attempt is, else Unknown while the first order runs (Knative's `CertificateNotReady`).
+ */
+export function acmeCertificateCondition(state: AcmeDomainState | undefined, now: number): DomainCertificate {
+  if (state?.held && state.held.notAfter > now && state.held.notBefore <= now) return { kind: 'acme', ok: true };
+  if (state?.lastError) {
+    const next = state.retryAt === undefined ? '' : `; next attempt at ${new Date(state.retryAt).toISOString()}`;
+    return {
+      kind: 'acme',
+      ok: false,
+      pending: false,
+      reason: state.lastError.reason,
+      message: `${state.lastError.message}${next}`,
+    };
+  }
+  return {
+    kind: 'acme',
+    ok: false,
+    pending: true,
+    reason: 'CertificateNotReady',
+    message: `the certificate is being ordered from the ACME server${state?.discarded ? ` (the stored one was not used: ${state.discarded})` : ''}`,
+  };
+}
