@@ -1,8 +1,8 @@
-import { parseHttpProtocol } from '@skiff/shared';
+import { parseAcmeDirectory, parseHttpProtocol } from '@skiff/shared';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { MemoryBackend } from './backends/memory/memory-backend.ts';
 import type { TlsSecretSource } from './certificates/secrets.ts';
-import { startControlPlane } from './server.ts';
+import { type AcmeOptions, startControlPlane } from './server.ts';
 
 // skiff-control-plane: the control plane on its own, configured by environment.
 //   SKIFF_DATA_DIR (.skiff), SKIFF_API_PORT (8090), SKIFF_DOMAIN (localhost), SKIFF_ROUTER_PORT (8080),
@@ -12,6 +12,10 @@ import { startControlPlane } from './server.ts';
 //   config-network http-protocol for every Service without the annotation: enabled, redirected, disabled).
 //   On Kubernetes the router's certificates come from TLS Secrets: DomainMappings' spec.tls.secretName
 //   and SKIFF_DEFAULT_TLS_SECRET ([namespace/]name, a wildcard certificate for service hosts).
+//   ACME certificates for DomainMappings: SKIFF_ACME_DIRECTORY (https URL), SKIFF_ACME_CA_FILE (a CA
+//   to trust for it), SKIFF_ACME_EMAIL, SKIFF_ACME_STORE_KEY_FILE (the key sealing ACME keys in the
+//   store; on Kubernetes a mounted Secret, required there), SKIFF_ACME_ROUTER_URL (the router's plain
+//   HTTP address, checked to answer each challenge before the ACME server looks).
 //   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
 //   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
@@ -29,6 +33,28 @@ const httpProtocol = parseHttpProtocol(env.SKIFF_HTTP_PROTOCOL, 'SKIFF_HTTP_PROT
 if (!httpProtocol.ok) {
   console.error(`skiff-control-plane: ${httpProtocol.message}`);
   process.exit(2);
+}
+let acme: AcmeOptions | undefined;
+if (env.SKIFF_ACME_DIRECTORY) {
+  const directory = parseAcmeDirectory(env.SKIFF_ACME_DIRECTORY, 'SKIFF_ACME_DIRECTORY');
+  if (!directory.ok) {
+    console.error(`skiff-control-plane: ${directory.message}`);
+    process.exit(2);
+  }
+  // A pod's data dir is no place for the key that seals the ACME keys beside it: a Secret is.
+  if (backendName === 'kubernetes' && !env.SKIFF_ACME_STORE_KEY_FILE) {
+    console.error(
+      'skiff-control-plane: SKIFF_ACME_DIRECTORY on Kubernetes needs SKIFF_ACME_STORE_KEY_FILE: the store key from a mounted Secret (32 random bytes, base64)',
+    );
+    process.exit(2);
+  }
+  acme = {
+    directoryUrl: directory.value,
+    ...(env.SKIFF_ACME_CA_FILE ? { caFile: env.SKIFF_ACME_CA_FILE } : {}),
+    ...(env.SKIFF_ACME_EMAIL ? { email: env.SKIFF_ACME_EMAIL } : {}),
+    ...(env.SKIFF_ACME_STORE_KEY_FILE ? { storeKeyFile: env.SKIFF_ACME_STORE_KEY_FILE } : {}),
+    ...(env.SKIFF_ACME_ROUTER_URL ? { routerUrl: env.SKIFF_ACME_ROUTER_URL } : {}),
+  };
 }
 let backend: WorkloadBackend;
 let secrets: TlsSecretSource | undefined;
@@ -77,6 +103,7 @@ const cp = await startControlPlane({
   routerPort: Number(env.SKIFF_ROUTER_PORT ?? 8080),
   httpProtocol: httpProtocol.value,
   ...(secrets ? { secrets } : {}),
+  ...(acme ? { acme } : {}),
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

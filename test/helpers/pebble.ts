@@ -104,6 +104,8 @@ export async function startPebble(dir: string, httpPort: number, validitySeconds
         externalAccountBindingRequired: false,
         retryAfter: { authz: 1, order: 1 },
         keyAlgorithm: 'ecdsa',
+        // Orders for these are refused (rejectedIdentifier), as a CA's policy refuses a name.
+        domainBlocklist: ['blocked.example.test'],
         profiles: { default: { description: 'skiff tests', validityPeriod: validitySeconds } },
       },
     }),

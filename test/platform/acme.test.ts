@@ -170,6 +170,28 @@ describePebble('ACME certificates from pebble (skiff up --acme-directory)', () =
     expect((await handshake(tlsPort, 'fail.example.test', root)).subjectAltName).toBe('DNS:fail.example.test');
   }, 90_000);
 
+  it('shows an order the server refuses with the server’s problem type and words, and keeps retrying with backoff', async () => {
+    expect((await p.api('POST', dmPath(), mapping('blocked.example.test'))).status).toBe(201);
+    await waitFor(
+      async () => (await condition(p, 'blocked.example.test', 'CertificateProvisioned'))?.status === 'False',
+      30_000,
+      'the refusal',
+    );
+    const refused = (await condition(p, 'blocked.example.test', 'CertificateProvisioned')) as Condition;
+    expect(refused.reason).toBe('CertificateProvisionFailed');
+    expect(refused.message).toMatch(
+      /^placing the order failed \(rejectedIdentifier\): .*blocked\.example\.test.*; next attempt at \d{4}-/,
+    );
+    // The second refusal comes after the first backoff (5–10 s), the third after 10–20 s more.
+    await waitFor(
+      () => /ordering a certificate for blocked\.example\.test failed \(2 in a row/.test(p.proc.output()),
+      30_000,
+      'a second attempt',
+    );
+    expect(p.proc.output()).not.toMatch(/blocked\.example\.test failed \(3 in a row/);
+    expect((await p.api('DELETE', dmPath('blocked.example.test'))).status).toBe(200);
+  }, 60_000);
+
   const supervisor = () => p.proc.child.pid as number;
   const controlPlane = () => childrenOf(supervisor()).find((c) => c.command.includes('up-control-plane'));
   async function restartControlPlane(): Promise<void> {

@@ -9,6 +9,7 @@ import {
   autoscalerDefaults,
   autoscalerSettings,
   type HttpProtocol,
+  parseAcmeDirectory,
   parseDuration,
   parseHttpProtocol,
 } from '@skiff/shared';
@@ -141,11 +142,9 @@ export function parseUpArgs(args: string[]): UpFlags {
       if (!parsed.ok) throw new UsageError(parsed.message);
       flags.httpProtocol = parsed.value;
     } else if (name === '--acme-directory') {
-      const text = value();
-      if (!URL.canParse(text) || new URL(text).protocol !== 'https:') {
-        throw new UsageError(`up: --acme-directory must be an https:// URL (RFC 8555), got ${JSON.stringify(text)}`);
-      }
-      flags.acme = { ...flags.acme, directoryUrl: text };
+      const parsed = parseAcmeDirectory(value(), 'up: --acme-directory');
+      if (!parsed.ok) throw new UsageError(parsed.message);
+      flags.acme = { ...flags.acme, directoryUrl: parsed.value };
     } else if (name === '--acme-ca' || name === '--acme-email') {
       const text = value();
       if (name === '--acme-ca' && !existsSync(text)) throw new UsageError(`up: --acme-ca ${text}: no such file`);

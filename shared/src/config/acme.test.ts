@@ -8,6 +8,7 @@ import {
   acmeNextAction,
   acmeProblemMessage,
   acmeRenewAt,
+  parseAcmeDirectory,
 } from './acme.ts';
 
 const day = 86_400_000;
@@ -128,5 +129,22 @@ describe('CertificateProvisioned for an ACME domain', () => {
   it('is not True for a certificate not yet valid or expired', () => {
     expect(acmeCertificateCondition(acmeIssued(held(90)), t0 - 1)).toMatchObject({ ok: false });
     expect(acmeCertificateCondition(acmeIssued(held(90)), t0 + 90 * day)).toMatchObject({ ok: false });
+  });
+});
+
+describe('the ACME directory setting', () => {
+  it.each([
+    ['https://acme-v02.api.letsencrypt.org/directory', true],
+    ['https://127.0.0.1:14000/dir', true],
+    ['http://acme.example/dir', false],
+    ['acme.example/dir', false],
+    ['', false],
+  ])('%j: %s', (value, ok) => {
+    const parsed = parseAcmeDirectory(value, 'SKIFF_ACME_DIRECTORY');
+    expect(parsed.ok).toBe(ok);
+    if (!parsed.ok)
+      expect(parsed.message).toBe(
+        `SKIFF_ACME_DIRECTORY must be an https:// URL (RFC 8555), got ${JSON.stringify(value)}`,
+      );
   });
 });

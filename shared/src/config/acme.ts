@@ -129,3 +129,21 @@ export function acmeCertificateCondition(state: AcmeDomainState | undefined, now
     message: `the certificate is being ordered from the ACME server${state?.discarded ? ` (the stored one was not used: ${state.discarded})` : ''}`,
   };
 }
+
+/** An ACME directory URL as configured (`--acme-directory`, `SKIFF_ACME_DIRECTORY`): https only (RFC 8555 §6.1). */
+export function parseAcmeDirectory(
+  value: string,
+  where: string,
+): { ok: true; value: string } | { ok: false; message: string } {
+  const refused = {
+    ok: false as const,
+    message: `${where} must be an https:// URL (RFC 8555), got ${JSON.stringify(value)}`,
+  };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return refused; // not a URL at all: the same answer
+  }
+  return url.protocol === 'https:' ? { ok: true, value } : refused;
+}
