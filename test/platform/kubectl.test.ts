@@ -228,6 +228,28 @@ spec:
       /domainmapping.serving.knative.dev\/shop.example.test created/,
     );
     await ok(['wait', '--for=condition=Ready', 'domainmapping/shop.example.test', '--timeout=60s']);
+    // get -w: the current row, then the change a relabel makes (the watch streams Table rows).
+    const watch: ChildProcess = spawn(
+      kubectlBin,
+      [...base(), 'get', 'domainmapping', '-w', '--no-headers', '-L', 'team'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let seen = '';
+    watch.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
+    const sees = async (pattern: RegExp) => {
+      const deadline = Date.now() + 30_000;
+      while (!pattern.test(seen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toMatch(pattern);
+    };
+    try {
+      await sees(/shop\.example\.test\s+http:\/\/shop\.example\.test\s+True\s+a/);
+      await ok(['label', '--overwrite', 'domainmapping', 'shop.example.test', 'team=w']);
+      await sees(/shop\.example\.test\s+http:\/\/shop\.example\.test\s+True\s+w/);
+    } finally {
+      watch.kill();
+    }
     const [header, row] = (await ok(['get', 'domainmapping'])).trim().split('\n');
     expect(header?.split(/\s+/)).toEqual(['NAME', 'URL', 'READY', 'REASON']);
     expect(row).toMatch(/^shop\.example\.test\s+http:\/\/shop\.example\.test\s+True\s*$/);

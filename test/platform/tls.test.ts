@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
+import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
 import { freePort, stopAll, waitFor } from '../helpers/processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
@@ -169,7 +169,7 @@ describe('skiff up --tls', () => {
     expect(status.kind).toBe('Status');
     expect(status.details.causes.map((c: { field: string }) => c.field).sort()).toEqual([
       'metadata.name',
-      'spec.ref.apiVersion',
+      // v1 is a Kubernetes Service's group (a tag's {tag}-{service}); a Pod is not addressable.
       'spec.ref.kind',
       'spec.tls.secretName',
     ]);
@@ -224,6 +224,84 @@ describe('skiff up --tls', () => {
     expect(deleted.code).toBe(0);
     await waitFor(async () => (await p.get('claimed.example.test')).status === 404, 10_000, 'the domain unrouted');
     expect((await https('claimed.example.test')).code).not.toBe(0);
+  });
+
+  it('maps a domain to a tag of a Service (its {tag}-{service} Kubernetes Service, as Knative), and watches mappings', async () => {
+    // A watch on domainmappings from now on (as kubectl get domainmapping -w): it sees what follows.
+    const controller = new AbortController();
+    const watch = await p.fetch(`${p.apiUrl}${dmPath()}?watch=true`, {
+      headers: { authorization: 'Bearer platform-token' },
+      signal: controller.signal,
+    });
+    expect(watch.status).toBe(200);
+    let seen = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of watch.body as unknown as AsyncIterable<Uint8Array>) seen += decoder.decode(chunk);
+    })().catch(() => {});
+
+    expect((await p.api('POST', servicePath(), appService('tagged', {}, { TARGET: 'one' }))).status).toBe(201);
+    await ready(p, 'tagged', 60_000);
+    const two = appService('tagged', {}, { TARGET: 'two' }) as any;
+    two.spec.traffic = [
+      { latestRevision: true, percent: 100 },
+      { revisionName: 'tagged-00001', percent: 0, tag: 'old' },
+    ];
+    expect((await p.api('PUT', servicePath('tagged'), { ...two, metadata: { name: 'tagged' } })).status).toBe(200);
+    await waitFor(
+      async () =>
+        (await p.get('tagged.default.localhost')).status === 200 &&
+        (await (await p.get('tagged.default.localhost')).text()) === 'Hello two!\n',
+      60_000,
+      'tagged-00002 serving',
+    );
+    const map = (domain: string, ref: Record<string, string>) =>
+      p.api('POST', dmPath(), {
+        apiVersion: 'serving.knative.dev/v1beta1',
+        kind: 'DomainMapping',
+        metadata: { name: domain },
+        spec: { ref },
+      });
+    expect((await map('old.example.test', { apiVersion: 'v1', kind: 'Service', name: 'old-tagged' })).status).toBe(201);
+    expect(
+      (await map('all.example.test', { apiVersion: 'serving.knative.dev/v1', kind: 'Route', name: 'tagged' })).status,
+    ).toBe(201);
+    expect((await map('nope.example.test', { apiVersion: 'v1', kind: 'Service', name: 'beta-tagged' })).status).toBe(
+      201,
+    );
+    // The tag's domain reaches the tagged revision alone; the Route's the split (all to the latest).
+    await waitFor(async () => (await p.get('old.example.test')).status === 200, 10_000, 'the tag domain routed');
+    expect(await (await p.get('old.example.test')).text()).toBe('Hello one!\n');
+    expect(await (await p.get('all.example.test')).text()).toBe('Hello two!\n');
+    expect((await https('old.example.test')).out).toBe('Hello one!\n');
+    const old = await json(p.api('GET', dmPath('default', 'old.example.test')));
+    expect(conditions(old).Ready).toBe('True');
+    // A tag that does not exist: not resolved, not routed.
+    const nope = await json(p.api('GET', dmPath('default', 'nope.example.test')));
+    expect(conditions(nope).ReferenceResolved).toBe('False/ResolveFailed');
+    expect(nope.status.conditions.find((c: { type: string }) => c.type === 'ReferenceResolved').message).toContain(
+      'services "beta-tagged" not found in namespace default',
+    );
+    expect((await p.get('nope.example.test')).status).toBe(404);
+    // The tag made later: the mapping resolves and is served without being touched.
+    const three = structuredClone(two);
+    three.spec.traffic.push({ revisionName: 'tagged-00002', percent: 0, tag: 'beta' });
+    expect((await p.api('PUT', servicePath('tagged'), { ...three, metadata: { name: 'tagged' } })).status).toBe(200);
+    await waitFor(async () => (await p.get('nope.example.test')).status === 200, 10_000, 'the new tag’s domain routed');
+    expect(await (await p.get('nope.example.test')).text()).toBe('Hello two!\n');
+
+    // The watch saw each mapping added and its status written.
+    await waitFor(() => /"type":"MODIFIED".*"name":"nope\.example\.test"/.test(seen), 10_000, 'watch events');
+    const events = seen
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; object: { kind: string; metadata: { name: string } } });
+    expect(events.filter((e) => e.type === 'ADDED').map((e) => e.object.metadata.name)).toEqual(
+      expect.arrayContaining(['old.example.test', 'all.example.test', 'nope.example.test']),
+    );
+    expect(events.every((e) => e.object.kind === 'DomainMapping')).toBe(true);
+    controller.abort();
+    await reading;
   });
 });
 

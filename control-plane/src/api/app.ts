@@ -73,10 +73,11 @@ export function createApi(deps: ApiDeps): Hono {
   rolloutRoutes(app, deps);
   viewRoutes(app, deps, { configurations: watchOf(sources.configurations), routes: watchOf(sources.routes) });
   revisionRoutes(app, deps, watchOf(sources.revisions));
-  domainMappingRoutes(app, deps);
+  domainMappingRoutes(app, deps, watchOf(sources.domainmappings));
   // The older `/watch/` paths: the same watches (one object: a name field selector).
   const watchPath = (req: Request, resource: string, namespace: string | undefined, name?: string) => {
-    const source = sources[resource as keyof typeof sources];
+    // DomainMappings are served at v1beta1 only.
+    const source = resource === 'domainmappings' ? undefined : sources[resource as keyof typeof sources];
     if (!source) return statusResponse(req, failure('NotFound', 'the server could not find the requested resource'));
     if (name === undefined) return watchOf(source)(req, namespace);
     const url = new URL(req.url);

@@ -6,6 +6,7 @@ import {
   type DomainCertificate,
   domainMappingStatus,
   type HttpProtocol,
+  mappingTarget,
   type RoutingService,
   resolveAutoscaling,
   routingKey,
@@ -13,6 +14,7 @@ import {
   type SnapshotCertificate,
   type SnapshotEndpoint,
   type UrlOptions,
+  unresolvedMessage,
 } from '@skiff/shared';
 import type { AcmeCertificates } from '../acme/certificates.ts';
 import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
@@ -357,23 +359,39 @@ export class Reconciler {
     // anyone can read the new status (this runs without a pause since the status write): Ready
     // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
     this.#o.publisher.setService(this.#part(svc, status.traffic, rows));
-    // A DomainMapping made before its Service: its status (and claim) is settled by a rebuild.
-    const mappings = store.listDomainMappings(namespace).filter((m) => m.spec.ref.name === name);
+    // A DomainMapping made before its Service (or tag): its status (and claim) is settled by a rebuild.
+    const services = this.#mappable(namespace, name, status.traffic);
+    const mappings = store
+      .listDomainMappings(namespace)
+      .filter((m) => mappingTarget(m.spec.ref, services)?.service === name);
     if (mappings.some((m) => !conditionTrue(m.status, 'ReferenceResolved'))) this.#publishSoon();
   }
 
-  /** The domains this Service is served at: mappings to it whose claim won and need no Secret. */
-  #domainsOf(namespace: string, service: string): SnapshotDomain[] {
+  /** The namespace's Services and their tags, as mappings resolve against them (`traffic`: this one's now). */
+  #mappable(namespace: string, name?: string, traffic?: ResolvedTarget[]): { name: string; tags: string[] }[] {
+    const tags = (t: ResolvedTarget[]) => t.flatMap((x) => (x.tag === undefined ? [] : [x.tag]));
+    return this.#o.store.listServices(namespace).map((s) => ({
+      name: s.name,
+      tags: tags(s.name === name && traffic ? traffic : ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? [])),
+    }));
+  }
+
+  /** The domains this Service is served at: mappings to it (or a tag of it) whose claim won and whose certificate, if any, serves. */
+  #domainsOf(namespace: string, service: string, traffic: ResolvedTarget[]): SnapshotDomain[] {
     const { store } = this.#o;
-    return store
-      .listDomainMappings(namespace)
-      .filter(
-        (m) =>
-          m.spec.ref.name === service &&
-          store.domainClaims(m.name)[0]?.namespace === namespace &&
-          servable(this.#certificate(m, new Date()).certificate),
-      )
-      .map((m) => ({ domain: m.name, namespace, service }));
+    const services = this.#mappable(namespace, service, traffic);
+    const out: SnapshotDomain[] = [];
+    for (const m of store.listDomainMappings(namespace)) {
+      const target = mappingTarget(m.spec.ref, services);
+      if (
+        target?.service === service &&
+        store.domainClaims(m.name)[0]?.namespace === namespace &&
+        servable(this.#certificate(m, new Date()).certificate)
+      ) {
+        out.push({ domain: m.name, namespace, service, ...(target.tag ? { tag: target.tag } : {}) });
+      }
+    }
+    return out;
   }
 
   /** One service's part of the routing snapshot, from its resolved traffic and observed endpoints. */
@@ -382,7 +400,7 @@ export class Reconciler {
       [{ namespace: svc.namespace, name: svc.name, labels: svc.labels, annotations: svc.annotations, traffic }],
       rows.map((r) => this.#revisionInput(r)),
       this.#o.urls.domain,
-      this.#domainsOf(svc.namespace, svc.name),
+      this.#domainsOf(svc.namespace, svc.name, traffic),
       this.#o.httpProtocol,
     );
     const route = built.routes[0];
@@ -483,16 +501,19 @@ export class Reconciler {
     }
     this.#defaultProblem = fallback?.problem;
     const wantAcme: string[] = [];
+    const mappable = new Map<string, { name: string; tags: string[] }[]>();
     for (const m of store.listDomainMappings()) {
       const first = store.domainClaims(m.name)[0];
       const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;
-      const service = store.getService(m.namespace, m.spec.ref.name)
+      let services = mappable.get(m.namespace);
+      if (services === undefined) {
+        services = this.#mappable(m.namespace);
+        mappable.set(m.namespace, services);
+      }
+      const target = mappingTarget(m.spec.ref, services);
+      const service = target
         ? { ready: true as const }
-        : {
-            ready: false as const,
-            reason: 'ResolveFailed',
-            message: `services.serving.knative.dev ${JSON.stringify(m.spec.ref.name)} not found in namespace ${m.namespace}`,
-          };
+        : { ready: false as const, reason: 'ResolveFailed', message: unresolvedMessage(m.spec.ref, m.namespace) };
       const { certificate, served: cert } = this.#certificate(m, date, fallback);
       if (certificate.kind === 'acme' && claimedBy === undefined && service.ready) wantAcme.push(m.name);
       const status = domainMappingStatus(
@@ -504,7 +525,13 @@ export class Reconciler {
       // Routed once the router can serve it: an ACME domain over plain HTTP while its certificate is ordered.
       const ingress = (status.conditions as { type: string; status: string }[]).find((c) => c.type === 'IngressReady');
       if (ingress?.status === 'True') {
-        served.push({ domain: m.name, namespace: m.namespace, service: m.spec.ref.name });
+        if (target)
+          served.push({
+            domain: m.name,
+            namespace: m.namespace,
+            service: target.service,
+            ...(target.tag ? { tag: target.tag } : {}),
+          });
         if (cert !== undefined) certificates.push(cert);
       }
     }

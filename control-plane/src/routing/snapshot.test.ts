@@ -42,3 +42,28 @@ describe('buildSnapshot: what plain HTTP does per host (Knative’s http-protoco
     expect(snap.routes[0]?.httpProtocol).toBe(expected);
   });
 });
+
+describe('buildSnapshot: mapped domains', () => {
+  const tagged: SnapshotService = {
+    namespace: 'default',
+    name: 'hello',
+    labels: {},
+    traffic: [
+      { revisionName: 'hello-00002', percent: 100, latestRevision: true },
+      { revisionName: 'hello-00001', percent: 0, latestRevision: false, tag: 'old' },
+    ],
+  };
+  it('puts a domain mapped to the Service on its split, and one mapped to a tag on that tag only', () => {
+    const snap = buildSnapshot([tagged], [], 'example.com', [
+      { domain: 'Shop.Example.org', namespace: 'default', service: 'hello' },
+      { domain: 'old.example.org', namespace: 'default', service: 'hello', tag: 'old' },
+    ]);
+    const route = snap.routes[0];
+    expect(route?.hosts).toEqual(['hello.default.example.com', 'hello.default.svc.cluster.local', 'shop.example.org']);
+    expect(route?.traffic.find((t) => t.tag === 'old')?.hosts).toEqual([
+      'old-hello.default.example.com',
+      'old-hello.default.svc.cluster.local',
+      'old.example.org',
+    ]);
+  });
+});

@@ -23,11 +23,12 @@ export interface SnapshotService {
   traffic: ResolvedTarget[];
 }
 
-/** A domain a DomainMapping holds (its claim won), reaching a Service's route. */
+/** A domain a DomainMapping holds (its claim won), reaching a Service's route, or one tag of it. */
 export interface SnapshotDomain {
   domain: string;
   namespace: string;
   service: string;
+  tag?: string;
 }
 
 export interface SnapshotRevisionInput {
@@ -54,9 +55,10 @@ export function buildSnapshot(
   httpProtocol: HttpProtocol = httpProtocolDefault,
 ): Omit<RoutingSnapshot, 'version' | 'generatedAt'> {
   const routes: SnapshotRoute[] = [];
+  // `namespace/service` (its split) or `namespace/service/tag` → mapped domains.
   const mapped = new Map<string, string[]>();
   for (const d of domains) {
-    const key = `${d.namespace}/${d.service}`;
+    const key = `${d.namespace}/${d.service}${d.tag === undefined ? '' : `/${d.tag}`}`;
     mapped.set(key, [...(mapped.get(key) ?? []), d.domain.toLowerCase()]);
   }
   const wanted = new Set<string>();
@@ -65,7 +67,7 @@ export function buildSnapshot(
     const local = isClusterLocal(s.labels);
     const hosts = [serviceHost(s.name, s.namespace, clusterLocalDomain)];
     if (!local) hosts.unshift(serviceHost(s.name, s.namespace, domain));
-    // A mapped domain reaches the Service's split, as its own host does (not its tags).
+    // A mapped domain reaches the Service's split, as its own host does, or the tag it names.
     if (!local) hosts.push(...(mapped.get(`${s.namespace}/${s.name}`) ?? []).sort());
     const http = effectiveHttpProtocol(s.annotations, httpProtocol);
     routes.push({
@@ -80,7 +82,10 @@ export function buildSnapshot(
         if (t.tag !== undefined) {
           target.tag = t.tag;
           const tagHosts = [tagHost(t.tag, s.name, s.namespace, clusterLocalDomain)];
-          if (!local) tagHosts.unshift(tagHost(t.tag, s.name, s.namespace, domain));
+          if (!local) {
+            tagHosts.unshift(tagHost(t.tag, s.name, s.namespace, domain));
+            tagHosts.push(...(mapped.get(`${s.namespace}/${s.name}/${t.tag}`) ?? []).sort());
+          }
           target.hosts = tagHosts.map((h) => h.toLowerCase());
         }
         return target;

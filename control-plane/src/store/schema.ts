@@ -132,7 +132,7 @@ export const events = sqliteTable(
   'events',
   {
     resourceVersion: integer().primaryKey(),
-    /** `services` or `revisions`. */
+    /** `services`, `revisions` or `domainmappings`. */
     resource: text().$type<EventResource>().notNull(),
     type: text().$type<EventType>().notNull(),
     namespace: text().notNull(),
@@ -143,7 +143,7 @@ export const events = sqliteTable(
   (t) => [index('events_object').on(t.resource, t.namespace, t.name)],
 );
 
-export type EventResource = 'services' | 'revisions';
+export type EventResource = 'services' | 'revisions' | 'domainmappings';
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /**

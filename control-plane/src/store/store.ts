@@ -279,7 +279,7 @@ export class Store {
   /** How many events compaction keeps (kube-apiserver keeps about 5 minutes of history). */
   static readonly eventWindow = 10_000;
 
-  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow): void {
+  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow | DomainMappingRow): void {
     this.#q.event.run({
       resourceVersion: row.resourceVersion,
       resource,
@@ -496,8 +496,7 @@ export class Store {
     });
   }
 
-  // DomainMappings (serving.knative.dev/v1beta1). Not in the watch event log (Services and
-  // Revisions only): a watch on them is refused.
+  // DomainMappings (serving.knative.dev/v1beta1), in the watch event log as Services and Revisions.
 
   getDomainMapping(namespace: string, name: string): DomainMappingRow | undefined {
     return this.#q.domainMapping.get({ namespace, name });
@@ -541,6 +540,7 @@ export class Store {
         createdAt: new Date().toISOString(),
       };
       this.db.insert(domainMappings).values(row).run();
+      this.#event('ADDED', 'domainmappings', row);
       this.#audit(actor, 'create-domain-mapping', namespace, input.name, { spec: input.spec });
       return row;
     });
@@ -579,6 +579,7 @@ export class Store {
         .set(next)
         .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, input.name)))
         .run();
+      this.#event('MODIFIED', 'domainmappings', next);
       this.#audit(actor, 'update-domain-mapping', namespace, input.name, { spec: input.spec });
       return next;
     });
@@ -589,11 +590,13 @@ export class Store {
     return this.derived(() => {
       const current = this.getDomainMapping(namespace, name);
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      const resourceVersion = this.#bump('resourceVersion');
       this.db
         .update(domainMappings)
-        .set({ status, resourceVersion: this.#bump('resourceVersion') })
+        .set({ status, resourceVersion })
         .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
         .run();
+      this.#event('MODIFIED', 'domainmappings', { ...current, status, resourceVersion });
       return true;
     });
   }
@@ -606,6 +609,7 @@ export class Store {
         .delete(domainMappings)
         .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
         .run();
+      this.#event('DELETED', 'domainmappings', { ...current, resourceVersion: this.#bump('resourceVersion') });
       this.#audit(actor, 'delete-domain-mapping', namespace, name, {});
       return true;
     });

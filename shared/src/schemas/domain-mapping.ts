@@ -8,12 +8,20 @@ import { ObjectMetaSchema, statusBase } from './meta.ts';
  */
 export const DomainMappingRefSchema = z
   .strictObject({
-    apiVersion: z.string().describe('API version of the referent: serving.knative.dev/v1.'),
-    kind: z.string().describe('Kind of the referent: Service (a Knative Service).'),
-    name: z.string().describe('Name of the Service the domain reaches.'),
+    apiVersion: z
+      .string()
+      .describe(
+        'API version of the referent: serving.knative.dev/v1 (a Knative Service or Route), or v1 (a Kubernetes Service).',
+      ),
+    kind: z.string().describe('Kind of the referent: Service or Route (serving.knative.dev/v1), Service (v1).'),
+    name: z
+      .string()
+      .describe(
+        "Name of the Service the domain reaches; for one tag of it, the tag's Kubernetes Service {tag}-{service} (apiVersion v1).",
+      ),
     namespace: z.string().optional().describe("Namespace of the referent: the DomainMapping's own."),
   })
-  .describe('The Service the domain reaches.');
+  .describe('The Service the domain reaches, or a tag of it.');
 
 export const DomainMappingSpecSchema = z.strictObject({
   ref: DomainMappingRefSchema,

@@ -9,7 +9,12 @@ import { dns1123LabelProblems, dns1123SubdomainProblems } from './names.ts';
 
 export const domainMappingApiVersion = `${servingGroup}/v1beta1`;
 
-/** The Service a domain reaches (Knative: any Addressable; Skiff: a Knative Service). */
+/**
+ * What a domain reaches. Knative takes any Addressable whose address is a Kubernetes Service's
+ * (`{name}.{namespace}.svc.cluster.local`): a Knative Service or Route (the whole traffic split),
+ * or a Kubernetes Service, such as the placeholder Knative makes for a tag (`{tag}-{service}`:
+ * that tag's revision alone). Skiff takes those three.
+ */
 export interface DomainMappingRef {
   apiVersion: string;
   kind: string;
@@ -101,16 +106,24 @@ export function validateDomainMapping(
     if (!isObject(r)) causes.push(required('spec.ref', 'the Service the domain reaches'));
     else {
       if (typeof r.name !== 'string' || r.name === '') causes.push(required('spec.ref.name'));
-      if (r.kind !== 'Service') causes.push(invalid('spec.ref.kind', r.kind, 'must be Service (a Knative Service)'));
-      if (r.apiVersion !== 'serving.knative.dev/v1') {
-        causes.push(invalid('spec.ref.apiVersion', r.apiVersion, 'must be serving.knative.dev/v1'));
+      const knative = r.apiVersion === 'serving.knative.dev/v1';
+      if (!knative && r.apiVersion !== 'v1') {
+        causes.push(
+          invalid(
+            'spec.ref.apiVersion',
+            r.apiVersion,
+            "must be serving.knative.dev/v1 (a Knative Service or Route) or v1 (a Kubernetes Service, e.g. a tag's {tag}-{service})",
+          ),
+        );
+      } else if (knative ? r.kind !== 'Service' && r.kind !== 'Route' : r.kind !== 'Service') {
+        causes.push(invalid('spec.ref.kind', r.kind, knative ? 'must be Service or Route' : 'must be Service'));
       }
       if (r.namespace !== undefined && r.namespace !== namespace) {
         causes.push(invalid('spec.ref.namespace', r.namespace, `must be the DomainMapping's namespace, ${namespace}`));
       }
       if (typeof r.name === 'string' && r.name !== '') {
         for (const p of dns1123LabelProblems(r.name)) causes.push(invalid('spec.ref.name', r.name, p));
-        ref = { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: r.name, namespace };
+        ref = { apiVersion: String(r.apiVersion), kind: String(r.kind), name: r.name, namespace };
       }
     }
     if (spec.tls !== undefined) {
@@ -138,6 +151,42 @@ export function domainProblems(name: string): string[] {
     problems.push('each label must be no more than 63 characters');
   }
   return problems;
+}
+
+/** What a mapping reaches once resolved: a Service's traffic split, or one of its tags. */
+export interface MappingTarget {
+  service: string;
+  tag?: string;
+}
+
+/**
+ * Resolves a mapping's `spec.ref` against the namespace's Services and the tags their traffic
+ * has (pure): a Knative Service or Route by name; a Kubernetes Service by the name Knative gives
+ * it, the Service's own (`{service}`) or a tag's placeholder (`{tag}-{service}`). Undefined when
+ * nothing has that name.
+ */
+export function mappingTarget(
+  ref: DomainMappingRef,
+  services: readonly { name: string; tags: readonly string[] }[],
+): MappingTarget | undefined {
+  if (services.some((s) => s.name === ref.name)) return { service: ref.name };
+  if (ref.apiVersion !== 'v1') return undefined;
+  for (const s of services) {
+    const tag = s.tags.find((t) => `${t}-${s.name}` === ref.name);
+    if (tag !== undefined) return { service: s.name, tag };
+  }
+  return undefined;
+}
+
+/** Why a ref does not resolve, as `ReferenceResolved`'s message says it (Knative's wording). */
+export function unresolvedMessage(ref: DomainMappingRef, namespace: string): string {
+  const what =
+    ref.apiVersion === 'v1' ? 'services' : `${ref.kind === 'Route' ? 'routes' : 'services'}.serving.knative.dev`;
+  const tagHint =
+    ref.apiVersion === 'v1'
+      ? ' (no Knative Service of that name, and no Service has a tag making it: {tag}-{service})'
+      : '';
+  return `${what} ${JSON.stringify(ref.name)} not found in namespace ${namespace}${tagHint}`;
 }
 
 /** How the router gets a certificate for the mapped domain. */

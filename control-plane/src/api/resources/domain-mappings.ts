@@ -12,7 +12,7 @@ import type { Hono } from 'hono';
 import type { DomainMappingRow } from '../../store/schema.ts';
 import { StoreConflict } from '../../store/store.ts';
 import { patchType, readBody, respond, statusResponse } from '../body.ts';
-import { type ApiDeps, isWatch } from '../deps.ts';
+import { type ApiDeps, isWatch, type Watch } from '../deps.ts';
 import { listResponse, objectResponse } from '../list.ts';
 import { applyJsonPatch, mergePatch } from '../patch.ts';
 import { readDeleteOptions, writeOptions } from '../write-options.ts';
@@ -30,7 +30,7 @@ export const domainMappingInfo: ResourceInfo = {
   singular: 'domainmapping',
   kind: 'DomainMapping',
   shortNames: ['dm'],
-  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update'],
+  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
   statusVerbs: ['get'],
   // Knative's printer columns for DomainMapping.
   columns: [
@@ -67,15 +67,15 @@ const alreadyExists = (name: string) =>
   });
 
 /**
- * `domainmappings` (serving.knative.dev/v1beta1): list, get, create, replace and delete. A domain
- * taken in another namespace is still stored (as Knative does) and reports `DomainClaimed: False`.
+ * `domainmappings` (serving.knative.dev/v1beta1): list, watch, get, create, replace and delete. A
+ * domain taken in another namespace is still stored (as Knative does) and reports `DomainClaimed: False`.
  */
-export function domainMappingRoutes(app: Hono, deps: ApiDeps): void {
+export function domainMappingRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
   const { store } = deps;
   const changed = () => deps.domainMappingsChanged?.();
   const list = (req: Request, namespace?: string) =>
     isWatch(req)
-      ? statusResponse(req, failure('MethodNotAllowed', 'watch is not supported on domainmappings'))
+      ? watch(req, namespace)
       : listResponse(
           req,
           domainMappingInfo,
