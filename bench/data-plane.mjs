@@ -391,12 +391,28 @@ if (grpcSummary) {
   await start(process.execPath, [`${root}test/apps/grpc.mjs`], { PORT: String(grpcAppPort) }, /grpc app listening/);
   const g1 = await freePort();
   const g2 = await freePort();
-  nginxProcesses.push(await startGrpcNginx(g1, grpcAppPort));
-  nginxProcesses.push(await startGrpcNginx(g2, g1));
+  const nginxG1 = await startGrpcNginx(g1, grpcAppPort);
+  const nginxG2 = await startGrpcNginx(g2, g1);
+  nginxProcesses.push(nginxG1, nginxG2);
+  /** nginx's one worker under `master` (the process that does the proxying). */
+  const workerOf = async (master) => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        return Number(
+          execFileSync('pgrep', ['-P', String(master.pid)], { encoding: 'utf8' })
+            .trim()
+            .split('\n')[0],
+        );
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error('no nginx worker');
+  };
   /** Router → queue-proxy → app (an h2c revision), both hops from `build`. */
   async function grpcChainOf(build) {
     const qpPort = await freePort();
-    await start(
+    const qp = await start(
       process.execPath,
       [build.qp],
       {
@@ -413,7 +429,7 @@ if (grpcSummary) {
     const routerPort = await freePort();
     const snap = snapshot(`http://127.0.0.1:${qpPort}`);
     snap.revisions[0].protocol = 'h2c';
-    await start(
+    const router = await start(
       process.execPath,
       [build.router],
       {
@@ -424,23 +440,39 @@ if (grpcSummary) {
       },
       /routing snapshot \d+/,
     );
-    return routerPort;
+    return { port: routerPort, hops: [router.pid, qp.pid] };
   }
-  const grpcRouterPort = await grpcChainOf(builds.after);
-  const grpcBeforePort = builds.grpcBefore === undefined ? undefined : await grpcChainOf(builds.grpcBefore);
+  const chainAfter = await grpcChainOf(builds.after);
+  const grpcBefore = builds.grpcBefore === undefined ? undefined : await grpcChainOf(builds.grpcBefore);
   await new Promise((r) => setTimeout(r, 500));
   const grpcTargets = [
     { name: 'app direct', port: grpcAppPort },
     { name: 'nginx grpc_pass → app', port: g1 },
-    { name: 'nginx → nginx → app (grpc_pass)', port: g2, chain: true },
-    { name: 'router → queue-proxy → app', port: grpcRouterPort },
+    {
+      name: 'nginx → nginx → app (grpc_pass)',
+      port: g2,
+      chain: true,
+      hops: [await workerOf(nginxG2), await workerOf(nginxG1)],
+    },
+    { name: 'router → queue-proxy → app', ...chainAfter },
   ];
-  if (grpcBeforePort !== undefined)
-    grpcTargets.push({ name: `router → queue-proxy → app, ${opts['grpc-before']}`, port: grpcBeforePort });
+  if (grpcBefore !== undefined)
+    grpcTargets.push({ name: `router → queue-proxy → app, ${opts['grpc-before']}`, ...grpcBefore });
+  /** CPU time (user + system, ms) `pid` has used so far. */
+  const cpuMs = (pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  };
   const grpcRuns = new Map(grpcTargets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of grpcTargets.map((_, i) => grpcTargets[(i + r) % grpcTargets.length])) {
+      const cpuBefore = (t.hops ?? []).map(cpuMs);
       const result = h2load(t.port, 'hello.default.example.com');
+      // CPU per call of each hop, over the warm-up second and the measured ones: less at the
+      // mercy of other load on the machine than req/s (a starved hop answers fewer calls, each
+      // costing about the same).
+      const calls = result.rps * (seconds + 1);
+      result.hopUs = (t.hops ?? []).map((pid, i) => ((cpuMs(pid) - cpuBefore[i]) * 1000) / calls);
       if (result.failed !== 0) console.error(`${t.name}: ${result.failed} failed gRPC requests`);
       grpcRuns.get(t.name).push(result);
     }
@@ -449,15 +481,16 @@ if (grpcSummary) {
   if (!http1) console.log(`machine: ${machine()}`);
   console.log(`\ngRPC unary (h2load -c8 -m16 -D${seconds}, ${rounds} rounds; JSON message):`);
   console.log(
-    '| target | req/s (median) | mean latency (last round) | vs nginx → nginx (median of per-round ratios) |',
+    '| target | req/s (median) | mean latency (last round) | vs nginx → nginx (median of per-round ratios) | CPU µs per call: first hop, second hop (median) |',
   );
-  console.log('|---|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|');
   for (const t of grpcTargets) {
     const list = grpcRuns.get(t.name);
     const ratio = median(list.map((x, i) => x.rps / chainRuns[i].rps));
     grpcSummary.push({ name: t.name, ratio });
+    const cpu = (t.hops ?? []).map((_, h) => median(list.map((x) => x.hopUs[h])).toFixed(0)).join(', ');
     console.log(
-      `| ${t.name} | ${median(list.map((x) => x.rps)).toFixed(0)} | ${list.at(-1).mean} | ${ratio.toFixed(2)}× |`,
+      `| ${t.name} | ${median(list.map((x) => x.rps)).toFixed(0)} | ${list.at(-1).mean} | ${ratio.toFixed(2)}× | ${cpu} |`,
     );
   }
 }

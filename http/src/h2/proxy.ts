@@ -236,8 +236,8 @@ export class Http2Proxy<T> {
       if (res.trailers !== undefined) ex.trailers = responseHeaders(res.trailers, connection);
     });
     // Cut off mid-body (connection lost, or no last chunk): the client's stream is reset too.
-    res.on('aborted', () => {
-      if (ex.upstream === up && !ex.stream.destroyed) ex.stream.close(NGHTTP2_INTERNAL_ERROR);
+    res.on('close', () => {
+      if (!res.complete && ex.upstream === up && !ex.stream.destroyed) ex.stream.close(NGHTTP2_INTERNAL_ERROR);
     });
     this.#respond(ex, res, out, res.statusCode ?? 502, flags);
   }
