@@ -167,14 +167,14 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     },
     routerStats: (s) => {
       routerStats.set(s.router, s);
-      for (const c of s.coldStarts ?? []) if (store.getRevision(c.namespace, c.revision)) coldStarts.record(c);
+      for (const c of s.coldStarts ?? []) if (store.hasRevision(c.namespace, c.revision)) coldStarts.record(c);
       autoscaler?.routerStats(s);
       rollouts.routerStats(s);
     },
     ...(autoscaler ? { replicaStat: (s: Stat) => autoscaler.replicaStat(s) } : {}),
     ...(autoscaler ? { scaling: (ns: string, name: string) => autoscaler.decisions(ns, name) } : {}),
     extraMetrics: () => {
-      coldStarts.forget((ns, name) => store.getRevision(ns, name) !== undefined);
+      coldStarts.forget((ns, name) => store.hasRevision(ns, name));
       return [...(autoscaler?.metrics() ?? []), ...rollouts.metrics(), ...coldStarts.metrics(), ...live.metrics()];
     },
     rollouts,

@@ -227,7 +227,7 @@ export class Autoscaler implements ScaleSource {
       const due = this.#heard.has(t) || t.scaler.desired > 0;
       if (!due && !sweep) continue;
       // A deleted revision (or service) is forgotten.
-      if (!this.#o.store.getRevision(t.namespace, t.name)) this.#revisions.delete(key);
+      if (!this.#o.store.hasRevision(t.namespace, t.name)) this.#revisions.delete(key);
       else if (due) this.#evaluate(t, true);
     }
     this.#heard.clear();

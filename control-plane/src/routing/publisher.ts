@@ -69,6 +69,16 @@ export class RoutingPublisher {
     return changed.length > 0;
   }
 
+  /** The services published (`namespace/name`). */
+  services(): IterableIterator<string> {
+    return this.#parts.keys();
+  }
+
+  /** The certificates and ACME challenges routers serve now (without making the whole snapshot). */
+  get tls(): RoutingTls {
+    return this.#tls;
+  }
+
   /** Sets the certificates and ACME challenges routers serve; returns whether anything changed. */
   setTls(tls: RoutingTls): boolean {
     const next = routingTls(tls);

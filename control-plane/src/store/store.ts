@@ -206,6 +206,11 @@ export class Store {
     };
   }
 
+  /** Whether the Revision exists (without reading and decoding its row). */
+  hasRevision(namespace: string, name: string): boolean {
+    return this.#q.revisionExists.get({ namespace, name }) !== undefined;
+  }
+
   getRevision(namespace: string, name: string): RevisionRow | undefined {
     return this.#q.revision.get({ namespace, name });
   }
@@ -861,6 +866,7 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .where(svcKey)
       .prepare(),
     revision: db.select().from(revisions).where(revKey).prepare(),
+    revisionExists: db.select({ name: revisions.name }).from(revisions).where(revKey).prepare(),
     revisionsOf: db.select().from(revisions).where(ofService).orderBy(asc(revisions.configGeneration)).prepare(),
     latestRevision: db
       .select()
