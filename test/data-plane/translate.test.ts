@@ -211,6 +211,21 @@ describe('protocol translation at the router', () => {
     expect(out).toContain('"path":"/three"');
   });
 
+  it('frames an h2c answer for HTTP/1.0 by closing, and sends no body for HEAD', async () => {
+    const old = await raw(router.port, 'GET /ten HTTP/1.0\r\nHost: h2.example\r\n\r\n');
+    expect(old).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(old.toLowerCase()).not.toContain('transfer-encoding');
+    expect(old.toLowerCase()).toContain('connection: close\r\n');
+    expect(old).toMatch(/"path":"\/ten"[^\r\n]*$/);
+    const head = await raw(
+      router.port,
+      'HEAD /h HTTP/1.1\r\nHost: h2.example\r\n\r\nGET /after HTTP/1.1\r\nHost: h2.example\r\nConnection: close\r\n\r\n',
+    );
+    const [first, second] = head.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n$/);
+    expect(second).toContain('"path":"/after"');
+  });
+
   it('answers a gRPC call made over HTTP/1.1 with its status in the chunked trailers', async () => {
     const body = grpcFrame({ name: 'http1' });
     const out = await raw(
