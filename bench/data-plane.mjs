@@ -10,6 +10,8 @@
 //
 // `--only grpc` runs the gRPC part alone; `--grpc-before <ref>` adds router → queue-proxy → app
 // bundled from that ref to the gRPC targets, same run (an HTTP/2 change against the code before it).
+// The gRPC targets include two bare node:http2 hops (bench/h2-bare-hop.mjs) — what node:http2 alone
+// costs — and print each hop's CPU per call beside req/s.
 //
 // Needs wrk and nginx (Debian: apt-get install wrk nginx) and git. Everything runs on loopback.
 // Targets are interleaved (each round starts at another one) so machine noise hits all alike;
@@ -443,6 +445,18 @@ if (grpcSummary) {
     return { port: routerPort, hops: [router.pid, qp.pid] };
   }
   const chainAfter = await grpcChainOf(builds.after);
+  /** Two bare node:http2 hops (bench/h2-bare-hop.mjs) in front of the app: what node:http2 alone costs. */
+  const bare1 = await freePort();
+  const bare2 = await freePort();
+  const bareHop = (port, upstream) =>
+    start(
+      process.execPath,
+      [`${root}bench/h2-bare-hop.mjs`],
+      { PORT: String(port), UPSTREAM_PORT: String(upstream) },
+      /bare hop listening/,
+    );
+  const bareSecond = await bareHop(bare1, grpcAppPort);
+  const bareFirst = await bareHop(bare2, bare1);
   const grpcBefore = builds.grpcBefore === undefined ? undefined : await grpcChainOf(builds.grpcBefore);
   await new Promise((r) => setTimeout(r, 500));
   const grpcTargets = [
@@ -455,6 +469,7 @@ if (grpcSummary) {
       hops: [await workerOf(nginxG2), await workerOf(nginxG1)],
     },
     { name: 'router → queue-proxy → app', ...chainAfter },
+    { name: 'bare node:http2 hop → bare hop → app', port: bare2, hops: [bareFirst.pid, bareSecond.pid] },
   ];
   if (grpcBefore !== undefined)
     grpcTargets.push({ name: `router → queue-proxy → app, ${opts['grpc-before']}`, ...grpcBefore });
