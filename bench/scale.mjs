@@ -12,6 +12,11 @@
 //   peer: what every router was sent per change before deltas).
 // Router: req/s (wrk) and RSS of the bundled Node router with 10 and with N services in its
 //   snapshot, against the same app.
+// Autoscaler (bench/scale-autoscaler.ts, stats from test/helpers/stat-simulator.mjs): with 10 and
+//   N revisions of 1–3 replicas, stats pushed over HTTPS stats streams against the peer, scraping
+//   each replica over HTTP: CPU per second (cores) and per decision tick, stats heard per second
+//   (a scrape's cost per stat says what scraping all of them would take), and the lag from a load
+//   step at one revision to its scale-up decision.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -306,6 +311,32 @@ createServer((req, res) => {
   return { routers, ratios };
 }
 
+// --- the autoscaler with 10 and N revisions ---------------------------------------------------
+
+function autoscalerRun(mode, size) {
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', `${root}bench/scale-autoscaler.ts`, mode, String(size), '20', '3'],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+function autoscalerFigures() {
+  const runs = new Map();
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of ['push', 'scrape']) {
+      for (const size of sizes) {
+        const key = `${mode} ${size}`;
+        if (!runs.has(key)) runs.set(key, []);
+        runs.get(key).push(autoscalerRun(mode, size));
+        console.log(`autoscaler ${key}: ${JSON.stringify(runs.get(key).at(-1))} (load ${loadavg()})`);
+      }
+    }
+  }
+  return runs;
+}
+
 // --- run ----------------------------------------------------------------------------------------
 
 console.log(`machine: ${machine()}; load average at start ${loadavg()}`);
@@ -355,6 +386,31 @@ if (!opts['skip-router'] && part('router')) {
   const rss = Math.max(...routers[1].rss);
   console.log(
     `\nbars: router req/s with ${large} services / with 10: ${ratio.toFixed(3)} (median of per-round ratios ${ratios.map((x) => x.toFixed(3)).join(', ')}; >= 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'}); RSS ${rss.toFixed(0)} MiB (<= 150: ${rss <= 150 ? 'met' : 'NOT met'})`,
+  );
+}
+if (part('autoscaler')) {
+  const runs = autoscalerFigures();
+  const m = (key, f) => median(runs.get(key).map(f));
+  console.log(
+    `\n| autoscaler, 1–3 replicas per revision (median of ${rounds} runs of 20 s) | ${sizes.map((s) => `push, ${s}`).join(' | ')} | ${sizes.map((s) => `scrape, ${s}`).join(' | ')} |`,
+  );
+  console.log(`|---|${[...sizes, ...sizes].map(() => '---:').join('|')}|`);
+  const keys = [...sizes.map((s) => `push ${s}`), ...sizes.map((s) => `scrape ${s}`)];
+  const row = (label, f, digits) =>
+    console.log(`| ${label} | ${keys.map((k) => m(k, f).toFixed(digits)).join(' | ')} |`);
+  row('replicas simulated', (x) => x.replicas, 0);
+  row('CPU, cores (whole process)', (x) => x.cores, 3);
+  row('CPU per decision tick, ms', (x) => x.tickCpuMsMedian, 1);
+  row('stats heard per second', (x) => x.heardPerSecond, 0);
+  row('CPU per stat heard, µs', (x) => (x.cores / x.heardPerSecond) * 1e6, 1);
+  row('load step → scale-up decision, ms (median of 3 steps)', (x) => median(x.lagMs), 0);
+  row('RSS MiB', (x) => x.rssMiB, 0);
+  const pushBig = m(`push ${large}`, (x) => x.cores);
+  const scrapeCost = m(`scrape ${large}`, (x) => x.cores / x.heardPerSecond);
+  const replicas = m(`push ${large}`, (x) => x.replicas);
+  console.log(
+    `\nbars: autoscaler with ${large} revisions, pushed: ${pushBig.toFixed(3)} cores (<= 1: ${pushBig <= 1 ? 'met' : 'NOT met'}); ` +
+      `scraping all ${replicas} replicas each second would take ${(scrapeCost * replicas).toFixed(2)} cores at the measured cost per scrape`,
   );
 }
 console.log(`\nload average at the end ${loadavg()}`);

@@ -141,7 +141,7 @@ beforeAll(async () => {
   scrape.backend.scrapeTargets = (ns, rev) =>
     (podsOf.get(rev) ?? []).map((pod) => ({
       pod,
-      url: `http://127.0.0.1:${scrapeSim.port}/${ns}/${rev}/${pod}/stats`,
+      url: `http://127.0.0.1:${scrapeSim.ports[0]}/${ns}/${rev}/${pod}/stats`,
     }));
 });
 

@@ -8,7 +8,7 @@
 //   node test/helpers/stat-simulator.mjs --revisions 10000 [--namespace default]
 //     [--name svc-{i}-00001] [--pod {revision}-{r}] [--replicas 1-3]
 //     [--load 1] [--wave] [--mode push|scrape] [--url https://…] [--token T] [--ca ca.crt]
-//     [--connections 100] [--clock real|manual]
+//     [--connections 100] [--ports 1] [--clock real|manual]
 //
 // Revision i is named after --name ({i} replaced) and has 1 + i mod 3 replicas with --replicas
 // 1-3 (or exactly n with --replicas n). Each revision carries --load concurrent requests in all,
@@ -19,7 +19,9 @@
 // with --clock manual, `tick <unix ms>` is one second ending at that time: in push mode every
 // replica's stat is written (answered `{"ticked":ms}` once all are flushed), in scrape mode the
 // stats served from then on. With --clock real, a push each second on the wall clock.
-// Stdout: one JSON line when ready ({"ready":true,"replicas":n,"port":p}), then answers.
+// Scrape mode listens on --ports ports (replica r of revision i on ports[(i + r) mod ports], as
+// replicas each have their own, so a client's per-origin socket limit is not the simulator's).
+// Stdout: one JSON line when ready ({"ready":true,"replicas":n,"ports":[…]}), then answers.
 import { readFileSync } from 'node:fs';
 import { createServer, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -40,6 +42,7 @@ const { values: o } = parseArgs({
     token: { type: 'string' },
     ca: { type: 'string' },
     connections: { type: 'string', default: '100' },
+    ports: { type: 'string', default: '1' },
     clock: { type: 'string', default: 'real' },
   },
 });
@@ -162,6 +165,11 @@ async function push(ms) {
 let now = Date.now();
 const byPath = new Map(replicas.map((r) => [`/${o.namespace}/${r.rev.name}/${r.pod}/stats`, r]));
 async function serveScrapes() {
+  const ports = [];
+  for (let p = 0; p < Math.max(1, Number(o.ports)); p++) ports.push(await listenOne());
+  return ports;
+}
+async function listenOne() {
   const server = createServer((req, res) => {
     const replica = byPath.get(req.url);
     if (!replica) return res.writeHead(404).end('no such replica\n');
@@ -175,10 +183,10 @@ async function serveScrapes() {
 
 // --- run ---------------------------------------------------------------------------------------
 
-let port;
+let ports = [];
 if (o.mode === 'push') {
   streams = Array.from({ length: Math.max(1, Math.min(Number(o.connections), replicas.length)) }, () => new Stream());
-} else port = await serveScrapes();
+} else ports = await serveScrapes();
 
 if (o.clock === 'real' && o.mode === 'push') {
   let busy = false;
@@ -210,4 +218,4 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     say({ ticked: now });
   } else if (command) say({ error: `unknown command ${command}` });
 });
-say({ ready: true, replicas: replicas.length, port });
+say({ ready: true, replicas: replicas.length, ports });

@@ -9,8 +9,8 @@ export const statSimulatorScript = fileURLToPath(new URL('./stat-simulator.mjs',
 export interface StatSimulator {
   /** Replicas impersonated, across all revisions. */
   replicas: number;
-  /** The scrape server's port (scrape mode). */
-  port: number | undefined;
+  /** The scrape server's ports (scrape mode; see --ports). */
+  ports: number[];
   /** Sends one command line and resolves with its answer (one JSON line). */
   send(line: string): Promise<Record<string, unknown>>;
   stderr(): string;
@@ -38,7 +38,7 @@ export async function startStatSimulator(args: string[]): Promise<StatSimulator>
   const hello = await ready;
   return {
     replicas: hello.replicas as number,
-    port: hello.port as number | undefined,
+    ports: hello.ports as number[],
     send(line) {
       return new Promise((resolve) => {
         waiting.push(resolve);

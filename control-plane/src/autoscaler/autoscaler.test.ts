@@ -187,13 +187,25 @@ describe('Autoscaler', () => {
     expect(later.at(-1)).toBeLessThan(4);
   });
 
-  it('forgets a revision once it is deleted', async () => {
+  it('forgets a revision once the reconciler removed it', async () => {
     const a = autoscaler();
     const r = row();
     a.desired(r, true, true);
     expect(a.metrics().join('\n')).toContain('revision="hello-00001"');
     store.deleteService('default', 'hello', 'user');
+    a.forget('default', 'hello-00001');
+    expect(a.metrics().join('\n')).not.toContain('revision="hello-00001"');
+  });
+
+  it('forgets a deleted revision at the next sweep (30 ticks) without being told', async () => {
+    const a = autoscaler();
+    const r = row();
+    a.desired(r, true, true);
+    store.deleteService('default', 'hello', 'user');
+    for (let i = 0; i < 29; i++) a.tickAll();
+    expect(a.tracked).toBe(1);
     a.tickAll();
+    expect(a.tracked).toBe(0);
     expect(a.metrics().join('\n')).not.toContain('revision="hello-00001"');
   });
 

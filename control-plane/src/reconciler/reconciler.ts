@@ -45,6 +45,8 @@ export interface ScaleSource {
   desired(revision: RevisionRow, wanted: boolean, routed: boolean): number;
   /** A router holds `held` requests for a revision: it should have a replica now. */
   activate?(namespace: string, revision: string, held?: number): void;
+  /** A deleted revision's workload was removed: nothing more to decide for it. */
+  forget?(namespace: string, revision: string): void;
 }
 
 /**
@@ -219,6 +221,7 @@ export class Reconciler {
         this.#endpoints.delete(`${namespace}/${name}`);
         this.#coldStarts.delete(`${namespace}/${name}`);
         await this.#o.backend.remove(namespace, name);
+        this.#scale.forget?.(namespace, name);
         this.#publishSoon();
       }
       return;
