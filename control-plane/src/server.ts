@@ -216,6 +216,14 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     kubeconfig = join(o.dataDir, 'kubeconfig');
     writeAtomically(kubeconfig, kubeconfigYaml({ server: url, ca: listener.ca, token: tokens.user }), 0o600);
   }
+  // Replicas push their stats to the autoscaler where the backend can point them here.
+  if (autoscaler) {
+    o.backend.pushStatsTo?.({
+      url,
+      token: tokens.router,
+      ...(listener.ca ? { caFile: join(o.dataDir, 'ca.crt') } : {}),
+    });
+  }
   reconciler.start();
   autoscaler?.start();
   live.start();
@@ -243,8 +251,16 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       rollouts.stop();
       reconciler.stop();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        const closeAll = () => (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        // A connection accepted just before the close (a queue-proxy's stats stream reconnecting,
+        // still in its TLS handshake) is not one closeAllConnections sees yet, and its request
+        // would never end: close again until the server has none left.
+        const again = setInterval(closeAll, 100);
+        server.close(() => {
+          clearInterval(again);
+          resolve();
+        });
+        closeAll();
       });
       await o.backend.close();
       store.close();

@@ -42,6 +42,22 @@ describe('queue-proxy configuration', () => {
     ]);
   });
 
+  it('pushes stats only when told where, with the token and CA file given', () => {
+    const none = readConfig(base);
+    expect(none.ok && none.config.statsPush).toBeUndefined();
+    const push = readConfig({
+      ...base,
+      SKIFF_STATS_PUSH_URL: 'https://127.0.0.1:8090',
+      SKIFF_STATS_PUSH_TOKEN: 'router-token',
+      SKIFF_STATS_PUSH_CA: '/data/ca.crt',
+    });
+    expect(push.ok && push.config.statsPush).toEqual({
+      url: 'https://127.0.0.1:8090',
+      token: 'router-token',
+      caFile: '/data/ca.crt',
+    });
+  });
+
   it('sizes the queue at ten times containerConcurrency', () => {
     const r = readConfig({ ...base, CONTAINER_CONCURRENCY: '3' });
     expect(r.ok && r.config.queueDepth).toBe(30);
@@ -96,6 +112,16 @@ describe('queue-proxy configuration', () => {
     ['a bad quiet period', { QUEUE_DRAIN_QUIET_PERIOD: 'soon' }, 'QUEUE_DRAIN_QUIET_PERIOD: must be a duration'],
     ['no revision name', { SERVING_REVISION: '' }, 'SERVING_REVISION: required'],
     ['the app on the serving port', { USER_PORT: '8012' }, 'USER_PORT: 8012 is one of'],
+    [
+      'a stats push URL that is not http(s)',
+      { SKIFF_STATS_PUSH_URL: 'ftp://x', SKIFF_STATS_PUSH_TOKEN: 't' },
+      'SKIFF_STATS_PUSH_URL: must be an http or https URL, got "ftp://x"',
+    ],
+    [
+      'a stats push URL without a token',
+      { SKIFF_STATS_PUSH_URL: 'https://127.0.0.1:8090' },
+      'SKIFF_STATS_PUSH_TOKEN: required with SKIFF_STATS_PUSH_URL',
+    ],
   ])('refuses %s with one line naming the variable', (_name, change, message) => {
     const r = readConfig({ ...base, ...change });
     expect(r.ok).toBe(false);

@@ -39,6 +39,12 @@ export interface QueueProxyConfig {
   configuration: string;
   revision: string;
   pod: string;
+  /**
+   * Where to push this replica's stats each second (`SKIFF_STATS_PUSH_URL`, the control plane's
+   * base URL, with `SKIFF_STATS_PUSH_TOKEN` and, for a control plane with its own CA,
+   * `SKIFF_STATS_PUSH_CA`, a PEM file); none when unset (the autoscaler scrapes `/stats`).
+   */
+  statsPush: { url: string; token: string; caFile: string | undefined } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: QueueProxyConfig } | { ok: false; errors: string[] };
@@ -125,6 +131,21 @@ export function readConfig(env: Env, hostname = 'localhost'): ConfigResult {
     }
   }
 
+  let statsPush: QueueProxyConfig['statsPush'];
+  const pushUrl = env.SKIFF_STATS_PUSH_URL;
+  if (pushUrl) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(pushUrl).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) errors.push(`SKIFF_STATS_PUSH_URL: must be an http or https URL, got ${JSON.stringify(pushUrl)}`);
+    const token = env.SKIFF_STATS_PUSH_TOKEN;
+    if (!token) errors.push('SKIFF_STATS_PUSH_TOKEN: required with SKIFF_STATS_PUSH_URL, the router token');
+    statsPush = { url: pushUrl, token: token ?? '', caFile: env.SKIFF_STATS_PUSH_CA || undefined };
+  }
+
   const config: QueueProxyConfig = {
     servingPort,
     adminPort,
@@ -146,6 +167,7 @@ export function readConfig(env: Env, hostname = 'localhost'): ConfigResult {
     configuration: name('SERVING_CONFIGURATION', false),
     revision: name('SERVING_REVISION', true),
     pod: name('SERVING_POD', false, hostname),
+    statsPush,
   };
   const ports = [servingPort, adminPort, metricsPort];
   if (new Set(ports).size !== ports.length) {

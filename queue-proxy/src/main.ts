@@ -17,7 +17,7 @@ const qp = new QueueProxy(config, log);
 try {
   await qp.start();
 } catch (e) {
-  log.error(`cannot listen: ${e instanceof Error ? e.message : String(e)}`);
+  log.error(`cannot start: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(1);
 }
 log.info(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import {
@@ -20,6 +21,7 @@ import { Readiness } from './probe/readiness.ts';
 import { AppRoute, type AppSlot } from './proxy/app-route.ts';
 import { ConcurrencyStats } from './stats/concurrency.ts';
 import { Metrics } from './stats/metrics.ts';
+import { StatsPusher } from './stats/push.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -55,9 +57,12 @@ export class QueueProxy implements Hop<AppSlot> {
   #lastStat: Stat;
   #statTimer: ReturnType<typeof setInterval> | undefined;
   #startedAt = Date.now();
+  #pusher: StatsPusher | undefined;
+  readonly #log: Logger;
 
   constructor(config: QueueProxyConfig, log: Logger) {
     this.config = config;
+    this.#log = log;
     const cc = config.containerConcurrency;
     this.breaker = cc > 0 ? new Breaker(cc, config.queueDepth) : undefined;
     this.headerTimeoutMs = config.headerTimeoutMs;
@@ -103,8 +108,16 @@ export class QueueProxy implements Hop<AppSlot> {
       listen(this.metricsServer, this.config.metricsPort),
     ]);
     this.readiness.start();
+    const push = this.config.statsPush;
+    if (push) {
+      this.#pusher = new StatsPusher(
+        { url: push.url, token: push.token, ...(push.caFile ? { ca: readFileSync(push.caFile, 'utf8') } : {}) },
+        this.#log,
+      );
+    }
     this.#statTimer = setInterval(() => {
       this.#lastStat = this.#stat(this.stats.report(Date.now()));
+      this.#pusher?.push(this.#lastStat);
     }, 1000);
     this.#statTimer.unref();
   }
@@ -118,6 +131,7 @@ export class QueueProxy implements Hop<AppSlot> {
   async stop(): Promise<void> {
     this.readiness.stop();
     clearInterval(this.#statTimer);
+    this.#pusher?.close();
     this.deadlines.stop();
     const closed = Promise.all(
       [this.serving, this.admin, this.metricsServer].map(

@@ -14,6 +14,7 @@ import { MemoryBackend } from '../../control-plane/src/backends/memory/memory-ba
 import { RoutingPublisher } from '../../control-plane/src/routing/publisher.ts';
 import type { RevisionRow } from '../../control-plane/src/store/schema.ts';
 import { Store } from '../../control-plane/src/store/store.ts';
+import { startApp, startQueueProxy, waitFor } from '../helpers/processes.ts';
 import { type StatSimulator, startStatSimulator } from '../helpers/stat-simulator.ts';
 
 // The autoscaler fed the same simulated replicas two ways: their stats pushed over stats streams
@@ -37,6 +38,9 @@ interface Side {
 let dir: string;
 let now = 1_700_000_000_000;
 let pushed = 0;
+/** Every pushed stat, by pod. */
+const byPod = new Map<string, Stat[]>();
+let connections = 0;
 let server: Server;
 let pushSim: StatSimulator;
 let scrapeSim: StatSimulator;
@@ -110,6 +114,7 @@ beforeAll(async () => {
     routerStats: () => {},
     replicaStat: (stat: Stat) => {
       pushed++;
+      byPod.set(stat.pod, [...(byPod.get(stat.pod) ?? []), stat]);
       push.autoscaler.replicaStat(stat);
     },
     ready: () => true,
@@ -117,6 +122,7 @@ beforeAll(async () => {
   server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
   });
+  server.on('connection', () => connections++);
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   pushSim = await startStatSimulator([
     ...simulatorArgs,
@@ -221,5 +227,29 @@ describe('stats pushed or scraped', () => {
     expect(pushed).toBe(before + 1);
     const denied = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer user-token' }, body: '' });
     expect(denied.status).toBe(401);
+  });
+
+  it("a queue-proxy pushes its replica's stats each second over one connection", async () => {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const app = await startApp();
+    const before = connections;
+    const qp = await startQueueProxy(app.port, {
+      SERVING_POD: 'pushing-pod',
+      SKIFF_STATS_PUSH_URL: url,
+      SKIFF_STATS_PUSH_TOKEN: routerToken,
+    });
+    // Four requests in flight for 2.5 s: seconds with an average concurrency near 4.
+    const inFlight = Array.from({ length: 4 }, () => fetch(`${qp.url}/sleep?ms=2500`).then((r) => r.text()));
+    await waitFor(() => (byPod.get('pushing-pod') ?? []).some((s) => s.averageConcurrency > 3.5), 10_000);
+    await Promise.all(inFlight);
+    await waitFor(() => (byPod.get('pushing-pod') ?? []).length >= 4, 10_000);
+    const stats = byPod.get('pushing-pod') ?? [];
+    expect(stats[0]).toMatchObject({ namespace: 'default', revision: 'hello-00001', periodMs: expect.any(Number) });
+    // One a second: timestamps about a second apart.
+    const gaps = stats.slice(1).map((s, i) => s.timestamp - (stats[i] as Stat).timestamp);
+    expect(gaps.every((g) => g > 500 && g < 2500)).toBe(true);
+    expect(connections - before).toBe(1);
+    qp.proc.kill('SIGKILL');
+    app.proc.kill('SIGKILL');
   });
 });

@@ -63,6 +63,12 @@ export interface WorkloadBackend {
    * A backend without it is not scraped; its revisions scale on the routers' reports alone.
    */
   scrapeTargets?(namespace: string, revision: string): { pod: string; url: string }[];
+  /**
+   * The control plane is listening: replicas started from now on push their stats to it (its
+   * stats stream endpoint), and are no longer scrape targets. A backend whose replicas cannot
+   * reach the control plane leaves this out and is scraped.
+   */
+  pushStatsTo?(target: StatsPushTarget): void;
   /** Recent output of a revision's replicas, when the backend keeps it (`skiff logs`). */
   logs?(namespace: string, revision: string): RevisionLogs | undefined;
   /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */
@@ -78,3 +84,13 @@ export interface RevisionLogs {
 
 /** An observation with nothing running. */
 export const nothingRunning: RevisionObservation = Object.freeze({ desired: 0, actual: 0, ready: [] });
+
+/** Where replicas push their stats (see `WorkloadBackend.pushStatsTo`). */
+export interface StatsPushTarget {
+  /** The control plane's base URL. */
+  url: string;
+  /** The router token. */
+  token: string;
+  /** The CA file to trust for an HTTPS control plane with its own CA. */
+  caFile?: string;
+}

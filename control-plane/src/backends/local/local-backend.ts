@@ -13,6 +13,7 @@ import {
   type RevisionFailure,
   type RevisionObservation,
   type RevisionWorkload,
+  type StatsPushTarget,
   type WorkloadBackend,
 } from '../backend.ts';
 import { DirectLauncher, type Launcher } from './launcher.ts';
@@ -85,6 +86,7 @@ export class LocalBackend implements WorkloadBackend {
   #listeners = new Set<(namespace: string, revision: string) => void>();
   #o: Required<Omit<LocalBackendOptions, 'stateFile'>> & { stateFile: string | undefined };
   #resync: ReturnType<typeof setInterval>;
+  #statsPush: StatsPushTarget | undefined;
 
   constructor(o: LocalBackendOptions = {}) {
     this.#o = {
@@ -268,6 +270,7 @@ export class LocalBackend implements WorkloadBackend {
       queueProxyCommand: this.#o.queueProxyCommand,
       drainQuietPeriod: this.#o.drainQuietPeriod,
       ...(fixedPort ? { fixedPort } : {}),
+      ...(this.#statsPush ? { statsPush: this.#statsPush } : {}),
       logs: rev.logs,
       onChange: () => {
         if (replica.state === 'ready') {
@@ -337,7 +340,13 @@ export class LocalBackend implements WorkloadBackend {
     };
   }
 
+  pushStatsTo(target: StatsPushTarget): void {
+    this.#statsPush = target;
+  }
+
+  /** Replicas push their stats once the control plane said where (`pushStatsTo`); before, they are scraped. */
   scrapeTargets(namespace: string, revision: string): { pod: string; url: string }[] {
+    if (this.#statsPush) return [];
     const rev = this.#revisions.get(`${namespace}/${revision}`);
     return (rev?.replicas ?? []).filter((r) => r.state === 'ready').map((r) => ({ pod: r.name, url: r.statsUrl }));
   }

@@ -10,7 +10,7 @@ import {
   servingContainer,
   statsPath,
 } from '@skiff/shared';
-import type { RevisionWorkload } from '../backend.ts';
+import type { RevisionWorkload, StatsPushTarget } from '../backend.ts';
 import type { LaunchedProcess, Launcher } from './launcher.ts';
 import type { LogBuffer } from './logs.ts';
 
@@ -89,6 +89,8 @@ export interface ReplicaOptions {
    * address of its own (127.0.0.N), so replicas with the same fixed port do not collide.
    */
   fixedPort?: { port: number; host: string };
+  /** Where the queue-proxy pushes its stats; scraped at `statsUrl` when undefined. */
+  statsPush?: StatsPushTarget;
   logs: LogBuffer;
   onChange(): void;
   /** The app exited (code, or -1 for a signal) or could not start (`error`). */
@@ -248,6 +250,13 @@ export class Replica {
         QUEUE_LISTEN_ADDRESS: '127.0.0.1',
         QUEUE_ADMIN_TOKEN: this.adminToken,
         NODE_OPTIONS: queueProxyNodeOptions,
+        ...(this.#o.statsPush
+          ? {
+              SKIFF_STATS_PUSH_URL: this.#o.statsPush.url,
+              SKIFF_STATS_PUSH_TOKEN: this.#o.statsPush.token,
+              ...(this.#o.statsPush.caFile ? { SKIFF_STATS_PUSH_CA: this.#o.statsPush.caFile } : {}),
+            }
+          : {}),
       },
       unit,
     });
