@@ -158,6 +158,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     tokens,
     metrics,
     changed: (ns, name) => reconciler.enqueue(ns, name),
+    routeChanged: (ns, name) => reconciler.enqueueRoute(ns, name),
     revisionDeleted: (ns, name) => reconciler.queue.add(`gc/${ns}/${name}`),
     domainMappingsChanged: () => reconciler.domainMappingsChanged(),
     activate: (req) => {

@@ -208,6 +208,87 @@ describeK8s('kubectl against skiff up', () => {
     expect(taken.metadata.managedFields.map((m: any) => m.manager)).toEqual(['bob']);
   });
 
+  it('a Configuration and a Route created with kubectl serve through the router; the split moves', async () => {
+    const cfg = (target: string) => `apiVersion: serving.knative.dev/v1
+kind: Configuration
+metadata:
+  name: blue
+spec:
+  template:
+    spec:
+      containers:
+        - command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(testAppPath)}]
+          env:
+            - name: TARGET
+              value: ${target}
+`;
+    const rt = (old: number) => `apiVersion: serving.knative.dev/v1
+kind: Route
+metadata:
+  name: split
+spec:
+  traffic:
+    - revisionName: blue-00001
+      percent: ${old}
+      tag: old
+    - configurationName: blue
+      latestRevision: true
+      percent: ${100 - old}
+`;
+    const typo = await kubectl(['apply', '-f', '-'], cfg('v1').replace('  template:', '  templat:'));
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toMatch(/templat/);
+    expect(await ok(['apply', '-f', '-'], cfg('one'))).toMatch(/configuration.serving.knative.dev\/blue created/);
+    await ok(['wait', '--for=condition=Ready', 'cfg/blue', '--timeout=60s']);
+    // Server-side apply over kubectl's client-side apply: a conflict naming its manager, then forced.
+    const conflict = await kubectl(['apply', '--server-side', '--field-manager=ci', '-f', '-'], cfg('two'));
+    expect(conflict.stderr).toMatch(/conflict with "kubectl-client-side-apply": \.spec\.template\.spec\.containers/);
+    await ok(['apply', '--server-side', '--field-manager=ci', '--force-conflicts', '-f', '-'], cfg('two'));
+    await ok(['wait', '--for=jsonpath={.status.latestReadyRevisionName}=blue-00002', 'cfg/blue', '--timeout=60s']);
+    const [cfgHeader, cfgRow] = (await ok(['get', 'cfg', 'blue'])).trim().split('\n');
+    expect(cfgHeader?.split(/\s+/)).toEqual(['NAME', 'LATESTCREATED', 'LATESTREADY', 'READY', 'REASON']);
+    expect(cfgRow).toMatch(/^blue\s+blue-00002\s+blue-00002\s+True\s*$/);
+    expect(
+      (await getJson(['get', 'cfg', 'blue', '--show-managed-fields'])).metadata.managedFields.map(
+        (m: any) => m.manager,
+      ),
+    ).toContain('ci');
+
+    expect(await ok(['apply', '-f', '-'], rt(50))).toMatch(/route.serving.knative.dev\/split created/);
+    await ok(['wait', '--for=condition=Ready', 'rt/split', '--timeout=60s']);
+    expect(await ok(['get', 'rt', 'split', '-o', 'jsonpath={.status.url}'])).toMatch(
+      /^http:\/\/split\.default\.localhost(:\d+)?$/,
+    );
+    // The tag's host reaches the pinned revision; the route's host splits between both.
+    await answers('old-split', 'Hello one!');
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await answer('split'));
+    expect([...seen].sort()).toEqual(['Hello one!', 'Hello two!']);
+    // The split moves: everything to the configuration's latest.
+    expect(await ok(['apply', '-f', '-'], rt(0))).toMatch(/route.serving.knative.dev\/split configured/);
+    await ok(['wait', '--for=jsonpath={.status.traffic[0].percent}=0', 'rt/split', '--timeout=60s']);
+    await answers('split', 'Hello two!');
+    for (let i = 0; i < 20; i++) expect(await answer('split')).toBe('Hello two!');
+    // Dry runs and diff store nothing.
+    await ok(['apply', '--dry-run=server', '-f', '-'], rt(100));
+    expect((await getJson(['get', 'rt', 'split'])).metadata.generation).toBe(2);
+    expect(await ok(['explain', 'rt.spec.traffic.configurationName'])).toMatch(/latest ready revision/);
+
+    // A Service's own Configuration is reconciled back when edited directly: the Service wins.
+    const edit = await kubectl(['patch', 'cfg', 'web', '--type', 'merge', '-p', '{"metadata":{"labels":{"x":"y"}}}']);
+    expect(edit.code).toBe(0);
+    expect(edit.stderr).toMatch(/Warning: configuration web is owned by Service web/);
+    expect((await getJson(['get', 'cfg', 'web'])).metadata.labels.x).toBeUndefined();
+    await answers('web', 'Hello v3!');
+
+    await ok(['delete', 'rt/split', 'cfg/blue', '--wait=true']);
+    const deadline = Date.now() + 10_000;
+    while ((await p.get('split.default.localhost')).status !== 404 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await p.get('split.default.localhost')).status).toBe(404);
+  });
+
   it('DomainMapping (v1beta1): apply (validated), get with URL/READY/REASON, explain, apply again, patch', async () => {
     const dm = (target: string, label: string) => `apiVersion: serving.knative.dev/v1beta1
 kind: DomainMapping

@@ -1,21 +1,23 @@
 import {
+  type Configuration,
   conflict,
   decodeResource,
   failure,
   invalidStatus,
   metadataTypeProblem,
+  type Route,
   type Service,
   type Status,
+  type WritableKind,
   writableKind,
 } from '@skiff/shared';
 import type { ServiceWrite } from '../store/store.ts';
 import { statusResponse } from './body.ts';
 import type { ApiDeps } from './deps.ts';
 
-/**
- * Admission of a written Service: checks a body's kind, name and namespace against the URL, drops
- * the fields the server owns, then decodes (validates and defaults) it. A `Response` is the refusal.
- */
+type Admitted = { Service: Service; Configuration: Configuration; Route: Route };
+
+/** Admission of a written Service (see `admit`). */
 export function admitService(
   deps: ApiDeps,
   req: Request,
@@ -23,18 +25,37 @@ export function admitService(
   input: unknown,
   urlName?: string,
 ): Service | Response {
+  return admit(deps, req, 'Service', namespace, input, urlName);
+}
+
+/**
+ * Admission of a written Service, Configuration or Route: checks a body's kind, name and namespace
+ * against the URL, drops the fields the server owns, then decodes (validates and defaults) it. A
+ * `Response` is the refusal.
+ */
+export function admit<K extends WritableKind>(
+  deps: ApiDeps,
+  req: Request,
+  expected: K,
+  namespace: string,
+  input: unknown,
+  urlName?: string,
+): Admitted[K] | Response {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return statusResponse(req, failure('BadRequest', 'the body must be a Service object'));
+    return statusResponse(req, failure('BadRequest', `the body must be a ${expected} object`));
   }
   const obj = structuredClone(input) as { kind?: unknown; metadata?: Record<string, unknown> };
   const kind = writableKind(obj);
-  if (kind && kind !== 'Service') {
+  if (kind && kind !== expected) {
     return statusResponse(
       req,
-      failure('MethodNotAllowed', `${kind}s are managed through their Service; write the Service instead`),
+      failure(
+        'BadRequest',
+        `the kind of the object (${kind}) does not match the resource (${expected.toLowerCase()}s): write it to ${kind.toLowerCase()}s`,
+      ),
     );
   }
-  const metaProblem = metadataTypeProblem('Service', obj);
+  const metaProblem = metadataTypeProblem(expected, obj);
   if (metaProblem) return statusResponse(req, metaProblem);
   obj.metadata ??= {};
   const bodyNs = obj.metadata.namespace;
@@ -64,11 +85,14 @@ export function admitService(
   // Fields the server owns are not the client's to set.
   for (const f of ['uid', 'generation', 'creationTimestamp', 'managedFields']) delete obj.metadata[f];
   delete (obj as { status?: unknown }).status;
-  const decoded = decodeResource('Service', obj, deps.autoscaler ? { autoscaler: deps.autoscaler } : {});
+  const decoded = decodeResource(expected, obj, deps.autoscaler ? { autoscaler: deps.autoscaler } : {});
   if (!decoded.ok) return statusResponse(req, decoded.status);
-  const causes = deps.validateTemplate?.(decoded.value.spec.template.spec, 'spec.template.spec') ?? [];
-  if (causes.length > 0) return statusResponse(req, invalidStatus('Service', decoded.value.metadata.name, causes));
-  return decoded.value;
+  const value = decoded.value as Admitted[K];
+  if ('template' in value.spec) {
+    const causes = deps.validateTemplate?.(value.spec.template.spec, 'spec.template.spec') ?? [];
+    if (causes.length > 0) return statusResponse(req, invalidStatus(expected, value.metadata.name, causes));
+  }
+  return value;
 }
 
 /** What the store keeps of an admitted Service. */
@@ -76,9 +100,9 @@ export function serviceWrite(svc: Service): ServiceWrite {
   return { labels: svc.metadata.labels ?? {}, annotations: svc.metadata.annotations ?? {}, spec: svc.spec };
 }
 
-export function staleConflict(name: string): Status {
+export function staleConflict(name: string, kind = 'Service'): Status {
   return conflict(
-    'Service',
+    kind,
     name,
     'the object has been modified; please apply your changes to the latest version and try again',
   );

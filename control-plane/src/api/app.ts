@@ -6,12 +6,12 @@ import { type ApiDeps, groupPath, namespacedPath, type Watch } from './deps.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { internalRoutes } from './internal.ts';
 import { openapiRoutes } from './openapi.ts';
+import { configurationAndRouteRoutes } from './resources/configurations.ts';
 import { domainMappingRoutes } from './resources/domain-mappings.ts';
 import { revisionRoutes } from './resources/revisions.ts';
 import { rolloutRoutes } from './resources/rollout.ts';
 import { serviceRoutes } from './resources/services.ts';
 import { watchSources } from './resources/sources.ts';
-import { viewRoutes } from './resources/views.ts';
 import { WatchHub, type WatchSource, watchResponse } from './watch.ts';
 
 export type { ApiDeps } from './deps.ts';
@@ -71,7 +71,10 @@ export function createApi(deps: ApiDeps): Hono {
       watchResponse(req, hub, source, namespace, { bookmarkIntervalMs: deps.watchBookmarkMs ?? 60_000 });
   serviceRoutes(app, deps, watchOf(sources.services));
   rolloutRoutes(app, deps);
-  viewRoutes(app, deps, { configurations: watchOf(sources.configurations), routes: watchOf(sources.routes) });
+  configurationAndRouteRoutes(app, deps, {
+    configurations: watchOf(sources.configurations),
+    routes: watchOf(sources.routes),
+  });
   revisionRoutes(app, deps, watchOf(sources.revisions));
   domainMappingRoutes(app, deps, watchOf(sources.domainmappings));
   // The older `/watch/` paths: the same watches (one object: a name field selector).

@@ -14,6 +14,8 @@ export interface ApiDeps {
   metrics: ApiMetrics;
   /** Something changed for a service: reconcile it. */
   changed(namespace: string, name: string): void;
+  /** A Route created directly was written or deleted: resolve its traffic (or stop routing it). */
+  routeChanged?(namespace: string, name: string): void;
   /** A DomainMapping was written or deleted: route its domain (or stop). */
   domainMappingsChanged?(): void;
   /** A revision was deleted: stop what runs for it. */

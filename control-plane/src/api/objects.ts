@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
 import { apiVersion, type Condition, type Configuration, type Revision, type Route, type Service } from '@skiff/shared';
-import type { RevisionRow, ServiceRow } from '../store/schema.ts';
+import type { RevisionRow, RouteRow, ServiceRow } from '../store/schema.ts';
 
-/** Store rows as the Knative objects users read. Configuration and Route are views of a Service. */
+/**
+ * Store rows as the Knative objects users read. A Service's own Configuration and Route are views
+ * of its row, owned by it (`ownerReferences`); those created directly are rows of their own.
+ */
 
 function meta(row: { namespace: string; name: string; uid: string; resourceVersion: number; createdAt: string }) {
   return {
@@ -35,16 +39,46 @@ function pickConditions(status: Status, types: Record<string, string>): Conditio
   return (status.conditions ?? []).filter((c) => c.type in types).map((c) => ({ ...c, type: types[c.type] as string }));
 }
 
+/** The owner reference a Service's Configuration and Route carry (Knative's `kmeta.NewControllerRef`). */
+function ownedBy(row: ServiceRow) {
+  return [{ apiVersion, kind: 'Service', name: row.name, uid: row.uid, controller: true, blockOwnerDeletion: true }];
+}
+
+/** A stable UID for a view of a Service (its own differs from the Service's, as every object's does). */
+function viewUid(row: ServiceRow, kind: string): string {
+  const h = createHash('sha256').update(`${row.uid}/${kind}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A Configuration: the view of a Service's template, or one created directly. */
 export function configurationObject(row: ServiceRow): Configuration {
   const s = row.status as Status;
+  if (row.kind === 'Configuration') {
+    const { revisions: _replicas, ...status } = s;
+    return {
+      apiVersion,
+      kind: 'Configuration',
+      metadata: {
+        ...meta(row),
+        generation: row.generation,
+        labels: row.labels,
+        annotations: row.annotations,
+        ...(row.managedFields.length > 0 ? { managedFields: row.managedFields } : {}),
+      },
+      spec: { template: row.spec.template },
+      status,
+    } as Configuration;
+  }
   return {
     apiVersion,
     kind: 'Configuration',
     metadata: {
       ...meta(row),
+      uid: viewUid(row, 'Configuration'),
       generation: row.configGeneration,
       labels: { ...row.labels, 'serving.knative.dev/service': row.name },
       annotations: row.annotations,
+      ownerReferences: ownedBy(row),
     },
     spec: { template: row.spec.template },
     status: {
@@ -63,9 +97,11 @@ export function routeObject(row: ServiceRow): Route {
     kind: 'Route',
     metadata: {
       ...meta(row),
+      uid: viewUid(row, 'Route'),
       generation: row.generation,
       labels: { ...row.labels, 'serving.knative.dev/service': row.name },
       annotations: row.annotations,
+      ownerReferences: ownedBy(row),
     },
     spec: {
       traffic: (row.spec.traffic ?? []).map((t) => (t.revisionName ? t : { ...t, configurationName: row.name })),
@@ -77,6 +113,23 @@ export function routeObject(row: ServiceRow): Route {
       ...(s.address ? { address: s.address as { url: string } } : {}),
       ...(s.traffic ? { traffic: s.traffic as Route['spec']['traffic'] } : {}),
     },
+  } as Route;
+}
+
+/** A Route created directly. */
+export function standaloneRouteObject(row: RouteRow): Route {
+  return {
+    apiVersion,
+    kind: 'Route',
+    metadata: {
+      ...meta(row),
+      generation: row.generation,
+      labels: row.labels,
+      annotations: row.annotations,
+      ...(row.managedFields.length > 0 ? { managedFields: row.managedFields } : {}),
+    },
+    spec: row.spec,
+    status: row.status,
   } as Route;
 }
 

@@ -72,12 +72,12 @@ export class WatchHub {
 /** How a resource's objects come from the store and its events. */
 export interface WatchSource {
   resource: ResourceInfo;
-  /** Which event log stream feeds it (configurations and routes are views of services). */
-  events: EventResource;
+  /** Which event log streams feed it (a Service's Configuration and Route are views of it). */
+  events: EventResource[];
   /** The objects now (for a watch without a resourceVersion: synthetic ADDED events). */
   current(namespace: string | undefined): KubeObject[];
-  /** The object an event carries. */
-  render(event: EventRow): KubeObject;
+  /** The object an event carries; `undefined` when it is not one of this resource's. */
+  render(event: EventRow): KubeObject | undefined;
 }
 
 export interface WatchOptions {
@@ -156,9 +156,9 @@ export function watchResponse(
         controller.close();
       };
       const deliver = (event: EventRow) => {
-        if (event.resource !== source.events) return;
+        if (!source.events.includes(event.resource)) return;
         const obj = source.render(event);
-        if (selector(obj)) sendObject(event.type, obj);
+        if (obj && selector(obj)) sendObject(event.type, obj);
       };
 
       // No resourceVersion (or "0"): the current state as ADDED events, then what follows.

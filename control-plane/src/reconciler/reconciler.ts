@@ -3,6 +3,7 @@ import {
   type AutoscalerConfig,
   autoscalerDefaults,
   type ColdStartTimes,
+  type Condition,
   type DomainCertificate,
   domainMappingStatus,
   type HttpProtocol,
@@ -21,15 +22,17 @@ import { defaultCertificate, mappingCertificate, type TlsSecretSource } from '..
 import type { Rollouts } from '../rollout/rollouts.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
 import { buildSnapshot, type SnapshotDomain, type SnapshotRevisionInput } from '../routing/snapshot.ts';
-import type { DomainMappingRow, RevisionRow, ServiceRow } from '../store/schema.ts';
+import type { DomainMappingRow, RevisionRow, RouteRow, ServiceRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
+import { routeStatus } from './route-state.ts';
 import {
   latestReadyRevision,
   planRevision,
   type ResolvedTarget,
   type RevisionInfo,
   routedRevisions,
+  type ServiceStatus,
   serviceStatus,
 } from './service-state.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -125,6 +128,8 @@ export class Reconciler {
   #defaultProblem: string | undefined;
   /** Services published with a domain (DomainMapping) at the last settling of the mappings. */
   #withDomains = new Set<string>();
+  /** What each Route created directly sent traffic to when last reconciled (to scale what it leaves). */
+  #routeRevisions = new Map<string, Set<string>>();
 
   constructor(o: ReconcilerOptions) {
     this.#o = o;
@@ -171,19 +176,28 @@ export class Reconciler {
     if (row) this.enqueue(namespace, row.service);
   }
 
+  /** A Service or a Configuration created directly changed: reconcile it. */
   enqueue(namespace: string, name: string): void {
     this.queue.add(`svc/${namespace}/${name}`);
   }
 
+  /** A Route created directly changed (or was deleted): reconcile it. */
+  enqueueRoute(namespace: string, name: string): void {
+    this.queue.add(`route/${namespace}/${name}`);
+  }
+
   /**
-   * Queues every service, and every workload the store no longer knows (garbage collection), in
-   * the queue's background lane: changes made meanwhile go first.
+   * Queues every service (and Configuration and Route created directly), and every workload the
+   * store no longer knows (garbage collection), in the queue's background lane: changes made
+   * meanwhile go first.
    */
   resyncAll(): void {
     const keys = this.#o.store.serviceKeys();
     for (const s of keys) this.queue.add(`svc/${s.namespace}/${s.name}`, 'background');
+    const routes = this.#o.store.listRoutes();
+    for (const r of routes) this.queue.add(`route/${r.namespace}/${r.name}`, 'background');
     // A service published but no longer stored is reconciled as deleted (its part removed).
-    const stored = new Set(keys.map((s) => routingKey(s.namespace, s.name)));
+    const stored = new Set([...keys, ...routes].map((s) => routingKey(s.namespace, s.name)));
     for (const key of this.#o.publisher.services()) if (!stored.has(key)) this.queue.add(`svc/${key}`);
     for (const w of this.#o.backend.list()) {
       if (!this.#o.store.hasRevision(w.namespace, w.revision)) {
@@ -230,16 +244,21 @@ export class Reconciler {
       this.#publish();
       return;
     }
+    if (kind === 'route') {
+      this.#reconcileRoute(namespace, name);
+      return;
+    }
     await this.#reconcileService(namespace, name);
   }
 
   async #reconcileService(namespace: string, name: string): Promise<void> {
     const { store, backend } = this.#o;
-    let svc = store.getService(namespace, name);
+    let svc = store.getService(namespace, name, 'any');
     if (!svc) {
-      // Deleted: routers stop sending to it first, then what still runs for its revisions (gone
-      // with it) is stopped, which may take a replica's drain.
-      this.#o.publisher.setService({ namespace, name, revisions: [] });
+      // Deleted: routers stop sending to it first (a Route created directly with its name keeps
+      // its part), then what still runs for its revisions (gone with it) is stopped, which may
+      // take a replica's drain.
+      if (!store.getRoute(namespace, name)) this.#o.publisher.setService({ namespace, name, revisions: [] });
       for (const w of backend.list()) {
         if (w.namespace === namespace && !store.hasRevision(namespace, w.revision)) {
           this.#endpoints.delete(`${namespace}/${w.revision}`);
@@ -247,8 +266,11 @@ export class Reconciler {
           await backend.remove(namespace, w.revision);
         }
       }
+      // Routes that sent traffic to it resolve again.
+      this.#routesChanged(namespace);
       return;
     }
+    const isService = svc.kind === 'Service';
 
     // 1. The template's revision.
     const latest = store.latestRevision(namespace, name);
@@ -266,10 +288,12 @@ export class Reconciler {
           templateHash: plan.templateHash,
           labels: {
             ...template.metadata?.labels,
-            'serving.knative.dev/service': name,
+            ...(isService ? { 'serving.knative.dev/service': name } : {}),
             'serving.knative.dev/configuration': name,
             'serving.knative.dev/configurationGeneration': String(plan.configGeneration),
-            'serving.knative.dev/serviceUID': svc.uid,
+            ...(isService
+              ? { 'serving.knative.dev/serviceUID': svc.uid }
+              : { 'serving.knative.dev/configurationUID': svc.uid }),
           },
           annotations: { ...template.metadata?.annotations },
           spec: template.spec,
@@ -308,8 +332,12 @@ export class Reconciler {
     const latestCreated = rows.at(-1)?.name;
 
     // 3. Traffic and the service's status.
-    const previous = svc.status as { conditions?: never; traffic?: ResolvedTarget[] };
-    const rollout = this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos));
+    const stored = svc.status as { conditions?: Condition[]; traffic?: ResolvedTarget[] };
+    // A Configuration stores its ConfigurationsReady as its Ready (transition times carry over).
+    const previous = isService
+      ? stored
+      : { conditions: (stored.conditions ?? []).map((c) => ({ ...c, type: 'ConfigurationsReady' })) };
+    const rollout = isService ? this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos)) : undefined;
     const status = serviceStatus({
       ...(rollout ? { rollout } : {}),
       name,
@@ -325,8 +353,13 @@ export class Reconciler {
       now,
     });
 
-    // 4. Replicas: what traffic reaches runs, the newest revision runs until it is ready, the rest stop.
-    const routed = routedRevisions(status.traffic);
+    // 4. Replicas: what traffic reaches runs (its own route's, and Routes created directly that name
+    // its revisions), the newest revision runs until it is ready, the rest stop. A Configuration
+    // created directly has no route of its own.
+    const routed = new Set([
+      ...(isService ? routedRevisions(status.traffic) : []),
+      ...this.#routedByRoutes(namespace, new Set(rows.map((r) => r.name))),
+    ]);
     const decisions: Record<string, unknown>[] = [];
     for (const row of rows) {
       const wanted =
@@ -355,10 +388,14 @@ export class Reconciler {
         return { revisionName: r.name, actualReplicas: o.ready.length, desiredReplicas: o.desired };
       }),
     };
-    store.derived(() => {
+    const written = isService ? withReplicas : configurationStatus(status, withReplicas.revisions);
+    const changed = store.derived(() => {
       for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
-      store.setServiceStatus(namespace, name, withReplicas as unknown as Record<string, unknown>);
+      return store.setServiceStatus(namespace, name, written as unknown as Record<string, unknown>);
     });
+    // Routes created directly that name it follow its latest ready revision.
+    if (changed) this.#routesChanged(namespace, name);
+    if (!isService) return;
     // Publish this service's part of the routing (a new version only when it changed) before
     // anyone can read the new status (this runs without a pause since the status write): Ready
     // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
@@ -369,6 +406,114 @@ export class Reconciler {
       .listDomainMappings(namespace)
       .filter((m) => mappingTarget(m.spec.ref, services)?.service === name);
     if (mappings.some((m) => !conditionTrue(m.status, 'ReferenceResolved'))) this.#publishSoon();
+  }
+
+  /** Revisions among `names` that Routes created directly in `namespace` send traffic to. */
+  #routedByRoutes(namespace: string, names: Set<string>): string[] {
+    const out: string[] = [];
+    for (const r of this.#o.store.listRoutes(namespace)) {
+      for (const t of (r.status as { traffic?: ResolvedTarget[] }).traffic ?? []) {
+        if (names.has(t.revisionName)) out.push(t.revisionName);
+      }
+    }
+    return out;
+  }
+
+  /** Routes created directly in `namespace` (that name configuration `name`, when given) resolve again. */
+  #routesChanged(namespace: string, name?: string): void {
+    for (const r of this.#o.store.listRoutes(namespace)) {
+      const names = name === undefined || (r.spec.traffic ?? []).some((t) => t.configurationName === name);
+      const routes = (r.status as { traffic?: ResolvedTarget[] }).traffic ?? [];
+      const revisions =
+        name !== undefined &&
+        routes.some((t) => this.#o.store.getRevision(namespace, t.revisionName)?.service === name);
+      const pinned =
+        name !== undefined &&
+        (r.spec.traffic ?? []).some(
+          (t) => t.revisionName && this.#o.store.getRevision(namespace, t.revisionName)?.service === name,
+        );
+      if (names || revisions || pinned) this.enqueueRoute(namespace, r.name);
+    }
+  }
+
+  /**
+   * A Route created directly: its traffic resolved against the revisions and configurations it
+   * names, its status, its part of the routing snapshot (its host and tag hosts), and the
+   * configurations whose revisions it starts or stops sending traffic to reconciled for replicas.
+   */
+  #reconcileRoute(namespace: string, name: string): void {
+    const { store, publisher } = this.#o;
+    const route = store.getRoute(namespace, name);
+    const before = this.#routeRevisions.get(`${namespace}/${name}`) ?? new Set<string>();
+    if (!route) {
+      this.#routeRevisions.delete(`${namespace}/${name}`);
+      if (!store.getService(namespace, name)) publisher.setService({ namespace, name, revisions: [] });
+      this.#scaleOwners(namespace, before);
+      return;
+    }
+    const revisionFacts = (n: string) => {
+      const row = store.getRevision(namespace, n);
+      if (!row) return undefined;
+      const status = row.status as Partial<RevisionStatus>;
+      return { ready: revisionReady(status), failed: revisionFailed(status) };
+    };
+    const status = routeStatus({
+      name,
+      namespace,
+      labels: route.labels,
+      generation: route.generation,
+      traffic: route.spec.traffic ?? [],
+      facts: {
+        revision: revisionFacts,
+        configuration: (n) => {
+          const owner = store.getService(namespace, n, 'any');
+          if (!owner) return undefined;
+          const s = owner.status as { latestReadyRevisionName?: string; latestCreatedRevisionName?: string };
+          const latest = s.latestCreatedRevisionName ? revisionFacts(s.latestCreatedRevisionName) : undefined;
+          return { latestReady: s.latestReadyRevisionName, latestCreatedFailed: latest?.failed !== undefined };
+        },
+      },
+      previous: route.status as { conditions?: []; traffic?: ResolvedTarget[] },
+      urls: this.#o.urls,
+      now: new Date().toISOString(),
+    });
+    const routed = new Set(status.traffic.map((t) => t.revisionName));
+    this.#routeRevisions.set(`${namespace}/${name}`, routed);
+    publisher.setService(this.#routePart(route, status.traffic));
+    store.setRouteStatus(namespace, name, status as unknown as Record<string, unknown>);
+    const moved = new Set([...before, ...routed].filter((r) => before.has(r) !== routed.has(r)));
+    this.#scaleOwners(namespace, moved);
+  }
+
+  /** The configurations (Services' or created directly) of these revisions reconcile: their replicas follow. */
+  #scaleOwners(namespace: string, revisions: Set<string>): void {
+    const owners = new Set<string>();
+    for (const r of revisions) {
+      const row = this.#o.store.getRevision(namespace, r);
+      if (row) owners.add(row.service);
+    }
+    for (const o of owners) this.enqueue(namespace, o);
+  }
+
+  /** A Route's part of the routing snapshot: its hosts and the revisions it sends traffic to. */
+  #routePart(route: RouteRow, traffic: ResolvedTarget[]): RoutingService {
+    const names = new Set(traffic.map((t) => t.revisionName));
+    const rows = [...names]
+      .map((n) => this.#o.store.getRevision(route.namespace, n))
+      .filter((r): r is RevisionRow => r !== undefined);
+    const built = buildSnapshot(
+      [{ namespace: route.namespace, name: route.name, labels: route.labels, annotations: route.annotations, traffic }],
+      // Carried in the Route's part (routers index a part's revisions by the part).
+      rows.map((r) => ({ ...this.#revisionInput(r), service: route.name })),
+      this.#o.urls.domain,
+    );
+    const part = built.routes[0];
+    return {
+      namespace: route.namespace,
+      name: route.name,
+      ...(part ? { route: part } : {}),
+      revisions: built.revisions,
+    };
   }
 
   /** The namespace's Services and their tags, as mappings resolve against them (`traffic`: this one's now). */
@@ -570,4 +715,19 @@ function servable(c: DomainCertificate): boolean {
 function conditionTrue(status: Record<string, unknown>, type: string): boolean {
   const conditions = (status as { conditions?: { type: string; status: string }[] }).conditions ?? [];
   return conditions.some((c) => c.type === type && c.status === 'True');
+}
+
+/**
+ * A Configuration's status (`configuration_lifecycle.go`): its Ready is the Service's
+ * ConfigurationsReady, with the latest revisions; no URL or traffic (it has no route of its own).
+ */
+function configurationStatus(status: ServiceStatus, revisions: unknown[]): Record<string, unknown> {
+  const ready = status.conditions.find((c) => c.type === 'ConfigurationsReady');
+  return {
+    observedGeneration: status.observedGeneration,
+    conditions: ready ? [{ ...ready, type: 'Ready' }] : [],
+    ...(status.latestCreatedRevisionName ? { latestCreatedRevisionName: status.latestCreatedRevisionName } : {}),
+    ...(status.latestReadyRevisionName ? { latestReadyRevisionName: status.latestReadyRevisionName } : {}),
+    revisions,
+  };
 }

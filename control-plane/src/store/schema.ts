@@ -1,4 +1,11 @@
-import type { DomainMappingSpec, ManagedFieldsEntry, ObjectMeta, RevisionSpec, ServiceSpec } from '@skiff/shared';
+import type {
+  DomainMappingSpec,
+  ManagedFieldsEntry,
+  ObjectMeta,
+  RevisionSpec,
+  RouteSpec,
+  ServiceSpec,
+} from '@skiff/shared';
 import { foreignKey, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { RolloutState } from '../rollout/decider.ts';
 
@@ -7,12 +14,18 @@ import type { RolloutState } from '../rollout/decider.ts';
  * and counters. Every write that matters is one synchronous transaction.
  */
 
-/** One Service: what the user asked for (spec, labels, annotations) and what Skiff reports (status). */
+/**
+ * One Service, or one Configuration a user created directly (`kind`): what the user asked for
+ * (spec, labels, annotations) and what Skiff reports (status). Both stamp revisions from their
+ * template the same way; a Configuration's spec has no traffic and nothing routes to it but Routes.
+ * A Service's own Configuration and Route are views of its row.
+ */
 export const services = sqliteTable(
   'services',
   {
     namespace: text().notNull(),
     name: text().notNull(),
+    kind: text().$type<TemplateKind>().notNull().default('Service'),
     uid: text().notNull(),
     /** Bumped on every spec change (Kubernetes `metadata.generation`). */
     generation: integer().notNull(),
@@ -32,7 +45,27 @@ export const services = sqliteTable(
   (t) => [primaryKey({ columns: [t.namespace, t.name] }), uniqueIndex('services_uid').on(t.uid)],
 );
 
-/** One immutable Revision: a snapshot of a Service's template. */
+/** A Route a user created directly: traffic split among revisions of any configurations. */
+export const routes = sqliteTable(
+  'routes',
+  {
+    namespace: text().notNull(),
+    name: text().notNull(),
+    uid: text().notNull(),
+    generation: integer().notNull(),
+    resourceVersion: integer().notNull(),
+    labels: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    annotations: text({ mode: 'json' }).$type<Record<string, string>>().notNull(),
+    /** The spec after Knative's defaulting. */
+    spec: text({ mode: 'json' }).$type<RouteSpec>().notNull(),
+    status: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    createdAt: text().notNull(),
+    managedFields: text({ mode: 'json' }).$type<ManagedFieldsEntry[]>().notNull().default([]),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.name] }), uniqueIndex('routes_uid').on(t.uid)],
+);
+
+/** One immutable Revision: a snapshot of a Service's (or Configuration's) template. */
 export const revisions = sqliteTable(
   'revisions',
   {
@@ -143,7 +176,10 @@ export const events = sqliteTable(
   (t) => [index('events_object').on(t.resource, t.namespace, t.name)],
 );
 
-export type EventResource = 'services' | 'revisions' | 'domainmappings';
+/** `services` holds Services and Configurations (by their row's `kind`). */
+export type EventResource = 'services' | 'revisions' | 'routes' | 'domainmappings';
+/** What a row of `services` is. */
+export type TemplateKind = 'Service' | 'Configuration';
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /**
@@ -174,6 +210,7 @@ export const acmeCertificates = sqliteTable('acme_certificates', {
 
 export type ServiceRow = typeof services.$inferSelect;
 export type RevisionRow = typeof revisions.$inferSelect;
+export type RouteRow = typeof routes.$inferSelect;
 export type AuditRow = typeof audit.$inferSelect;
 export type RolloutRow = typeof rollouts.$inferSelect;
 export type EventRow = typeof events.$inferSelect;

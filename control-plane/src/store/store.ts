@@ -6,6 +6,7 @@ import {
   type DomainMappingInput,
   type ManagedFieldsEntry,
   type RevisionSpec,
+  type RouteSpec,
   type ServiceSpec,
 } from '@skiff/shared';
 import Database from 'better-sqlite3';
@@ -29,10 +30,13 @@ import {
   type EventType,
   events,
   type RevisionRow,
+  type RouteRow,
   revisions,
   rollouts,
+  routes,
   type ServiceRow,
   services,
+  type TemplateKind,
 } from './schema.ts';
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -45,6 +49,13 @@ export interface ServiceWrite {
   annotations: Record<string, string>;
   spec: ServiceSpec;
   /** `metadata.managedFields` after this write (kept as it is when absent). */
+  managedFields?: ManagedFieldsEntry[];
+}
+
+export interface RouteWrite {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: RouteSpec;
   managedFields?: ManagedFieldsEntry[];
 }
 
@@ -154,14 +165,37 @@ export class Store {
     return this.#q.counter.get({ name: 'resourceVersion' })?.value ?? 0;
   }
 
-  getService(namespace: string, name: string): ServiceRow | undefined {
-    return this.#q.service.get({ namespace, name });
+  /**
+   * A Service (by default), a Configuration created directly, or (`any`) whichever of the two
+   * holds the name: both stamp revisions from a template.
+   */
+  getService(namespace: string, name: string, kind: TemplateKind | 'any' = 'Service'): ServiceRow | undefined {
+    const row = this.#q.service.get({ namespace, name });
+    return row && (kind === 'any' || row.kind === kind) ? row : undefined;
   }
 
-  listServices(namespace?: string): ServiceRow[] {
+  listServices(namespace?: string, kind: TemplateKind | 'any' = 'Service'): ServiceRow[] {
+    const where = and(
+      namespace === undefined ? undefined : eq(services.namespace, namespace),
+      kind === 'any' ? undefined : eq(services.kind, kind),
+    );
     const q = this.db.select().from(services);
-    return (namespace === undefined ? q : q.where(eq(services.namespace, namespace)))
-      .orderBy(asc(services.namespace), asc(services.name))
+    return (where ? q.where(where) : q).orderBy(asc(services.namespace), asc(services.name)).all();
+  }
+
+  getRoute(namespace: string, name: string): RouteRow | undefined {
+    return this.db
+      .select()
+      .from(routes)
+      .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
+      .get();
+  }
+
+  /** Routes created directly, by namespace and name. */
+  listRoutes(namespace?: string): RouteRow[] {
+    const q = this.db.select().from(routes);
+    return (namespace === undefined ? q : q.where(eq(routes.namespace, namespace)))
+      .orderBy(asc(routes.namespace), asc(routes.name))
       .all();
   }
 
@@ -284,7 +318,7 @@ export class Store {
   /** How many events compaction keeps (kube-apiserver keeps about 5 minutes of history). */
   static readonly eventWindow = 10_000;
 
-  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow | DomainMappingRow): void {
+  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow | DomainMappingRow | RouteRow): void {
     this.#q.event.run({
       resourceVersion: row.resourceVersion,
       resource,
@@ -384,19 +418,25 @@ export class Store {
     this.#q.audit.run({ at: new Date().toISOString(), actor, action, namespace, name, detail });
   }
 
-  /** Creates a Service; `undefined` when the name is taken. */
+  /**
+   * Creates a Service (or a Configuration, `kind`); `undefined` when the name is taken by either,
+   * or — for a Service, which owns the Route of its name — by a Route created directly.
+   */
   createService(
     namespace: string,
     name: string,
     uid: string,
     write: ServiceWrite,
     actor: Actor,
+    kind: TemplateKind = 'Service',
   ): ServiceRow | undefined {
     return this.#tx(() => {
-      if (this.getService(namespace, name)) return undefined;
+      if (this.getService(namespace, name, 'any')) return undefined;
+      if (kind === 'Service' && this.getRoute(namespace, name)) return undefined;
       const row: ServiceRow = {
         namespace,
         name,
+        kind,
         uid,
         generation: 1,
         resourceVersion: this.#bump('resourceVersion'),
@@ -408,7 +448,7 @@ export class Store {
       };
       this.#q.insertService.run(row);
       this.#event('ADDED', 'services', row);
-      this.#audit(actor, 'create', namespace, name, { spec: write.spec });
+      this.#audit(actor, kind === 'Service' ? 'create' : 'create-configuration', namespace, name, { spec: write.spec });
       return row;
     });
   }
@@ -427,7 +467,7 @@ export class Store {
     action: string,
   ): ServiceRow | undefined {
     return this.#tx(() => {
-      const current = this.getService(namespace, name);
+      const current = this.getService(namespace, name, 'any');
       if (!current) return undefined;
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
@@ -461,7 +501,7 @@ export class Store {
   /** Writes a Service's status when it changed; returns whether it did. */
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
-      const current = this.getService(namespace, name);
+      const current = this.getService(namespace, name, 'any');
       if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.#q.serviceStatus.run({ namespace, name, status, resourceVersion });
@@ -483,7 +523,7 @@ export class Store {
     actor: Actor,
   ): ServiceRow | undefined {
     return this.#tx(() => {
-      const current = this.getService(namespace, name);
+      const current = this.getService(namespace, name, 'any');
       if (!current) return undefined;
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
@@ -498,6 +538,136 @@ export class Store {
       this.#event('MODIFIED', 'services', next);
       this.#audit(actor, 'status', namespace, name, {});
       return next;
+    });
+  }
+
+  // Routes created directly (a Service's own Route is a view of the Service).
+
+  /** Creates a Route; `undefined` when a Route, or a Service (which owns the Route of its name), has the name. */
+  createRoute(namespace: string, name: string, uid: string, write: RouteWrite, actor: Actor): RouteRow | undefined {
+    return this.#tx(() => {
+      if (this.getRoute(namespace, name) || this.getService(namespace, name)) return undefined;
+      const row: RouteRow = {
+        namespace,
+        name,
+        uid,
+        generation: 1,
+        resourceVersion: this.#bump('resourceVersion'),
+        labels: write.labels,
+        annotations: write.annotations,
+        spec: write.spec,
+        managedFields: write.managedFields ?? [],
+        status: {},
+        createdAt: new Date().toISOString(),
+      };
+      this.db.insert(routes).values(row).run();
+      this.#event('ADDED', 'routes', row);
+      this.#audit(actor, 'create-route', namespace, name, { spec: write.spec });
+      return row;
+    });
+  }
+
+  /** Replaces a Route's labels, annotations and spec, as `updateService` does a Service's. */
+  updateRoute(
+    namespace: string,
+    name: string,
+    write: RouteWrite,
+    expectedVersion: number | undefined,
+    actor: Actor,
+  ): RouteRow | undefined {
+    return this.#tx(() => {
+      const current = this.getRoute(namespace, name);
+      if (!current) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+        throw new StoreConflict(current.resourceVersion);
+      }
+      const specChanged = canonicalJson(current.spec) !== canonicalJson(write.spec);
+      const metaChanged =
+        canonicalJson(current.labels) !== canonicalJson(write.labels) ||
+        canonicalJson(current.annotations) !== canonicalJson(write.annotations);
+      const ownersChanged =
+        write.managedFields !== undefined && ownership(current.managedFields) !== ownership(write.managedFields);
+      if (!specChanged && !metaChanged && !ownersChanged) return current;
+      const next: RouteRow = {
+        ...current,
+        labels: write.labels,
+        annotations: write.annotations,
+        spec: write.spec,
+        managedFields: write.managedFields ?? current.managedFields,
+        generation: specChanged ? current.generation + 1 : current.generation,
+        resourceVersion: this.#bump('resourceVersion'),
+      };
+      this.db
+        .update(routes)
+        .set({
+          labels: next.labels,
+          annotations: next.annotations,
+          spec: next.spec,
+          managedFields: next.managedFields,
+          generation: next.generation,
+          resourceVersion: next.resourceVersion,
+        })
+        .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
+        .run();
+      this.#event('MODIFIED', 'routes', next);
+      this.#audit(actor, 'update-route', namespace, name, { generation: next.generation, spec: write.spec });
+      return next;
+    });
+  }
+
+  /**
+   * Writes a Route's status: the reconciler's (derived, when it changed; returns whether it did),
+   * or a client's through the status subresource (`expectedVersion`, durable).
+   */
+  setRouteStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.derived(() => this.#routeStatus(namespace, name, status, undefined) !== undefined);
+  }
+
+  writeRouteStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    expectedVersion: number | undefined,
+  ): RouteRow | undefined {
+    return this.#tx(
+      () => this.#routeStatus(namespace, name, status, expectedVersion) ?? this.getRoute(namespace, name),
+    );
+  }
+
+  /** The row after the status write; `undefined` when nothing was written (absent or unchanged). */
+  #routeStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    expectedVersion: number | undefined,
+  ): RouteRow | undefined {
+    const current = this.getRoute(namespace, name);
+    if (!current) return undefined;
+    if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+      throw new StoreConflict(current.resourceVersion);
+    }
+    if (canonicalJson(current.status) === canonicalJson(status)) return undefined;
+    const next: RouteRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
+    this.db
+      .update(routes)
+      .set({ status, resourceVersion: next.resourceVersion })
+      .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
+      .run();
+    this.#event('MODIFIED', 'routes', next);
+    return next;
+  }
+
+  deleteRoute(namespace: string, name: string, actor: Actor): boolean {
+    return this.#tx(() => {
+      const current = this.getRoute(namespace, name);
+      if (!current) return false;
+      this.db
+        .delete(routes)
+        .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
+        .run();
+      this.#event('DELETED', 'routes', { ...current, resourceVersion: this.#bump('resourceVersion') });
+      this.#audit(actor, 'delete-route', namespace, name, { generation: current.generation });
+      return true;
     });
   }
 
@@ -622,7 +792,7 @@ export class Store {
 
   deleteService(namespace: string, name: string, actor: Actor): boolean {
     return this.#tx(() => {
-      const current = this.getService(namespace, name);
+      const current = this.getService(namespace, name, 'any');
       if (!current) return false;
       // Its revisions go with it (the foreign key cascades): watchers see each go first.
       for (const rev of this.listRevisions(namespace, name)) {
@@ -644,7 +814,7 @@ export class Store {
    */
   createRevision(rev: NewRevision, actor: Actor): RevisionRow | undefined {
     return this.#tx(() => {
-      const svc = this.getService(rev.namespace, rev.service);
+      const svc = this.getService(rev.namespace, rev.service, 'any');
       if (!svc || svc.configGeneration + 1 !== rev.configGeneration) return undefined;
       if (this.getRevision(rev.namespace, rev.name)) return undefined;
       const row: RevisionRow = {
@@ -703,7 +873,7 @@ export class Store {
    */
   setRollout(namespace: string, name: string, state: RolloutState, events: RolloutEvent[], actor: Actor): void {
     this.#tx(() => {
-      if (!this.getService(namespace, name)) return;
+      if (!this.getService(namespace, name, 'any')) return;
       const updatedAt = new Date().toISOString();
       this.#q.setRollout.run({ namespace, name, state, updatedAt });
       for (const e of events) this.#audit(actor, e.action, namespace, name, e.detail);
@@ -713,7 +883,7 @@ export class Store {
   /** Queues a user's command for the rollout's next decision; false when the Service is gone. */
   addRolloutCommand(namespace: string, name: string, command: RolloutCommand): boolean {
     return this.#tx(() => {
-      if (!this.getService(namespace, name)) return false;
+      if (!this.getService(namespace, name, 'any')) return false;
       const state = this.getRollout(namespace, name) ?? { percent: 0, shares: [] };
       const next = { ...state, commands: [...(state.commands ?? []), command] };
       const updatedAt = new Date().toISOString();
@@ -789,10 +959,13 @@ interface PageQueries<R> {
  * A page of a table keyed by (namespace, name) after a key, by SQLite's row-value comparison on
  * the primary key's index, and the count of what follows; over one namespace or all.
  */
-function pageQueries(db: BetterSQLite3Database<typeof schema>, table: typeof services | typeof revisions) {
+function pageQueries(db: BetterSQLite3Database<typeof schema>, table: typeof services | typeof revisions, only?: SQL) {
   const after = sql`(${table.namespace}, ${table.name}) > (${p('afterNamespace')}, ${p('afterName')})`;
   // In one namespace, the name alone (so SQLite searches the index from the key, not the namespace's start).
-  const where = { all: after, in: and(eq(table.namespace, p('namespace')), sql`${table.name} > ${p('afterName')}`) };
+  const where = {
+    all: and(after, only),
+    in: and(eq(table.namespace, p('namespace')), sql`${table.name} > ${p('afterName')}`, only),
+  };
   const make = (w: SQL | undefined) => ({
     page: db
       .select()
@@ -834,7 +1007,8 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .returning()
       .prepare(),
     service: db.select().from(services).where(svcKey).prepare(),
-    servicesPage: pageQueries(db, services) as unknown as PageQueries<ServiceRow>,
+    // Rows of `services` that are Services (Configurations created directly are rows too).
+    servicesPage: pageQueries(db, services, eq(services.kind, 'Service')) as unknown as PageQueries<ServiceRow>,
     revisionsPage: pageQueries(db, revisions) as unknown as PageQueries<RevisionRow>,
     serviceKeys: db
       .select({ namespace: services.namespace, name: services.name })

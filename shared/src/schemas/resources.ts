@@ -29,7 +29,14 @@ export const ConfigurationSpecSchema = z.strictObject({
     'The template of the next revision: each change to it makes a new, immutable Revision.',
   ),
 });
-export const RouteSpecSchema = z.strictObject({ traffic: z.array(TrafficTargetSchema).optional() });
+export type ConfigurationSpec = z.infer<typeof ConfigurationSpecSchema>;
+export const RouteSpecSchema = z.strictObject({
+  traffic: z
+    .array(TrafficTargetSchema)
+    .optional()
+    .describe('How traffic is split among revisions, named or the latest ready one of a configuration.'),
+});
+export type RouteSpec = z.infer<typeof RouteSpecSchema>;
 
 export const ServiceSpecSchema = z.strictObject({
   template: RevisionTemplateSpecSchema.describe(

@@ -27,6 +27,11 @@ export function validateTraffic(traffic: TrafficTarget[], path: string, ctx: Tra
         );
       }
     }
+    if (!ctx.inService && !t.revisionName && !t.configurationName) {
+      errs.push(
+        invalid(at, 'neither', "a Route's traffic target names a revisionName or a configurationName (exactly one)"),
+      );
+    }
     if (t.revisionName !== undefined) {
       for (const p of dns1123SubdomainProblems(t.revisionName)) {
         errs.push(invalid(child(at, 'revisionName'), t.revisionName, p));

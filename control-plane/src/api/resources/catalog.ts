@@ -76,8 +76,7 @@ const urlColumn: PrinterColumn = {
 };
 
 const writable = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
-// Configurations and Routes are still views of a Service here: readable, not writable (yet).
-const views = ['get', 'list', 'watch'];
+const writableStatus = ['get', 'patch', 'update'];
 
 export const resources: ResourceInfo[] = [
   {
@@ -86,7 +85,7 @@ export const resources: ResourceInfo[] = [
     kind: 'Service',
     shortNames: ['kservice', 'ksvc'],
     verbs: writable,
-    statusVerbs: ['get', 'patch', 'update'],
+    statusVerbs: writableStatus,
     columns: [urlColumn, ...latestColumns, ...readyColumns],
   },
   {
@@ -94,8 +93,8 @@ export const resources: ResourceInfo[] = [
     singular: 'configuration',
     kind: 'Configuration',
     shortNames: ['config', 'cfg'],
-    verbs: views,
-    statusVerbs: ['get'],
+    verbs: writable,
+    statusVerbs: writableStatus,
     columns: [...latestColumns, ...readyColumns],
   },
   {
@@ -143,8 +142,8 @@ export const resources: ResourceInfo[] = [
     singular: 'route',
     kind: 'Route',
     shortNames: ['rt'],
-    verbs: views,
-    statusVerbs: ['get'],
+    verbs: writable,
+    statusVerbs: writableStatus,
     columns: [urlColumn, ...readyColumns],
   },
 ];

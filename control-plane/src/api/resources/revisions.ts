@@ -88,7 +88,7 @@ export function revisionRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
     if ('kind' in opts) return statusResponse(c.req.raw, opts);
     const row = store.getRevision(namespace, name);
     if (!row) return statusResponse(c.req.raw, notFound('Revision', name));
-    const svc = store.getService(namespace, row.service);
+    const svc = store.getService(namespace, row.service, 'any');
     const reason = svc ? revisionInUse(store, svc, name) : undefined;
     if (reason) return statusResponse(c.req.raw, conflict('Revision', name, reason));
     if (!opts.dryRun) {
@@ -110,7 +110,19 @@ export function revisionRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
 export function routingState(store: Store, namespace: string, service: string, revision: string): 'active' | 'reserve' {
   const svc = store.getService(namespace, service);
   const traffic = ((svc?.status as { traffic?: ResolvedTarget[] } | undefined)?.traffic ?? []) as ResolvedTarget[];
-  return traffic.some((t) => t.revisionName === revision) ? 'active' : 'reserve';
+  if (traffic.some((t) => t.revisionName === revision)) return 'active';
+  return routeSendingTo(store, namespace, revision) ? 'active' : 'reserve';
+}
+
+/** A Route created directly that sends traffic to `revision`, if one does. */
+function routeSendingTo(store: Store, namespace: string, revision: string): string | undefined {
+  return store
+    .listRoutes(namespace)
+    .find(
+      (r) =>
+        (r.spec.traffic ?? []).some((t) => t.revisionName === revision) ||
+        ((r.status as { traffic?: ResolvedTarget[] }).traffic ?? []).some((t) => t.revisionName === revision),
+    )?.name;
 }
 
 /** Why a revision must not be deleted now, if it must not. */
@@ -121,6 +133,8 @@ function revisionInUse(store: Store, svc: ServiceRow, revision: string): string 
   if (status.traffic?.some((t) => t.revisionName === revision)) {
     return `revision "${revision}" receives traffic from service "${svc.name}" as its latest ready revision`;
   }
+  const route = routeSendingTo(store, svc.namespace, revision);
+  if (route) return `revision "${revision}" receives traffic from route "${route}"`;
   if (store.latestRevision(svc.namespace, svc.name)?.name === revision) {
     return `revision "${revision}" is the latest of service "${svc.name}"; change the service's template first`;
   }
