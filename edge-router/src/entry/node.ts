@@ -79,6 +79,7 @@ if (tlsPort) {
     process.env.SKIFF_ROUTER_HOST ?? '0.0.0.0',
     sources,
     publicPort ? Number(publicPort) : undefined,
+    (m) => log.error(m),
   );
   log.info(`edge-router (node) serving TLS :${bound}`);
 }

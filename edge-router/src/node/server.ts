@@ -16,6 +16,7 @@ import type { RouterConfig } from '../config.ts';
 import type { RouterCore } from '../core.ts';
 import { tagHeader } from '../forward/headers.ts';
 import type { Lease } from '../hold/throttler.ts';
+import { OcspStapler } from './ocsp.ts';
 import { RevisionRoute, type RevisionRouteHost } from './revision-route.ts';
 import { type CertificateSource, TlsTerminator } from './tls.ts';
 
@@ -89,7 +90,13 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
    * Also serve HTTPS on `port`: TLS terminated here (certificates from `sources`, see `tls.ts`), then
    * the same engine and routing as plain HTTP.
    */
-  listenTls(port: number, host: string, sources: CertificateSource[], publicPort?: number): Promise<number> {
+  listenTls(
+    port: number,
+    host: string,
+    sources: CertificateSource[],
+    publicPort?: number,
+    log: (message: string) => void = () => {},
+  ): Promise<number> {
     const terminator = new TlsTerminator(sources);
     const server = terminator.createServer((socket) => {
       // Nagle off on every TLS connection, explicitly (small records must not wait for an ACK).
@@ -99,6 +106,14 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     });
     // A failed handshake (no certificate for the name, TLS 1.1) concerns only that client.
     server.on('tlsClientError', () => {});
+    // OCSP stapling for clients that ask (status_request), when the certificate names a responder.
+    const stapler = new OcspStapler({ log });
+    server.on('OCSPRequest', (cert: Buffer, issuer: Buffer, cb: (error: Error | null, response?: Buffer) => void) => {
+      stapler.staple(cert, issuer).then(
+        (response) => cb(null, response),
+        () => cb(null),
+      );
+    });
     this.tls = { terminator, server };
     return new Promise((resolve, reject) => {
       server.once('error', reject);
