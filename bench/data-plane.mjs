@@ -6,10 +6,11 @@
 // (h2load, Debian nghttp2-client); the engine's line counts before and after.
 //
 //   node bench/data-plane.mjs [--rounds 3] [--seconds 4] [--connections 50] [--before <git ref>]
-//                             [--only grpc] [--grpc-before <git ref>]
+//                             [--only grpc|http1] [--grpc-before <git ref>]
 //
-// `--only grpc` runs the gRPC part alone; `--grpc-before <ref>` adds router → queue-proxy → app
-// bundled from that ref to the gRPC targets, same run (an HTTP/2 change against the code before it).
+// `--only grpc` runs the gRPC part alone, `--only http1` the HTTP/1.1 part and the memory alone;
+// `--grpc-before <ref>` adds router → queue-proxy → app bundled from that ref to the gRPC targets,
+// same run (an HTTP/2 change against the code before it).
 // The gRPC targets include two bare node:http2 hops (bench/h2-bare-hop.mjs) — what node:http2 alone
 // costs — and print each hop's CPU per call beside req/s.
 //
@@ -47,8 +48,11 @@ const seconds = Number(opts.seconds);
 const connections = Number(opts.connections);
 const token = 'bench-router-token';
 const work = mkdtempSync(join(tmpdir(), 'skiff-bench-data-plane-'));
-if (opts.only !== undefined && opts.only !== 'grpc') throw new Error(`--only takes grpc, not ${opts.only}`);
+if (opts.only !== undefined && opts.only !== 'grpc' && opts.only !== 'http1') {
+  throw new Error(`--only takes grpc or http1, not ${opts.only}`);
+}
 const http1 = opts.only !== 'grpc';
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 // --- bundles: after (this tree) and before (the ref, from git) -------------------------------------
 const banner = {
@@ -231,7 +235,7 @@ if (http1) {
     { name: 'router → queue-proxy → app, after', port: await router(builds.after.router, qpAfter.port), chain: true },
   ];
 
-  console.log(`machine: ${machine()}`);
+  console.log(`machine: ${machine()}; load average at start ${loadavg()}`);
   console.log(`before: ${opts.before}`);
   console.log(`load: wrk -t1 -c${connections} -d${seconds}s, ${rounds} rounds, GET / (13-byte body)\n`);
   const url = (t) => `http://127.0.0.1:${t.port}/`;
@@ -245,7 +249,7 @@ if (http1) {
       }
       runs.get(t.name).push(result);
     }
-    process.stdout.write(`round ${r + 1}/${rounds} done\n`);
+    process.stdout.write(`round ${r + 1}/${rounds} done (load average ${loadavg()})\n`);
   }
   const nginxRuns = runs.get('nginx → app');
   const nginx2Runs = runs.get('nginx → nginx → app');
@@ -289,10 +293,16 @@ if (http1) {
       `import { readFileSync } from 'node:fs';
 let peak = 0;
 const t = setInterval(() => {
-  const m = /VmRSS:\\s+(\\d+) kB/.exec(readFileSync('/proc/${qp.pid}/status', 'utf8'));
-  if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+  const status = readFileSync('/proc/${qp.pid}/status', 'utf8');
+  const kib = (name) => Number(new RegExp(name + ':\\\\s+(\\\\d+) kB').exec(status)?.[1] ?? 0);
+  if (kib('VmRSS') / 1024 > peak) {
+    peak = kib('VmRSS') / 1024;
+    // Anonymous (heap, malloc, stacks) and file-backed (pages of the node binary it ran) at the peak.
+    split = [kib('RssAnon') / 1024, kib('RssFile') / 1024];
+  }
 }, 100);
-setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1)); }, ${Number(opts['rss-seconds']) * 1000 + 500});
+let split = [0, 0];
+setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1), split[0].toFixed(1), split[1].toFixed(1)); }, ${Number(opts['rss-seconds']) * 1000 + 500});
 `,
     );
     const out = execFileSync(
@@ -303,7 +313,8 @@ setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1)); }, ${Number(o
       ],
       { encoding: 'utf8' },
     );
-    return Number(out.trim());
+    const [peak, anon, file] = out.trim().split(' ').map(Number);
+    return { peak, anon, file };
   }
   // Fresh processes, so that the load above does not count.
   rss = {
@@ -311,8 +322,9 @@ setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1)); }, ${Number(o
     after: peakRss(await queueProxy(builds.after.qp)),
     deployed: peakRss(await queueProxy(builds.after.qp, deployedNodeOptions)),
   };
+  const showRss = (r) => `${r.peak.toFixed(1)} MiB (${r.anon.toFixed(1)} + ${r.file.toFixed(1)})`;
   console.log(
-    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes): before ${rss.before.toFixed(1)} MiB, after ${rss.after.toFixed(1)} MiB, after as deployed (${deployedNodeOptions}) ${rss.deployed.toFixed(1)} MiB (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
+    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes; anonymous + file-backed): before ${showRss(rss.before)}, after ${showRss(rss.after)}, after as deployed (${deployedNodeOptions}) ${showRss(rss.deployed)} (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
   );
 }
 
@@ -382,12 +394,13 @@ function h2load(port, authority) {
 }
 
 let grpcSummary;
-try {
-  execFileSync('sh', ['-c', 'command -v h2load'], { stdio: 'ignore' });
-  grpcSummary = [];
-} catch {
-  console.log('\nh2load not installed (apt-get install nghttp2-client): no gRPC figures');
-}
+if (opts.only !== 'http1')
+  try {
+    execFileSync('sh', ['-c', 'command -v h2load'], { stdio: 'ignore' });
+    grpcSummary = [];
+  } catch {
+    console.log('\nh2load not installed (apt-get install nghttp2-client): no gRPC figures');
+  }
 if (grpcSummary) {
   const grpcAppPort = await freePort();
   await start(process.execPath, [`${root}test/apps/grpc.mjs`], { PORT: String(grpcAppPort) }, /grpc app listening/);
@@ -554,7 +567,7 @@ if (http1) {
     );
   }
   console.log(
-    `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB (as deployed): ${rss.deployed <= 50 ? 'met' : 'NOT met'} (${rss.deployed.toFixed(1)} MiB)`,
+    `bar: queue-proxy RSS under wrk -c32 ≤ 50 MiB (as deployed): ${rss.deployed.peak <= 50 ? 'met' : 'NOT met'} (${rss.deployed.peak.toFixed(1)} MiB)`,
   );
 }
 const grpcChain = grpcSummary?.find((g) => g.name === 'router → queue-proxy → app');
@@ -563,6 +576,7 @@ if (grpcChain !== undefined) {
     `bar: gRPC router → queue-proxy → app ≥ 0.5× nginx → nginx (grpc_pass): ${grpcChain.ratio >= 0.5 ? 'met' : 'NOT met'} (${grpcChain.ratio.toFixed(2)}×)`,
   );
 }
+console.log(`load average at the end: ${loadavg()}`);
 for (const p of nginxProcesses) {
   await new Promise((resolve) => {
     p.once('exit', resolve);
