@@ -3,7 +3,7 @@
 // same certificate (RSA 2048), the same protocols (TLS 1.2 and 1.3) and the same cipher list, in
 // front of the same app, in one run, targets interleaved within each round.
 //
-//   node bench/tls.mjs [--rounds 5] [--seconds 5] [--connections 50]
+//   node bench/tls.mjs [--rounds 5] [--seconds 5] [--connections 50] [--only keep-alive] [--cpu-prof DIR]
 //
 // Needs wrk, nginx and openssl (Debian: apt-get install wrk nginx openssl). Everything runs on
 // loopback. Three loads, each server with resumption on (nginx: shared session cache and tickets;
@@ -29,6 +29,10 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
+    // Profile the router (node --cpu-prof into DIR, written when it stops at the end).
+    'cpu-prof': { type: 'string' },
+    // Run the loads whose name contains this (e.g. keep-alive) only.
+    only: { type: 'string' },
   },
 });
 need('wrk', 'apt-get install wrk');
@@ -179,9 +183,9 @@ const cpPort = await freePort();
 await start(process.execPath, [join(work, 'control-plane.mjs'), snapshotFile], { PORT: String(cpPort) }, /listening/);
 const routerPort = await freePort();
 const routerTlsPort = await freePort();
-await start(
+const routerProcess = await start(
   process.execPath,
-  [`${root}edge-router/dist/main.js`],
+  [...(opts['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', opts['cpu-prof']] : []), `${root}edge-router/dist/main.js`],
   {
     PORT: String(routerPort),
     SKIFF_ROUTER_TLS_PORT: String(routerTlsPort),
@@ -202,7 +206,7 @@ const loads = [
   { name: 'HTTPS req/s, new connection per request (wrk resumes)', headers: ['-H', 'Connection: close'] },
   // For reference: the same servers over plain HTTP, to tell TLS's cost from the proxy's.
   { name: 'plain HTTP keep-alive req/s (reference)', headers: [], plain: true },
-];
+].filter((l) => opts.only === undefined || l.name.includes(opts.only));
 
 // The full-handshake client: its own process (this one blocks on wrk), N connections at a time.
 const handshakeClient = join(work, 'handshakes.mjs');
@@ -292,6 +296,11 @@ for (const load of loads) {
 }
 console.log('');
 for (const v of verdicts) console.log(`requirement (${v.split(': ')[0]}): ${v.split(': ')[1]}`);
+// The router stops by itself so that a --cpu-prof profile is written.
+await new Promise((resolve) => {
+  routerProcess.once('exit', resolve);
+  routerProcess.kill('SIGTERM');
+});
 // A graceful stop: nginx's workers outlive a SIGKILL of their master.
 await new Promise((resolve) => {
   nginxProcess.once('exit', resolve);
