@@ -131,7 +131,8 @@ export function wrk(url, { seconds = 5, connections = 50, threads = 1 } = {}) {
   };
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1];
-  return { rps, p50: pct(50), p99: pct(99), errors: Number(errors), socketErrors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  return { rps, requests, p50: pct(50), p99: pct(99), errors: Number(errors), socketErrors };
 }
 
 export function median(values) {

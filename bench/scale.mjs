@@ -37,9 +37,18 @@ const { values: opts } = parseArgs({
     profile: { type: 'string' },
     // api, router or autoscaler: only that part (all by default).
     only: { type: 'string' },
+    // NODE_OPTIONS for both routers (V8 flags to compare; default: routerNodeOptions, as deployed).
+    'router-node-options': { type: 'string' },
   },
 });
 const large = Number(opts.services);
+/** The V8 options the router is deployed with (`routerNodeOptions`, shared/src/config/router.ts). */
+const routerNodeOptions =
+  opts['router-node-options'] ??
+  /routerNodeOptions = '([^']*)'/.exec(
+    readFileSync(new URL('../shared/src/config/router.ts', import.meta.url), 'utf8'),
+  )?.[1];
+if (routerNodeOptions === undefined) throw new Error('routerNodeOptions not found in shared/src/config/router.ts');
 const rounds = Number(opts.rounds);
 const writes = Number(opts.writes);
 const changes = Number(opts.changes);
@@ -52,6 +61,11 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 const sortNum = (xs) => [...xs].sort((a, b) => a - b);
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+/** CPU time (user + system) a process has used, in ms (clock ticks of 10 ms). */
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 
 const manifest = (name, target) => ({
   apiVersion: 'serving.knative.dev/v1',
@@ -290,25 +304,32 @@ createServer((req, res) => {
         SKIFF_ROUTER_HOST: '127.0.0.1',
         SKIFF_CONTROL_PLANE_URL: `http://127.0.0.1:${cpPort}`,
         SKIFF_ROUTER_TOKEN: routerToken,
+        NODE_OPTIONS: routerNodeOptions,
       },
       /routing snapshot \d+/,
+      60_000,
     );
     await waitForPort(port);
-    routers.push({ size, port, proc, rps: [], rss: [] });
+    routers.push({ size, port, proc, rps: [], rss: [], cpuUs: [] });
   }
   for (const t of routers) wrk(`http://127.0.0.1:${t.port}/`, { seconds: 2, connections: 50 }); // warm up
   const ratios = [];
+  const cpuRatios = [];
   for (let r = 0; r < rounds * 2; r++) {
     // Alternate which router goes first, so neither always follows the other.
     for (const t of r % 2 ? [...routers].reverse() : routers) {
+      const cpu0 = cpuMs(t.proc.pid);
       const result = wrk(`http://127.0.0.1:${t.port}/`, { seconds: 5, connections: 50 });
+      // CPU per request: what the router spends, which the machine's other load moves far less than req/s.
+      t.cpuUs.push(((cpuMs(t.proc.pid) - cpu0) * 1000) / result.requests);
       if (result.errors || result.socketErrors) console.error(`router ${t.size}: errors ${result.errors}`);
       t.rps.push(result.rps);
       t.rss.push(rssMiB(t.proc.pid));
     }
     ratios.push(routers[1].rps.at(-1) / routers[0].rps.at(-1));
+    cpuRatios.push(routers[1].cpuUs.at(-1) / routers[0].cpuUs.at(-1));
   }
-  return { routers, ratios };
+  return { routers, ratios, cpuRatios };
 }
 
 // --- the autoscaler with 10 and N revisions ---------------------------------------------------
@@ -376,12 +397,19 @@ if (part('api')) {
 }
 
 if (!opts['skip-router'] && part('router')) {
-  const { routers, ratios } = await routerFigures();
-  console.log('\n| router (Node, wrk -c50, 5 s rounds) | req/s median | RSS MiB (max) |');
-  console.log('|---|---:|---:|');
+  const { routers, ratios, cpuRatios } = await routerFigures();
+  console.log(
+    `\n| router (Node, wrk -c50, 5 s rounds, NODE_OPTIONS=${routerNodeOptions || '(none)'}) | req/s median | CPU µs per request, median | RSS MiB (max) |`,
+  );
+  console.log('|---|---:|---:|---:|');
   for (const t of routers) {
-    console.log(`| ${t.size} services | ${f(median(t.rps))} | ${Math.max(...t.rss).toFixed(0)} |`);
+    console.log(
+      `| ${t.size} services | ${f(median(t.rps))} | ${median(t.cpuUs).toFixed(1)} | ${Math.max(...t.rss).toFixed(0)} |`,
+    );
   }
+  console.log(
+    `CPU per request with ${large} services / with 10: ${median(cpuRatios).toFixed(3)} (per round ${cpuRatios.map((x) => x.toFixed(3)).join(', ')})`,
+  );
   const ratio = median(ratios);
   const rss = Math.max(...routers[1].rss);
   console.log(

@@ -20,6 +20,8 @@ RUN cd edge-router && node ../scripts/bundle.mjs src/entry/node.ts /out/router.j
 
 FROM node:20-slim
 ENV NODE_ENV=production PORT=8080
+# routerNodeOptions in shared/src/config/router.ts: young generation capped (memory).
+ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=build /out /app
 USER 1000:1000

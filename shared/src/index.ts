@@ -9,6 +9,7 @@ export * from './config/network.ts';
 export * from './config/queue-proxy.ts';
 export * from './config/revision-defaults.ts';
 export * from './config/rollout.ts';
+export * from './config/router.ts';
 export * from './defaulting.ts';
 export * from './errors/field-error.ts';
 export * from './errors/status.ts';

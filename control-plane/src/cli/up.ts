@@ -12,6 +12,7 @@ import {
   parseAcmeDirectory,
   parseDuration,
   parseHttpProtocol,
+  routerNodeOptions,
 } from '@skiff/shared';
 import { loadToken } from '../api/auth.ts';
 import type { ToSupervisor } from '../backends/local/supervised.ts';
@@ -312,6 +313,7 @@ export async function up(o: UpOptions): Promise<Up> {
         SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
         SKIFF_ROUTER_SNAPSHOT_FILE: keptSnapshot,
         SKIFF_ROUTER_METRICS_PORT: String(routerMetricsPort),
+        NODE_OPTIONS: [env.NODE_OPTIONS, routerNodeOptions].filter(Boolean).join(' '),
         // HTTPS with --tls (the local CA signs for any served host) or --acme-directory (the
         // certificates ordered for DomainMappings).
         ...(flags.tls || flags.acme ? { SKIFF_ROUTER_TLS_PORT: String(routerTlsPort) } : {}),
