@@ -15,7 +15,8 @@ import { type AcmeOptions, startControlPlane } from './server.ts';
 //   ACME certificates for DomainMappings: SKIFF_ACME_DIRECTORY (https URL), SKIFF_ACME_CA_FILE (a CA
 //   to trust for it), SKIFF_ACME_EMAIL, SKIFF_ACME_STORE_KEY_FILE (the key sealing ACME keys in the
 //   store; on Kubernetes a mounted Secret, required there), SKIFF_ACME_ROUTER_URL (the router's plain
-//   HTTP address, checked to answer each challenge before the ACME server looks).
+//   HTTP address, checked to answer each challenge before the ACME server looks), SKIFF_ACME_SERVICE_HOSTS
+//   (true: services' own public hosts get certificates too).
 //   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
 //   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
@@ -54,6 +55,7 @@ if (env.SKIFF_ACME_DIRECTORY) {
     ...(env.SKIFF_ACME_EMAIL ? { email: env.SKIFF_ACME_EMAIL } : {}),
     ...(env.SKIFF_ACME_STORE_KEY_FILE ? { storeKeyFile: env.SKIFF_ACME_STORE_KEY_FILE } : {}),
     ...(env.SKIFF_ACME_ROUTER_URL ? { routerUrl: env.SKIFF_ACME_ROUTER_URL } : {}),
+    ...(env.SKIFF_ACME_SERVICE_HOSTS === 'true' ? { serviceHosts: true } : {}),
   };
 }
 let backend: WorkloadBackend;

@@ -79,6 +79,8 @@ export interface AcmeOptions {
   /** The router's plain HTTP address, to check it answers a challenge before the server looks. */
   routerUrl?: string;
   renewBeforeMs?: number;
+  /** Also order certificates for services' own public hosts (`<name>.<namespace>.<domain>`, tags). */
+  serviceHosts?: boolean;
 }
 
 export interface ControlPlane {
@@ -133,7 +135,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const acme = o.acme ? startAcme(o.acme, o.dataDir, store, () => reconciler.domainMappingsChanged(), log) : undefined;
   const reconciler = new Reconciler({
     store,
-    ...(acme ? { acme } : {}),
+    ...(acme ? { acme, acmeServiceHosts: o.acme?.serviceHosts === true } : {}),
     rollouts,
     backend: o.backend,
     publisher,

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seal } from '../../control-plane/src/acme/seal.ts';
 import { describePebble, type Pebble, pebbleAvailability, startPebble } from '../helpers/pebble.ts';
-import { type Platform, ready, startPlatform } from '../helpers/platform.ts';
+import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
 import { childrenOf, freePorts, stopAll, waitFor } from '../helpers/processes.ts';
 
 // ACME end to end on `skiff up --acme-directory`: Let's Encrypt's pebble orders real HTTP-01
@@ -70,13 +70,14 @@ const pebbleDir = available.ok ? available.dir : '';
 
 async function platformWithPebble(
   validitySeconds?: number,
+  args: string[] = [],
 ): Promise<{ p: Platform; pebble: Pebble; tlsPort: number; root: string }> {
   const [api, router, tlsPort] = (await freePorts(3)) as [number, number, number];
   const pebble = await startPebble(pebbleDir, router, validitySeconds);
   const p = await startPlatform(
     undefined,
     { api, router },
-    ['--acme-directory', pebble.directory, '--acme-ca', pebble.minicaFile, '--acme-email', 'ops@example.test'],
+    ['--acme-directory', pebble.directory, '--acme-ca', pebble.minicaFile, '--acme-email', 'ops@example.test', ...args],
     { SKIFF_ROUTER_TLS_PORT: String(tlsPort) },
   );
   await ready(p, 'hello', 60_000);
@@ -288,32 +289,60 @@ describePebble('ACME certificates from pebble (skiff up --acme-directory)', () =
   }, 90_000);
 });
 
-describePebble('ACME renewal (certificates 30 days and 20 s long: renewal due 20 s after issue)', () => {
-  let p: Platform;
-  let tlsPort: number;
-  let root: string;
+describePebble(
+  'ACME renewal (certificates 30 days and 20 s long: renewal due 20 s after issue), and service hosts',
+  () => {
+    let p: Platform;
+    let tlsPort: number;
+    let root: string;
 
-  beforeAll(async () => {
-    ({ p, tlsPort, root } = await platformWithPebble(30 * 86_400 + 20));
-  }, 90_000);
-  afterAll(stopAll);
+    beforeAll(async () => {
+      ({ p, tlsPort, root } = await platformWithPebble(30 * 86_400 + 20, ['--acme-service-hosts']));
+    }, 90_000);
+    afterAll(stopAll);
 
-  it('renews 30 days before expiry and serves the new certificate without a restart', async () => {
-    expect((await p.api('POST', dmPath(), mapping('renew.example.test'))).status).toBe(201);
-    await waitFor(async () => (await condition(p, 'renew.example.test', 'Ready'))?.status === 'True', 45_000, 'Ready');
-    const first = await handshake(tlsPort, 'renew.example.test', root);
-    let renewed: Served | undefined;
-    await waitFor(
-      async () => {
-        renewed = await handshake(tlsPort, 'renew.example.test', root);
-        return renewed.serial !== first.serial;
-      },
-      60_000,
-      'the renewed certificate',
-    );
-    expect(renewed?.subjectAltName).toBe('DNS:renew.example.test');
-    expect(p.proc.output()).toMatch(/acme: renewed the certificate for renew\.example\.test \(serial/);
-    // Serving went on throughout: the mapping never left Ready.
-    expect(await condition(p, 'renew.example.test', 'CertificateProvisioned')).toMatchObject({ status: 'True' });
-  }, 90_000);
-});
+    it('renews 30 days before expiry and serves the new certificate without a restart', async () => {
+      expect((await p.api('POST', dmPath(), mapping('renew.example.test'))).status).toBe(201);
+      await waitFor(
+        async () => (await condition(p, 'renew.example.test', 'Ready'))?.status === 'True',
+        45_000,
+        'Ready',
+      );
+      const first = await handshake(tlsPort, 'renew.example.test', root);
+      let renewed: Served | undefined;
+      await waitFor(
+        async () => {
+          renewed = await handshake(tlsPort, 'renew.example.test', root);
+          return renewed.serial !== first.serial;
+        },
+        60_000,
+        'the renewed certificate',
+      );
+      expect(renewed?.subjectAltName).toBe('DNS:renew.example.test');
+      expect(p.proc.output()).toMatch(/acme: renewed the certificate for renew\.example\.test \(serial/);
+      // Serving went on throughout: the mapping never left Ready.
+      expect(await condition(p, 'renew.example.test', 'CertificateProvisioned')).toMatchObject({ status: 'True' });
+    }, 90_000);
+
+    it('orders certificates for services’ own hosts with --acme-service-hosts, a new service’s too', async () => {
+      await waitFor(
+        async () => (await handshake(tlsPort, 'hello.default.localhost', root).catch(() => undefined)) !== undefined,
+        45_000,
+        'hello’s certificate',
+      );
+      expect((await handshake(tlsPort, 'hello.default.localhost', root)).subjectAltName).toBe(
+        'DNS:hello.default.localhost',
+      );
+      expect((await p.api('POST', servicePath(), appService('later', {}, { TARGET: 'Later' }))).status).toBe(201);
+      await ready(p, 'later', 60_000);
+      await waitFor(
+        async () => (await handshake(tlsPort, 'later.default.localhost', root).catch(() => undefined)) !== undefined,
+        45_000,
+        'the new service’s certificate',
+      );
+      expect(await httpsGet(tlsPort, 'later.default.localhost', root)).toContain('Hello Later!');
+      // Cluster-local names are never sent to the ACME server.
+      expect(p.proc.output()).not.toMatch(/acme: [^\n]*svc\.cluster\.local/);
+    }, 120_000);
+  },
+);

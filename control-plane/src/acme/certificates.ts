@@ -112,7 +112,7 @@ export class AcmeCertificates {
     }
   }
 
-  /** The domains that want a certificate now (DomainMappings that hold their domain). */
+  /** The domains that want a certificate now (DomainMappings that hold their domain; service hosts if asked). */
   want(domains: Iterable<string>): void {
     const next = new Set(domains);
     const same = next.size === this.#wanted.size && [...next].every((d) => this.#wanted.has(d));

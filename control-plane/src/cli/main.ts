@@ -29,7 +29,7 @@ const usage = `skiff: deploy and manage serverless services (Knative Serving API
 
 Usage:
   skiff up [--autoscaler-KEY VALUE ...] [--api-host NAME ...] [--api-plain-http] [--rollout-duration DURATION] [--tls] [--http-protocol enabled|redirected|disabled]
-           [--acme-directory URL [--acme-ca FILE] [--acme-email ADDRESS]]
+           [--acme-directory URL [--acme-ca FILE] [--acme-email ADDRESS] [--acme-service-hosts]]
                                  run the platform on this machine (control plane, router, local backend);
                                  KEY is any Knative config-autoscaler key, e.g. --autoscaler-stable-window 10s
   skiff up --backend kubernetes [--kubeconfig FILE] [--namespace NS]

@@ -66,6 +66,10 @@ describe('skiff up --acme-directory', () => {
       ]).acme,
     ).toEqual({ directoryUrl: 'https://127.0.0.1:14000/dir', caFile: ca, email: 'ops@example.com' });
     expect(parseUpArgs([]).acme).toBeUndefined();
+    expect(parseUpArgs(['--acme-service-hosts', '--acme-directory', 'https://a.example/dir']).acme).toEqual({
+      directoryUrl: 'https://a.example/dir',
+      serviceHosts: true,
+    });
   });
 
   it.each([
@@ -74,7 +78,11 @@ describe('skiff up --acme-directory', () => {
       'up: --acme-directory must be an https:// URL (RFC 8555), got "http://acme.example/dir"',
     ],
     [['--acme-directory', 'not a url'], 'up: --acme-directory must be an https:// URL (RFC 8555), got "not a url"'],
-    [['--acme-email', 'ops@example.com'], 'up: --acme-ca and --acme-email go with --acme-directory URL'],
+    [
+      ['--acme-email', 'ops@example.com'],
+      'up: --acme-ca, --acme-email and --acme-service-hosts go with --acme-directory URL',
+    ],
+    [['--acme-service-hosts'], 'up: --acme-ca, --acme-email and --acme-service-hosts go with --acme-directory URL'],
     [
       ['--acme-directory', 'https://a.example/dir', '--acme-ca', '/nonexistent/ca.pem'],
       'up: --acme-ca /nonexistent/ca.pem: no such file',

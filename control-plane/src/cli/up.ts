@@ -102,9 +102,10 @@ export interface UpFlags {
   httpProtocol?: HttpProtocol;
   /**
    * `--acme-directory URL` (with `--acme-ca FILE`, `--acme-email ADDRESS`): the router serves
-   * HTTPS with certificates for DomainMappings ordered from this ACME server (RFC 8555).
+   * HTTPS with certificates for DomainMappings ordered from this ACME server (RFC 8555), and with
+   * `--acme-service-hosts` for services' own public hosts too.
    */
-  acme?: { directoryUrl: string; caFile?: string; email?: string };
+  acme?: { directoryUrl: string; caFile?: string; email?: string; serviceHosts?: boolean };
 }
 
 export function parseUpArgs(args: string[]): UpFlags {
@@ -146,6 +147,8 @@ export function parseUpArgs(args: string[]): UpFlags {
       const parsed = parseAcmeDirectory(value(), 'up: --acme-directory');
       if (!parsed.ok) throw new UsageError(parsed.message);
       flags.acme = { ...flags.acme, directoryUrl: parsed.value };
+    } else if (arg === '--acme-service-hosts') {
+      flags.acme = { directoryUrl: '', ...flags.acme, serviceHosts: true };
     } else if (name === '--acme-ca' || name === '--acme-email') {
       const text = value();
       if (name === '--acme-ca' && !existsSync(text)) throw new UsageError(`up: --acme-ca ${text}: no such file`);
@@ -169,7 +172,7 @@ export function parseUpArgs(args: string[]): UpFlags {
     }
   }
   if (flags.acme && flags.acme.directoryUrl === '') {
-    throw new UsageError('up: --acme-ca and --acme-email go with --acme-directory URL');
+    throw new UsageError('up: --acme-ca, --acme-email and --acme-service-hosts go with --acme-directory URL');
   }
   if (flags.backend !== 'kubernetes' && (flags.kubeconfig || flags.namespace)) {
     throw new UsageError('up: --kubeconfig and --namespace go with --backend kubernetes');

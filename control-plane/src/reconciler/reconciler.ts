@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AutoscalerConfig,
+  acmeServiceHosts,
   autoscalerDefaults,
   type ColdStartTimes,
   type Condition,
@@ -102,6 +103,8 @@ export interface ReconcilerOptions {
    * the router serves (certificates held, HTTP-01 answers).
    */
   acme?: Pick<AcmeCertificates, 'want' | 'certificate' | 'tls'>;
+  /** ACME certificates for services' own public hosts too (`skiff up --acme-service-hosts`). */
+  acmeServiceHosts?: boolean;
   /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
   resyncMs?: number;
   onError?: (key: string, error: unknown) => void;
@@ -124,6 +127,9 @@ export class Reconciler {
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Mapped domains that want an ACME certificate (from the last rebuild), and services' hosts by service. */
+  #acmeMapped: string[] = [];
+  #acmeHosts = new Map<string, string[]>();
   /** The default TLS Secret's problem last logged (logged again only when it changes). */
   #defaultProblem: string | undefined;
   /** Services published with a domain (DomainMapping) at the last settling of the mappings. */
@@ -258,7 +264,10 @@ export class Reconciler {
       // Deleted: routers stop sending to it first (a Route created directly with its name keeps
       // its part), then what still runs for its revisions (gone with it) is stopped, which may
       // take a replica's drain.
-      if (!store.getRoute(namespace, name)) this.#o.publisher.setService({ namespace, name, revisions: [] });
+      if (!store.getRoute(namespace, name)) {
+        this.#o.publisher.setService({ namespace, name, revisions: [] });
+        this.#setAcmeHosts(routingKey(namespace, name), []);
+      }
       for (const w of backend.list()) {
         if (w.namespace === namespace && !store.hasRevision(namespace, w.revision)) {
           this.#endpoints.delete(`${namespace}/${w.revision}`);
@@ -399,7 +408,14 @@ export class Reconciler {
     // Publish this service's part of the routing (a new version only when it changed) before
     // anyone can read the new status (this runs without a pause since the status write): Ready
     // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
-    this.#o.publisher.setService(this.#part(svc, status.traffic, rows));
+    const part = this.#part(svc, status.traffic, rows);
+    this.#o.publisher.setService(part);
+    if (this.#o.acme && this.#o.acmeServiceHosts) {
+      this.#setAcmeHosts(
+        routingKey(namespace, name),
+        part.route ? acmeServiceHosts([part.route], this.#o.urls.domain) : [],
+      );
+    }
     // A DomainMapping made before its Service (or tag): its status (and claim) is settled by a rebuild.
     const services = this.#mappable(namespace, name, status.traffic);
     const mappings = store
@@ -577,7 +593,7 @@ export class Reconciler {
    */
   #publish(): void {
     const { store, publisher } = this.#o;
-    const { served, certificates } = this.#domainMappings();
+    const { served, certificates, acmeDomains } = this.#domainMappings();
     const affected = new Set(this.#withDomains);
     for (const m of store.listDomainMappings()) affected.add(routingKey(m.namespace, m.spec.ref.name));
     this.#withDomains = new Set(served.map((d) => routingKey(d.namespace, d.service)));
@@ -589,6 +605,8 @@ export class Reconciler {
       publisher.setService(this.#part(svc, traffic, store.listRevisions(svc.namespace, svc.name)));
     }
     const { secrets, acme } = this.#o;
+    this.#acmeMapped = acmeDomains;
+    this.#acmeWant();
     if (secrets !== undefined || acme !== undefined) {
       // ACME's open HTTP-01 challenges are its own; without it, whatever the snapshot has stays.
       const ordered = acme?.tls();
@@ -637,7 +655,7 @@ export class Reconciler {
    * Writes every DomainMapping's status and returns the domains the router serves: each domain's
    * oldest claim, when its Service exists and its certificate (if any) can be served.
    */
-  #domainMappings(): { served: SnapshotDomain[]; certificates: SnapshotCertificate[] } {
+  #domainMappings(): { served: SnapshotDomain[]; certificates: SnapshotCertificate[]; acmeDomains: string[] } {
     const { store } = this.#o;
     const served: SnapshotDomain[] = [];
     const certificates: SnapshotCertificate[] = [];
@@ -684,8 +702,21 @@ export class Reconciler {
         if (cert !== undefined) certificates.push(cert);
       }
     }
-    this.#o.acme?.want(wantAcme);
-    return { served, certificates };
+    return { served, certificates, acmeDomains: wantAcme };
+  }
+
+  /** A service's public hosts for ACME (`acmeServiceHosts`): the ACME side hears when they change. */
+  #setAcmeHosts(key: string, hosts: string[]): void {
+    const before = this.#acmeHosts.get(key) ?? [];
+    if (before.length === hosts.length && before.every((h, i) => h === hosts[i])) return;
+    if (hosts.length === 0) this.#acmeHosts.delete(key);
+    else this.#acmeHosts.set(key, hosts);
+    this.#acmeWant();
+  }
+
+  /** Tells the ACME side every domain that wants a certificate: mapped domains, service hosts. */
+  #acmeWant(): void {
+    this.#o.acme?.want([...this.#acmeMapped, ...[...this.#acmeHosts.values()].flat()]);
   }
 
   /** A DomainMapping changed: rebuild the snapshot (and the mappings' status) shortly. */

@@ -8,6 +8,7 @@ import {
   acmeNextAction,
   acmeProblemMessage,
   acmeRenewAt,
+  acmeServiceHosts,
   parseAcmeDirectory,
 } from './acme.ts';
 
@@ -146,5 +147,31 @@ describe('the ACME directory setting', () => {
       expect(parsed.message).toBe(
         `SKIFF_ACME_DIRECTORY must be an https:// URL (RFC 8555), got ${JSON.stringify(value)}`,
       );
+  });
+});
+
+describe('service hosts ordered under --acme-service-hosts', () => {
+  it('takes public routes’ hosts and tag hosts under the domain, nothing cluster-local or mapped', () => {
+    const route = (name: string, visibility: 'public' | 'cluster-local', hosts: string[], tagHosts?: string[]) => ({
+      namespace: 'default',
+      name,
+      visibility,
+      hosts,
+      traffic: [{ revisionName: `${name}-00001`, percent: 100, ...(tagHosts ? { tag: 'blue', hosts: tagHosts } : {}) }],
+    });
+    expect(
+      acmeServiceHosts(
+        [
+          route(
+            'hello',
+            'public',
+            ['hello.default.example.com', 'hello.default.svc.cluster.local', 'shop.example.org'],
+            ['blue-hello.default.example.com', 'blue-hello.default.svc.cluster.local'],
+          ),
+          route('inside', 'cluster-local', ['inside.default.svc.cluster.local']),
+        ],
+        'example.com',
+      ),
+    ).toEqual(['blue-hello.default.example.com', 'hello.default.example.com']);
   });
 });

@@ -1,4 +1,5 @@
 import type { DomainCertificate } from '../validation/domain-mapping.ts';
+import type { SnapshotRoute } from '../wire/routing.ts';
 import { type Backoff, backoffDelay } from './backoff.ts';
 
 const day = 86_400_000;
@@ -146,4 +147,21 @@ export function parseAcmeDirectory(
     return refused; // not a URL at all: the same answer
   }
   return url.protocol === 'https:' ? { ok: true, value } : refused;
+}
+
+/**
+ * The hosts a platform configured for ACME on service hosts orders certificates for: each public
+ * route's hosts and its tags' hosts under the platform's domain (not cluster-local names, not
+ * mapped domains, which their DomainMappings order).
+ */
+export function acmeServiceHosts(routes: readonly SnapshotRoute[], domain: string): string[] {
+  const suffix = `.${domain.toLowerCase()}`;
+  const out = new Set<string>();
+  for (const route of routes) {
+    if (route.visibility !== 'public') continue;
+    for (const host of [...route.hosts, ...route.traffic.flatMap((t) => t.hosts ?? [])]) {
+      if (host.endsWith(suffix)) out.add(host);
+    }
+  }
+  return [...out].sort();
 }
