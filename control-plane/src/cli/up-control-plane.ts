@@ -39,11 +39,19 @@ if (flags.backend === 'kubernetes') {
   });
   backend = kb;
   // DomainMappings' TLS Secrets (and a default wildcard one) for the router's HTTPS (with --tls).
-  secrets = await TlsSecrets.start({
-    kubeConfig: kb.kubeConfig,
-    namespace: kb.namespace,
-    defaultSecret: fallback?.value,
-    log: (m) => log(`kubernetes: ${m}`),
+  // A laptop's kubeconfig may not list Secrets: then say so and go on without them (mappings
+  // naming one report SecretsUnavailable) rather than keep the platform down.
+  secrets = await TlsSecrets.start(
+    {
+      kubeConfig: kb.kubeConfig,
+      namespace: kb.namespace,
+      defaultSecret: fallback?.value,
+      log: (m) => log(`kubernetes: ${m}`),
+    },
+    10_000,
+  ).catch((e: unknown) => {
+    log(`kubernetes: TLS Secrets not read: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
   });
 } else {
   const local = new LocalBackend({
