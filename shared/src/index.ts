@@ -40,4 +40,5 @@ export * from './wire/cold-start.ts';
 export * from './wire/http.ts';
 export * from './wire/routing.ts';
 export * from './wire/stats.ts';
+export * from './wire/stats-push.ts';
 export * from './wire/token.ts';
