@@ -8,6 +8,7 @@ import {
   type DomainCertificate,
   domainMappingStatus,
   type HttpProtocol,
+  mappingCandidates,
   mappingTarget,
   type RoutingService,
   resolveAutoscaling,
@@ -417,10 +418,9 @@ export class Reconciler {
       );
     }
     // A DomainMapping made before its Service (or tag): its status (and claim) is settled by a rebuild.
-    const services = this.#mappable(namespace, name, status.traffic);
-    const mappings = store
-      .listDomainMappings(namespace)
-      .filter((m) => mappingTarget(m.spec.ref, services)?.service === name);
+    const inNamespace = store.listDomainMappings(namespace);
+    const services = this.#mappable(namespace, inNamespace, name, status.traffic);
+    const mappings = inNamespace.filter((m) => mappingTarget(m.spec.ref, services)?.service === name);
     if (mappings.some((m) => !conditionTrue(m.status, 'ReferenceResolved'))) this.#publishSoon();
   }
 
@@ -532,21 +532,36 @@ export class Reconciler {
     };
   }
 
-  /** The namespace's Services and their tags, as mappings resolve against them (`traffic`: this one's now). */
-  #mappable(namespace: string, name?: string, traffic?: ResolvedTarget[]): { name: string; tags: string[] }[] {
+  /**
+   * The Services these mappings could resolve to and their tags, as mappings resolve against them
+   * (`traffic`: service `name`'s now). Only the candidates' rows are read (`mappingCandidates`):
+   * reading every Service of the namespace here, once per reconcile, made a start with 10,000
+   * services O(N²) and never finish.
+   */
+  #mappable(
+    namespace: string,
+    mappings: readonly DomainMappingRow[],
+    name?: string,
+    traffic?: ResolvedTarget[],
+  ): { name: string; tags: string[] }[] {
     const tags = (t: ResolvedTarget[]) => t.flatMap((x) => (x.tag === undefined ? [] : [x.tag]));
-    return this.#o.store.listServices(namespace).map((s) => ({
-      name: s.name,
-      tags: tags(s.name === name && traffic ? traffic : ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? [])),
-    }));
+    const out: { name: string; tags: string[] }[] = [];
+    for (const candidate of mappingCandidates(mappings.map((m) => m.spec.ref))) {
+      const s = this.#o.store.getService(namespace, candidate);
+      if (!s) continue;
+      const t = s.name === name && traffic ? traffic : ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []);
+      out.push({ name: s.name, tags: tags(t) });
+    }
+    return out;
   }
 
   /** The domains this Service is served at: mappings to it (or a tag of it) whose claim won and whose certificate, if any, serves. */
   #domainsOf(namespace: string, service: string, traffic: ResolvedTarget[]): SnapshotDomain[] {
     const { store } = this.#o;
-    const services = this.#mappable(namespace, service, traffic);
+    const mappings = store.listDomainMappings(namespace);
+    const services = this.#mappable(namespace, mappings, service, traffic);
     const out: SnapshotDomain[] = [];
-    for (const m of store.listDomainMappings(namespace)) {
+    for (const m of mappings) {
       const target = mappingTarget(m.spec.ref, services);
       if (
         target?.service === service &&
@@ -668,13 +683,17 @@ export class Reconciler {
     }
     this.#defaultProblem = fallback?.problem;
     const wantAcme: string[] = [];
+    const all = store.listDomainMappings();
     const mappable = new Map<string, { name: string; tags: string[] }[]>();
-    for (const m of store.listDomainMappings()) {
+    for (const m of all) {
       const first = store.domainClaims(m.name)[0];
       const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;
       let services = mappable.get(m.namespace);
       if (services === undefined) {
-        services = this.#mappable(m.namespace);
+        services = this.#mappable(
+          m.namespace,
+          all.filter((x) => x.namespace === m.namespace),
+        );
         mappable.set(m.namespace, services);
       }
       const target = mappingTarget(m.spec.ref, services);

@@ -40,6 +40,7 @@ export class RoutingPublisher {
   #tls: RoutingTls = {};
   #tlsText = '{}';
   #waiters = new Set<() => void>();
+  #waking = false;
 
   /** `epoch` grows with every start (see `Store.nextRoutingEpoch`), so versions never go back. */
   constructor(epoch: number, options: { logSize?: number } = {}) {
@@ -135,9 +136,23 @@ export class RoutingPublisher {
       this.#log.splice(0, cut);
       this.#logStart = boundary + 1;
     }
-    const waiters = this.#waiters;
-    this.#waiters = new Set();
-    for (const w of waiters) w();
+    this.#wakeSoon();
+  }
+
+  /**
+   * Wakes the routers waiting for a change once the current turn of the event loop is done, so
+   * the changes of one reconcile slice (hundreds of services at a start) reach them as one delta,
+   * not one answer per service.
+   */
+  #wakeSoon(): void {
+    if (this.#waking) return;
+    this.#waking = true;
+    setImmediate(() => {
+      this.#waking = false;
+      const waiters = this.#waiters;
+      this.#waiters = new Set();
+      for (const w of waiters) w();
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mappingTarget, unresolvedMessage, validateDomainMapping } from './domain-mapping.ts';
+import { mappingCandidates, mappingTarget, unresolvedMessage, validateDomainMapping } from './domain-mapping.ts';
 
 const dm = (ref: Record<string, unknown>) => ({
   apiVersion: 'serving.knative.dev/v1beta1',
@@ -63,5 +63,45 @@ describe('mappingTarget: what a ref reaches', () => {
     expect(unresolvedMessage(ref('v1', 'Service', 'beta-hello'), 'default')).toBe(
       'services "beta-hello" not found in namespace default (no Knative Service of that name, and no Service has a tag making it: {tag}-{service})',
     );
+  });
+});
+
+describe('mappingCandidates: the only Services a ref can resolve to', () => {
+  const ref = (apiVersion: string, name: string) => ({ apiVersion, kind: 'Service', name });
+  it.each([
+    [[ref('serving.knative.dev/v1', 'canary-hello')], ['canary-hello']],
+    [[ref('v1', 'hello')], ['hello']],
+    [[ref('v1', 'a-b-c')], ['a-b-c', 'b-c', 'c']],
+    [
+      [ref('v1', 'canary-hello'), ref('serving.knative.dev/v1', 'shop')],
+      ['canary-hello', 'hello', 'shop'],
+    ],
+    [[], []],
+  ])('%j → %j', (refs, expected) => {
+    expect(mappingCandidates(refs)).toEqual(expected);
+  });
+
+  it('resolves every ref as the whole namespace does', () => {
+    const services = [
+      { name: 'a', tags: ['x', 'x-y'] },
+      { name: 'b-c', tags: ['a'] },
+      { name: 'c', tags: ['a-b', 'z'] },
+      { name: 'hello', tags: ['canary'] },
+      { name: 'y-a', tags: ['x'] },
+    ];
+    const names = ['a', 'x-a', 'x-y-a', 'a-b-c', 'a-b-c-d', 'z-c', 'canary-hello', 'x-y', 'hello', 'nope'];
+    for (const apiVersion of ['v1', 'serving.knative.dev/v1']) {
+      for (const name of names) {
+        const r = ref(apiVersion, name);
+        const few = new Set(mappingCandidates([r]));
+        expect(
+          mappingTarget(
+            r,
+            services.filter((s) => few.has(s.name)),
+          ),
+          `${apiVersion} ${name}`,
+        ).toEqual(mappingTarget(r, services));
+      }
+    }
   });
 });
