@@ -7,6 +7,7 @@
 // API (the control plane program, memory backend, SQLite in a real file, HTTPS on loopback):
 //   creates/s and updates/s with 1, 8 and 64 concurrent clients (group commit shares fsyncs among
 //   concurrent writes); a paged list of all services (limit=500): per-page p99 and whole-list time.
+//   Beside each create rate, the CPU per create of the control plane and of this client.
 // Routing: a change to one service (a new revision) until a router's long-poll answer carries it:
 //   p50/p99 and the bytes of that answer, a delta (routers today) against a full snapshot (the
 //   peer: what every router was sent per change before deltas).
@@ -150,15 +151,30 @@ async function apiFigures(size) {
   console.log(
     `${size} services: all routed ${((performance.now() - t0) / 1000).toFixed(1)} s after the control plane started`,
   );
-  const out = { size, creates: {}, updates: {}, pageP99: [], listMs: [], change: [], deltaBytes: [], fullBytes: [] };
+  const out = {
+    size,
+    creates: {},
+    updates: {},
+    cpCreateMs: {},
+    clientCreateMs: {},
+    pageP99: [],
+    listMs: [],
+    change: [],
+    deltaBytes: [],
+    fullBytes: [],
+  };
   for (let r = 0; r < rounds; r++) {
     // 64 connections open before any figure (their TLS handshakes are not what is measured).
     await drive(64, 64, () => cp.fetch(`${cp.services}?limit=1`, { headers: cp.headers }));
     for (const c of [1, 8, 64]) {
       const name = (i) => `w-${r}-${c}-${i}`;
+      // CPU per write of the control plane and of this client (steadier than writes/s on a shared
+      // machine, and they say which of the two a figure is bound by).
+      const cpu0 = { cp: cpuMs(cp.proc.pid), client: process.cpuUsage() };
       const created = await drive(writes, c, (i) =>
         cp.fetch(cp.services, { method: 'POST', headers: cp.headers, body: JSON.stringify(manifest(name(i), 'v1')) }),
       );
+      const cpu1 = { cp: cpuMs(cp.proc.pid), client: process.cpuUsage() };
       const updated = await drive(writes, c, (i) =>
         cp.fetch(`${cp.services}/${name(i)}`, {
           method: 'PUT',
@@ -171,6 +187,11 @@ async function apiFigures(size) {
       out.creates[c].push(created.rps);
       out.updates[c] ??= [];
       out.updates[c].push(updated.rps);
+      const clientMs = (a, b) => (b.user + b.system - a.user - a.system) / 1000;
+      out.cpCreateMs[c] ??= [];
+      out.cpCreateMs[c].push((cpu1.cp - cpu0.cp) / writes);
+      out.clientCreateMs[c] ??= [];
+      out.clientCreateMs[c].push(clientMs(cpu0.client, cpu1.client) / writes);
     }
     // A paged list of everything, as kubectl get does with its default chunk size.
     const pages = [];
@@ -375,6 +396,11 @@ if (part('api')) {
   console.log(`|---|${sizes.map(() => '---:').join('|')}|`);
   for (const c of [1, 8, 64]) {
     console.log(`| creates/s, ${c} clients | ${api.map((a) => f(median(a.creates[c]))).join(' | ')} |`);
+  }
+  for (const c of [1, 8, 64]) {
+    const ms = (k) => api.map((a) => median(a[k][c]).toFixed(2)).join(' | ');
+    console.log(`| control plane CPU ms per create, ${c} clients | ${ms('cpCreateMs')} |`);
+    console.log(`| this client's CPU ms per create, ${c} clients | ${ms('clientCreateMs')} |`);
   }
   for (const c of [1, 8, 64]) {
     console.log(`| updates/s, ${c} clients | ${api.map((a) => f(median(a.updates[c]))).join(' | ')} |`);
