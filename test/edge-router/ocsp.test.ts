@@ -1,6 +1,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ocspRefreshAt, ocspUrl, readOcspResponse } from '@skiff/http/tls/ocsp';
@@ -8,7 +10,43 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OcspStapler } from '../../edge-router/src/node/ocsp.ts';
 import { ControlPlaneStub } from '../helpers/control-plane-stub.ts';
 import { type RouterProc, startRouter, stopRouters } from '../helpers/edge-router.ts';
-import { freePort, start, stopAll, waitFor } from '../helpers/processes.ts';
+import { freePort, stopAll, waitFor } from '../helpers/processes.ts';
+
+/**
+ * An OCSP responder over HTTP (RFC 6960 appendix A: POST application/ocsp-request) on 127.0.0.1
+ * only; `openssl ocsp -port` cannot be told an address and listens on every interface, so it
+ * answers each request in its one-shot mode (`answer`) instead.
+ */
+class OcspResponder {
+  answer: (request: Buffer) => Promise<Buffer> = () => Promise.reject(new Error('no answer yet'));
+  #server: Server | undefined;
+
+  listen(): Promise<number> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.method !== 'POST') {
+          res.writeHead(405).end();
+          return;
+        }
+        this.answer(Buffer.concat(chunks)).then(
+          (der) => res.writeHead(200, { 'content-type': 'application/ocsp-response' }).end(der),
+          (e: Error) => res.writeHead(500).end(e.message),
+        );
+      });
+    });
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+}
 
 /** `openssl s_client -status`: what a client asking for the certificate's status is told. */
 function sClient(port: number, servername: string, caFile: string): Promise<string> {
@@ -24,7 +62,7 @@ function sClient(port: number, servername: string, caFile: string): Promise<stri
 }
 
 // OCSP stapling on the Node router's TLS listener: certificates from a CA whose leaf names an OCSP
-// responder (a real `openssl ocsp` on loopback), a certificate without one (as the local CA's), and
+// responder (a real `openssl ocsp` answering on loopback), a certificate without one (as the local CA's), and
 // a revoked one; openssl s_client -status as the client.
 describe('edge router on node: OCSP stapling', () => {
   const cp = new ControlPlaneStub();
@@ -89,8 +127,29 @@ describe('edge router on node: OCSP stapling', () => {
     ].join('\t');
   };
 
+  /** One OCSP request answered by `openssl ocsp` from the CA's index (one process per request). */
+  const ocspAnswer = (request: Buffer): Promise<Buffer> => {
+    const n = ++requests;
+    writeFileSync(file(`req-${n}.der`), request);
+    return new Promise((resolve, reject) =>
+      execFile(
+        'openssl',
+        ['ocsp', '-index', 'index.txt', '-CA', 'ca.crt', '-rsigner', 'ca.crt', '-rkey', 'ca.key', '-nmin', '5'].concat([
+          '-reqin',
+          `req-${n}.der`,
+          '-respout',
+          `resp-${n}.der`,
+        ]),
+        { cwd: dir },
+        (error) => (error ? reject(error) : resolve(readFileSync(file(`resp-${n}.der`)))),
+      ),
+    );
+  };
+  let requests = 0;
+  const responder = new OcspResponder();
+
   beforeAll(async () => {
-    ocspPort = await freePort();
+    ocspPort = await responder.listen();
     openssl(
       ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=skiff-ocsp-test-ca'].concat(
         [
@@ -108,20 +167,7 @@ describe('edge router on node: OCSP stapling', () => {
     const revoked = leaf('revoked.example.test', true);
     writeFileSync(file('index.txt'), `${indexLine(stapled.cert, false)}\n${indexLine(revoked.cert, true)}\n`);
     // The CA answers for itself (-rsigner), with responses valid 5 minutes (-nmin): nextUpdate set.
-    await start(
-      'openssl',
-      // openssl ocsp takes a port only (it cannot be told an address); the router reaches it on loopback.
-      ['ocsp', '-index', file('index.txt'), '-port', String(ocspPort), '-CA', file('ca.crt')].concat([
-        '-rsigner',
-        file('ca.crt'),
-        '-rkey',
-        file('ca.key'),
-        '-nmin',
-        '5',
-      ]),
-      {},
-      /Waiting for OCSP client connections|ACCEPT/,
-    );
+    responder.answer = (request) => ocspAnswer(request);
     await cp.start();
     // Chains as a TLS Secret holds them: leaf, then the issuer (the stapler needs it).
     cp.publish({
@@ -143,6 +189,7 @@ describe('edge router on node: OCSP stapling', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await responder.close();
     await cp.stop();
     await stopRouters();
     await stopAll();
@@ -204,6 +251,19 @@ describe('edge router on node: OCSP stapling', () => {
     // A certificate naming no responder: no fetch at all.
     expect(ocspUrl(pems.ca)).toBeUndefined();
     expect(ocspUrl(pems.leaf)).toBe(`http://127.0.0.1:${ocspPort}`);
+  });
+
+  it('runs its test responder on loopback only (127.0.0.1: another loopback address is refused)', async () => {
+    const reach = (host: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect({ host, port: ocspPort }, () => {
+          socket.destroy();
+          resolve('connected');
+        });
+        socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+    expect(await reach('127.0.0.1')).toBe('connected');
+    expect(await reach('127.0.0.2')).toBe('ECONNREFUSED');
   });
 
   it('keeps the response: later handshakes staple it without asking the responder again', async () => {

@@ -391,6 +391,30 @@ describe('edge router on node: TLS', () => {
     await waitFor(async () => typeof (await presented(tlsPort, hostB)) === 'string', 10_000, 'B withdrawn');
   });
 
+  it('redirects plain HTTP only once the host has a certificate: until then it serves it (Knative)', async () => {
+    // hostA redirected, but no certificate for it yet (an ACME order still running).
+    cp.publish({ ...routes({ httpA: 'redirected' }), certificates: [{ hosts: [hostB], ...certB }] });
+    await waitFor(
+      async () => typeof (await presented(tlsPort, hostA)) === 'string',
+      10_000,
+      'the snapshot without A’s certificate',
+    );
+    const served = await get(`${router.url}/`, { headers: { host: hostA } });
+    expect(served.status).toBe(200);
+    expect(served.body).toBe('Hello tls!\n');
+    expect(served.headers.location).toBeUndefined();
+
+    cp.publish({ ...routes({ httpA: 'redirected' }), certificates: [{ hosts: [hostA], ...certA }] });
+    await waitFor(
+      async () => (await get(`${router.url}/x`, { headers: { host: hostA } })).status === 301,
+      10_000,
+      'the redirect once the certificate is in',
+    );
+    expect((await get(`${router.url}/x`, { headers: { host: hostA } })).headers.location).toBe(
+      `https://${hostA}:${tlsPort}/x`,
+    );
+  });
+
   it('never serves an expired, mismatched or malformed certificate, and says why in its log', async () => {
     const lastYear = new Date(Date.now() - 400 * 86_400_000);
     const expired = issueServingCertificate(ca, [hostA], lastYear, 30);

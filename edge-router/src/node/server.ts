@@ -16,6 +16,7 @@ import type { RouterConfig } from '../config.ts';
 import type { RouterCore } from '../core.ts';
 import { tagHeader } from '../forward/headers.ts';
 import type { Lease } from '../hold/throttler.ts';
+import { normalizeHost } from '../routing/host.ts';
 import { OcspStapler } from './ocsp.ts';
 import { RevisionRoute, type RevisionRouteHost } from './revision-route.ts';
 import { type CertificateSource, TlsTerminator } from './tls.ts';
@@ -144,10 +145,14 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     if (scheme === 'http' && http !== 'enabled') {
       const host = head.host ?? '';
       if (http === 'disabled') return { status: 404, message: `plain HTTP is disabled for ${host}; use https` };
-      const port = this.tlsPublicPort;
-      const authority = `${host.replace(/:\d+$/, '')}${port === 443 ? '' : `:${port}`}`;
-      const path = head.target.startsWith('/') ? head.target : '/';
-      return { status: 301, message: 'moved to https', headers: [['location', `https://${authority}${path}`]] };
+      // As Knative, redirect only once the host's certificate is ready (an ACME one may still be
+      // on order): until then plain HTTP serves it rather than sending clients to a failed handshake.
+      if (this.tls?.terminator.serves(normalizeHost(head.host) ?? '') === true) {
+        const port = this.tlsPublicPort;
+        const authority = `${host.replace(/:\d+$/, '')}${port === 443 ? '' : `:${port}`}`;
+        const path = head.target.startsWith('/') ? head.target : '/';
+        return { status: 301, message: 'moved to https', headers: [['location', `https://${authority}${path}`]] };
+      }
     }
     const limit = this.maxBodyBytes;
     if (limit > 0 && head.contentLength !== undefined && head.contentLength > limit) return answers.bodyTooLarge(limit);

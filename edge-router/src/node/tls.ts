@@ -12,6 +12,8 @@ import type { RoutingTable } from '../routing/table.ts';
 export interface CertificateSource {
   /** The certificate (PEM chain and key) to present for `host` (lower case), if this source has one. */
   certificateFor(host: string): KeyPair | undefined | Promise<KeyPair | undefined>;
+  /** Whether this source serves `host` now (no waiting): plain HTTP redirects only to such a host. */
+  serves(host: string): boolean;
 }
 
 /** Modern TLS (Mozilla's "intermediate" list): TLS 1.3 suites, then ECDHE with AEAD ciphers for 1.2. */
@@ -82,6 +84,10 @@ export class CertificateTable implements CertificateSource {
     }
     return held !== undefined && held.notAfter > this.#now() ? held.pair : undefined;
   }
+
+  serves(host: string): boolean {
+    return this.certificateFor(host) !== undefined;
+  }
 }
 
 interface Held {
@@ -111,6 +117,10 @@ export class SnapshotCertificates implements CertificateSource {
     }
     return this.#table.certificateFor(host);
   }
+
+  serves(host: string): boolean {
+    return this.certificateFor(host) !== undefined;
+  }
 }
 
 const day = 86_400_000;
@@ -130,6 +140,11 @@ export class LocalCaCertificates implements CertificateSource {
     this.#ca = ca;
     this.#serves = serves;
     this.#now = now;
+  }
+
+  /** Any host the router serves: a certificate is issued for it on its first handshake. */
+  serves(host: string): boolean {
+    return this.#serves(host);
   }
 
   async certificateFor(host: string): Promise<KeyPair | undefined> {
@@ -159,6 +174,11 @@ export class TlsTerminator {
 
   constructor(sources: CertificateSource[]) {
     this.sources = sources;
+  }
+
+  /** Whether a handshake for `host` (normalized) gets a certificate now. */
+  serves(host: string): boolean {
+    return this.sources.some((s) => s.serves(host));
   }
 
   /** The secure context for `servername`, or undefined when no source has a certificate for it. */
