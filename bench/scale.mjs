@@ -19,7 +19,7 @@
 //   (a scrape's cost per stat says what scraping all of them would take), and the lag from a load
 //   step at one revision to its scale-up decision.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,18 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const token = 'bench-token';
 const routerToken = 'bench-router-token';
 
+// Every directory this run makes (a data dir at 10,000 services is about 60 MB) goes at exit,
+// whether the run ends, fails or is interrupted (lib.mjs exits on SIGINT and SIGTERM).
+const made = [];
+const tempDir = (prefix) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const sortNum = (xs) => [...xs].sort((a, b) => a - b);
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -76,7 +88,7 @@ const manifest = (name, target) => ({
 });
 
 async function controlPlane(seed) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-scale-'));
+  const dataDir = tempDir('skiff-bench-scale-');
   // The services to start with, stored through the API in process (faster than over HTTPS on a
   // loaded machine); the control plane reconciles them all at start.
   execFileSync(process.execPath, ['--import', 'tsx', `${root}bench/scale-seed.ts`, dataDir, String(seed)], {
@@ -107,7 +119,7 @@ async function controlPlane(seed) {
   const services = `${base}/apis/serving.knative.dev/v1/namespaces/default/services`;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const routerHeaders = { authorization: `Bearer ${routerToken}` };
-  return { proc, fetch, base, services, headers, routerHeaders };
+  return { proc, dataDir, fetch, base, services, headers, routerHeaders };
 }
 
 /** `count` requests made by `concurrency` clients; requests/s and failures. */
@@ -251,6 +263,7 @@ async function apiFigures(size) {
   const exited = new Promise((res) => cp.proc.once('exit', res));
   cp.proc.kill('SIGTERM');
   await exited; // (a profile is written as it exits)
+  rmSync(cp.dataDir, { recursive: true, force: true });
   return out;
 }
 
@@ -287,7 +300,7 @@ async function routerFigures() {
     cwd: `${root}edge-router`,
     stdio: 'inherit',
   });
-  const work = mkdtempSync(join(tmpdir(), 'skiff-bench-scale-router-'));
+  const work = tempDir('skiff-bench-scale-router-');
   const appPort = await freePort();
   await start(process.execPath, [`${root}test/apps/app.mjs`], { PORT: String(appPort) }, /app listening/);
   const appUrl = `http://127.0.0.1:${appPort}`;
