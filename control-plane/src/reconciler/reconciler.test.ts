@@ -337,6 +337,53 @@ describe('reconciler with the memory backend', () => {
     expect(h.cp.store.auditLog('default', 'hello').map((a) => a.action)).toContain('traffic');
   });
 
+  it('reports a replica that is ready at once in the same reconcile: one status change each, as watchers see', async () => {
+    h = await harness({ readyAfterMs: 0 });
+    /** What watchers of services and revisions are sent after `rv`, as `resource type name`. */
+    const events = (rv: number) => h.cp.store.eventsAfter(rv).map((e) => `${e.resource} ${e.type} ${e.name}`);
+    const rv0 = h.cp.store.resourceVersion();
+    expect((await h.api('POST', svcPath(), service('hello'))).status).toBe(201);
+    await h.settle();
+    // Created, its revision created, the revision Ready, the service Ready: no Deploying status
+    // written first and replaced by the next reconcile (the backend's ready event is observed at once).
+    expect(events(rv0)).toEqual([
+      'services ADDED hello',
+      'revisions ADDED hello-00001',
+      'revisions MODIFIED hello-00001',
+      'services MODIFIED hello',
+    ]);
+    const v1 = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    expect(v1.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+    expect(v1.status.traffic).toEqual([{ revisionName: 'hello-00001', latestRevision: true, percent: 100 }]);
+    expect(v1.status.observedGeneration).toBe(1);
+
+    // A new template: the new revision starts, is ready, takes the traffic, and the old one stops,
+    // all in one reconcile.
+    const rv1 = h.cp.store.resourceVersion();
+    v1.spec.template.spec.containers[0].env[0].value = 'v2';
+    expect((await h.api('PUT', svcPath('hello'), v1)).status).toBe(200);
+    await h.settle();
+    expect(events(rv1)).toEqual([
+      'services MODIFIED hello',
+      'revisions ADDED hello-00002',
+      'revisions MODIFIED hello-00001',
+      'revisions MODIFIED hello-00002',
+      'services MODIFIED hello',
+    ]);
+    const v2 = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    expect(v2.status.traffic).toEqual([{ revisionName: 'hello-00002', latestRevision: true, percent: 100 }]);
+    expect(v2.status.latestReadyRevisionName).toBe('hello-00002');
+    expect(v2.status.observedGeneration).toBe(2);
+    expect(h.backend.observe('default', 'hello-00001').desired).toBe(0);
+    expect(h.backend.observe('default', 'hello-00002').ready).toHaveLength(1);
+    // The scale decisions are all in the audit log.
+    const scaled = h.cp.store
+      .auditLog('default', 'hello')
+      .filter((a) => a.action === 'scale')
+      .map((a) => `${(a.detail as any).revision} ${(a.detail as any).from}->${(a.detail as any).to}`);
+    expect(scaled.reverse()).toEqual(['hello-00001 0->1', 'hello-00002 0->1', 'hello-00001 1->0']);
+  });
+
   it('refuses a template change that keeps its chosen revision name', async () => {
     h = await harness();
     await h.api(

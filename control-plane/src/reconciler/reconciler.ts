@@ -41,6 +41,13 @@ import { WorkQueue } from './work-queue.ts';
 
 const publishDelayMs = 50;
 
+/**
+ * The most passes one reconcile of a service makes while the backend reports changes as it runs
+ * (a new revision: it starts, becomes ready, takes the traffic, the old one stops); past them the
+ * service is queued again.
+ */
+const maxPasses = 4;
+
 /** How many replicas a revision should have: the autoscaler (`../autoscaler/`), or a fixed rule. */
 export interface ScaleSource {
   /**
@@ -135,6 +142,8 @@ export class Reconciler {
   #defaultProblem: string | undefined;
   /** Services published with a domain (DomainMapping) at the last settling of the mappings. */
   #withDomains = new Set<string>();
+  /** Services being reconciled, and whether the backend reported a change of theirs since the pass began. */
+  #observing = new Map<string, { changed: boolean }>();
   /** What each Route created directly sent traffic to when last reconciled (to scale what it leaves). */
   #routeRevisions = new Map<string, Set<string>>();
 
@@ -159,9 +168,15 @@ export class Reconciler {
 
   start(): void {
     this.#unwatch = this.#o.backend.watch((namespace, revision) => {
-      const row = this.#o.store.getRevision(namespace, revision);
-      if (row) this.enqueue(namespace, row.service);
-      else this.queue.add(`gc/${namespace}/${revision}`);
+      const service = this.#o.store.revisionService(namespace, revision);
+      if (service === undefined) {
+        this.queue.add(`gc/${namespace}/${revision}`);
+        return;
+      }
+      // Being reconciled, before its last observation: that reconcile sees the change.
+      const run = this.#observing.get(`${namespace}/${service}`);
+      if (run) run.changed = true;
+      else this.enqueue(namespace, service);
     });
     this.resyncAll();
     this.#resync = setInterval(() => this.resyncAll(), this.#o.resyncMs ?? 30_000);
@@ -315,80 +330,104 @@ export class Reconciler {
       nameTaken = plan.name;
     }
 
-    // 2. What runs for each revision, and each revision's status.
+    // 2–4, again while the backend reports a change to one of its revisions as they run (a
+    // replica it started became ready at once): that change is observed here, not by a second
+    // reconcile of the whole service, and no status of the passes before the last is written.
     const rows = store.listRevisions(namespace, name);
-    const now = new Date().toISOString();
-    const infos: RevisionInfo[] = [];
-    store.derived(() => {
-      for (const row of rows) {
-        const obs = backend.observe(namespace, row.name);
-        this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
-        if (obs.coldStart) this.#coldStarts.set(`${namespace}/${row.name}`, obs.coldStart);
-        else this.#coldStarts.delete(`${namespace}/${row.name}`);
-        // A revision created at zero is ready to be activated: Ready without a replica (Knative).
-        const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
-        const status = revisionStatus(obs, row.status as Partial<RevisionStatus>, now, startsAtZero);
-        store.setRevisionStatus(namespace, row.name, status as unknown as Record<string, unknown>);
-        const failed = revisionFailed(status);
-        infos.push({
-          name: row.name,
-          configGeneration: row.configGeneration,
-          ready: revisionReady(status),
-          ...(failed ? { failed } : {}),
-          ...(obs.troubleAt !== undefined ? { troubleAt: obs.troubleAt } : {}),
-        });
-      }
-    });
     const latestCreated = rows.at(-1)?.name;
-
-    // 3. Traffic and the service's status.
-    const stored = svc.status as { conditions?: Condition[]; traffic?: ResolvedTarget[] };
-    // A Configuration stores its ConfigurationsReady as its Ready (transition times carry over).
-    const previous = isService
-      ? stored
-      : { conditions: (stored.conditions ?? []).map((c) => ({ ...c, type: 'ConfigurationsReady' })) };
-    const rollout = isService ? this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos)) : undefined;
-    const status = serviceStatus({
-      ...(rollout ? { rollout } : {}),
-      name,
-      namespace,
-      labels: svc.labels,
-      generation: svc.generation,
-      traffic: svc.spec.traffic ?? [],
-      revisions: infos,
-      latestCreated,
-      ...(nameTaken ? { nameTaken } : {}),
-      previous,
-      urls: this.#o.urls,
-      now,
-    });
-
-    // 4. Replicas: what traffic reaches runs (its own route's, and Routes created directly that name
-    // its revisions), the newest revision runs until it is ready, the rest stop. A Configuration
-    // created directly has no route of its own.
-    const routed = new Set([
-      ...(isService ? routedRevisions(status.traffic) : []),
-      ...this.#routedByRoutes(namespace, new Set(rows.map((r) => r.name))),
-    ]);
+    const now = new Date().toISOString();
     const decisions: Record<string, unknown>[] = [];
-    for (const row of rows) {
-      const wanted =
-        routed.has(row.name) ||
-        (row.name === latestCreated &&
-          !infos.find((i) => i.name === row.name)?.ready &&
-          !infos.find((i) => i.name === row.name)?.failed);
-      const replicas = this.#scale.desired(row, wanted, routed.has(row.name));
-      const known = backend.observe(namespace, row.name);
-      if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
-      if (replicas !== known.desired) {
-        decisions.push({
-          revision: row.name,
-          from: known.desired,
-          to: replicas,
-          reason: routed.has(row.name) ? 'receives traffic' : wanted ? 'newest revision, not ready yet' : 'no traffic',
+    const key = `${namespace}/${name}`;
+    const run = { changed: false };
+    this.#observing.set(key, run);
+    let statuses = new Map<string, RevisionStatus>();
+    let status: ServiceStatus;
+    try {
+      for (let pass = 1; ; pass++) {
+        run.changed = false;
+        statuses = new Map();
+        // 2. What runs for each revision, and each revision's status.
+        const infos: RevisionInfo[] = [];
+        for (const row of rows) {
+          const obs = backend.observe(namespace, row.name);
+          this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
+          if (obs.coldStart) this.#coldStarts.set(`${namespace}/${row.name}`, obs.coldStart);
+          else this.#coldStarts.delete(`${namespace}/${row.name}`);
+          // A revision created at zero is ready to be activated: Ready without a replica (Knative).
+          const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
+          const revision = revisionStatus(obs, row.status as Partial<RevisionStatus>, now, startsAtZero);
+          statuses.set(row.name, revision);
+          const failed = revisionFailed(revision);
+          infos.push({
+            name: row.name,
+            configGeneration: row.configGeneration,
+            ready: revisionReady(revision),
+            ...(failed ? { failed } : {}),
+            ...(obs.troubleAt !== undefined ? { troubleAt: obs.troubleAt } : {}),
+          });
+        }
+
+        // 3. Traffic and the service's status.
+        const stored = svc.status as { conditions?: Condition[]; traffic?: ResolvedTarget[] };
+        // A Configuration stores its ConfigurationsReady as its Ready (transition times carry over).
+        const previous = isService
+          ? stored
+          : { conditions: (stored.conditions ?? []).map((c) => ({ ...c, type: 'ConfigurationsReady' })) };
+        const rollout = isService ? this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos)) : undefined;
+        status = serviceStatus({
+          ...(rollout ? { rollout } : {}),
+          name,
+          namespace,
+          labels: svc.labels,
+          generation: svc.generation,
+          traffic: svc.spec.traffic ?? [],
+          revisions: infos,
+          latestCreated,
+          ...(nameTaken ? { nameTaken } : {}),
+          previous,
+          urls: this.#o.urls,
+          now,
         });
+
+        // 4. Replicas: what traffic reaches runs (its own route's, and Routes created directly that name
+        // its revisions), the newest revision runs until it is ready, the rest stop. A Configuration
+        // created directly has no route of its own.
+        const routed = new Set([
+          ...(isService ? routedRevisions(status.traffic) : []),
+          ...this.#routedByRoutes(namespace, new Set(rows.map((r) => r.name))),
+        ]);
+        for (const row of rows) {
+          const info = infos.find((i) => i.name === row.name);
+          const wanted = routed.has(row.name) || (row.name === latestCreated && !info?.ready && !info?.failed);
+          const replicas = this.#scale.desired(row, wanted, routed.has(row.name));
+          const known = backend.observe(namespace, row.name);
+          if (replicas === 0 && known.desired === 0 && known.actual === 0) continue;
+          if (replicas !== known.desired) {
+            decisions.push({
+              revision: row.name,
+              from: known.desired,
+              to: replicas,
+              reason: routed.has(row.name)
+                ? 'receives traffic'
+                : wanted
+                  ? 'newest revision, not ready yet'
+                  : 'no traffic',
+            });
+          }
+          await backend.ensure(workload(svc, row), replicas);
+        }
+        if (!run.changed || pass === maxPasses) break;
       }
-      await backend.ensure(workload(svc, row), replicas);
+    } catch (e) {
+      // What was observed is still reported (a backend that cannot start a revision fails here).
+      store.derived(() => {
+        for (const [revision, s] of statuses) store.setRevisionStatus(namespace, revision, s as never);
+      });
+      throw e;
+    } finally {
+      this.#observing.delete(key);
+      // A change after the last pass's observation: reconcile again.
+      if (run.changed) this.enqueue(namespace, name);
     }
 
     const withReplicas = {
@@ -400,6 +439,7 @@ export class Reconciler {
     };
     const written = isService ? withReplicas : configurationStatus(status, withReplicas.revisions);
     const changed = store.derived(() => {
+      for (const [revision, s] of statuses) store.setRevisionStatus(namespace, revision, s as never);
       for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
       return store.setServiceStatus(namespace, name, written as unknown as Record<string, unknown>);
     });

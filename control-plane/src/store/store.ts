@@ -245,6 +245,11 @@ export class Store {
     return this.#q.revisionExists.get({ namespace, name }) !== undefined;
   }
 
+  /** The Service (or Configuration) a Revision belongs to, without reading and decoding its row. */
+  revisionService(namespace: string, name: string): string | undefined {
+    return this.#q.revisionService.get({ namespace, name })?.service;
+  }
+
   getRevision(namespace: string, name: string): RevisionRow | undefined {
     return this.#q.revision.get({ namespace, name });
   }
@@ -1041,6 +1046,7 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .prepare(),
     revision: db.select().from(revisions).where(revKey).prepare(),
     revisionExists: db.select({ name: revisions.name }).from(revisions).where(revKey).prepare(),
+    revisionService: db.select({ service: revisions.service }).from(revisions).where(revKey).prepare(),
     revisionsOf: db.select().from(revisions).where(ofService).orderBy(asc(revisions.configGeneration)).prepare(),
     latestRevision: db
       .select()
