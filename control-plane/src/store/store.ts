@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import {
   canonicalJson,
   type DomainMappingInput,
+  jsonEqual,
   type ManagedFieldsEntry,
   type RevisionSpec,
   type RouteSpec,
@@ -477,10 +478,9 @@ export class Store {
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
       }
-      const specChanged = canonicalJson(current.spec) !== canonicalJson(write.spec);
+      const specChanged = !jsonEqual(current.spec, write.spec);
       const metaChanged =
-        canonicalJson(current.labels) !== canonicalJson(write.labels) ||
-        canonicalJson(current.annotations) !== canonicalJson(write.annotations);
+        !jsonEqual(current.labels, write.labels) || !jsonEqual(current.annotations, write.annotations);
       const ownersChanged =
         write.managedFields !== undefined && ownership(current.managedFields) !== ownership(write.managedFields);
       if (!specChanged && !metaChanged && !ownersChanged) return current;
@@ -493,7 +493,7 @@ export class Store {
       };
       this.#q.updateService.run(next);
       this.#event('MODIFIED', 'services', next);
-      const trafficChanged = canonicalJson(current.spec.traffic) !== canonicalJson(write.spec.traffic);
+      const trafficChanged = !jsonEqual(current.spec.traffic, write.spec.traffic);
       this.#audit(actor, action, namespace, name, {
         generation: next.generation,
         ...(specChanged ? { spec: write.spec } : { labels: write.labels, annotations: write.annotations }),
@@ -507,7 +507,7 @@ export class Store {
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
       const current = this.getService(namespace, name, 'any');
-      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      if (!current || jsonEqual(current.status, status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.#q.serviceStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
@@ -533,7 +533,7 @@ export class Store {
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
       }
-      if (canonicalJson(current.status) === canonicalJson(status)) return current;
+      if (jsonEqual(current.status, status)) return current;
       const next: ServiceRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
       this.db
         .update(services)
@@ -586,10 +586,9 @@ export class Store {
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
       }
-      const specChanged = canonicalJson(current.spec) !== canonicalJson(write.spec);
+      const specChanged = !jsonEqual(current.spec, write.spec);
       const metaChanged =
-        canonicalJson(current.labels) !== canonicalJson(write.labels) ||
-        canonicalJson(current.annotations) !== canonicalJson(write.annotations);
+        !jsonEqual(current.labels, write.labels) || !jsonEqual(current.annotations, write.annotations);
       const ownersChanged =
         write.managedFields !== undefined && ownership(current.managedFields) !== ownership(write.managedFields);
       if (!specChanged && !metaChanged && !ownersChanged) return current;
@@ -651,7 +650,7 @@ export class Store {
     if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
       throw new StoreConflict(current.resourceVersion);
     }
-    if (canonicalJson(current.status) === canonicalJson(status)) return undefined;
+    if (jsonEqual(current.status, status)) return undefined;
     const next: RouteRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
     this.db
       .update(routes)
@@ -739,12 +738,8 @@ export class Store {
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
       }
-      const specChanged = canonicalJson(current.spec) !== canonicalJson(input.spec);
-      if (
-        !specChanged &&
-        canonicalJson(current.labels) === canonicalJson(input.labels) &&
-        canonicalJson(current.annotations) === canonicalJson(input.annotations)
-      )
+      const specChanged = !jsonEqual(current.spec, input.spec);
+      if (!specChanged && jsonEqual(current.labels, input.labels) && jsonEqual(current.annotations, input.annotations))
         return current;
       const next: DomainMappingRow = {
         ...current,
@@ -769,7 +764,7 @@ export class Store {
   setDomainMappingStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
       const current = this.getDomainMapping(namespace, name);
-      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      if (!current || jsonEqual(current.status, status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.db
         .update(domainMappings)
@@ -846,7 +841,7 @@ export class Store {
   setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
       const current = this.getRevision(namespace, name);
-      if (!current || canonicalJson(current.status) === canonicalJson(status)) return false;
+      if (!current || jsonEqual(current.status, status)) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.#q.revisionStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'revisions', { ...current, status, resourceVersion });

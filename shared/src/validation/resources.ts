@@ -3,7 +3,7 @@ import { parseDuration } from '../config/duration.ts';
 import { httpProtocolAnnotation, httpProtocols, isHttpProtocol } from '../config/network.ts';
 import type { RevisionDefaults } from '../config/revision-defaults.ts';
 import { child, type FieldError, invalid, key, notSupported } from '../errors/field-error.ts';
-import { canonicalJson } from '../naming/template-hash.ts';
+import { jsonEqual } from '../naming/template-hash.ts';
 import { clusterLocal, visibilityLabel } from '../naming/urls.ts';
 import type { ObjectMeta } from '../schemas/meta.ts';
 import type { Configuration, Route, Service } from '../schemas/resources.ts';
@@ -94,7 +94,7 @@ export function verifyNameChange(
 ): FieldError | undefined {
   const name = next.metadata?.name;
   if (!name || name !== previous.metadata?.name) return undefined;
-  if (canonicalJson(previous) === canonicalJson(next)) return undefined;
+  if (jsonEqual(previous, next)) return undefined;
   return invalid(
     child(child(path, 'metadata'), 'name'),
     name,

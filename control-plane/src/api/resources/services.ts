@@ -1,11 +1,4 @@
-import {
-  canonicalJson,
-  invalidStatus,
-  notFound,
-  type Service,
-  ServiceStatusSchema,
-  verifyNameChange,
-} from '@skiff/shared';
+import { invalidStatus, jsonEqual, notFound, type Service, ServiceStatusSchema, verifyNameChange } from '@skiff/shared';
 import type { Hono } from 'hono';
 import type { ServiceRow } from '../../store/schema.ts';
 import { admitService, serviceWrite } from '../admission.ts';
@@ -63,8 +56,7 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
       store.createService(ns, name, uid, { ...serviceWrite(svc), managedFields }, 'user'),
     update: (ns, name, current, svc, managedFields, expected) => {
       const trafficOnly =
-        canonicalJson(current.spec.template) === canonicalJson(svc.spec.template) &&
-        canonicalJson(current.spec.traffic) !== canonicalJson(svc.spec.traffic);
+        jsonEqual(current.spec.template, svc.spec.template) && !jsonEqual(current.spec.traffic, svc.spec.traffic);
       return store.updateService(
         ns,
         name,
