@@ -57,6 +57,22 @@ function randomPart(r: () => number, namespace: string, name: string): RoutingSe
   }
   // Sometimes a target whose revision is missing (not ready): the rest still routes.
   if (r() < 0.1) traffic.push({ revisionName: `${name}-00009`, percent: 0 });
+  // Sometimes a revision other parts carry too (Routes created directly naming one revision),
+  // with this part's view of its endpoints.
+  if (r() < 0.3) {
+    const shared = `shared-0000${1 + Math.floor(r() * 2)}`;
+    traffic.push({ revisionName: shared, percent: 0, tag: `s${name}` });
+    if (r() < 0.9) {
+      revisions.push({
+        namespace,
+        name: shared,
+        service: name,
+        containerConcurrency: 0,
+        timeoutSeconds: 300,
+        endpoints: [{ pod: `${shared}-1`, url: `http://127.0.0.1:${41000 + Math.floor(r() * 3)}` }],
+      });
+    }
+  }
   return {
     namespace,
     name,
@@ -221,6 +237,62 @@ describe('routing deltas', () => {
     expect(cp.answer(cp.version, true, 'another-run')).not.toHaveProperty('kind');
     // Setting what is already there is no change.
     expect(cp.setService(randomPart(prng(5000), 'default', 's42'))).toBe(false);
+  });
+
+  it('keeps a revision two Routes share when one of them moves away or is deleted', () => {
+    // Routes created directly each carry the revisions they send traffic to in their own part, so
+    // two of them naming one revision both carry it: a delta for one must not take it from the other.
+    const revision = (service: string, name: string, port: number): SnapshotRevision => ({
+      namespace: 'default',
+      name,
+      service,
+      containerConcurrency: 0,
+      timeoutSeconds: 300,
+      endpoints: [{ pod: `${name}-1`, url: `http://127.0.0.1:${port}` }],
+    });
+    const routePart = (name: string, revisions: string[]): RoutingService => ({
+      namespace: 'default',
+      name,
+      route: {
+        namespace: 'default',
+        name,
+        visibility: 'public',
+        hosts: [`${name}.default.example.com`],
+        traffic: revisions.map((r, i) => ({ revisionName: r, percent: i === 0 ? 100 : 0 })),
+      },
+      revisions: revisions.map((r) => revision(name, r, r === 'blue-00001' ? 40001 : 40002)),
+    });
+    const gone = (name: string): RoutingService => ({ namespace: 'default', name, revisions: [] });
+    for (const [what, change] of [
+      ['the later route is deleted', gone('b')],
+      ['the earlier route is deleted', gone('a')],
+      ['the later route moves to another revision', routePart('b', ['blue-00002'])],
+      ['the earlier route moves to another revision', routePart('a', ['blue-00002'])],
+    ] as const) {
+      const cp = new RoutingPublisher(3);
+      cp.setService(routePart('a', ['blue-00001']));
+      cp.setService(routePart('b', ['blue-00001']));
+      const rt = router(config);
+      expect(poll(cp, rt)).toBe(true);
+      // A request already went to the route left standing: its revision has a throttler.
+      const standing = change.name === 'a' ? 'b' : 'a';
+      const before = rt.core.resolve(`${standing}.default.example.com`, undefined);
+      if (!before.ok) throw new Error(before.message);
+      const throttler = rt.core.throttler(before.revision);
+      cp.setService(change);
+      expect(cp.answer(rt.state.version ?? -1, true, rt.state.epoch)).toHaveProperty('kind', 'delta');
+      poll(cp, rt);
+      const full = buildRoutingTable(cp.current(), { serveClusterLocal: false });
+      expect(tableData(rt.core.table), what).toEqual(tableData(full));
+      // What a user sees: the route left standing still reaches the shared revision's replica.
+      const resolved = rt.core.resolve(`${standing}.default.example.com`, undefined);
+      expect(resolved.ok && resolved.revision.name, what).toBe('blue-00001');
+      expect(rt.core.throttler(before.revision), what).toBe(throttler);
+      expect(
+        throttler.endpoints.map((e) => e.url),
+        what,
+      ).toEqual(['http://127.0.0.1:40001']);
+    }
   });
 
   it('wakes a waiting router with the delta', async () => {

@@ -1,9 +1,10 @@
-import type {
-  RoutingService,
-  RoutingSnapshot,
-  SnapshotCertificate,
-  SnapshotRevision,
-  SnapshotRoute,
+import {
+  type RoutingService,
+  type RoutingSnapshot,
+  routingServices,
+  type SnapshotCertificate,
+  type SnapshotRevision,
+  type SnapshotRoute,
 } from '@skiff/shared';
 import { normalizeHost } from './host.ts';
 import type { Random } from './random.ts';
@@ -58,6 +59,13 @@ export class RoutingTable {
   readonly challenges: ReadonlyMap<string, string>;
   /** Per service (`namespace/name`): its hosts and its revisions' keys, to replace them on a delta. */
   readonly parts: ReadonlyMap<string, PartIndex>;
+  /**
+   * Per revision (`revisionKey`): every part's copy of it, known by the part's name (its
+   * `service`). Routes created directly carry the revisions they send traffic to in their own
+   * parts, so two of them (or a Route and a Service) may carry one revision: it stays in
+   * `revisions` while any part carries it.
+   */
+  readonly carriers: ReadonlyMap<string, readonly SnapshotRevision[]>;
 
   constructor(
     version: number,
@@ -66,6 +74,7 @@ export class RoutingTable {
     certificates: readonly SnapshotCertificate[] = [],
     challenges: ReadonlyMap<string, string> = new Map(),
     parts: Map<string, PartIndex> = new Map(),
+    carriers: Map<string, SnapshotRevision[]> = new Map(),
   ) {
     this.version = version;
     this.hosts = hosts;
@@ -73,6 +82,7 @@ export class RoutingTable {
     this.certificates = certificates;
     this.challenges = challenges;
     this.parts = parts;
+    this.carriers = carriers;
   }
 
   static empty(): RoutingTable {
@@ -100,24 +110,88 @@ function challengeMap(tls: TableTls): Map<string, string> {
   return challenges;
 }
 
+/** The whole table from a full snapshot: its services' parts put in as a delta puts them. */
 export function buildRoutingTable(snapshot: RoutingSnapshot, options: TableOptions): RoutingTable {
-  const revisions = new Map<string, SnapshotRevision>();
-  const parts = new Map<string, PartIndex>();
-  for (const r of snapshot.revisions) {
-    const key = revisionKey(r.namespace, r.name);
-    revisions.set(key, r);
-    partIndex(parts, r.namespace, r.service).revisions.push(key);
-  }
-  const hosts = new Map<string, HostEntry>();
-  for (const route of snapshot.routes) addRoute(route, revisions, hosts, parts, options);
-  return new RoutingTable(
+  return updateRoutingTable(
+    RoutingTable.empty(),
     snapshot.version,
-    hosts,
-    revisions,
-    snapshot.certificates ?? [],
-    challengeMap(snapshot),
-    parts,
-  );
+    [...routingServices(snapshot).values()],
+    snapshot,
+    options,
+  ).table;
+}
+
+/**
+ * The table with the services of a delta replaced by their new parts (an empty part removes the
+ * service) and its TLS material: work for those services only. The maps are updated in place and
+ * shared with the new table, which the router swaps in at once (lookups are synchronous, so none
+ * sees half a change). Returns the new table and the keys of the revisions that were touched.
+ *
+ * A route reaches only the revisions its own part carries, and a revision carried by several parts
+ * is indexed as the part with the greatest name has it: so the table depends only on the parts,
+ * never on the order deltas brought them in (a delta gives what the full snapshot gives).
+ */
+export function updateRoutingTable(
+  table: RoutingTable,
+  version: number,
+  changed: readonly RoutingService[],
+  tls: TableTls,
+  options: TableOptions,
+): { table: RoutingTable; touched: Set<string> } {
+  const hosts = table.hosts as Map<string, HostEntry>;
+  const revisions = table.revisions as Map<string, SnapshotRevision>;
+  const parts = table.parts as Map<string, PartIndex>;
+  const carriers = table.carriers as Map<string, SnapshotRevision[]>;
+  const touched = new Set<string>();
+  // Out first: every changed part's hosts and copies of revisions.
+  for (const part of changed) {
+    const key = revisionKey(part.namespace, part.name);
+    const old = parts.get(key);
+    if (old === undefined) continue;
+    for (const h of old.hosts) {
+      const entry = hosts.get(h);
+      if (entry !== undefined && entry.namespace === part.namespace && entry.route === part.name) hosts.delete(h);
+    }
+    for (const r of old.revisions) {
+      const copies = carriers.get(r);
+      const i = copies === undefined ? -1 : copies.findIndex((c) => c.service === part.name);
+      if (copies !== undefined && i >= 0) {
+        if (copies.length === 1) carriers.delete(r);
+        else copies.splice(i, 1);
+      }
+      touched.add(r);
+    }
+    parts.delete(key);
+  }
+  // Then in: their new copies of revisions, and each touched revision's indexed copy.
+  for (const part of changed) {
+    if (part.route === undefined && part.revisions.length === 0) continue;
+    const index = partIndex(parts, part.namespace, part.name);
+    for (const r of part.revisions) {
+      const rkey = revisionKey(r.namespace, r.name);
+      const own = r.service === part.name ? r : { ...r, service: part.name };
+      const copies = carriers.get(rkey);
+      if (copies === undefined) carriers.set(rkey, [own]);
+      else {
+        const i = copies.findIndex((c) => c.service === part.name);
+        if (i >= 0) copies[i] = own;
+        else copies.push(own);
+      }
+      index.revisions.push(rkey);
+      touched.add(rkey);
+    }
+  }
+  for (const rkey of touched) {
+    const copies = carriers.get(rkey);
+    if (copies === undefined) revisions.delete(rkey);
+    else revisions.set(rkey, copies.length === 1 ? (copies[0] as SnapshotRevision) : greatest(copies));
+  }
+  // Last their routes, against their own revisions.
+  for (const part of changed) {
+    if (part.route !== undefined) addRoute(part.route, part, hosts, parts, options);
+  }
+  const next = new RoutingTable(version, hosts, revisions, tls.certificates ?? [], challengeMap(tls), parts, carriers);
+  return { table: next, touched };
 }
 
 function partIndex(parts: Map<string, PartIndex>, namespace: string, name: string): PartIndex {
@@ -132,7 +206,7 @@ function partIndex(parts: Map<string, PartIndex>, namespace: string, name: strin
 
 function addRoute(
   route: SnapshotRoute,
-  revisions: ReadonlyMap<string, SnapshotRevision>,
+  part: RoutingService,
   hosts: Map<string, HostEntry>,
   parts: Map<string, PartIndex>,
   options: TableOptions,
@@ -145,8 +219,8 @@ function addRoute(
   const tagHosts: [string, SnapshotRevision][] = [];
   const http = route.httpProtocol ?? 'enabled';
   for (const target of route.traffic) {
-    const revision = revisions.get(revisionKey(route.namespace, target.revisionName));
-    // A target whose revision the snapshot lacks cannot be served; the rest of the split still can.
+    const revision = ownRevision(part, route.namespace, target.revisionName);
+    // A target whose revision the part lacks cannot be served; the rest of the split still can.
     if (revision === undefined) continue;
     if (target.percent > 0) {
       split.total += target.percent;
@@ -170,47 +244,15 @@ function addRoute(
   }
 }
 
-/**
- * The table with the services of a delta replaced by their new parts (an empty part removes the
- * service) and its TLS material: work for those services only. The maps are updated in place and
- * shared with the new table, which the router swaps in at once (lookups are synchronous, so none
- * sees half a change). Returns the new table and the keys of the revisions that were touched.
- */
-export function updateRoutingTable(
-  table: RoutingTable,
-  version: number,
-  changed: readonly RoutingService[],
-  tls: TableTls,
-  options: TableOptions,
-): { table: RoutingTable; touched: Set<string> } {
-  const hosts = table.hosts as Map<string, HostEntry>;
-  const revisions = table.revisions as Map<string, SnapshotRevision>;
-  const parts = table.parts as Map<string, PartIndex>;
-  const touched = new Set<string>();
-  for (const part of changed) {
-    const key = revisionKey(part.namespace, part.name);
-    const old = parts.get(key);
-    if (old !== undefined) {
-      for (const h of old.hosts) {
-        const entry = hosts.get(h);
-        if (entry !== undefined && entry.namespace === part.namespace && entry.route === part.name) hosts.delete(h);
-      }
-      for (const r of old.revisions) {
-        revisions.delete(r);
-        touched.add(r);
-      }
-      parts.delete(key);
-    }
-    for (const r of part.revisions) {
-      const rkey = revisionKey(r.namespace, r.name);
-      revisions.set(rkey, r);
-      partIndex(parts, part.namespace, part.name).revisions.push(rkey);
-      touched.add(rkey);
-    }
-    if (part.route !== undefined) addRoute(part.route, revisions, hosts, parts, options);
-  }
-  const next = new RoutingTable(version, hosts, revisions, tls.certificates ?? [], challengeMap(tls), parts);
-  return { table: next, touched };
+/** The copy of the part with the greatest name. */
+function greatest(copies: readonly SnapshotRevision[]): SnapshotRevision {
+  return copies.reduce((a, b) => (b.service > a.service ? b : a));
+}
+
+/** The part's own copy of a revision (parts carry a handful: a scan beats a map). */
+function ownRevision(part: RoutingService, namespace: string, name: string): SnapshotRevision | undefined {
+  for (const r of part.revisions) if (r.name === name && r.namespace === namespace) return r;
+  return undefined;
 }
 
 /**
