@@ -19,7 +19,7 @@ import {
   unresolvedMessage,
 } from '@skiff/shared';
 import type { AcmeCertificates } from '../acme/certificates.ts';
-import type { RevisionWorkload, WorkloadBackend } from '../backends/backend.ts';
+import type { WorkloadBackend } from '../backends/backend.ts';
 import { defaultCertificate, mappingCertificate, type TlsSecretSource } from '../certificates/secrets.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
 import type { RoutingPublisher } from '../routing/publisher.ts';
@@ -38,6 +38,7 @@ import {
   serviceStatus,
 } from './service-state.ts';
 import { WorkQueue } from './work-queue.ts';
+import { revisionWorkload } from './workload.ts';
 
 const publishDelayMs = 50;
 
@@ -414,7 +415,7 @@ export class Reconciler {
                   : 'no traffic',
             });
           }
-          await backend.ensure(workload(svc, row), replicas);
+          await backend.ensure(revisionWorkload(row), replicas);
         }
         if (!run.changed || pass === maxPasses) break;
       }
@@ -782,19 +783,6 @@ export class Reconciler {
   domainMappingsChanged(): void {
     this.#publishSoon();
   }
-}
-
-function workload(svc: ServiceRow, row: RevisionRow): RevisionWorkload {
-  return {
-    namespace: row.namespace,
-    service: svc.name,
-    configuration: svc.name,
-    revision: row.name,
-    uid: row.uid,
-    spec: row.spec,
-    labels: row.labels,
-    annotations: row.annotations,
-  };
 }
 
 /** Whether the router may serve a domain with this certificate (a Secret's only when it is good). */

@@ -151,6 +151,22 @@ describe('makeDeployment', () => {
     want: (d: V1Deployment) => void;
   }[] = [
     {
+      name: 'gives a revision of a Configuration created directly an empty K_SERVICE and no Service label (deploy.go)',
+      w: (w) => {
+        w.service = '';
+        delete w.labels['serving.knative.dev/service'];
+        delete w.labels['serving.knative.dev/serviceUID'];
+      },
+      want: (d) => {
+        for (const m of [d.metadata!, d.spec!.template.metadata!]) {
+          delete m.labels!['serving.knative.dev/service'];
+          delete m.labels!['serving.knative.dev/serviceUID'];
+        }
+        setEnv(user(d), 'K_SERVICE', '');
+        setEnv(queue(d), 'SERVING_SERVICE', '');
+      },
+    },
+    {
       name: 'runs the replicas the autoscaler asks for, zero included',
       replicas: 0,
       want: (d) => {

@@ -40,7 +40,8 @@ export function placement(skiffNamespace: string, revision: string, target?: str
 export function revisionLabels(w: RevisionWorkload): Record<string, string> {
   return {
     ...w.labels,
-    [L.service]: w.service,
+    // A revision of a Configuration created directly has no Service (Knative: no such label).
+    ...(w.service ? { [L.service]: w.service } : {}),
     [L.configuration]: w.configuration,
     [L.revision]: w.revision,
     [L.revisionUID]: w.uid,
