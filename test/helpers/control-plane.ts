@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Fetch, fetchTrusting } from '@skiff/http/tls';
 import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
-import { freePort, type Proc, start } from './processes.ts';
+import { type Proc, start } from './processes.ts';
 
 const controlPlaneBin = fileURLToPath(new URL('../../control-plane/bin/skiff-control-plane.js', import.meta.url));
 const cliBin = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
@@ -20,13 +20,16 @@ export interface ControlPlaneProc {
   fetch: Fetch;
 }
 
-/** Starts the control plane program (memory backend) on a free port with its data in `dataDir`. */
+/**
+ * Starts the control plane program (memory backend) with its data in `dataDir`, on `port` or else
+ * on a port the kernel picks (0), read back from its "API on" line: no window in which another
+ * process could take it.
+ */
 export async function startControlPlaneProcess(
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-cp-')),
   port?: number,
   env: Record<string, string> = {},
 ): Promise<ControlPlaneProc> {
-  const p = port ?? (await freePort());
   const token = 'test-user-token';
   seedTestPki(dataDir);
   const proc = await start(
@@ -34,15 +37,19 @@ export async function startControlPlaneProcess(
     [controlPlaneBin],
     {
       SKIFF_DATA_DIR: dataDir,
-      SKIFF_API_PORT: String(p),
+      SKIFF_API_PORT: String(port ?? 0),
       SKIFF_API_TOKEN: token,
       SKIFF_ROUTER_TOKEN: 'test-router-token',
       SKIFF_MEMORY_READY_MS: '20',
       ...env,
     },
-    /API on http/,
+    /API on https?:\/\/[^\s,]+:\d+,/,
+    // Loading the control plane's source through tsx takes a loaded machine well over 15 s.
+    60_000,
   );
-  const scheme = env.SKIFF_API_PLAIN_HTTP === 'true' ? 'http' : 'https';
+  const bound = /API on (https?):\/\/[^\s,]+:(\d+)/.exec(proc.output());
+  const scheme = bound?.[1] ?? 'https';
+  const p = Number(bound?.[2]);
   return {
     proc,
     url: `${scheme}://127.0.0.1:${p}`,

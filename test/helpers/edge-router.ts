@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot } from './processes.ts';
+import { onFreePorts, repoRoot } from './processes.ts';
 
 export type RouterRuntime = 'node' | 'deno' | 'workerd';
 
@@ -38,7 +38,11 @@ const running = new Set<RouterProc>();
  * process group so that `stop()` ends its helpers too.
  */
 export async function startRouter(runtime: RouterRuntime, env: Record<string, string>): Promise<RouterProc> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  if (env.PORT) return startRouterOn(runtime, env, Number(env.PORT));
+  return onFreePorts(1, ([port]) => startRouterOn(runtime, env, port as number));
+}
+
+async function startRouterOn(runtime: RouterRuntime, env: Record<string, string>, port: number): Promise<RouterProc> {
   const listen = { PORT: String(port), SKIFF_ROUTER_HOST: '127.0.0.1' };
   let command: string;
   let args: string[];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Fetch, fetchTrusting } from '@skiff/http/tls';
 import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
-import { freePorts, type Proc, start } from './processes.ts';
+import { type Proc, start } from './processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 export const testAppPath = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
@@ -24,29 +24,35 @@ export interface Platform {
   api(method: string, path: string, body?: unknown): Promise<Response>;
 }
 
-/** Runs `skiff up` (control plane, router, local backend) on free ports with its data in `dataDir`. */
+/**
+ * Runs `skiff up` (control plane, router, local backend) with its data in `dataDir`, on `ports` or
+ * else on ports the kernel picks (0), read back from what `skiff up` prints: no window in which
+ * another process could take them.
+ */
 export async function startPlatform(
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-up-')),
   ports?: { api: number; router: number },
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<Platform> {
-  const [api, router] = ports ? [ports.api, ports.router] : ((await freePorts(2)) as [number, number]);
   seedTestPki(dataDir);
   const proc = await start(
     process.execPath,
     [cli, 'up', ...args],
     {
       SKIFF_DATA_DIR: dataDir,
-      SKIFF_API_PORT: String(api),
-      SKIFF_ROUTER_PORT: String(router),
+      SKIFF_API_PORT: String(ports?.api ?? 0),
+      SKIFF_ROUTER_PORT: String(ports?.router ?? 0),
       SKIFF_API_TOKEN: 'platform-token',
       ...env,
     },
-    /Skiff is up/,
+    /Skiff is up[\s\S]*Router: +http:\/\/127\.0\.0\.1:\d+/,
     // Three processes boot one after another (supervisor, control plane, router): room for a loaded machine.
     60_000,
   );
+  const said = proc.output().slice(proc.output().lastIndexOf('Skiff is up'));
+  const api = Number(/API: +https?:\/\/[^\s]+:(\d+)/.exec(said)?.[1]);
+  const router = Number(/Router: +http:\/\/127\.0\.0\.1:(\d+)/.exec(said)?.[1]);
   const apiUrl = `https://127.0.0.1:${api}`;
   const apiFetch = fetchTrusting(readFileSync(join(dataDir, 'ca.crt'), 'utf8'));
   return {

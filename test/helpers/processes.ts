@@ -9,6 +9,27 @@ const queueProxyMain = fileURLToPath(new URL('../../queue-proxy/src/main.ts', im
 
 export { freePort, freePorts };
 
+/** A start that failed because a port was taken (EADDRINUSE in its message or the process's output). */
+export function portTaken(e: unknown): boolean {
+  return e instanceof Error && /EADDRINUSE|address already in use/i.test(e.message);
+}
+
+/**
+ * Starts something on `n` ports that were free a moment ago, choosing again when one of them was
+ * taken in between (another process can bind a port after `freePorts` closed it and before ours
+ * did). For programs that cannot listen on port 0 and say which port they got.
+ */
+export async function onFreePorts<T>(n: number, launch: (ports: number[]) => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freePorts(n);
+    try {
+      return await launch(ports);
+    } catch (e) {
+      if (attempt >= attempts || !portTaken(e)) throw e;
+    }
+  }
+}
+
 export interface Proc {
   child: ChildProcess;
   output(): string;
@@ -83,14 +104,18 @@ export interface App {
 
 /** Starts the test app (`test/apps/app.mjs`) on a free port. */
 export async function startApp(env: Record<string, string> = {}, waitForListen = true, onPort?: number): Promise<App> {
-  const port = onPort ?? (await freePort());
-  const proc = await start(
-    process.execPath,
-    [testApp],
-    { PORT: String(port), ...env },
-    waitForListen ? /app listening/ : /(?:)/,
-  );
-  return { proc, port, url: `http://127.0.0.1:${port}` };
+  const launch = async (port: number): Promise<App> => {
+    const proc = await start(
+      process.execPath,
+      [testApp],
+      { PORT: String(port), ...env },
+      waitForListen ? /app listening/ : /(?:)/,
+    );
+    return { proc, port, url: `http://127.0.0.1:${port}` };
+  };
+  // Without waiting for it to listen, a taken port shows later, as the app's exit.
+  if (onPort !== undefined || !waitForListen) return launch(onPort ?? (await freePort()));
+  return onFreePorts(1, ([port]) => launch(port as number));
 }
 
 export interface QueueProxyProc {
@@ -103,25 +128,27 @@ export interface QueueProxyProc {
 
 /** Starts the queue-proxy program in front of `userPort`, configured by Knative's env names. */
 export async function startQueueProxy(userPort: number, env: Record<string, string> = {}): Promise<QueueProxyProc> {
-  const [port, adminPort, metricsPort] = (await freePorts(3)) as [number, number, number];
-  const proc = await start(
-    process.execPath,
-    ['--import', 'tsx', queueProxyMain],
-    {
-      USER_PORT: String(userPort),
-      QUEUE_SERVING_PORT: String(port),
-      QUEUE_ADMIN_PORT: String(adminPort),
-      QUEUE_METRICS_PORT: String(metricsPort),
-      SERVING_NAMESPACE: 'default',
-      SERVING_SERVICE: 'hello',
-      SERVING_CONFIGURATION: 'hello',
-      SERVING_REVISION: 'hello-00001',
-      SERVING_POD: 'hello-00001-pod',
-      ...env,
-    },
-    /serving \S*:\d+/,
-  );
-  return { proc, port, adminPort, metricsPort, url: `http://127.0.0.1:${port}` };
+  return onFreePorts(3, async (ports) => {
+    const [port, adminPort, metricsPort] = ports as [number, number, number];
+    const proc = await start(
+      process.execPath,
+      ['--import', 'tsx', queueProxyMain],
+      {
+        USER_PORT: String(userPort),
+        QUEUE_SERVING_PORT: String(port),
+        QUEUE_ADMIN_PORT: String(adminPort),
+        QUEUE_METRICS_PORT: String(metricsPort),
+        SERVING_NAMESPACE: 'default',
+        SERVING_SERVICE: 'hello',
+        SERVING_CONFIGURATION: 'hello',
+        SERVING_REVISION: 'hello-00001',
+        SERVING_POD: 'hello-00001-pod',
+        ...env,
+      },
+      /serving \S*:\d+/,
+    );
+    return { proc, port, adminPort, metricsPort, url: `http://127.0.0.1:${port}` };
+  });
 }
 
 /** Runs the queue-proxy program with `env` and returns how it exited and what it printed. */

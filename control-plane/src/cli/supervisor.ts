@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { type Backoff, backoffDelay } from '@skiff/shared';
 import { type ChildLaunched, signalGroup, spawnTied, tiedToParent } from '../backends/local/launcher.ts';
 import type { FromSupervisor, ToSupervisor } from '../backends/local/supervised.ts';
 
@@ -20,10 +21,8 @@ export interface ChildSpec {
   onMessage?(message: unknown): void;
 }
 
-/** Restart delays after a child exits: at once, then doubling to 5 s; reset after 10 s of running. */
-export function restartDelay(failures: number): number {
-  return failures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (failures - 1));
-}
+/** Restarts after a child exits: at once, then 100 ms doubling to 5 s; reset after 10 s of running. */
+export const childRestartBackoff: Backoff = { immediate: 1, initialMs: 100, maxMs: 5_000, jitter: 0 };
 const stableAfterMs = 10_000;
 
 /** One child the supervisor keeps running until told to stop. */
@@ -68,7 +67,7 @@ export class Supervised {
       if (this.child === child) this.child = undefined;
       if (this.#stopping) return;
       if (Date.now() - startedAt > stableAfterMs) this.#failures = 0;
-      const delay = restartDelay(this.#failures++);
+      const delay = backoffDelay(this.#failures++, childRestartBackoff);
       this.#log(`${this.spec.name} exited (${signal ?? `code ${code}`}); restarting${delay ? ` in ${delay} ms` : ''}`);
       this.#timer = setTimeout(() => this.start(), delay);
     });

@@ -14,7 +14,15 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import { type FieldError, type RevisionSpec, required, type SnapshotEndpoint, statsPath } from '@skiff/shared';
+import {
+  type Backoff,
+  backoffDelay,
+  type FieldError,
+  type RevisionSpec,
+  required,
+  type SnapshotEndpoint,
+  statsPath,
+} from '@skiff/shared';
 import {
   nothingRunning,
   type RevisionFailure,
@@ -61,7 +69,7 @@ interface RevisionState {
   service?: { hash: string; uid: string };
   failure?: RevisionFailure;
   /** A rejected apply is retried after a backoff, not on every reconcile. */
-  rejected?: { hash: string; replicas: number; until: number; backoffMs: number };
+  rejected?: { hash: string; replicas: number; until: number; failures: number };
   /** Applies of one revision run one after another. */
   chain: Promise<void>;
 }
@@ -136,6 +144,10 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
 
 const retryable = new Set([409, 429, 500, 502, 503, 504]);
 const applyAttempts = 6;
+/** Between attempts of one call: 50–150 ms, doubling to 1–3 s. */
+export const applyRetryBackoff: Backoff = { initialMs: 150, maxMs: 3_000, jitter: 2 / 3 };
+/** A revision whose apply the server rejected is tried again after 5 s, doubling to 5 min (same spec). */
+export const rejectedApplyBackoff: Backoff = { initialMs: 5_000, maxMs: 300_000, jitter: 0 };
 
 /**
  * Runs revisions on Kubernetes: per revision a Deployment (user containers + queue-proxy sidecar)
@@ -397,8 +409,9 @@ export class KubernetesBackend implements WorkloadBackend {
     } catch (e) {
       const failure = rejection(e);
       if (!failure) throw e;
-      const backoffMs = Math.min(300_000, r && r.hash === hash ? r.backoffMs * 2 : 5_000);
-      rev.rejected = { hash, replicas: rev.replicas, until: Date.now() + backoffMs, backoffMs };
+      const failures = r && r.hash === hash ? r.failures + 1 : 1;
+      const until = Date.now() + backoffDelay(failures - 1, rejectedApplyBackoff);
+      rev.rejected = { hash, replicas: rev.replicas, until, failures };
       if (rev.failure?.reason !== failure.reason || rev.failure.message !== failure.message) {
         this.#log(`${rev.key}: ${failure.reason}: ${failure.message}`);
         rev.failure = failure;
@@ -479,7 +492,7 @@ export class KubernetesBackend implements WorkloadBackend {
           if (e instanceof ApiException) throw new KubernetesError(what, e);
           throw e;
         }
-        await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
+        await sleep(backoffDelay(attempt - 1, applyRetryBackoff));
       }
     }
   }

@@ -1,4 +1,5 @@
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
+import { type Backoff, backoffDelay } from '@skiff/shared';
 
 /** The fields of a Kubernetes object the reflector relies on. */
 export interface KubeObject {
@@ -36,11 +37,13 @@ export interface ReflectorOptions<T extends KubeObject> {
   watchdogMs?: number;
   /** How long the server keeps one watch open before closing it normally. */
   watchTimeoutSeconds?: number;
-  /** Reconnect backoff: first delay, doubled up to the cap. */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Reconnect backoff after failures in a row (`watchBackoff` by default). */
+  backoff?: Backoff;
   log?: (message: string) => void;
 }
+
+/** Reconnects after a failed list or watch: 200 ms, doubling to 30 s; reset by an event or a list. */
+export const watchBackoff: Backoff = { initialMs: 200, maxMs: 30_000, jitter: 0 };
 
 /** Counters a test (or `/metrics`) can read. */
 export interface ReflectorStats {
@@ -71,7 +74,8 @@ export class Reflector<T extends KubeObject> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #lastHeard = Date.now();
-  #backoffMs = 0;
+  /** Lists and watches failed in a row. */
+  #failures = 0;
   #generation = 0;
   /** What the reflector is doing: a list or a watch in flight can stall; a backoff cannot. */
   #phase: 'listing' | 'watching' | 'waiting' = 'waiting';
@@ -182,7 +186,7 @@ export class Reflector<T extends KubeObject> {
       }
       for (const [key, old] of before) if (!seen.has(key)) this.#o.onEvent('deleted', old, old);
       this.#resolveSynced();
-      this.#backoffMs = 0;
+      this.#failures = 0;
       void this.#watch();
     } catch (e) {
       if (generation !== this.#generation || this.#stopped) return;
@@ -221,7 +225,7 @@ export class Reflector<T extends KubeObject> {
         const rv = object.metadata?.resourceVersion;
         if (rv) this.#resourceVersion = rv;
         if (type === 'BOOKMARK') return;
-        this.#backoffMs = 0;
+        this.#failures = 0;
         const key = keyOf(object);
         const previous = this.#items.get(key);
         if (type === 'DELETED') {
@@ -254,12 +258,7 @@ export class Reflector<T extends KubeObject> {
   }
 
   #retry(why: string, relist: boolean, delayMs?: number): void {
-    const max = this.#o.maxBackoffMs ?? 30_000;
-    let delay = delayMs;
-    if (delay === undefined) {
-      this.#backoffMs = Math.min(max, this.#backoffMs ? this.#backoffMs * 2 : (this.#o.initialBackoffMs ?? 200));
-      delay = this.#backoffMs;
-    }
+    const delay = delayMs ?? backoffDelay(this.#failures++, this.#o.backoff ?? watchBackoff);
     if (why) this.#o.log?.(`${this.#o.what}: ${why}; retrying in ${delay} ms`);
     clearTimeout(this.#timer);
     const generation = ++this.#generation;

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RevisionWorkload } from '../backend.ts';
 import { describeBackendContract } from '../contract.ts';
-import { LocalBackend } from './local-backend.ts';
+import { LocalBackend, replicaCrashBackoff } from './local-backend.ts';
 import { freePort } from './replica.ts';
 
 const app = fileURLToPath(new URL('../../../../test/apps/app.mjs', import.meta.url));
@@ -116,7 +116,7 @@ describe('local backend', () => {
   });
 
   it('restarts a crashing command with backoff and reports its exit code and last output', async () => {
-    backend = new LocalBackend({ initialBackoffMs: 50, failureThreshold: 2 });
+    backend = new LocalBackend({ crashBackoff: { ...replicaCrashBackoff, initialMs: 50 }, failureThreshold: 2 });
     const crash = [process.execPath, '-e', 'console.error("boom: database unreachable"); process.exit(3)'];
     await backend.ensure(workload('crash-00001', crash), 1);
     await until(() => backend.observe('default', 'crash-00001').failure !== undefined);

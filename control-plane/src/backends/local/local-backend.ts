@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  type Backoff,
+  backoffDelay,
   type ColdStartTimes,
   type FieldError,
   progressDeadlineSeconds,
@@ -25,9 +27,8 @@ export interface LocalBackendOptions {
   queueProxyCommand?: string[];
   /** How long a scaled-down replica's queue-proxy waits for quiet before it exits. */
   drainQuietPeriod?: string;
-  /** Backoff after a second crash in a row (the first is replaced at once): doubled up to `maxBackoffMs`. */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Restarts of a revision crashing before any replica is ready (`replicaCrashBackoff` by default). */
+  crashBackoff?: Backoff;
   /** Crashes in a row (without becoming ready) after which the revision reports the failure. */
   failureThreshold?: number;
   /** Lines of output kept per revision. */
@@ -67,6 +68,12 @@ interface RevisionState {
   stalled: boolean;
 }
 
+/**
+ * A crashed replica is replaced at once (as a ReplicaSet replaces a deleted pod); a revision
+ * crashing again before any replica is ready waits 200 ms, doubling to 10 s.
+ */
+export const replicaCrashBackoff: Backoff = { immediate: 1, initialMs: 200, maxMs: 10_000, jitter: 0 };
+
 /** The queue-proxy this repository ships, as a command line. */
 export function defaultQueueProxyCommand(): string[] {
   const bundle = fileURLToPath(new URL('../../../../queue-proxy/dist/main.js', import.meta.url));
@@ -92,8 +99,7 @@ export class LocalBackend implements WorkloadBackend {
     this.#o = {
       queueProxyCommand: o.queueProxyCommand ?? defaultQueueProxyCommand(),
       drainQuietPeriod: o.drainQuietPeriod ?? '1s',
-      initialBackoffMs: o.initialBackoffMs ?? 200,
-      maxBackoffMs: o.maxBackoffMs ?? 10_000,
+      crashBackoff: o.crashBackoff ?? replicaCrashBackoff,
       failureThreshold: o.failureThreshold ?? 3,
       logLines: o.logLines ?? 1000,
       resyncMs: o.resyncMs ?? 1000,
@@ -316,8 +322,7 @@ export class LocalBackend implements WorkloadBackend {
     // A replica lost after serving (or the first to fail) is replaced at once, as a ReplicaSet
     // replaces a deleted pod; only a revision crashing again before any replica is ready backs off
     // (`crashes` counts since the last ready replica).
-    const delay =
-      rev.crashes <= 1 ? 0 : Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (rev.crashes - 2));
+    const delay = backoffDelay(rev.crashes - 1, this.#o.crashBackoff);
     clearTimeout(rev.restart);
     rev.restart = setTimeout(() => {
       rev.restart = undefined;
