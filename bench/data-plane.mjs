@@ -18,7 +18,7 @@
 // Targets are interleaved (each round starts at another one) so machine noise hits all alike;
 // figures are medians over rounds, ratios the median of per-round ratios against nginx.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,19 +74,23 @@ function workspaces(tree) {
     },
   };
 }
+/** Bundles `entry` of `tree` as that tree ships it: CommonJS when its package says so (scripts/bundle.mjs). */
 async function bundle(tree, entry, outfile) {
+  const manifest = JSON.parse(readFileSync(join(tree, entry.split('/')[0], 'package.json'), 'utf8'));
+  const cjs = manifest.bundle?.format === 'cjs';
   await build({
     entryPoints: [join(tree, entry)],
-    outfile,
+    outfile: cjs ? outfile.replace(/\.mjs$/, '.cjs') : outfile,
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format: 'esm',
-    banner,
+    format: cjs ? 'cjs' : 'esm',
+    ...(cjs ? {} : { banner }),
     nodePaths: [join(root, 'node_modules')],
     plugins: [workspaces(tree)],
     logLevel: 'warning',
   });
+  return cjs ? outfile.replace(/\.mjs$/, '.cjs') : outfile;
 }
 /** The tree of `ref`, extracted from git into the work folder. */
 function treeOf(label, ref) {
@@ -102,7 +106,7 @@ const builds = {};
 for (const [label, tree] of trees) {
   builds[label] = { router: join(work, `router-${label}.mjs`), qp: join(work, `qp-${label}.mjs`) };
   await bundle(tree, 'edge-router/src/entry/node.ts', builds[label].router);
-  await bundle(tree, 'queue-proxy/src/main.ts', builds[label].qp);
+  builds[label].qp = await bundle(tree, 'queue-proxy/src/main.ts', builds[label].qp);
 }
 
 // --- processes --------------------------------------------------------------------------------------
@@ -113,12 +117,16 @@ const nginxProcesses = [await startNginx(nginxPort, appPort, 1)];
 const nginx2Port = await freePort();
 nginxProcesses.push(await startNginx(nginx2Port, nginxPort, 1));
 
-/** The V8 options the queue-proxy is deployed with (`queueProxyNodeOptions`, shared/src/config/queue-proxy.ts). */
-const deployedNodeOptions = /queueProxyNodeOptions = '([^']*)'/.exec(
-  readFileSync(join(root, 'shared/src/config/queue-proxy.ts'), 'utf8'),
-)?.[1];
+/** The V8 options a tree's queue-proxy is deployed with (`queueProxyNodeOptions`, shared/src/config/queue-proxy.ts). */
+function nodeOptionsOf(tree) {
+  const file = join(tree, 'shared/src/config/queue-proxy.ts');
+  return existsSync(file) ? /queueProxyNodeOptions = '([^']*)'/.exec(readFileSync(file, 'utf8'))?.[1] : undefined;
+}
+const deployedNodeOptions = nodeOptionsOf(root);
 if (deployedNodeOptions === undefined)
   throw new Error('queueProxyNodeOptions not found in shared/src/config/queue-proxy.ts');
+/** The before tree's, when it had them: its queue-proxy as it was deployed, beside this tree's. */
+const beforeNodeOptions = http1 ? nodeOptionsOf(join(work, 'before')) : undefined;
 
 async function queueProxy(bundleFile, nodeOptions = '') {
   const port = await freePort();
@@ -218,12 +226,17 @@ if (http1) {
   const qpBefore = await queueProxy(builds.before.qp);
   const qpAfter = await queueProxy(builds.after.qp);
   const qpDeployed = await queueProxy(builds.after.qp, deployedNodeOptions);
+  const qpBeforeDeployed =
+    beforeNodeOptions === undefined ? undefined : await queueProxy(builds.before.qp, beforeNodeOptions);
   const targets = [
     { name: 'app direct', port: appPort },
     { name: 'nginx → app', port: nginxPort, nginx: true },
     { name: 'nginx → nginx → app', port: nginx2Port, nginx2: true },
     { name: 'queue-proxy → app, before', port: qpBefore.port },
     { name: 'queue-proxy → app, after', port: qpAfter.port },
+    ...(qpBeforeDeployed === undefined
+      ? []
+      : [{ name: `queue-proxy → app, before, as deployed (${beforeNodeOptions})`, port: qpBeforeDeployed.port }]),
     { name: `queue-proxy → app, after, as deployed (${deployedNodeOptions})`, port: qpDeployed.port },
     { name: 'router → app, before', port: await router(builds.before.router, appPort) },
     { name: 'router → app, after', port: await router(builds.after.router, appPort) },
@@ -321,10 +334,12 @@ setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1), split[0].toFix
     before: peakRss(await queueProxy(builds.before.qp)),
     after: peakRss(await queueProxy(builds.after.qp)),
     deployed: peakRss(await queueProxy(builds.after.qp, deployedNodeOptions)),
+    beforeDeployed:
+      beforeNodeOptions === undefined ? undefined : peakRss(await queueProxy(builds.before.qp, beforeNodeOptions)),
   };
   const showRss = (r) => `${r.peak.toFixed(1)} MiB (${r.anon.toFixed(1)} + ${r.file.toFixed(1)})`;
   console.log(
-    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes; anonymous + file-backed): before ${showRss(rss.before)}, after ${showRss(rss.after)}, after as deployed (${deployedNodeOptions}) ${showRss(rss.deployed)} (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
+    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes; anonymous + file-backed): before ${showRss(rss.before)}, after ${showRss(rss.after)}, after as deployed (${deployedNodeOptions}) ${showRss(rss.deployed)}${rss.beforeDeployed === undefined ? '' : `, before as deployed (${beforeNodeOptions}) ${showRss(rss.beforeDeployed)}`} (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
   );
 }
 

@@ -16,6 +16,7 @@ COPY shared shared
 COPY http http
 COPY queue-proxy queue-proxy
 COPY scripts/bundle.mjs scripts/bundle.mjs
+# CommonJS (queue-proxy/package.json's "bundle"), with a package.json saying so beside it in /out.
 RUN cd queue-proxy && node ../scripts/bundle.mjs src/main.ts /out/queue-proxy.js
 
 FROM node:20-slim

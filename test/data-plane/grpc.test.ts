@@ -16,6 +16,8 @@ describe('gRPC through the router and the queue-proxy', () => {
   let qp: QueueProxyProc;
   let qpOne: QueueProxyProc;
   let client: TestGrpcClient;
+  /** A replica that is gone (replaced): its address refuses connections. */
+  let goneUrl: string;
 
   async function app(): Promise<number> {
     const port = await freePort();
@@ -26,7 +28,7 @@ describe('gRPC through the router and the queue-proxy', () => {
   /** The snapshot: every revision on h2c; `cold` has the replicas in `coldEndpoints` (none at first). */
   function publish(coldEndpoints: string[]): void {
     cp.publish({
-      routes: ['grpc', 'one', 'short', 'cold'].map((name) =>
+      routes: ['grpc', 'one', 'short', 'cold', 'replaced'].map((name) =>
         route(name, [{ revisionName: `${name}-00001`, percent: 100 }]),
       ),
       revisions: [
@@ -34,6 +36,8 @@ describe('gRPC through the router and the queue-proxy', () => {
         revision('one-00001', [qpOne.url], { protocol: 'h2c', containerConcurrency: 1 }),
         revision('short-00001', [qp.url], { protocol: 'h2c', timeoutSeconds: 1 }),
         revision('cold-00001', coldEndpoints, { protocol: 'h2c' }),
+        // containerConcurrency 1 makes the router try the endpoints in order: the gone one first.
+        revision('replaced-00001', [goneUrl, qp.url], { protocol: 'h2c', containerConcurrency: 1 }),
       ],
     });
   }
@@ -41,6 +45,7 @@ describe('gRPC through the router and the queue-proxy', () => {
   beforeAll(async () => {
     qp = await startQueueProxy(await app(), { SERVING_REVISION: 'grpc-00001' });
     qpOne = await startQueueProxy(await app(), { SERVING_REVISION: 'one-00001', CONTAINER_CONCURRENCY: '1' });
+    goneUrl = `http://127.0.0.1:${await freePort()}`;
     await cp.start();
     publish([]);
     router = await startRouter('node', { SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: cp.token });
@@ -118,6 +123,18 @@ describe('gRPC through the router and the queue-proxy', () => {
     const counters = await one.unary<{ overlaps: number; maxConcurrent: number }>('Counters', {});
     one.close();
     expect(counters.value).toEqual({ overlaps: 0, maxConcurrent: 1 });
+  });
+
+  it('sends a call to another replica when the one picked is gone (connection refused), as over HTTP/1.1', async () => {
+    const replaced = new TestGrpcClient(router.port, 'replaced.default.example.com');
+    const unary = [];
+    for (let i = 0; i < 5; i++) unary.push(await replaced.unary<{ message: string }>('Unary', { name: `r${i}` }));
+    const sum = await replaced.clientStream<{ sum: number }>('Sum', [{ n: 20 }, { n: 22 }]);
+    replaced.close();
+    expect(unary.map((r) => [r.status.code, r.value])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [grpc.status.OK, { message: `hello r${i}` }]),
+    );
+    expect([sum.status.code, sum.value]).toEqual([grpc.status.OK, { sum: 42 }]);
   });
 
   it('holds a call for a revision at zero until a replica is ready', async () => {

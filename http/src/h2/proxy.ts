@@ -1,25 +1,30 @@
-import { ClientRequest, request as httpRequest, IncomingMessage } from 'node:http';
-import {
-  type ClientHttp2Stream,
-  constants,
-  createServer,
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type ServerHttp2Stream,
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type {
+  ClientHttp2Stream,
+  Http2Server,
+  Http2Session,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { clientAddress, isHopByHop } from '@skiff/shared';
+import { h2Codes, http, http2 } from '../builtins.ts';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
 import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
 import type { EndpointPool } from '../proxy/pool.ts';
+import { mayRetryElsewhere } from './retry.ts';
 import { h2RequestHeaders } from './translate.ts';
 import { upgradeToH2c } from './upgrade.ts';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM: endStream } = constants;
+const {
+  cancel: NGHTTP2_CANCEL,
+  internalError: NGHTTP2_INTERNAL_ERROR,
+  noError: NGHTTP2_NO_ERROR,
+  flagEndStream: endStream,
+} = h2Codes;
 
 /** One HTTP/2 stream on its way through a hop (the HTTP/2 twin of `Exchange`). */
 export class StreamExchange<T> implements Pending<T>, Timed {
@@ -39,6 +44,8 @@ export class StreamExchange<T> implements Pending<T>, Timed {
   /** The request upstream: a stream of an h2c connection, or an HTTP/1.1 request (`node:http`). */
   upstream: ClientHttp2Stream | ClientRequest | undefined;
   retriedRefused = false;
+  /** Bytes of the request body went upstream (a retry elsewhere could not send them again). */
+  bodyPassed = false;
   /** Trailers to send when the response body ends (the upstream's, or this hop's DEADLINE_EXCEEDED). */
   trailers: OutgoingHttpHeaders | undefined;
 
@@ -77,23 +84,28 @@ export class StreamExchange<T> implements Pending<T>, Timed {
  */
 export class Http2Proxy<T> {
   readonly hop: Hop<T>;
-  readonly server: Http2Server;
   readonly #addresses = new WeakMap<Http2Session, string>();
   readonly #sessions = new Set<Http2Session>();
   #nextAddress = 'unknown';
+  #server: Http2Server | undefined;
 
   constructor(hop: Hop<T>) {
     this.hop = hop;
-    this.server = createServer();
-    this.server.on('session', (session: Http2Session) => {
+  }
+
+  /** `node:http2`'s server for the connections taken, made (and the module loaded) for the first one. */
+  get server(): Http2Server {
+    if (this.#server !== undefined) return this.#server;
+    const server = http2().createServer();
+    server.on('session', (session: Http2Session) => {
       this.#addresses.set(session, this.#nextAddress);
       this.#sessions.add(session);
       session.on('close', () => this.#sessions.delete(session));
       session.on('error', noop);
     });
-    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
-      this.#onStream(stream, headers),
-    );
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.#onStream(stream, headers));
+    this.#server = server;
+    return server;
   }
 
   get deadlines(): Deadlines {
@@ -195,7 +207,13 @@ export class Http2Proxy<T> {
       ex.trailers = responseHeaders(trailers);
     });
     up.on('close', () => this.#upstreamClosed(ex, up));
-    forward(ex, ex.stream, up, false);
+    // The body is read once the stream is open (at once on a connected session): a connection
+    // refused leaves the request whole, for another replica (`mayRetryElsewhere`).
+    if (!up.pending) forward(ex, ex.stream, up, false);
+    else
+      up.once('ready', () => {
+        if (ex.upstream === up) forward(ex, ex.stream, up, false);
+      });
   }
 
   /**
@@ -209,7 +227,7 @@ export class Http2Proxy<T> {
     const headers: Record<string, OutgoingHttpHeaders[string]> = { host: String(out[':authority']) };
     // `te` is HTTP/1.1's hop-by-hop field (it would need `Connection: te`): HTTP/2's `te: trailers` stays here.
     for (const name of Object.keys(out)) if (name.charCodeAt(0) !== 58 && name !== 'te') headers[name] = out[name];
-    const up = httpRequest({
+    const up = http().request({
       host: pool.host,
       port: pool.port,
       method: ex.head.method,
@@ -288,7 +306,7 @@ export class Http2Proxy<T> {
     // A trailers-only answer (gRPC's way of failing at once) ends with its headers.
     if (flags & endStream) {
       ex.stream.respond(out, { endStream: true });
-      if (up instanceof IncomingMessage) up.resume();
+      if (!isH2Stream(up)) up.resume();
       return;
     }
     ex.stream.respond(out, { waitForTrailers: true });
@@ -302,8 +320,9 @@ export class Http2Proxy<T> {
     if (ex.ended) return;
     if (!ex.responseStarted) {
       const slot = ex.slot;
-      // Refused before any stream got through: once, another endpoint with a free slot.
-      if (slot !== undefined && up.rstCode === constants.NGHTTP2_REFUSED_STREAM && !ex.retriedRefused) {
+      // Never opened (connection refused) or refused, body whole: once, another endpoint with a free slot.
+      const retry = { opened: !up.pending, rstCode: up.rstCode, bodyPassed: ex.bodyPassed, retried: ex.retriedRefused };
+      if (slot !== undefined && mayRetryElsewhere(retry)) {
         ex.retriedRefused = true;
         ex.slot = ex.route.retryElsewhere(slot);
         if (ex.slot !== undefined) {
@@ -374,6 +393,7 @@ function forward<T>(ex: StreamExchange<T>, from: Readable, to: Writable, respons
   from.on('data', (chunk: Buffer) => {
     if (ex.upstream !== up) return;
     if (response) ex.lastWriteAt = Date.now();
+    else ex.bodyPassed = true;
     if (!to.write(chunk)) {
       from.pause();
       to.once('drain', resume);
@@ -406,9 +426,14 @@ function connectionTokens(value: string | undefined): string[] {
     .filter((t) => t !== '');
 }
 
+/** Whether `up` is an HTTP/2 stream (not an HTTP/1.1 request or response of `node:http`). */
+function isH2Stream(up: Readable | Writable): up is ClientHttp2Stream {
+  return 'rstCode' in up;
+}
+
 /** Stops a request upstream, whichever protocol carries it. */
 function cancel(up: ClientHttp2Stream | ClientRequest): void {
-  if (up instanceof ClientRequest) up.destroy();
+  if (!isH2Stream(up)) up.destroy();
   else if (!up.closed) up.close(NGHTTP2_CANCEL);
 }
 

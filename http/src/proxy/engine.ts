@@ -1,6 +1,8 @@
-import { type ClientHttp2Stream, constants as h2, type IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { clientAddress, isIdempotent } from '@skiff/shared';
+import { h2Codes } from '../builtins.ts';
+import { mayRetryElsewhere } from '../h2/retry.ts';
 import { chunk as h2Chunk, h2RequestHeaders, http1ResponseHead, lastChunk } from '../h2/translate.ts';
 import { h2cUpgradeSettings, isH2cUpgrade } from '../h2/upgrade.ts';
 import { ChunkedScanner } from '../http1/chunked.ts';
@@ -478,7 +480,7 @@ export class ProxyConnection<T> implements Timed {
     ex.h2 = undefined;
     if (ex.respLeft === undefined) this.#client.write(lastChunk(ex.h2Trailers), 'latin1');
     // Answered before the client finished sending: the rest of its body cannot be read past.
-    if (!ex.requestDone && !up.closed) up.close(h2.NGHTTP2_CANCEL);
+    if (!ex.requestDone && !up.closed) up.close(h2Codes.cancel);
     const close = !keepsAlive(ex.head) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded;
     this.#end(ex);
     if (close) {
@@ -501,8 +503,14 @@ export class ProxyConnection<T> implements Timed {
       return;
     }
     const slot = ex.slot;
-    // Refused before the upstream processed it (RFC 9113 §8.7): once, another endpoint, when no body was sent.
-    if (slot !== undefined && up.rstCode === h2.NGHTTP2_REFUSED_STREAM && bodyless(ex.head) && !ex.retriedRefused) {
+    // Never opened (connection refused) or refused (RFC 9113 §8.7): once, another endpoint, when no body was sent.
+    const retry = {
+      opened: !up.pending,
+      rstCode: up.rstCode,
+      bodyPassed: !bodyless(ex.head),
+      retried: ex.retriedRefused,
+    };
+    if (slot !== undefined && mayRetryElsewhere(retry)) {
       ex.retriedRefused = true;
       ex.slot = ex.route.retryElsewhere(slot);
       if (ex.slot !== undefined) {
@@ -810,7 +818,7 @@ export class ProxyConnection<T> implements Timed {
     const stream = ex.h2;
     if (stream !== undefined) {
       ex.h2 = undefined;
-      if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
+      if (!stream.closed) stream.close(h2Codes.cancel);
     }
   }
 

@@ -1,6 +1,7 @@
-import { Agent } from 'node:http';
-import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
+import type { Agent } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
+import { http, http2 } from '../builtins.ts';
 
 /** What an upstream connection reports to the request using it. */
 export interface UpstreamUser {
@@ -114,7 +115,7 @@ export class EndpointPool {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
     // Nagle off, as on every HTTP/1.1 connection here: `node:http2` leaves it on, and a small frame
     // then waits for the peer's delayed ACK (tens of ms per gRPC call under load).
-    const session = connectHttp2(`http://${host}:${this.port}`, {
+    const session = http2().connect(`http://${host}:${this.port}`, {
       createConnection: () => connect({ host: this.host, port: this.port, noDelay: true }),
     });
     session.on('error', noop);
@@ -132,7 +133,7 @@ export class EndpointPool {
    * HTTP/1.1 (`node:http` frames them: see `Http2Proxy`), idle ones closed as the pool's own.
    */
   agent(): Agent {
-    this.#agent ??= new Agent({ keepAlive: true, timeout: idleTimeoutMs });
+    this.#agent ??= new (http().Agent)({ keepAlive: true, timeout: idleTimeoutMs });
     return this.#agent;
   }
 

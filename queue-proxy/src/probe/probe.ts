@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { Probe } from '@skiff/shared';
+
+// `node:http` and `node:child_process` are loaded by the first httpGet or exec probe: the default
+// probe (tcpSocket) needs neither, and each module loaded is resident memory of every replica.
 
 /** One attempt at a readiness probe: true when the app answered as ready within `timeoutMs`. */
 export type ProbeAttempt = (timeoutMs: number) => Promise<boolean>;
@@ -55,11 +56,13 @@ function httpProbe(
       req.destroy();
       resolve(ok);
     };
-    const req = request({ host, port, path, method: 'GET', headers, agent: false }, (res) => {
-      const status = res.statusCode ?? 0;
-      res.resume();
-      done(status >= 200 && status < 400);
-    });
+    const req = process
+      .getBuiltinModule('node:http')
+      .request({ host, port, path, method: 'GET', headers, agent: false }, (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        done(status >= 200 && status < 400);
+      });
     const timer = setTimeout(() => done(false), timeoutMs);
     req.once('error', () => done(false));
     req.end();
@@ -69,7 +72,9 @@ function httpProbe(
 function execProbe(command: string[], timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const [file = '', ...args] = command;
-    const child = spawn(file, args, { stdio: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = process
+      .getBuiltinModule('node:child_process')
+      .spawn(file, args, { stdio: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL' });
     child.once('error', () => resolve(false));
     child.once('exit', (code) => resolve(code === 0));
   });

@@ -1,5 +1,4 @@
-import { type ClientRequest, Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { ClientRequest, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { type Stat, statsPushPath } from '@skiff/shared';
 
 export interface StatsPushTarget {
@@ -34,11 +33,16 @@ export class StatsPusher {
     this.#url = new URL(statsPushPath, target.url);
     this.#token = target.token;
     this.#log = log;
-    const https = this.#url.protocol === 'https:';
-    this.#agent = https
-      ? new HttpsAgent({ keepAlive: true, maxSockets: 1, ...(target.ca ? { ca: target.ca } : {}) })
-      : new HttpAgent({ keepAlive: true, maxSockets: 1 });
-    this.#request = https ? httpsRequest : httpRequest;
+    // `node:https` (and with it `node:tls`) is loaded only for an HTTPS control plane.
+    if (this.#url.protocol === 'https:') {
+      const https = process.getBuiltinModule('node:https');
+      this.#agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...(target.ca ? { ca: target.ca } : {}) });
+      this.#request = https.request;
+    } else {
+      const http = process.getBuiltinModule('node:http');
+      this.#agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      this.#request = http.request;
+    }
   }
 
   push(stat: Stat): void {
