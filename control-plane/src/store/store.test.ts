@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, fsync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -84,6 +84,74 @@ describe('group commit', () => {
     expect(store.commits.groups - before).toBe(1);
     expect(store.getService('default', 's00')?.spec.template.spec.containers[0]?.image).toBe('x');
     store.close();
+  });
+
+  const until = async (cond: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('acknowledges a group only after the fsync of its WAL, made off the event loop while the next group commits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-store-'));
+    dirs.push(dir);
+    const file = join(dir, 'skiff.db');
+    // The real fsync, each held until the test lets it run.
+    const held: (() => void)[] = [];
+    const store = new Store(file, {
+      fsync: (fd, cb) => {
+        held.push(() => fsync(fd, cb));
+      },
+    });
+    let heard = 0;
+    store.onEvents(() => heard++);
+    const acked: string[] = [];
+    store.createService('default', 'a', 'ua', write('x'), 'user');
+    void store.durable().then(() => acked.push('a'));
+    await until(() => held.length === 1);
+    // Committed (another connection reads it; a SIGKILL keeps it), not yet acknowledged nor told.
+    expect(onDisk(file)).toEqual(['a']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(acked).toEqual([]);
+    expect(heard).toBe(0);
+    // The loop goes on: the next group commits while that fsync waits; one fsync at a time.
+    store.createService('default', 'b', 'ub', write('x'), 'user');
+    void store.durable().then(() => acked.push('b'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(onDisk(file)).toEqual(['a', 'b']);
+    expect(held).toHaveLength(1);
+    held.shift()?.();
+    await until(() => acked.length === 1);
+    expect(acked).toEqual(['a']);
+    expect(heard).toBe(1);
+    // The next fsync covers the group committed meanwhile.
+    await until(() => held.length === 1);
+    expect(acked).toEqual(['a']);
+    held.shift()?.();
+    await until(() => acked.length === 2);
+    expect(acked).toEqual(['a', 'b']);
+    // At close, whatever is committed is synced before the file closes.
+    store.createService('default', 'c', 'uc', write('x'), 'user');
+    const last = store.durable();
+    store.close();
+    await last;
+    expect(onDisk(file)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('fails the writes an fsync covered when it fails, and refuses every write after it', async () => {
+    const { file } = open();
+    const store = new Store(file, {
+      fsync: (_fd, cb) => {
+        setImmediate(() => cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })));
+      },
+    });
+    store.createService('default', 'a', 'ua', write('x'), 'user');
+    await expect(store.durable()).rejects.toThrow(/could not be synced to disk \(EIO/);
+    expect(() => store.createService('default', 'b', 'ub', write('x'), 'user')).toThrow(/writes are refused/);
+    await expect(store.durable()).rejects.toThrow(/could not be synced/);
+    expect(store.getService('default', 'b')).toBeUndefined();
   });
 
   it('answers API writes only once they are on disk, sharing commits among concurrent clients', async () => {
