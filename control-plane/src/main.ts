@@ -1,4 +1,5 @@
-import { parseAcmeDirectory, parseHttpProtocol } from '@skiff/shared';
+import { parseAcmeDirectory, parseAcmeForgetAfter, parseHttpProtocol } from '@skiff/shared';
+import { loadStoreKey } from './acme/seal.ts';
 import type { WorkloadBackend } from './backends/backend.ts';
 import { MemoryBackend } from './backends/memory/memory-backend.ts';
 import type { TlsSecretSource } from './certificates/secrets.ts';
@@ -16,7 +17,8 @@ import { type AcmeOptions, startControlPlane } from './server.ts';
 //   to trust for it), SKIFF_ACME_EMAIL, SKIFF_ACME_STORE_KEY_FILE (the key sealing ACME keys in the
 //   store; on Kubernetes a mounted Secret, required there), SKIFF_ACME_ROUTER_URL (the router's plain
 //   HTTP address, checked to answer each challenge before the ACME server looks), SKIFF_ACME_SERVICE_HOSTS
-//   (true: services' own public hosts get certificates too).
+//   (true: services' own public hosts get certificates too), SKIFF_ACME_FORGET_AFTER_SECONDS (how long
+//   a certificate no DomainMapping or host wants is kept before it and its key are deleted; 3600).
 //   TLS: SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE (in a cluster, a mounted Secret), else a local CA in
 //   the data dir (ca.crt, kubeconfig); SKIFF_API_PLAIN_HTTP=true serves plain HTTP instead.
 const env = process.env;
@@ -49,8 +51,29 @@ if (env.SKIFF_ACME_DIRECTORY) {
     );
     process.exit(2);
   }
+  // The key must be there before anything starts: a pod without it (the Secret not made) says so.
+  if (env.SKIFF_ACME_STORE_KEY_FILE) {
+    try {
+      loadStoreKey(env.SKIFF_ACME_STORE_KEY_FILE, false);
+    } catch (e) {
+      console.error(
+        `skiff-control-plane: SKIFF_ACME_DIRECTORY needs the ACME store key: ${e instanceof Error ? e.message : String(e)}${
+          backendName === 'kubernetes'
+            ? ` (mounted from the Secret skiff-acme-store-key: kubectl -n ${env.SKIFF_K8S_NAMESPACE || 'skiff'} create secret generic skiff-acme-store-key --from-literal=store.key="$(openssl rand -base64 32)", see deploy/README.md)`
+            : ''
+        }`,
+      );
+      process.exit(2);
+    }
+  }
+  const forgetAfter = parseAcmeForgetAfter(env.SKIFF_ACME_FORGET_AFTER_SECONDS, 'SKIFF_ACME_FORGET_AFTER_SECONDS');
+  if (!forgetAfter.ok) {
+    console.error(`skiff-control-plane: ${forgetAfter.message}`);
+    process.exit(2);
+  }
   acme = {
     directoryUrl: directory.value,
+    forgetAfterMs: forgetAfter.ms,
     ...(env.SKIFF_ACME_CA_FILE ? { caFile: env.SKIFF_ACME_CA_FILE } : {}),
     ...(env.SKIFF_ACME_EMAIL ? { email: env.SKIFF_ACME_EMAIL } : {}),
     ...(env.SKIFF_ACME_STORE_KEY_FILE ? { storeKeyFile: env.SKIFF_ACME_STORE_KEY_FILE } : {}),

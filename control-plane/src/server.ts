@@ -79,6 +79,8 @@ export interface AcmeOptions {
   /** The router's plain HTTP address, to check it answers a challenge before the server looks. */
   routerUrl?: string;
   renewBeforeMs?: number;
+  /** How long a certificate nothing wants is kept before it is deleted (`acmeDefaults.forgetUnwantedMs`). */
+  forgetAfterMs?: number;
   /** Also order certificates for services' own public hosts (`<name>.<namespace>.<domain>`, tags). */
   serviceHosts?: boolean;
 }
@@ -321,6 +323,7 @@ function startAcme(
       ? { challengeServed: (d: string, t: string, k: string) => waitUntilRouterServes(routerUrl, d, t, k) }
       : {}),
     ...(o.renewBeforeMs !== undefined ? { renewBeforeMs: o.renewBeforeMs } : {}),
+    ...(o.forgetAfterMs !== undefined ? { forgetAfterMs: o.forgetAfterMs } : {}),
     log,
   });
 }

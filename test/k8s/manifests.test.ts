@@ -33,6 +33,7 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
       'role.rbac.authorization.k8s.io/skiff-control-plane',
       'rolebinding.rbac.authorization.k8s.io/skiff-control-plane',
       'configmap/config-network',
+      'configmap/config-acme',
       'persistentvolumeclaim/skiff-data',
       'deployment.apps/skiff-control-plane',
       'service/skiff-control-plane',
@@ -41,7 +42,34 @@ describeK8s('deploy/kubernetes manifests (real API server)', () => {
     ]) {
       expect(applied).toContain(`${object} serverside-applied (server dry run)`);
     }
-    expect(applied).toHaveLength(10);
+    expect(applied).toHaveLength(11);
+  });
+
+  it('mount the ACME store key from the Secret skiff-acme-store-key where the control plane reads it', async () => {
+    const { stdout } = await kubectl(cluster, [
+      'apply',
+      '--server-side',
+      '--dry-run=server',
+      '-f',
+      join(manifests, 'control-plane.yaml'),
+      '-o',
+      'json',
+    ]);
+    const items = (JSON.parse(stdout) as { items: any[] }).items;
+    const deployment = items.find((o) => o.kind === 'Deployment');
+    const pod = deployment.spec.template.spec;
+    const container = pod.containers[0];
+    const keyFile = container.env.find((e: { name: string }) => e.name === 'SKIFF_ACME_STORE_KEY_FILE').value;
+    const volume = pod.volumes.find(
+      (v: { secret?: { secretName: string } }) => v.secret?.secretName === 'skiff-acme-store-key',
+    );
+    // Optional: the pod starts while ACME is off; with it on, the control plane names the Secret.
+    expect(volume.secret).toMatchObject({ optional: true, defaultMode: 0o400 });
+    const mount = container.volumeMounts.find((m: { name: string }) => m.name === volume.name);
+    expect(keyFile).toBe(`${mount.mountPath}/store.key`);
+    expect(mount.readOnly).toBe(true);
+    const directory = container.env.find((e: { name: string }) => e.name === 'SKIFF_ACME_DIRECTORY');
+    expect(directory.valueFrom.configMapKeyRef).toMatchObject({ name: 'config-acme', key: 'directory' });
   });
 
   it("grant the control plane's service account what the backend needs, in its namespace only", async () => {

@@ -27,6 +27,8 @@ export interface AcmeCertificatesOptions {
   /** Resolves once the router answers the challenge (so the server never asks before it does). */
   challengeServed?(domain: string, token: string, keyAuthorization: string): Promise<void>;
   renewBeforeMs?: number;
+  /** How long a certificate no domain wants is kept before it is deleted (`acmeDefaults.forgetUnwantedMs`). */
+  forgetAfterMs?: number;
   backoff?: Backoff;
   now?: () => number;
   random?: () => number;
@@ -73,6 +75,8 @@ export class AcmeCertificates {
   #held = new Map<string, Held>();
   #challenges = new Map<string, string>();
   #wanted = new Set<string>();
+  /** Domains with a certificate or an order's state that no domain wants now, and since when. */
+  #unwanted = new Map<string, number>();
   #running = false;
   #again = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -110,6 +114,8 @@ export class AcmeCertificates {
       this.#held.set(row.domain, held);
       this.#states.set(row.domain, acmeIssued(validity(held.cert)));
     }
+    // Unwanted until the reconciler says otherwise (it does within the start's first rebuild).
+    for (const domain of this.#states.keys()) this.#unwanted.set(domain, this.#now());
   }
 
   /** The domains that want a certificate now (DomainMappings that hold their domain; service hosts if asked). */
@@ -118,6 +124,11 @@ export class AcmeCertificates {
     const same = next.size === this.#wanted.size && [...next].every((d) => this.#wanted.has(d));
     if (same) return;
     this.#wanted = next;
+    const now = this.#now();
+    for (const domain of this.#states.keys()) {
+      if (next.has(domain)) this.#unwanted.delete(domain);
+      else if (!this.#unwanted.has(domain)) this.#unwanted.set(domain, now);
+    }
     this.#kick();
   }
 
@@ -172,6 +183,7 @@ export class AcmeCertificates {
         if (!after.order) next = Math.min(next, after.at);
         else next = this.#now();
       }
+      next = Math.min(next, this.#forget());
     } finally {
       this.#running = false;
       if (this.#again) {
@@ -184,6 +196,37 @@ export class AcmeCertificates {
         this.#timer.unref();
       }
     }
+  }
+
+  /**
+   * Deletes what is kept for domains no DomainMapping or service host has wanted for
+   * `forgetAfterMs` (the certificate, its sealed key, the order state); returns when to look again.
+   * The wait spares a mapping deleted and made again, or a restart, an order (and a rate limit).
+   */
+  #forget(): number {
+    const after = this.#o.forgetAfterMs ?? acmeDefaults.forgetUnwantedMs;
+    const now = this.#now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [domain, since] of this.#unwanted) {
+      if (this.#wanted.has(domain)) {
+        this.#unwanted.delete(domain);
+        continue;
+      }
+      if (now - since < after) {
+        next = Math.min(next, since + after);
+        continue;
+      }
+      this.#unwanted.delete(domain);
+      this.#states.delete(domain);
+      const held = this.#held.delete(domain);
+      const stored = this.#o.store.deleteAcmeCertificate(domain);
+      if (held || stored) {
+        this.#o.log(
+          `acme: deleted the certificate for ${domain} (no DomainMapping or service host wanted it for ${Math.round(after / 1000)} s)`,
+        );
+      }
+    }
+    return next;
   }
 
   async #order(domain: string, state: AcmeDomainState): Promise<void> {
@@ -229,6 +272,8 @@ export class AcmeCertificates {
         `acme: ordering a certificate for ${domain} failed (${failed.failures} in a row; next attempt at ${new Date(failed.retryAt ?? 0).toISOString()}): ${failed.lastError?.message}`,
       );
     }
+    // No longer wanted while it was ordered: kept for the grace period, as any other.
+    if (!this.#wanted.has(domain) && !this.#unwanted.has(domain)) this.#unwanted.set(domain, this.#now());
     o.changed();
   }
 }

@@ -75,10 +75,30 @@ function remember(resp: { headers?: Record<string, unknown>; data?: unknown } | 
   };
 }
 
+/**
+ * Keeps why a connection to the ACME server failed (refused, TLS, DNS) for the order that opened
+ * it: acme-client's retry interceptor, with no retries left, turns such an error into a TypeError
+ * about `config` (it validates a response that is not there), so the user would read that instead.
+ */
+class RecordingAgent extends Agent {
+  override createConnection(...args: Parameters<Agent['createConnection']>): ReturnType<Agent['createConnection']> {
+    const record = seen.getStore();
+    const socket = super.createConnection(...args);
+    if (record && socket) {
+      const failed = (e: Error) => {
+        record.problem ??= { detail: `cannot reach the ACME server: ${e.message}` };
+      };
+      socket.once('error', failed);
+      socket.once('secureConnect', () => socket.off('error', failed));
+    }
+    return socket;
+  }
+}
+
 let configured = false;
 function configure(server: AcmeServer): void {
   // One control plane talks to one ACME server: acme-client's axios instance is module-wide.
-  acme.axios.defaults.httpsAgent = new Agent({
+  acme.axios.defaults.httpsAgent = new RecordingAgent({
     ca: server.ca ? [...rootCertificates, server.ca] : [...rootCertificates],
     keepAlive: true,
   });

@@ -108,7 +108,7 @@ export function routeObject(row: ServiceRow): Route {
     },
     status: {
       observedGeneration: row.generation,
-      conditions: pickConditions(s, { RoutesReady: 'Ready' }),
+      conditions: pickConditions(s, { RoutesReady: 'Ready', CertificateProvisioned: 'CertificateProvisioned' }),
       ...(s.url ? { url: s.url as string } : {}),
       ...(s.address ? { address: s.address as { url: string } } : {}),
       ...(s.traffic ? { traffic: s.traffic as Route['spec']['traffic'] } : {}),

@@ -2,6 +2,7 @@
 // supervisor.ts) with an IPC channel: the local backend asks the supervisor to run replicas and,
 // after a restart, adopts the ones still running. Configured by the supervisor's environment.
 import { join, resolve } from 'node:path';
+import { parseAcmeForgetAfter } from '@skiff/shared';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import { LocalBackend } from '../backends/local/local-backend.ts';
 import { type Channel, SupervisedLauncher } from '../backends/local/supervised.ts';
@@ -19,6 +20,11 @@ const channel = process as unknown as Channel;
 const flags = parseUpArgs(JSON.parse(env.SKIFF_UP_ARGS ?? '[]') as string[]);
 const autoscaler = upAutoscalerConfig(env, flags);
 const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
+const forgetAfter = parseAcmeForgetAfter(env.SKIFF_ACME_FORGET_AFTER_SECONDS, 'SKIFF_ACME_FORGET_AFTER_SECONDS');
+if (!forgetAfter.ok) {
+  process.stderr.write(`control-plane: ${forgetAfter.message}\n`);
+  process.exit(2);
+}
 
 let backend: WorkloadBackend;
 let secrets: TlsSecretSource | undefined;
@@ -80,6 +86,7 @@ const cp = await startControlPlane({
         acme: {
           ...flags.acme,
           routerUrl: `http://127.0.0.1:${env.SKIFF_ROUTER_PORT ?? 8080}`,
+          forgetAfterMs: forgetAfter.ms,
           ...(env.SKIFF_ACME_STORE_KEY_FILE ? { storeKeyFile: env.SKIFF_ACME_STORE_KEY_FILE } : {}),
         },
       }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { defaultService, type RevisionSpec } from '@skiff/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, harness, service, svcPath } from '../testing/harness.ts';
@@ -399,5 +400,87 @@ describe('reconciler with the memory backend', () => {
     const r = await h.api('PUT', svcPath('hello'), s);
     expect(r.status).toBe(422);
     expect(((await r.json()) as any).details.causes[0].field).toBe('spec.template.metadata.name');
+  });
+});
+
+describe("a Route's CertificateProvisioned with ACME for service hosts", () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h.close();
+  });
+  /** An ACME directory on a loopback port where nothing listens: every order fails at its first step. */
+  const unreachableDirectory = async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return `https://127.0.0.1:${port}/dir`;
+  };
+  const conditionOf = async (path: string, type: string) => {
+    const o = (await (await h.api('GET', path)).json()) as any;
+    return (o.status?.conditions ?? []).find((c: any) => c.type === type);
+  };
+  const routePath = (name: string) => `/apis/serving.knative.dev/v1/namespaces/default/routes/${name}`;
+
+  it('is False with the failed order on the Route, and the Service’s RoutesReady and Ready say so (http-protocol redirected)', async () => {
+    h = await harness({}, undefined, {
+      acme: { directoryUrl: await unreachableDirectory(), serviceHosts: true },
+      httpProtocol: 'redirected',
+    });
+    expect((await h.api('POST', svcPath(), service('hello'))).status).toBe(201);
+    const deadline = Date.now() + 20_000;
+    while ((await conditionOf(routePath('hello'), 'CertificateProvisioned'))?.status !== 'False') {
+      if (Date.now() > deadline) throw new Error('no failed CertificateProvisioned on the Route');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const failed = await conditionOf(routePath('hello'), 'CertificateProvisioned');
+    expect(failed.reason).toBe('CertificateProvisionFailed');
+    expect(failed.message).toMatch(
+      /^Certificate for hello\.default\.localhost fails to be provisioned: registering the ACME account failed: cannot reach the ACME server: connect ECONNREFUSED 127\.0\.0\.1:\d+; next attempt at \d{4}-/,
+    );
+    expect(await conditionOf(routePath('hello'), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'CertificateProvisionFailed',
+    });
+    expect(await conditionOf(svcPath('hello'), 'RoutesReady')).toMatchObject({
+      status: 'False',
+      reason: 'CertificateProvisionFailed',
+      message: failed.message,
+    });
+    expect(await conditionOf(svcPath('hello'), 'Ready')).toMatchObject({ status: 'False' });
+    // Traffic is assigned all the same: the router serves the service over plain HTTP meanwhile.
+    expect(await conditionOf(svcPath('hello'), 'ConfigurationsReady')).toMatchObject({ status: 'True' });
+
+    // A Route created directly gets the condition for its own host too.
+    const route = {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Route',
+      metadata: { name: 'direct' },
+      spec: { traffic: [{ configurationName: 'hello', percent: 100 }] },
+    };
+    expect((await h.api('POST', '/apis/serving.knative.dev/v1/namespaces/default/routes', route)).status).toBe(201);
+    const until = Date.now() + 20_000;
+    while ((await conditionOf(routePath('direct'), 'CertificateProvisioned'))?.status !== 'False') {
+      if (Date.now() > until) throw new Error('no failed CertificateProvisioned on the direct Route');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await conditionOf(routePath('direct'), 'CertificateProvisioned')).message).toMatch(
+      /^Certificate for direct\.default\.localhost fails to be provisioned: /,
+    );
+  });
+
+  it('is True with HTTPDowngrade while plain HTTP serves the host (http-protocol enabled), and the Service is Ready', async () => {
+    h = await harness({}, undefined, {
+      acme: { directoryUrl: await unreachableDirectory(), serviceHosts: true },
+      httpProtocol: 'enabled',
+    });
+    expect((await h.api('POST', svcPath(), service('hello'))).status).toBe(201);
+    await h.settle();
+    const downgraded = await conditionOf(routePath('hello'), 'CertificateProvisioned');
+    expect(downgraded).toMatchObject({ status: 'True', reason: 'HTTPDowngrade' });
+    expect(downgraded.message).toMatch(
+      /^Certificate for hello\.default\.localhost is not ready, so plain HTTP serves it: /,
+    );
+    expect(await conditionOf(svcPath('hello'), 'Ready')).toMatchObject({ status: 'True' });
   });
 });

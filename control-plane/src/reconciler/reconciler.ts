@@ -12,6 +12,7 @@ import {
   mappingTarget,
   type RoutingService,
   resolveAutoscaling,
+  routeCertificateCondition,
   routingKey,
   type SnapshotCertificate,
   type SnapshotEndpoint,
@@ -26,8 +27,9 @@ import type { RoutingPublisher } from '../routing/publisher.ts';
 import { buildSnapshot, type SnapshotDomain, type SnapshotRevisionInput } from '../routing/snapshot.ts';
 import type { DomainMappingRow, RevisionRow, RouteRow, ServiceRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
+import type { Decided } from './conditions.ts';
 import { type RevisionStatus, revisionFailed, revisionReady, revisionStatus } from './revision-status.ts';
-import { routeStatus } from './route-state.ts';
+import { type RouteStatusInput, routeStatus } from './route-state.ts';
 import {
   latestReadyRevision,
   planRevision,
@@ -136,9 +138,13 @@ export class Reconciler {
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Mapped domains that want an ACME certificate (from the last rebuild), and services' hosts by service. */
+  /** Mapped domains that want an ACME certificate (from the last rebuild). */
   #acmeMapped: string[] = [];
-  #acmeHosts = new Map<string, string[]>();
+  /**
+   * Services' and Routes' public hosts that want ACME certificates, by routing key, with the
+   * `CertificateProvisioned` last written for them (they are reconciled again when it changes).
+   */
+  #acmeHosts = new Map<string, AcmeHosts>();
   /** The default TLS Secret's problem last logged (logged again only when it changes). */
   #defaultProblem: string | undefined;
   /** Services published with a domain (DomainMapping) at the last settling of the mappings. */
@@ -283,7 +289,7 @@ export class Reconciler {
       // take a replica's drain.
       if (!store.getRoute(namespace, name)) {
         this.#o.publisher.setService({ namespace, name, revisions: [] });
-        this.#setAcmeHosts(routingKey(namespace, name), []);
+        this.#setAcmeHosts(routingKey(namespace, name), undefined);
       }
       for (const w of backend.list()) {
         if (w.namespace === namespace && !store.hasRevision(namespace, w.revision)) {
@@ -375,7 +381,7 @@ export class Reconciler {
           ? stored
           : { conditions: (stored.conditions ?? []).map((c) => ({ ...c, type: 'ConfigurationsReady' })) };
         const rollout = isService ? this.#o.rollouts?.decide(svc, infos, latestReadyRevision(infos)) : undefined;
-        status = serviceStatus({
+        const statusInput = {
           ...(rollout ? { rollout } : {}),
           name,
           namespace,
@@ -388,7 +394,14 @@ export class Reconciler {
           previous,
           urls: this.#o.urls,
           now,
-        });
+        };
+        status = serviceStatus(statusInput);
+        // The Route's hosts with ACME certificates: their CertificateProvisioned joins its status.
+        if (isService && this.#o.acme !== undefined && this.#o.acmeServiceHosts === true) {
+          const hosts = this.#acmeHostsOf(this.#part(svc, status.traffic, rows), status.url);
+          this.#setAcmeHosts(key, { kind: 'svc', hosts, decided: '' });
+          status = serviceStatus({ ...statusInput, certificate: this.#routeCertificate(key, hosts) });
+        }
 
         // 4. Replicas: what traffic reaches runs (its own route's, and Routes created directly that name
         // its revisions), the newest revision runs until it is ready, the rest stop. A Configuration
@@ -450,14 +463,7 @@ export class Reconciler {
     // Publish this service's part of the routing (a new version only when it changed) before
     // anyone can read the new status (this runs without a pause since the status write): Ready
     // is never ahead of routing. Only this service is rebuilt, whatever the number of others.
-    const part = this.#part(svc, status.traffic, rows);
-    this.#o.publisher.setService(part);
-    if (this.#o.acme && this.#o.acmeServiceHosts) {
-      this.#setAcmeHosts(
-        routingKey(namespace, name),
-        part.route ? acmeServiceHosts([part.route], this.#o.urls.domain) : [],
-      );
-    }
+    this.#o.publisher.setService(this.#part(svc, status.traffic, rows));
     // A DomainMapping made before its Service (or tag): its status (and claim) is settled by a rebuild.
     const inNamespace = store.listDomainMappings(namespace);
     const services = this.#mappable(namespace, inNamespace, name, status.traffic);
@@ -504,7 +510,10 @@ export class Reconciler {
     const before = this.#routeRevisions.get(`${namespace}/${name}`) ?? new Set<string>();
     if (!route) {
       this.#routeRevisions.delete(`${namespace}/${name}`);
-      if (!store.getService(namespace, name)) publisher.setService({ namespace, name, revisions: [] });
+      if (!store.getService(namespace, name)) {
+        publisher.setService({ namespace, name, revisions: [] });
+        this.#setAcmeHosts(routingKey(namespace, name), undefined);
+      }
       this.#scaleOwners(namespace, before);
       return;
     }
@@ -514,7 +523,7 @@ export class Reconciler {
       const status = row.status as Partial<RevisionStatus>;
       return { ready: revisionReady(status), failed: revisionFailed(status) };
     };
-    const status = routeStatus({
+    const statusInput: RouteStatusInput = {
       name,
       namespace,
       labels: route.labels,
@@ -533,10 +542,18 @@ export class Reconciler {
       previous: route.status as { conditions?: []; traffic?: ResolvedTarget[] },
       urls: this.#o.urls,
       now: new Date().toISOString(),
-    });
+    };
+    let status = routeStatus(statusInput);
+    const part = this.#routePart(route, status.traffic);
+    if (this.#o.acme !== undefined && this.#o.acmeServiceHosts === true) {
+      const key = routingKey(namespace, name);
+      const hosts = this.#acmeHostsOf(part, status.url);
+      this.#setAcmeHosts(key, { kind: 'route', hosts, decided: '' });
+      status = routeStatus({ ...statusInput, certificate: this.#routeCertificate(key, hosts) });
+    }
     const routed = new Set(status.traffic.map((t) => t.revisionName));
     this.#routeRevisions.set(`${namespace}/${name}`, routed);
-    publisher.setService(this.#routePart(route, status.traffic));
+    publisher.setService(part);
     store.setRouteStatus(namespace, name, status as unknown as Record<string, unknown>);
     const moved = new Set([...before, ...routed].filter((r) => before.has(r) !== routed.has(r)));
     this.#scaleOwners(namespace, moved);
@@ -663,6 +680,7 @@ export class Reconciler {
     const { secrets, acme } = this.#o;
     this.#acmeMapped = acmeDomains;
     this.#acmeWant();
+    this.#acmeHostsChanged();
     if (secrets !== undefined || acme !== undefined) {
       // ACME's open HTTP-01 challenges are its own; without it, whatever the snapshot has stays.
       const ordered = acme?.tls();
@@ -765,24 +783,83 @@ export class Reconciler {
     return { served, certificates, acmeDomains: wantAcme };
   }
 
-  /** A service's public hosts for ACME (`acmeServiceHosts`): the ACME side hears when they change. */
-  #setAcmeHosts(key: string, hosts: string[]): void {
-    const before = this.#acmeHosts.get(key) ?? [];
-    if (before.length === hosts.length && before.every((h, i) => h === hosts[i])) return;
-    if (hosts.length === 0) this.#acmeHosts.delete(key);
-    else this.#acmeHosts.set(key, hosts);
-    this.#acmeWant();
+  /**
+   * A Service's or Route's public hosts for ACME (`acmeServiceHosts`; undefined once it is gone):
+   * the ACME side hears when they change.
+   */
+  #setAcmeHosts(key: string, next: AcmeHosts | undefined): void {
+    const before = this.#acmeHosts.get(key);
+    if (next === undefined) {
+      if (before === undefined) return;
+      this.#acmeHosts.delete(key);
+      this.#acmeWant();
+      return;
+    }
+    this.#acmeHosts.set(key, { ...next, decided: before?.decided ?? '' });
+    const same =
+      before !== undefined &&
+      before.hosts.length === next.hosts.length &&
+      before.hosts.every((h, i) => h === next.hosts[i]);
+    if (!same) this.#acmeWant();
+  }
+
+  /** The public hosts of a part that get ACME certificates; before it is routed, its URL's host. */
+  #acmeHostsOf(part: RoutingService, url: string): string[] {
+    if (part.route) return acmeServiceHosts([part.route], this.#o.urls.domain);
+    const host = new URL(url).hostname;
+    return host.endsWith(`.${this.#o.urls.domain.toLowerCase()}`) && !host.endsWith('.svc.cluster.local') ? [host] : [];
+  }
+
+  /** The Route's `CertificateProvisioned` for its ACME hosts now, remembered to notice a change. */
+  #routeCertificate(key: string, hosts: string[]): Decided {
+    const acme = this.#o.acme;
+    const decided = routeCertificateCondition(
+      hosts.map((host) => ({ host, certificate: acme ? acme.certificate(host) : { kind: 'none' as const } })),
+      this.#o.httpProtocol ?? 'enabled',
+    );
+    const entry = this.#acmeHosts.get(key);
+    if (entry) entry.decided = conditionKey(decided);
+    return decided;
+  }
+
+  /** Services and Routes whose hosts' certificates changed state: reconciled, so their status says so. */
+  #acmeHostsChanged(): void {
+    for (const [key, entry] of this.#acmeHosts) {
+      const decided = routeCertificateCondition(
+        entry.hosts.map((host) => ({
+          host,
+          certificate: this.#o.acme?.certificate(host) ?? { kind: 'none' as const },
+        })),
+        this.#o.httpProtocol ?? 'enabled',
+      );
+      if (conditionKey(decided) === entry.decided) continue;
+      const slash = key.indexOf('/');
+      if (entry.kind === 'svc') this.enqueue(key.slice(0, slash), key.slice(slash + 1));
+      else this.enqueueRoute(key.slice(0, slash), key.slice(slash + 1));
+    }
   }
 
   /** Tells the ACME side every domain that wants a certificate: mapped domains, service hosts. */
   #acmeWant(): void {
-    this.#o.acme?.want([...this.#acmeMapped, ...[...this.#acmeHosts.values()].flat()]);
+    this.#o.acme?.want([...this.#acmeMapped, ...[...this.#acmeHosts.values()].flatMap((e) => e.hosts)]);
   }
 
   /** A DomainMapping changed: rebuild the snapshot (and the mappings' status) shortly. */
   domainMappingsChanged(): void {
     this.#publishSoon();
   }
+}
+
+/** A Service's or Route's hosts that get ACME certificates, and the condition last written for them. */
+interface AcmeHosts {
+  kind: 'svc' | 'route';
+  hosts: string[];
+  /** `conditionKey` of the `CertificateProvisioned` last decided. */
+  decided: string;
+}
+
+function conditionKey(d: Decided): string {
+  return `${d.status}\n${d.reason ?? ''}\n${d.message ?? ''}`;
 }
 
 /** Whether the router may serve a domain with this certificate (a Secret's only when it is good). */

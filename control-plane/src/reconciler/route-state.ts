@@ -19,6 +19,8 @@ export interface RouteStatusInput {
   previous: { conditions?: Condition[]; traffic?: ResolvedTarget[] } | undefined;
   urls: UrlOptions;
   now: string;
+  /** `CertificateProvisioned` when the platform orders certificates for the route's hosts (ACME). */
+  certificate?: Decided;
 }
 
 export interface RouteStatus {
@@ -106,7 +108,13 @@ export function routeStatus(input: RouteStatusInput): RouteStatus {
         };
   return {
     observedGeneration: input.generation,
-    conditions: stamp([and('Ready', [assigned, ingress]), assigned, ingress], input.previous?.conditions, input.now),
+    conditions: stamp(
+      input.certificate
+        ? [and('Ready', [assigned, ingress, input.certificate]), assigned, ingress, input.certificate]
+        : [and('Ready', [assigned, ingress]), assigned, ingress],
+      input.previous?.conditions,
+      input.now,
+    ),
     url: routeUrl(input.name, input.namespace, input.urls, input.labels),
     address: { url: clusterLocalUrl(input.name, input.namespace) },
     traffic,

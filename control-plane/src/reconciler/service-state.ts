@@ -202,6 +202,11 @@ export interface ServiceStatusInput {
   urls: UrlOptions;
   now: string;
   rollout?: RolloutView;
+  /**
+   * The Route's `CertificateProvisioned` when its hosts get certificates the platform orders
+   * (ACME for service hosts): part of the Route's Ready, so of the Service's RoutesReady (Knative).
+   */
+  certificate?: Decided;
 }
 
 export interface ServiceStatus {
@@ -264,6 +269,7 @@ export function serviceStatus(input: ServiceStatusInput): ServiceStatus {
       message: `The revision name "${input.nameTaken}" is taken by another revision; choose a new spec.template.metadata.name.`,
     };
   }
+  if (input.certificate) routes = and('RoutesReady', [routes, input.certificate]);
   // While traffic cannot be assigned as asked, keep serving what was assigned before.
   const served = resolution.complete ? resolution.targets : (input.previous?.traffic ?? resolution.targets);
   const traffic = served.map((t) => {
@@ -274,13 +280,12 @@ export function serviceStatus(input: ServiceStatusInput): ServiceStatus {
   });
 
   const ready = and('Ready', [configurations, routes]);
+  const decided = [ready, configurations, routes];
+  if (rollout?.condition) decided.push(rollout.condition);
+  if (input.certificate) decided.push(input.certificate);
   const status: ServiceStatus = {
     observedGeneration: input.generation,
-    conditions: stamp(
-      rollout?.condition ? [ready, configurations, routes, rollout.condition] : [ready, configurations, routes],
-      input.previous?.conditions,
-      input.now,
-    ),
+    conditions: stamp(decided, input.previous?.conditions, input.now),
     url: routeUrl(input.name, input.namespace, input.urls, input.labels),
     address: { url: clusterLocalUrl(input.name, input.namespace) },
     traffic,

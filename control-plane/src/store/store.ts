@@ -1034,6 +1034,21 @@ export class Store {
   }
 
   /**
+   * Deletes the certificate kept for `domain` (no DomainMapping or host wants it any more), its
+   * sealed key overwritten on disk rather than left in a free page (`secure_delete`).
+   */
+  deleteAcmeCertificate(domain: string): boolean {
+    this.sqlite.pragma('secure_delete = ON');
+    try {
+      const deleted = this.#tx(() => this.db.delete(acmeCertificates).where(eq(acmeCertificates.domain, domain)).run());
+      this.flush();
+      return deleted.changes > 0;
+    } finally {
+      this.sqlite.pragma('secure_delete = OFF');
+    }
+  }
+
+  /**
    * A new epoch for routing snapshot versions, counted durably once per start: versions are
    * `epoch × 10⁹ + n`, so they keep growing across restarts without a disk write per snapshot.
    */

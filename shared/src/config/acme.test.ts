@@ -10,6 +10,8 @@ import {
   acmeRenewAt,
   acmeServiceHosts,
   parseAcmeDirectory,
+  parseAcmeForgetAfter,
+  routeCertificateCondition,
 } from './acme.ts';
 
 const day = 86_400_000;
@@ -173,5 +175,85 @@ describe('service hosts ordered under --acme-service-hosts', () => {
         'example.com',
       ),
     ).toEqual(['blue-hello.default.example.com', 'hello.default.example.com']);
+  });
+});
+
+describe("a Route's CertificateProvisioned for its ACME hosts (Knative's route reconciler)", () => {
+  const held = { kind: 'acme', ok: true } as const;
+  const ordering = {
+    kind: 'acme',
+    ok: false,
+    pending: true,
+    reason: 'CertificateNotReady',
+    message: 'ordering',
+  } as const;
+  const failed = {
+    kind: 'acme',
+    ok: false,
+    pending: false,
+    reason: 'CertificateProvisionFailed',
+    message: 'rate limited by the ACME server: too many certificates',
+  } as const;
+  const h = (host: string, certificate: typeof held | typeof ordering | typeof failed) => ({ host, certificate });
+  it.each([
+    [
+      'no public host (cluster-local)',
+      [],
+      'redirected',
+      { status: 'True', reason: 'TLSNotEnabled', message: 'TLS is not enabled for cluster-local' },
+    ],
+    [
+      'every certificate held',
+      [h('a.example.com', held), h('t-a.example.com', held)],
+      'redirected',
+      { status: 'True' },
+    ],
+    [
+      'one still ordered, plain HTTP redirected',
+      [h('a.example.com', held), h('t-a.example.com', ordering)],
+      'redirected',
+      {
+        status: 'Unknown',
+        reason: 'CertificateNotReady',
+        message: 'Certificate for t-a.example.com is not ready: ordering',
+      },
+    ],
+    [
+      'a failed order wins over one being ordered',
+      [h('a.example.com', ordering), h('t-a.example.com', failed)],
+      'disabled',
+      {
+        status: 'False',
+        reason: 'CertificateProvisionFailed',
+        message:
+          'Certificate for t-a.example.com fails to be provisioned: rate limited by the ACME server: too many certificates',
+      },
+    ],
+    [
+      'not ready while plain HTTP is enabled: downgraded',
+      [h('a.example.com', held), h('t-a.example.com', failed)],
+      'enabled',
+      {
+        status: 'True',
+        reason: 'HTTPDowngrade',
+        message:
+          'Certificate for t-a.example.com is not ready, so plain HTTP serves it: rate limited by the ACME server: too many certificates',
+      },
+    ],
+  ] as const)('%s', (_name, hosts, http, want) => {
+    expect(routeCertificateCondition(hosts, http)).toEqual({ type: 'CertificateProvisioned', ...want });
+  });
+});
+
+describe('how long a certificate nothing wants is kept (SKIFF_ACME_FORGET_AFTER_SECONDS)', () => {
+  it.each([
+    [undefined, { ok: true, ms: 3_600_000 }],
+    ['', { ok: true, ms: 3_600_000 }],
+    ['0', { ok: true, ms: 0 }],
+    ['90', { ok: true, ms: 90_000 }],
+    ['-1', { ok: false, message: 'X must be a whole number of seconds (0 or more), got "-1"' }],
+    ['1h', { ok: false, message: 'X must be a whole number of seconds (0 or more), got "1h"' }],
+  ] as const)('%j', (value, want) => {
+    expect(parseAcmeForgetAfter(value, 'X')).toEqual(want);
   });
 });

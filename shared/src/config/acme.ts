@@ -1,6 +1,7 @@
 import type { DomainCertificate } from '../validation/domain-mapping.ts';
 import type { SnapshotRoute } from '../wire/routing.ts';
 import { type Backoff, backoffDelay } from './backoff.ts';
+import type { HttpProtocol } from './network.ts';
 
 const day = 86_400_000;
 
@@ -13,6 +14,11 @@ export const acmeDefaults = {
    * per hostname an hour; past that it answers `rateLimited` with a Retry-After, which wins.
    */
   backoff: { initialMs: 10_000, maxMs: 6 * 3_600_000 } satisfies Backoff,
+  /**
+   * A certificate no DomainMapping or service host wants is deleted (with its key) after this
+   * long: a mapping deleted and made again soon, or hosts not yet known at a start, find it still.
+   */
+  forgetUnwantedMs: 3_600_000,
 };
 
 /** What the control plane knows of one domain's ACME certificate. */
@@ -150,6 +156,24 @@ export function parseAcmeDirectory(
 }
 
 /**
+ * How long an unwanted certificate is kept, from `SKIFF_ACME_FORGET_AFTER_SECONDS` (`where` names
+ * it): whole seconds, 0 or more; the default when unset or empty.
+ */
+export function parseAcmeForgetAfter(
+  value: string | undefined,
+  where: string,
+): { ok: true; ms: number } | { ok: false; message: string } {
+  if (value === undefined || value === '') return { ok: true, ms: acmeDefaults.forgetUnwantedMs };
+  if (!/^\d{1,9}$/.test(value)) {
+    return {
+      ok: false,
+      message: `${where} must be a whole number of seconds (0 or more), got ${JSON.stringify(value)}`,
+    };
+  }
+  return { ok: true, ms: Number(value) * 1000 };
+}
+
+/**
  * The hosts a platform configured for ACME on service hosts orders certificates for: each public
  * route's hosts and its tags' hosts under the platform's domain (not cluster-local names, not
  * mapped domains, which their DomainMappings order).
@@ -164,4 +188,59 @@ export function acmeServiceHosts(routes: readonly SnapshotRoute[], domain: strin
     }
   }
   return [...out].sort();
+}
+
+/** A decided condition (before its transition time is stamped). */
+export interface RouteCertificateCondition {
+  type: 'CertificateProvisioned';
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * A Route's `CertificateProvisioned` when its public hosts get ACME certificates, as Knative's
+ * route reconciler sets it (`externalDomainTLS`): True once every host's certificate is held; for
+ * a host whose certificate is not, `HTTPDowngrade` (True) where the platform serves plain HTTP
+ * (`http-protocol: enabled`, the platform's setting, not a Service's annotation, as Knative),
+ * else `CertificateProvisionFailed` (False) after a failed order or `CertificateNotReady`
+ * (Unknown) while one runs; `TLSNotEnabled` (True) for a route without a public host. The first
+ * False, then the first Unknown, then the first downgrade speaks for the route.
+ */
+export function routeCertificateCondition(
+  hosts: readonly { host: string; certificate: DomainCertificate }[],
+  platformHttpProtocol: HttpProtocol,
+): RouteCertificateCondition {
+  const type = 'CertificateProvisioned' as const;
+  if (hosts.length === 0)
+    return { type, status: 'True', reason: 'TLSNotEnabled', message: 'TLS is not enabled for cluster-local' };
+  const decided = hosts.map(({ host, certificate: c }): RouteCertificateCondition => {
+    if (c.kind !== 'acme' || c.ok) return { type, status: 'True' };
+    if (platformHttpProtocol === 'enabled') {
+      return {
+        type,
+        status: 'True',
+        reason: 'HTTPDowngrade',
+        message: `Certificate for ${host} is not ready, so plain HTTP serves it: ${c.message}`,
+      };
+    }
+    return c.pending
+      ? {
+          type,
+          status: 'Unknown',
+          reason: 'CertificateNotReady',
+          message: `Certificate for ${host} is not ready: ${c.message}`,
+        }
+      : {
+          type,
+          status: 'False',
+          reason: 'CertificateProvisionFailed',
+          message: `Certificate for ${host} fails to be provisioned: ${c.message}`,
+        };
+  });
+  return (
+    decided.find((d) => d.status === 'False') ??
+    decided.find((d) => d.status === 'Unknown') ??
+    decided.find((d) => d.reason === 'HTTPDowngrade') ?? { type, status: 'True' }
+  );
 }
