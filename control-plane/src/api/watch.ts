@@ -31,6 +31,11 @@ export class WatchHub {
   }
 
   #pump(): void {
+    if (this.#subscribers.size === 0) {
+      // Nobody to tell: no event is read and decoded (a subscriber reads its history itself).
+      this.#cursor = Math.max(this.#cursor, this.#store.resourceVersion());
+      return;
+    }
     for (;;) {
       const batch = this.#store.eventsAfter(this.#cursor, 1000);
       for (const event of batch) {

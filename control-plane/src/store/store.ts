@@ -289,11 +289,8 @@ export class Store {
   }
 
   getRoute(namespace: string, name: string): RouteRow | undefined {
-    return this.db
-      .select()
-      .from(routes)
-      .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
-      .get();
+    // Prepared: every create of a Service asks whether a Route holds its name.
+    return this.#q.route.get({ namespace, name });
   }
 
   /** Routes created directly, by namespace and name. */
@@ -1207,6 +1204,11 @@ function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
       .from(domainMappings)
       .where(eq(domainMappings.namespace, p('namespace')))
       .orderBy(asc(domainMappings.name))
+      .prepare(),
+    route: db
+      .select()
+      .from(routes)
+      .where(and(eq(routes.namespace, p('namespace')), eq(routes.name, p('name'))))
       .prepare(),
     routesIn: db
       .select()
