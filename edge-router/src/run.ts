@@ -74,6 +74,7 @@ export function runCore(config: RouterConfig, log: Logger, fetchFn?: Fetch, opti
     stop: () => {
       source.stop();
       clearInterval(timer);
+      controlPlane.close();
     },
   };
 }

@@ -4,16 +4,23 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { type AutoscalerConfig, autoscalerDefaults, type Stat } from '@skiff/shared';
+import { type AutoscalerConfig, autoscalerDefaults, type RouterStats, type Stat } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../control-plane/src/api/app.ts';
 import { ApiMetrics } from '../../control-plane/src/api/metrics.ts';
 import { Autoscaler } from '../../control-plane/src/autoscaler/autoscaler.ts';
 import type { RevisionWorkload } from '../../control-plane/src/backends/backend.ts';
+import {
+  makeDeployment,
+  makeStatsPushSecret,
+  placement,
+  statsPushSecretName,
+} from '../../control-plane/src/backends/kubernetes/resources.ts';
 import { MemoryBackend } from '../../control-plane/src/backends/memory/memory-backend.ts';
 import { RoutingPublisher } from '../../control-plane/src/routing/publisher.ts';
 import type { RevisionRow } from '../../control-plane/src/store/schema.ts';
 import { Store } from '../../control-plane/src/store/store.ts';
+import { StatsStream } from '../../edge-router/src/snapshot/stats-stream.ts';
 import { startApp, startQueueProxy, waitFor } from '../helpers/processes.ts';
 import { type StatSimulator, startStatSimulator } from '../helpers/stat-simulator.ts';
 
@@ -41,11 +48,15 @@ let pushed = 0;
 /** Every pushed stat, by pod. */
 const byPod = new Map<string, Stat[]>();
 let connections = 0;
+/** Router reports taken from the stats stream. */
+let routerLines = 0;
 let server: Server;
 let pushSim: StatSimulator;
 let scrapeSim: StatSimulator;
 let push: Side;
 let scrape: Side;
+
+const url = () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 function side(file: string): Side {
   const store = new Store(join(dir, file));
@@ -111,7 +122,10 @@ beforeAll(async () => {
     changed: () => {},
     revisionDeleted: () => {},
     activate: () => {},
-    routerStats: () => {},
+    routerStats: (stats: RouterStats) => {
+      routerLines++;
+      push.autoscaler.routerStats(stats);
+    },
     replicaStat: (stat: Stat) => {
       pushed++;
       byPod.set(stat.pod, [...(byPod.get(stat.pod) ?? []), stat]);
@@ -165,6 +179,10 @@ afterAll(async () => {
 describe('stats pushed or scraped', () => {
   it('give the autoscaler the same decisions for the same simulated replicas', async () => {
     const scales: { push: number[]; scrape: number[] }[] = [];
+    // A router's reports: over its stats stream to one autoscaler, straight in to the other (as
+    // the endpoint routers used to POST to did).
+    const router = new StatsStream(url(), { authorization: `Bearer ${routerToken}` }, fetch);
+    let routerSent = 0;
     await follow(push);
     await follow(scrape);
     for (let s = 1; s <= seconds; s++) {
@@ -173,6 +191,34 @@ describe('stats pushed or scraped', () => {
         // A load step at one revision (panic: 40 in flight against a target of 7 per replica).
         await pushSim.send(`load ${name(5)} 40`);
         await scrapeSim.send(`load ${name(5)} 40`);
+      }
+      if (s >= 8 && s <= 30) {
+        // Requests a router holds and forwards for two revisions: demand the replicas cannot see.
+        const report: RouterStats = {
+          router: 'router-a',
+          timestamp: now,
+          periodMs: 1000,
+          revisions: [
+            {
+              namespace: 'default',
+              revision: name(7),
+              averageHeld: (s % 4) * 3,
+              averageInFlight: 1,
+              requestsPerSecond: s,
+            },
+            {
+              namespace: 'default',
+              revision: name(11),
+              averageHeld: s > 24 ? 12 : 0,
+              averageInFlight: 0,
+              requestsPerSecond: 2,
+            },
+          ],
+        };
+        await router.send(report);
+        routerSent++;
+        scrape.autoscaler.routerStats(report);
+        await waitFor(() => routerLines === routerSent, 10_000, `router report ${routerSent} through the stream`);
       }
       expect(await pushSim.send(`tick ${now}`)).toEqual({ ticked: now });
       await waitForPushed(pushSim.replicas * s);
@@ -196,6 +242,10 @@ describe('stats pushed or scraped', () => {
     expect(most).toBeGreaterThanOrEqual(3);
     expect(push.autoscaler.decisions('default', name(5)).some((d) => d.inPanic)).toBe(true);
     expect(scales.at(-1)?.push[5]).toBeGreaterThanOrEqual(6); // 40 / (10 × 0.7) → 6
+    // The router's held requests counted: 12 held at the other one lifted it to at least 2 replicas.
+    expect(Math.max(...scales.slice(24, 31).map((x) => x.push[11] ?? 0))).toBeGreaterThanOrEqual(2);
+    expect(routerLines).toBe(routerSent);
+    router.close();
   });
 
   it('answers a bad line with a 400 Status naming the line and field, and takes the lines before it', async () => {
@@ -251,5 +301,50 @@ describe('stats pushed or scraped', () => {
     expect(connections - before).toBe(1);
     qp.proc.kill('SIGKILL');
     app.proc.kill('SIGKILL');
+  });
+
+  it('a queue-proxy configured as the Kubernetes backend writes its pod pushes its stats', async () => {
+    // The sidecar's env from the Deployment the backend writes, resolved as the kubelet would:
+    // values as written, the token from the push Secret; only the ports and pod name are this
+    // machine's (a pod's fixed ports could be taken here; the test cluster's pods are fakes).
+    const app = await startApp();
+    const w = {
+      namespace: 'default',
+      service: 'k8s',
+      configuration: 'k8s',
+      revision: 'k8s-00001',
+      uid: 'u',
+      labels: {},
+      annotations: {},
+      spec: { containers: [{ image: 'x', ports: [{ containerPort: app.port }] }] },
+    } as unknown as RevisionWorkload;
+    const d = makeDeployment(w, 1, placement('default', 'k8s-00001'), undefined, {
+      url: url(),
+      secret: statsPushSecretName,
+      ca: false,
+    });
+    const secret = makeStatsPushSecret('default', routerToken).stringData ?? {};
+    const sidecar = d.spec?.template.spec?.containers.at(-1);
+    const env: Record<string, string> = {};
+    for (const e of sidecar?.env ?? []) {
+      const key = e.valueFrom?.secretKeyRef?.key;
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (key !== undefined && e.valueFrom?.secretKeyRef?.name === statsPushSecretName)
+        env[e.name] = secret[key] as string;
+    }
+    expect(env.SKIFF_STATS_PUSH_URL).toBe(url());
+    expect(env.SKIFF_STATS_PUSH_TOKEN).toBe(routerToken);
+    delete env.QUEUE_SERVING_PORT;
+    delete env.QUEUE_ADMIN_PORT;
+    delete env.QUEUE_METRICS_PORT;
+    expect(env.USER_PORT).toBe(String(app.port));
+    const qp = await startQueueProxy(app.port, { ...env, SERVING_POD: 'k8s-pod' });
+    try {
+      await waitFor(() => (byPod.get('k8s-pod') ?? []).length >= 2, 15_000, 'stats pushed by the pod-spec queue-proxy');
+      expect(byPod.get('k8s-pod')?.[0]).toMatchObject({ namespace: 'default', revision: 'k8s-00001' });
+    } finally {
+      qp.proc.kill('SIGKILL');
+      app.proc.kill('SIGKILL');
+    }
   });
 });

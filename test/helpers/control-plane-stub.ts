@@ -5,8 +5,8 @@ import {
   activatePath,
   type RouterStats,
   type RoutingSnapshot,
-  routerStatsPath,
   routingPath,
+  statsPushPath,
 } from '@skiff/shared';
 
 /**
@@ -107,16 +107,26 @@ export class ControlPlaneStub {
       });
       return;
     }
-    if (req.method === 'POST' && (url.pathname === activatePath || url.pathname === routerStatsPath)) {
+    if (req.method === 'POST' && url.pathname === activatePath) {
       let body = '';
       req.setEncoding('utf8');
       req.on('data', (d: string) => (body += d));
       req.on('end', () => {
-        const value = JSON.parse(body);
-        if (url.pathname === activatePath) this.pokes.push(value as ActivateRequest);
-        else this.stats.push(value as RouterStats);
-        res.writeHead(204).end();
+        this.pokes.push(JSON.parse(body) as ActivateRequest);
+        res.writeHead(202).end();
       });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === statsPushPath) {
+      // The stats stream: each line recorded as it arrives (the stream stays open for a minute).
+      let pending = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        const lines = (pending + d).split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) this.stats.push(JSON.parse(line) as RouterStats);
+      });
+      req.on('end', () => res.writeHead(204).end());
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -146,6 +146,8 @@ export async function startQueueProxy(userPort: number, env: Record<string, stri
         ...env,
       },
       /serving \S*:\d+/,
+      // Loading its source through tsx takes a loaded machine (load 20 on 2 cores) over 15 s.
+      60_000,
     );
     return { proc, port, adminPort, metricsPort, url: `http://127.0.0.1:${port}` };
   });

@@ -271,12 +271,21 @@ describe('routing snapshot for routers', () => {
     });
     expect(poke.status).toBe(202);
     expect(h.cp.activations).toEqual([{ namespace: 'default', revision: 'hello-00001', held: 3 }]);
-    const bad = await h.fetch(`${h.cp.url}/internal/v1/router-stats`, {
+    // Router stats are lines of the stats stream: a bad one is answered with the field at fault.
+    const bad = await h.fetch(`${h.cp.url}/internal/v1/stats`, {
       method: 'POST',
-      headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
-      body: '{"router": 1}',
+      headers: { authorization: 'Bearer router-token', 'content-type': 'application/x-ndjson' },
+      body: '{"router": 1}\n',
     });
     expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ message: expect.stringMatching(/^stats stream line 1: router: /) });
+    // The old endpoint is gone: one mechanism for stats.
+    const old = await h.fetch(`${h.cp.url}/internal/v1/router-stats`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(old.status).toBe(404);
   });
 });
 

@@ -22,6 +22,7 @@ export interface ApiDeps {
   revisionDeleted(namespace: string, name: string): void;
   /** A router holds requests for a revision. */
   activate(request: ActivateRequest): void;
+  /** A router's stats for the second that ended (held, in flight, answers), over its stats stream. */
   routerStats(stats: RouterStats): void;
   /** One replica's stats for the second that ended, pushed by its queue-proxy. */
   replicaStat?(stat: Stat): void;

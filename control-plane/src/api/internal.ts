@@ -1,4 +1,4 @@
-import { ActivateRequestSchema, failure, RouterStatsSchema, statsPushPath } from '@skiff/shared';
+import { ActivateRequestSchema, failure, statsPushPath } from '@skiff/shared';
 import type { Hono } from 'hono';
 import { readBody, statusResponse } from './body.ts';
 import type { ApiDeps } from './deps.ts';
@@ -8,7 +8,7 @@ const maxWaitSeconds = 60;
 
 /**
  * Endpoints for routers and queue-proxies (router token only): the routing snapshot long-poll,
- * activation, router stats and the replicas' stats stream.
+ * activation, and the stats stream (replicas' and routers' stats).
  */
 export function internalRoutes(app: Hono, deps: ApiDeps): void {
   app.get('/internal/v1/routing', async (c) => {
@@ -32,16 +32,12 @@ export function internalRoutes(app: Hono, deps: ApiDeps): void {
     deps.activate(parsed.data);
     return c.body(null, 202);
   });
-  app.post('/internal/v1/router-stats', async (c) => {
-    const body = await readBody(c.req.raw, 'object');
-    if (!body.ok) return statusResponse(c.req.raw, body.status);
-    const parsed = RouterStatsSchema.safeParse(body.value);
-    if (!parsed.success) return statusResponse(c.req.raw, failure('BadRequest', 'expected router stats'));
-    deps.routerStats(parsed.data);
-    return c.body(null, 202);
-  });
+  // Queue-proxies' and routers' stats, each over a stream of their own kept open.
   app.post(statsPushPath, async (c) => {
-    const status = await readStatStream(c.req.raw.body, (stat) => deps.replicaStat?.(stat));
+    const status = await readStatStream(c.req.raw.body, {
+      replica: (stat) => deps.replicaStat?.(stat),
+      router: (stats) => deps.routerStats(stats),
+    });
     if (status) return statusResponse(c.req.raw, status);
     return c.body(null, 204);
   });

@@ -1,14 +1,30 @@
-import { failure, fieldPath, maxStatLineBytes, type Stat, StatSchema, type Status } from '@skiff/shared';
+import {
+  failure,
+  fieldPath,
+  maxStatLineBytes,
+  type RouterStats,
+  RouterStatsSchema,
+  type Stat,
+  StatSchema,
+  type Status,
+} from '@skiff/shared';
+
+/** Where the lines of a stats stream go: a queue-proxy's `Stat`, or a router's `RouterStats`. */
+export interface StatStreamHandlers {
+  replica(stat: Stat): void;
+  router(stats: RouterStats): void;
+}
 
 /**
- * Reads a stats push stream (`statsPushPath`): newline-delimited JSON `Stat`s, each handed to
- * `onStat` as soon as its line is complete. Resolves with undefined when the client ends the stream,
- * or the connection drops, or with the `Status` for the first bad line (not JSON, not a `Stat`, or longer than
- * `maxStatLineBytes`), after which the rest is not read.
+ * Reads a stats push stream (`statsPushPath`): newline-delimited JSON, each line a replica's `Stat`
+ * or (with a `router` field) a router's `RouterStats`, handed on as soon as the line is complete.
+ * Resolves with undefined when the client ends the stream, or the connection drops, or with the
+ * `Status` for the first bad line (not JSON, neither kind, or longer than `maxStatLineBytes`), after
+ * which the rest is not read.
  */
 export async function readStatStream(
   body: ReadableStream<Uint8Array> | null,
-  onStat: (stat: Stat) => void,
+  handlers: StatStreamHandlers,
 ): Promise<Status | undefined> {
   if (body === null) return undefined;
   const reader = body.getReader();
@@ -28,12 +44,15 @@ export async function readStatStream(
     } catch (e) {
       return bad(`not JSON (${e instanceof Error ? e.message : String(e)})`);
     }
-    const parsed = StatSchema.safeParse(value);
+    const fromRouter = typeof value === 'object' && value !== null && 'router' in value;
+    const parsed = fromRouter ? RouterStatsSchema.safeParse(value) : StatSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return bad(`${issue ? `${fieldPath(issue.path) || '(the line)'}: ${issue.message}` : 'not a Stat'}`);
+      const kind = fromRouter ? 'RouterStats' : 'Stat';
+      return bad(`${issue ? `${fieldPath(issue.path) || '(the line)'}: ${issue.message}` : `not a ${kind}`}`);
     }
-    onStat(parsed.data);
+    if (fromRouter) handlers.router(parsed.data as RouterStats);
+    else handlers.replica(parsed.data as Stat);
     return undefined;
   };
   for (;;) {

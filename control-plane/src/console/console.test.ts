@@ -106,10 +106,10 @@ describe('console access', () => {
         },
       ],
     };
-    const posted = await h.fetch(`${h.cp.url}/internal/v1/router-stats`, {
+    const posted = await h.fetch(`${h.cp.url}/internal/v1/stats`, {
       method: 'POST',
-      headers: { authorization: 'Bearer router-token', 'content-type': 'application/json' },
-      body: JSON.stringify(report),
+      headers: { authorization: 'Bearer router-token', 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify(report)}\n`,
     });
     expect(posted.status).toBeLessThan(300);
     h.cp.live.sample();

@@ -6,9 +6,9 @@ import {
   type RoutingSnapshot,
   RoutingSnapshotSchema,
   type RoutingUpdate,
-  routerStatsPath,
   routingPath,
 } from '@skiff/shared';
+import { StatsStream } from './stats-stream.ts';
 
 export type Fetch = (input: Request | string, init?: RequestInit) => Promise<Response>;
 
@@ -23,6 +23,7 @@ export interface ControlPlane {
   routingUpdate?(since: number | undefined, waitSeconds: number, epoch?: string): Promise<RoutingUpdate | undefined>;
   /** A revision has held requests: scale it from zero now. */
   activate(request: ActivateRequest): Promise<void>;
+  /** This second's stats, over the stats stream the queue-proxies push on too. */
   reportStats(stats: RouterStats): Promise<void>;
 }
 
@@ -35,11 +36,13 @@ export class HttpControlPlane implements ControlPlane {
   readonly #baseUrl: string;
   readonly #headers: Record<string, string>;
   readonly #fetch: Fetch;
+  readonly #stats: StatsStream;
 
   constructor(baseUrl: string, routerToken: string, fetchFn: Fetch = (input, init) => fetch(input, init)) {
     this.#baseUrl = baseUrl;
     this.#headers = { authorization: `Bearer ${routerToken}` };
     this.#fetch = fetchFn;
+    this.#stats = new StatsStream(baseUrl, this.#headers, fetchFn);
   }
 
   async routing(since: number | undefined, waitSeconds: number): Promise<RoutingSnapshot | undefined> {
@@ -85,8 +88,13 @@ export class HttpControlPlane implements ControlPlane {
     await this.#post(activatePath, request);
   }
 
-  async reportStats(stats: RouterStats): Promise<void> {
-    await this.#post(routerStatsPath, stats);
+  reportStats(stats: RouterStats): Promise<void> {
+    return this.#stats.send(stats);
+  }
+
+  /** Ends the stats stream. */
+  close(): void {
+    this.#stats.close();
   }
 
   async #post(path: string, body: unknown): Promise<void> {

@@ -158,6 +158,7 @@ export class RevisionGate extends DurableObject<WorkerEnv> {
         if (this.#pending.size === 0 && this.#leases.size === 0 && this.#statsTimer !== undefined) {
           clearInterval(this.#statsTimer);
           this.#statsTimer = undefined;
+          this.#controlPlane.close(); // no stream held open by an idle gate
         }
         return;
       }

@@ -194,4 +194,3 @@ export function routingTls(tls: RoutingTls): RoutingTls {
 
 export const routingPath = '/internal/v1/routing';
 export const activatePath = '/internal/v1/activate';
-export const routerStatsPath = '/internal/v1/router-stats';

@@ -31,7 +31,7 @@ export const statsPath = '/stats';
 // statsPushPath and maxStatLineBytes are in stats-push.ts: the queue-proxy imports them, and this
 // module's schemas would bring zod (730 KB of bundle, ~5 MiB of RSS) into its bundle.
 
-/** One router's view of one revision, sent every second (`POST /internal/v1/router-stats`). */
+/** One router's view of one revision, sent every second (a `RouterStats` line of its stats stream, `statsPushPath`). */
 export const RouterRevisionStatSchema = z.object({
   namespace: z.string(),
   revision: z.string(),

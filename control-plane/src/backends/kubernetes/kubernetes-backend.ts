@@ -12,6 +12,7 @@ import {
   type V1Deployment,
   type V1EndpointSlice,
   type V1Pod,
+  type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
 import {
@@ -28,12 +29,22 @@ import {
   type RevisionFailure,
   type RevisionObservation,
   type RevisionWorkload,
+  type StatsPushTarget,
   type WorkloadBackend,
 } from '../backend.ts';
 import { podColdStart } from './cold-start.ts';
 import { fieldManager, type KubernetesConfig, kubernetesDefaults, labels as L, managedSelector } from './config.ts';
 import { Reflector, type ReflectorEvent, type ReflectorStats } from './reflector.ts';
-import { makeDeployment, makeService, type Placement, placement, specHash } from './resources.ts';
+import {
+  makeDeployment,
+  makeService,
+  makeStatsPushSecret,
+  type Placement,
+  type PodStatsPush,
+  placement,
+  specHash,
+  statsPushSecretName,
+} from './resources.ts';
 import { podTroubleAt } from './trouble.ts';
 
 export interface KubernetesBackendOptions {
@@ -51,6 +62,12 @@ export interface KubernetesBackendOptions {
    * from outside (a laptop, the test cluster's fake IPs) pods cannot be reached.
    */
   scrapePods?: boolean;
+  /**
+   * The control plane as pods reach it (`https://skiff-control-plane.skiff:8090`), and the CA they
+   * should trust for it (a PEM file; else the one the control plane says it serves with): pods'
+   * queue-proxies push their stats there, over one connection each, and are not scraped.
+   */
+  statsPush?: { url: string; caFile?: string };
   /** Watches silent for this long are dropped and the collection relisted. */
   watchdogMs?: number;
   /** How long the API server keeps one watch open. */
@@ -126,8 +143,9 @@ export function loadKubeConfig(path?: string): KubeConfig {
  * Options from the environment (the control plane's container):
  * `SKIFF_KUBECONFIG` (else `$KUBECONFIG`, `~/.kube/config`, the in-cluster service account),
  * `SKIFF_K8S_NAMESPACE` (default: the control plane's own namespace in the cluster, else one
- * Kubernetes namespace per Skiff namespace), `SKIFF_QUEUE_PROXY_IMAGE`, and `SKIFF_SCRAPE_PODS`
- * (`true`/`false`; default true in the cluster).
+ * Kubernetes namespace per Skiff namespace), `SKIFF_QUEUE_PROXY_IMAGE`, `SKIFF_SCRAPE_PODS`
+ * (`true`/`false`; default true in the cluster), and `SKIFF_STATS_PUSH_URL` with
+ * `SKIFF_STATS_PUSH_CA_FILE` (see `statsPush`: pods push their stats instead of being scraped).
  */
 export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBackendOptions {
   const own = inClusterNamespace();
@@ -139,6 +157,14 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
     ...(namespace ? { namespace } : {}),
     ...(image ? { config: { queueProxyImage: image } } : {}),
     scrapePods: scrape === undefined || scrape === '' ? own !== undefined : scrape === 'true',
+    ...(env.SKIFF_STATS_PUSH_URL
+      ? {
+          statsPush: {
+            url: env.SKIFF_STATS_PUSH_URL,
+            ...(env.SKIFF_STATS_PUSH_CA_FILE ? { caFile: env.SKIFF_STATS_PUSH_CA_FILE } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -164,6 +190,11 @@ export class KubernetesBackend implements WorkloadBackend {
   #apps: AppsV1Api;
   #core: CoreV1Api;
   #scrapePods: boolean;
+  readonly #statsPushAt: { url: string; caFile?: string } | undefined;
+  /** Set once the control plane listens (`pushStatsTo`): what every Deployment's queue-proxy is given. */
+  #statsPush: { pod: PodStatsPush; secret: (namespace: string) => V1Secret } | undefined;
+  /** Namespaces whose push Secret is written. */
+  #pushSecrets = new Set<string>();
   #log: (m: string) => void;
   #revisions = new Map<string, RevisionState>();
   /** Deployments (by revision key, the uid deleted) that the watch may still show for a moment. */
@@ -191,6 +222,7 @@ export class KubernetesBackend implements WorkloadBackend {
     this.namespace = o.namespace;
     this.#config = { ...kubernetesDefaults, ...o.config };
     this.#scrapePods = o.scrapePods ?? false;
+    this.#statsPushAt = o.statsPush;
     this.#log = o.log ?? (() => {});
     const kc = this.kubeConfig;
     this.#apps = kc.makeApiClient(AppsV1Api);
@@ -339,13 +371,31 @@ export class KubernetesBackend implements WorkloadBackend {
   async #apply(rev: RevisionState): Promise<void> {
     if (this.#closed || this.#revisions.get(rev.key) !== rev) return;
     const { workload: w, place } = rev;
-    const deployment = makeDeployment(w, rev.replicas, place, this.#config);
+    const push = this.#statsPush;
+    const deployment = makeDeployment(w, rev.replicas, place, this.#config, push?.pod);
     const hash = specHash({ ...deployment, spec: { ...deployment.spec, replicas: undefined } });
     const live = this.#deployments.get(place.namespace, place.deployment);
     const r = rev.rejected;
     if (r && r.hash === hash && r.replicas === rev.replicas && Date.now() < r.until) return;
 
     try {
+      if (push && !this.#pushSecrets.has(place.namespace)) {
+        const secret = push.secret(place.namespace);
+        await this.#retry(`apply Secret ${place.namespace}/${statsPushSecretName}`, () =>
+          this.#core.patchNamespacedSecret(
+            {
+              name: statsPushSecretName,
+              namespace: place.namespace,
+              body: secret,
+              fieldManager,
+              force: true,
+              fieldValidation: 'Strict',
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+          ),
+        );
+        this.#pushSecrets.add(place.namespace);
+      }
       if (live && live.metadata?.labels?.[L.revisionUID] !== w.uid) await this.#takeOver(rev, live);
       const a = rev.applied;
       const current = this.#deployments.get(place.namespace, place.deployment);
@@ -518,9 +568,25 @@ export class KubernetesBackend implements WorkloadBackend {
     };
   }
 
-  /** Where the autoscaler reads each ready pod's stats: its queue-proxy's metrics port. */
+  /**
+   * The control plane listens: with `statsPush` set, pods' queue-proxies push their stats to it
+   * (the URL in their spec, the token and CA from a Secret in their namespace).
+   */
+  pushStatsTo(target: StatsPushTarget): void {
+    const at = this.#statsPushAt;
+    if (!at) return;
+    const caFile = at.caFile ?? target.caFile;
+    const ca = caFile !== undefined ? readFileSync(caFile, 'utf8') : undefined;
+    this.#statsPush = {
+      pod: { url: at.url, secret: statsPushSecretName, ca: ca !== undefined },
+      secret: (namespace) => makeStatsPushSecret(namespace, target.token, ca),
+    };
+    this.#pushSecrets.clear();
+  }
+
+  /** Where the autoscaler reads each ready pod's stats: its queue-proxy's metrics port (unless pods push). */
   scrapeTargets(namespace: string, revision: string): { pod: string; url: string }[] {
-    if (!this.#scrapePods) return [];
+    if (this.#statsPush || !this.#scrapePods) return [];
     const rev = this.#revisions.get(`${namespace}/${revision}`);
     const place = rev?.place ?? this.placement(namespace, revision);
     const uid = rev?.workload.uid ?? this.#ownDeployment(place, namespace, revision)?.metadata?.labels?.[L.revisionUID];

@@ -2,7 +2,15 @@ import type { V1Container, V1Deployment, V1Service } from '@kubernetes/client-no
 import { describe, expect, it } from 'vitest';
 import type { RevisionWorkload } from '../backend.ts';
 import { kubernetesDefaults } from './config.ts';
-import { makeDeployment, makeService, placement, servingReadinessProbe, specHash } from './resources.ts';
+import {
+  makeDeployment,
+  makeService,
+  makeStatsPushSecret,
+  placement,
+  servingReadinessProbe,
+  specHash,
+  statsPushSecretName,
+} from './resources.ts';
 
 // Table tests in the manner of Knative's `pkg/reconciler/revision/resources`: a base revision and
 // the objects it yields spelled out in full, then each case as a change to the revision and the
@@ -383,6 +391,61 @@ describe('makeDeployment', () => {
     });
     expect(queue(d).image).toBe('registry.example/qp:dev');
     expect(queue(d).resources).toEqual({ requests: { cpu: '50m', memory: '32Mi' } });
+  });
+});
+
+describe('stats push in the pod spec', () => {
+  const url = 'https://skiff-control-plane.skiff:8090';
+  it.each([
+    {
+      what: 'with a CA: the URL, the token from the Secret, the CA mounted from it',
+      ca: true,
+      env: [
+        { name: 'SKIFF_STATS_PUSH_URL', value: url },
+        { name: 'SKIFF_STATS_PUSH_TOKEN', valueFrom: { secretKeyRef: { name: statsPushSecretName, key: 'token' } } },
+        { name: 'SKIFF_STATS_PUSH_CA', value: '/var/run/skiff/stats-push/ca.crt' },
+      ],
+      mounts: [{ name: 'skiff-stats-push', mountPath: '/var/run/skiff/stats-push', readOnly: true }],
+      volumes: [
+        {
+          name: 'skiff-stats-push',
+          secret: { secretName: statsPushSecretName, items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+        },
+      ],
+    },
+    {
+      what: 'without one (plain HTTP, or a publicly trusted certificate): no volume',
+      ca: false,
+      env: [
+        { name: 'SKIFF_STATS_PUSH_URL', value: url },
+        { name: 'SKIFF_STATS_PUSH_TOKEN', valueFrom: { secretKeyRef: { name: statsPushSecretName, key: 'token' } } },
+      ],
+      mounts: undefined,
+      volumes: undefined,
+    },
+  ])('tells the queue-proxy where to push, $what', ({ ca, env, mounts, volumes }) => {
+    const d = makeDeployment(revision(), 1, placement('default', 'hello-00001'), kubernetesDefaults, {
+      url,
+      secret: statsPushSecretName,
+      ca,
+    });
+    const base = makeDeployment(revision(), 1, placement('default', 'hello-00001'));
+    expect(queue(d).env?.slice(queue(base).env?.length)).toEqual(env);
+    expect(queue(d).volumeMounts).toEqual(mounts);
+    expect(pod(d).volumes).toEqual(volumes);
+    // The token itself is never in the Deployment.
+    expect(JSON.stringify(d)).not.toContain('router-token-value');
+  });
+
+  it('keeps the token (and CA) in a Secret Skiff manages', () => {
+    expect(makeStatsPushSecret('team-a', 'router-token-value', 'PEM')).toEqual({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: statsPushSecretName, namespace: 'team-a', labels: { 'app.kubernetes.io/managed-by': 'skiff' } },
+      type: 'Opaque',
+      stringData: { token: 'router-token-value', 'ca.crt': 'PEM' },
+    });
+    expect(makeStatsPushSecret('team-a', 't').stringData).toEqual({ token: 't' });
   });
 });
 

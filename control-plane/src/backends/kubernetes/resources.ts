@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Deployment, V1EnvVar, V1Probe, V1Service } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1Deployment,
+  V1EnvVar,
+  V1Probe,
+  V1Secret,
+  V1Service,
+  V1Volume,
+} from '@kubernetes/client-node';
 import {
   type Container,
   childName,
@@ -96,6 +104,7 @@ export function makeDeployment(
   replicas: number,
   place: Placement,
   config: KubernetesConfig = kubernetesDefaults,
+  push?: PodStatsPush,
 ): V1Deployment {
   const objectLabels = revisionLabels(w);
   const podLabels = { ...objectLabels, app: w.labels.app ?? w.revision };
@@ -127,7 +136,18 @@ export function makeDeployment(
           ...podSpec,
           enableServiceLinks: w.spec.enableServiceLinks ?? false,
           terminationGracePeriodSeconds: w.spec.timeoutSeconds ?? revisionDefaults.timeoutSeconds,
-          containers: [...userContainers, makeQueueContainer(w, config)],
+          containers: [...userContainers, makeQueueContainer(w, config, push)],
+          ...(push?.ca
+            ? {
+                volumes: [
+                  ...((podSpec.volumes as V1Volume[] | undefined) ?? []),
+                  {
+                    name: statsPushVolume,
+                    secret: { secretName: push.secret, items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+                  },
+                ],
+              }
+            : {}),
         },
       },
     },
@@ -191,8 +211,47 @@ export function servingReadinessProbe(w: RevisionWorkload): Probe {
   return out;
 }
 
+/**
+ * Where pods' queue-proxies push their stats (instead of being scraped): the control plane's URL as
+ * pods reach it, and the Secret in the pod's namespace (`makeStatsPushSecret`) holding the router
+ * token and, when `ca`, the CA to trust for that URL.
+ */
+export interface PodStatsPush {
+  url: string;
+  secret: string;
+  ca: boolean;
+}
+
+export const statsPushSecretName = 'skiff-stats-push';
+const statsPushVolume = 'skiff-stats-push';
+const statsPushMount = '/var/run/skiff/stats-push';
+
+/** The Secret a namespace's queue-proxies read their push token (and CA) from. */
+export function makeStatsPushSecret(namespace: string, token: string, ca?: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: statsPushSecretName, namespace, labels: { [L.managedBy]: managedBySkiff } },
+    type: 'Opaque',
+    stringData: { token, ...(ca !== undefined ? { 'ca.crt': ca } : {}) },
+  };
+}
+
+/** The queue-proxy's settings for pushing its stats (`SKIFF_STATS_PUSH_*`); the token never in the spec. */
+function statsPushEnv(push: PodStatsPush): V1EnvVar[] {
+  return [
+    { name: 'SKIFF_STATS_PUSH_URL', value: push.url },
+    { name: 'SKIFF_STATS_PUSH_TOKEN', valueFrom: { secretKeyRef: { name: push.secret, key: 'token' } } },
+    ...(push.ca ? [{ name: 'SKIFF_STATS_PUSH_CA', value: `${statsPushMount}/ca.crt` }] : []),
+  ];
+}
+
 /** The queue-proxy sidecar (`resources/queue.go`), configured by Knative's environment variable names. */
-export function makeQueueContainer(w: RevisionWorkload, config: KubernetesConfig = kubernetesDefaults): V1Container {
+export function makeQueueContainer(
+  w: RevisionWorkload,
+  config: KubernetesConfig = kubernetesDefaults,
+  push?: PodStatsPush,
+): V1Container {
   const user = defaultReadinessProbe(servingContainer(w.spec)?.readinessProbe);
   const timing: V1Probe = {};
   for (const f of [
@@ -222,10 +281,12 @@ export function makeQueueContainer(w: RevisionWorkload, config: KubernetesConfig
     { name: 'SERVING_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'USER_PORT', value: String(servingPort(s).containerPort) },
     { name: 'SERVING_READINESS_PROBE', value: JSON.stringify(servingReadinessProbe(w)) },
+    ...(push ? statsPushEnv(push) : []),
   ];
   return {
     name: 'queue-proxy',
     image: config.queueProxyImage,
+    ...(push?.ca ? { volumeMounts: [{ name: statsPushVolume, mountPath: statsPushMount, readOnly: true }] } : {}),
     ports: [
       { name: 'http-autometric', containerPort: queuePorts.metrics, protocol: 'TCP' },
       { name: 'queue-port', containerPort: queuePorts.serving, protocol: 'TCP' },
