@@ -14,7 +14,7 @@ const maxSamples = 20_000;
 
 /**
  * Every router's answers for the revisions being judged, as reported each second
- * (`POST /internal/v1/router-stats`), stamped with the time they arrived. A window's figures add
+ * (their `RouterStats` lines on the stats stream), stamped with the time they arrived. A window's figures add
  * up the reports of every router; its p99 comes from their merged latency histograms.
  */
 export class RolloutFigures {
