@@ -1,6 +1,7 @@
 import {
   type Configuration,
   conflict,
+  type DomainMapping,
   decodeResource,
   failure,
   invalidStatus,
@@ -15,7 +16,7 @@ import type { ServiceWrite } from '../store/store.ts';
 import { statusResponse } from './body.ts';
 import type { ApiDeps } from './deps.ts';
 
-type Admitted = { Service: Service; Configuration: Configuration; Route: Route };
+type Admitted = { Service: Service; Configuration: Configuration; Route: Route; DomainMapping: DomainMapping };
 
 /** Admission of a written Service (see `admit`). */
 export function admitService(
@@ -29,7 +30,7 @@ export function admitService(
 }
 
 /**
- * Admission of a written Service, Configuration or Route: checks a body's kind, name and namespace
+ * Admission of a written Service, Configuration, Route or DomainMapping: checks a body's kind, name and namespace
  * against the URL, drops the fields the server owns, then decodes (validates and defaults) it. A
  * `Response` is the refusal.
  */

@@ -473,6 +473,124 @@ ${extra}`;
     ).toBe(404);
   });
 
+  it('applies to …/status server-side: merged into the status, owned by its manager under subresource status', async () => {
+    await created('sst');
+    const applyStatus = (manager: string, url: string, force = false) =>
+      h.api(
+        'PATCH',
+        `${svcPath('sst')}/status?fieldManager=${manager}${force ? '&force=true' : ''}`,
+        `apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: sst\nstatus:\n  url: ${url}\n`,
+        { 'content-type': 'application/apply-patch+yaml' },
+      );
+    const r = await applyStatus('probe', 'http://probe.example');
+    expect(r.status).toBe(200);
+    const applied = await json(r);
+    // Merged: the reconciler's conditions stay; the spec and its generation are untouched.
+    expect(applied.status.url).toBe('http://probe.example');
+    expect(applied.status.conditions.map((c: any) => c.type)).toContain('Ready');
+    expect(applied.metadata.generation).toBe(1);
+    expect(applied.metadata.managedFields).toContainEqual(
+      expect.objectContaining({
+        manager: 'probe',
+        operation: 'Apply',
+        subresource: 'status',
+        fieldsV1: { 'f:status': { 'f:url': {} } },
+      }),
+    );
+    // The Service's own fields keep their owner, and the object's own apply ignores the status entry.
+    expect(applied.metadata.managedFields.filter((m: any) => m.subresource === undefined)).toHaveLength(1);
+    const conflict = await applyStatus('other', 'http://other.example');
+    expect(conflict.status).toBe(409);
+    const status = await json(conflict);
+    expect(status.message).toBe('Apply failed with 1 conflict: conflict with "probe": .status.url');
+    expect(status.details.causes).toEqual([
+      { reason: 'FieldManagerConflict', message: 'conflict with "probe"', field: '.status.url' },
+    ]);
+    expect((await get(svcPath('sst'))).status.url).toBe('http://probe.example');
+    const forced = await json(await applyStatus('other', 'http://other.example', true));
+    expect(forced.status.url).toBe('http://other.example');
+    const owners = forced.metadata.managedFields.filter((m: any) => m.subresource === 'status');
+    expect(owners.map((m: any) => m.manager)).toEqual(['other']);
+    // A merge patch of the status is recorded as an Update of the status.
+    const merged = await h.api(
+      'PATCH',
+      `${svcPath('sst')}/status?fieldManager=ctl`,
+      { status: { address: { url: 'http://a.example' } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect((await json(merged)).metadata.managedFields).toContainEqual(
+      expect.objectContaining({ manager: 'ctl', operation: 'Update', subresource: 'status' }),
+    );
+    expect((await applyStatus('', 'http://x.example')).status).toBe(400);
+  });
+
+  it('applies a DomainMapping server-side: created, owned, a second manager’s change is 409 naming the first', async () => {
+    const dmPath = (name = '') =>
+      `/apis/serving.knative.dev/v1beta1/namespaces/default/domainmappings${name ? `/${name}` : ''}`;
+    const dm = (target: string) =>
+      `apiVersion: serving.knative.dev/v1beta1\nkind: DomainMapping\nmetadata:\n  name: shop.example.com\nspec:\n  ref:\n    apiVersion: serving.knative.dev/v1\n    kind: Service\n    name: ${target}\n`;
+    const applyDm = (manager: string, target: string, force = false) =>
+      h.api('PATCH', `${dmPath('shop.example.com')}?fieldManager=${manager}${force ? '&force=true' : ''}`, dm(target), {
+        'content-type': 'application/apply-patch+yaml',
+      });
+    const r = await applyDm('alice', 'web');
+    expect(r.status).toBe(201);
+    const created = await json(r);
+    expect(created.spec.ref).toEqual({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      name: 'web',
+      namespace: 'default',
+    });
+    expect(created.metadata.managedFields).toEqual([
+      expect.objectContaining({
+        manager: 'alice',
+        operation: 'Apply',
+        apiVersion: 'serving.knative.dev/v1beta1',
+        fieldsV1: { 'f:spec': { 'f:ref': { 'f:apiVersion': {}, 'f:kind': {}, 'f:name': {} } } },
+      }),
+    ]);
+    expect((await applyDm('alice', 'web')).status).toBe(200);
+    const conflict = await applyDm('bob', 'shop');
+    expect(conflict.status).toBe(409);
+    expect((await json(conflict)).message).toBe('Apply failed with 1 conflict: conflict with "alice": .spec.ref.name');
+    expect((await get(dmPath('shop.example.com'))).spec.ref.name).toBe('web');
+    const forced = await applyDm('bob', 'shop', true);
+    expect(forced.status).toBe(200);
+    const taken = await json(forced);
+    expect(taken.spec.ref.name).toBe('shop');
+    expect(taken.metadata.generation).toBe(2);
+    expect(
+      taken.metadata.managedFields.map((m: any) => [m.manager, Object.keys(m.fieldsV1['f:spec']['f:ref'])]),
+    ).toEqual([
+      ['alice', ['f:apiVersion', 'f:kind']],
+      ['bob', ['f:apiVersion', 'f:kind', 'f:name']],
+    ]);
+    // Checked by its schema like any write, every problem with its field path; nothing stored.
+    const bad = await h.api(
+      'PATCH',
+      `${dmPath('bad')}?fieldManager=alice`,
+      'apiVersion: serving.knative.dev/v1beta1\nkind: DomainMapping\nspec:\n  ref:\n    apiVersion: v1\n    kind: Pod\n    name: x\n  tls: {}\n',
+      { 'content-type': 'application/apply-patch+yaml' },
+    );
+    expect(bad.status).toBe(422);
+    expect((await json(bad)).details.causes.map((c: any) => c.field).sort()).toEqual([
+      'metadata.name',
+      'spec.ref.kind',
+      'spec.tls.secretName',
+    ]);
+    expect((await h.api('GET', dmPath('bad'))).status).toBe(404);
+    // Its status subresource too.
+    const st = await h.api(
+      'PATCH',
+      `${dmPath('shop.example.com')}/status?fieldManager=probe`,
+      'apiVersion: serving.knative.dev/v1beta1\nkind: DomainMapping\nstatus:\n  url: http://probe.example\n',
+      { 'content-type': 'application/apply-patch+yaml' },
+    );
+    expect(st.status).toBe(200);
+    expect((await json(st)).metadata.managedFields.at(-1)).toMatchObject({ manager: 'probe', subresource: 'status' });
+  });
+
   it('a rollback updates managedFields: its manager owns spec.traffic', async () => {
     const v1 = await created('rb');
     v1.spec.template.spec.containers[0].env[0].value = 'v2';

@@ -36,6 +36,28 @@ export function ownedParts(obj: Obj): Obj {
   return out;
 }
 
+/** Which parts of an object a write's fields are in: the object's own, or its `status` subresource's. */
+export type OwnedParts = (obj: Obj) => Obj;
+
+/** The parts of an object whose fields the `status` subresource's writes own: its status. */
+export function statusParts(obj: Obj): Obj {
+  return obj.status === undefined ? {} : { status: obj.status };
+}
+
+/**
+ * Entries of the object's own writes and of its `status` subresource's, apart: as in
+ * kube-apiserver, a write to one owns fields of that one only and leaves the other's entries be.
+ */
+export function bySubresource(entries: ManagedFieldsEntry[]): {
+  main: ManagedFieldsEntry[];
+  status: ManagedFieldsEntry[];
+} {
+  const main: ManagedFieldsEntry[] = [];
+  const status: ManagedFieldsEntry[] = [];
+  for (const e of entries) (e.subresource === 'status' ? status : main).push(e);
+  return { main, status };
+}
+
 /** Every leaf field of `obj` (scalars, lists and empty objects are leaves). */
 export function leafPaths(obj: unknown, prefix: FieldPath = [], out: FieldPath[] = []): FieldPath[] {
   if (!isObject(obj)) {
@@ -159,9 +181,15 @@ export const fieldString = (p: FieldPath) => p.map((k) => `.${k}`).join('');
  * The object an apply asks for: `live` with the fields this manager applied before and no longer
  * names removed (unless another manager owns them), and every field of `config` set.
  */
-export function mergeApply(live: Obj, config: Obj, managed: ManagedFieldsEntry[], manager: string): Obj {
+export function mergeApply(
+  live: Obj,
+  config: Obj,
+  managed: ManagedFieldsEntry[],
+  manager: string,
+  parts: OwnedParts = ownedParts,
+): Obj {
   const out = structuredClone(live);
-  const applied = leafPaths(ownedParts(config));
+  const applied = leafPaths(parts(config));
   const before = managed
     .filter((m) => m.manager === manager && m.operation === 'Apply')
     .flatMap((m) => fromFieldsV1(m.fieldsV1));
@@ -174,7 +202,7 @@ export function mergeApply(live: Obj, config: Obj, managed: ManagedFieldsEntry[]
     if (stillApplied(p) || ownedByOthers(p)) continue;
     removeAt(out, p);
   }
-  mergeInto(out, ownedParts(config));
+  mergeInto(out, parts(config));
   return out;
 }
 
@@ -188,8 +216,9 @@ export function applyConflicts(
   config: Obj,
   managed: ManagedFieldsEntry[],
   manager: string,
+  parts: OwnedParts = ownedParts,
 ): Conflict[] {
-  const changed = leafPaths(ownedParts(config)).filter((p) => !sameValue(valueAt(live, p), valueAt(next, p)));
+  const changed = leafPaths(parts(config)).filter((p) => !sameValue(valueAt(live, p), valueAt(next, p)));
   const out: Conflict[] = [];
   for (const m of managed) {
     if (m.manager === manager) continue;
@@ -220,8 +249,8 @@ function without(entries: ManagedFieldsEntry[], paths: FieldPath[]): ManagedFiel
 }
 
 /** Fields of `next` that no longer exist in it are owned by no one. */
-function prune(entries: ManagedFieldsEntry[], next: Obj): ManagedFieldsEntry[] {
-  const owned = ownedParts(next);
+function prune(entries: ManagedFieldsEntry[], next: Obj, parts: OwnedParts): ManagedFieldsEntry[] {
+  const owned = parts(next);
   const out: ManagedFieldsEntry[] = [];
   for (const e of entries) {
     const paths = fromFieldsV1(e.fieldsV1);
@@ -245,8 +274,9 @@ export function afterApply(
   manager: string,
   apiVersion: string,
   time: string,
+  parts: OwnedParts = ownedParts,
 ): ManagedFieldsEntry[] {
-  const applied = leafPaths(ownedParts(config));
+  const applied = leafPaths(parts(config));
   const changed = applied.filter((p) => !sameValue(valueAt(live, p), valueAt(next, p)));
   const others = without(
     managed.filter((m) => !(m.manager === manager && m.operation === 'Apply')),
@@ -260,7 +290,7 @@ export function afterApply(
     fieldsType: 'FieldsV1',
     fieldsV1: toFieldsV1(applied),
   };
-  return prune([...others, ...(applied.length > 0 ? [entry] : [])], next);
+  return prune([...others, ...(applied.length > 0 ? [entry] : [])], next, parts);
 }
 
 /**
@@ -274,11 +304,12 @@ export function afterUpdate(
   manager: string,
   apiVersion: string,
   time: string,
+  parts: OwnedParts = ownedParts,
 ): ManagedFieldsEntry[] {
-  const nextOwned = ownedParts(next);
-  const beforeOwned = before ? ownedParts(before) : {};
+  const nextOwned = parts(next);
+  const beforeOwned = before ? parts(before) : {};
   const changed = leafPaths(nextOwned).filter((p) => !sameValue(valueAt(beforeOwned, p), valueAt(nextOwned, p)));
-  if (changed.length === 0) return prune(managed, next);
+  if (changed.length === 0) return prune(managed, next, parts);
   const isMine = (e: ManagedFieldsEntry) => e.manager === manager && e.operation === 'Update';
   const mine = managed.find(isMine);
   const others = without(
@@ -296,7 +327,7 @@ export function afterUpdate(
     fieldsType: 'FieldsV1',
     fieldsV1: toFieldsV1(unique),
   };
-  return prune([...others, entry], next);
+  return prune([...others, entry], next, parts);
 }
 
 /**

@@ -132,6 +132,8 @@ export const domainMappings = sqliteTable(
     spec: text({ mode: 'json' }).$type<DomainMappingSpec>().notNull(),
     status: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     createdAt: text().notNull(),
+    /** Who owns which fields (`metadata.managedFields`, server-side apply). */
+    managedFields: text({ mode: 'json' }).$type<ManagedFieldsEntry[]>().notNull().default([]),
   },
   (t) => [primaryKey({ columns: [t.namespace, t.name] }), index('domain_mappings_name').on(t.name)],
 );

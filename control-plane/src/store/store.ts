@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   canonicalJson,
-  type DomainMappingInput,
+  type DomainMappingSpec,
   jsonEqual,
   type ManagedFieldsEntry,
   type RevisionSpec,
@@ -49,6 +49,17 @@ export interface ServiceWrite {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   spec: ServiceSpec;
+  /** `metadata.managedFields` after this write (kept as it is when absent). */
+  managedFields?: ManagedFieldsEntry[];
+}
+
+/** What a write of a DomainMapping stores. */
+export interface DomainMappingWrite {
+  /** The domain. */
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: DomainMappingSpec;
   /** `metadata.managedFields` after this write (kept as it is when absent). */
   managedFields?: ManagedFieldsEntry[];
 }
@@ -625,6 +636,8 @@ export class Store {
     status: Record<string, unknown>,
     expectedVersion: number | undefined,
     actor: Actor,
+    /** `metadata.managedFields` after this write (kept as it is when absent). */
+    managedFields?: ManagedFieldsEntry[],
   ): ServiceRow | undefined {
     return this.#tx(() => {
       const current = this.getService(namespace, name, 'any');
@@ -632,11 +645,17 @@ export class Store {
       if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
         throw new StoreConflict(current.resourceVersion);
       }
-      if (jsonEqual(current.status, status)) return current;
-      const next: ServiceRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
+      const owners = managedFields ?? current.managedFields;
+      if (jsonEqual(current.status, status) && ownership(current.managedFields) === ownership(owners)) return current;
+      const next: ServiceRow = {
+        ...current,
+        status,
+        managedFields: owners,
+        resourceVersion: this.#bump('resourceVersion'),
+      };
       this.db
         .update(services)
-        .set({ status, resourceVersion: next.resourceVersion })
+        .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
         .where(and(eq(services.namespace, namespace), eq(services.name, name)))
         .run();
       this.#event('MODIFIED', 'services', next);
@@ -731,9 +750,12 @@ export class Store {
     name: string,
     status: Record<string, unknown>,
     expectedVersion: number | undefined,
+    /** `metadata.managedFields` after this write (kept as it is when absent). */
+    managedFields?: ManagedFieldsEntry[],
   ): RouteRow | undefined {
     return this.#tx(
-      () => this.#routeStatus(namespace, name, status, expectedVersion) ?? this.getRoute(namespace, name),
+      () =>
+        this.#routeStatus(namespace, name, status, expectedVersion, managedFields) ?? this.getRoute(namespace, name),
     );
   }
 
@@ -743,17 +765,24 @@ export class Store {
     name: string,
     status: Record<string, unknown>,
     expectedVersion: number | undefined,
+    managedFields?: ManagedFieldsEntry[],
   ): RouteRow | undefined {
     const current = this.getRoute(namespace, name);
     if (!current) return undefined;
     if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
       throw new StoreConflict(current.resourceVersion);
     }
-    if (jsonEqual(current.status, status)) return undefined;
-    const next: RouteRow = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
+    const owners = managedFields ?? current.managedFields;
+    if (jsonEqual(current.status, status) && ownership(current.managedFields) === ownership(owners)) return undefined;
+    const next: RouteRow = {
+      ...current,
+      status,
+      managedFields: owners,
+      resourceVersion: this.#bump('resourceVersion'),
+    };
     this.db
       .update(routes)
-      .set({ status, resourceVersion: next.resourceVersion })
+      .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
       .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
       .run();
     this.#event('MODIFIED', 'routes', next);
@@ -800,7 +829,7 @@ export class Store {
   createDomainMapping(
     namespace: string,
     uid: string,
-    input: DomainMappingInput,
+    input: DomainMappingWrite,
     actor: Actor,
   ): DomainMappingRow | undefined {
     return this.#tx(() => {
@@ -816,6 +845,7 @@ export class Store {
         spec: input.spec,
         status: {},
         createdAt: new Date().toISOString(),
+        managedFields: input.managedFields ?? [],
       };
       this.db.insert(domainMappings).values(row).run();
       this.#event('ADDED', 'domainmappings', row);
@@ -827,7 +857,7 @@ export class Store {
   /** Replaces a DomainMapping's spec and metadata (`StoreConflict` on a stale resourceVersion). */
   updateDomainMapping(
     namespace: string,
-    input: DomainMappingInput,
+    input: DomainMappingWrite,
     expectedVersion: number | undefined,
     actor: Actor,
   ): DomainMappingRow | undefined {
@@ -838,13 +868,21 @@ export class Store {
         throw new StoreConflict(current.resourceVersion);
       }
       const specChanged = !jsonEqual(current.spec, input.spec);
-      if (!specChanged && jsonEqual(current.labels, input.labels) && jsonEqual(current.annotations, input.annotations))
+      const ownersChanged =
+        input.managedFields !== undefined && ownership(current.managedFields) !== ownership(input.managedFields);
+      if (
+        !specChanged &&
+        !ownersChanged &&
+        jsonEqual(current.labels, input.labels) &&
+        jsonEqual(current.annotations, input.annotations)
+      )
         return current;
       const next: DomainMappingRow = {
         ...current,
         labels: input.labels,
         annotations: input.annotations,
         spec: input.spec,
+        managedFields: input.managedFields ?? current.managedFields,
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
@@ -855,6 +893,41 @@ export class Store {
         .run();
       this.#event('MODIFIED', 'domainmappings', next);
       this.#audit(actor, 'update-domain-mapping', namespace, input.name, { spec: input.spec });
+      return next;
+    });
+  }
+
+  /**
+   * A user's write of a DomainMapping's status (the `status` subresource): the row after it
+   * (`StoreConflict` unless it is still at `expectedVersion`).
+   */
+  writeDomainMappingStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    expectedVersion: number | undefined,
+    managedFields?: ManagedFieldsEntry[],
+  ): DomainMappingRow | undefined {
+    return this.#tx(() => {
+      const current = this.getDomainMapping(namespace, name);
+      if (!current) return undefined;
+      if (expectedVersion !== undefined && expectedVersion !== current.resourceVersion) {
+        throw new StoreConflict(current.resourceVersion);
+      }
+      const owners = managedFields ?? current.managedFields;
+      if (jsonEqual(current.status, status) && ownership(current.managedFields) === ownership(owners)) return current;
+      const next: DomainMappingRow = {
+        ...current,
+        status,
+        managedFields: owners,
+        resourceVersion: this.#bump('resourceVersion'),
+      };
+      this.db
+        .update(domainMappings)
+        .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
+        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
+        .run();
+      this.#event('MODIFIED', 'domainmappings', next);
       return next;
     });
   }

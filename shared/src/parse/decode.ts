@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { defaultConfiguration, defaultRoute, defaultService } from '../defaulting.ts';
 import { type FieldError, forbidden, invalid, notSupported, required, show } from '../errors/field-error.ts';
 import { invalidStatus, type Status } from '../errors/status.ts';
+import { type DomainMapping, DomainMappingSchema } from '../schemas/domain-mapping.ts';
 import { apiVersion } from '../schemas/meta.ts';
 import {
   type Configuration,
@@ -12,6 +13,7 @@ import {
   type Service,
   ServiceSchema,
 } from '../schemas/resources.ts';
+import { defaultDomainMapping, validateDomainMapping } from '../validation/domain-mapping.ts';
 import {
   type ValidationOptions,
   validateConfiguration,
@@ -70,6 +72,12 @@ export function zodCauses(error: z.core.$ZodError): FieldError[] {
       case 'invalid_value':
         causes.push(notSupported(field, input, issue.values.map(String)));
         break;
+      case 'custom': {
+        // A refinement's Knative rule (`knativeRules`): its field error as it is.
+        const cause = (issue.params as { cause?: FieldError } | undefined)?.cause;
+        causes.push(cause ?? invalid(field, input, issue.message));
+        break;
+      }
       case 'invalid_union':
         causes.push(invalid(field, input, 'must be a whole number or a string'));
         break;
@@ -84,7 +92,7 @@ function article(expected: string): string {
   if (expected === 'int') return 'a whole number';
   if (expected === 'array') return 'a list';
   if (expected === 'object') return 'an object';
-  if (expected === 'record') return 'a map of strings';
+  if (expected === 'record') return 'an object (a map of strings)';
   return `a ${expected}`;
 }
 
@@ -110,10 +118,15 @@ const codecs = {
     defaults: (r) => defaultRoute(r),
     validate: (r) => validateRoute(r),
   } satisfies KindCodec<Route>,
+  DomainMapping: {
+    schema: DomainMappingSchema,
+    defaults: (d) => defaultDomainMapping(d),
+    validate: (d) => validateDomainMapping(d),
+  } satisfies KindCodec<DomainMapping>,
 };
 
 export type WritableKind = keyof typeof codecs;
-type KindType = { Service: Service; Configuration: Configuration; Route: Route };
+type KindType = { Service: Service; Configuration: Configuration; Route: Route; DomainMapping: DomainMapping };
 
 /**
  * Reads a resource of `kind` from a parsed document: checks its shape, applies Knative's defaults,

@@ -1,10 +1,18 @@
 import { z } from 'zod';
+import {
+  domainMappingApiVersion,
+  domainMappingMetadataProblems,
+  domainMappingRefProblems,
+  secretNameProblems,
+} from '../validation/domain-mapping.ts';
 import { ObjectMetaSchema, statusBase } from './meta.ts';
+import { knativeRules } from './rules.ts';
 
 /**
  * Knative's DomainMapping (serving.knative.dev/v1beta1) as its CRD publishes it: what OpenAPI
- * serves for `kubectl explain` and client-side validation. Writes are checked field by field with
- * Knative's rules in `../validation/domain-mapping.ts`, which refuses anything outside this shape.
+ * serves for `kubectl explain` and client-side validation, and what checks every write
+ * (`decodeResource`), with Knative's rules (`../validation/domain-mapping.ts`) as refinements of
+ * the parts they check.
  */
 export const DomainMappingRefSchema = z
   .strictObject({
@@ -21,6 +29,7 @@ export const DomainMappingRefSchema = z
       ),
     namespace: z.string().optional().describe("Namespace of the referent: the DomainMapping's own."),
   })
+  .superRefine(knativeRules(domainMappingRefProblems))
   .describe('The Service the domain reaches, or a tag of it.');
 
 export const DomainMappingSpecSchema = z.strictObject({
@@ -29,6 +38,7 @@ export const DomainMappingSpecSchema = z.strictObject({
     .strictObject({
       secretName: z.string().describe('A Kubernetes TLS Secret (tls.crt, tls.key) in the same namespace.'),
     })
+    .superRefine(knativeRules(secretNameProblems))
     .optional()
     .describe('The certificate to serve the domain with over HTTPS.'),
 });
@@ -42,9 +52,10 @@ export const DomainMappingStatusSchema = z
   .loose();
 
 export const DomainMappingSchema = z.strictObject({
-  apiVersion: z.literal('serving.knative.dev/v1beta1'),
+  apiVersion: z.literal(domainMappingApiVersion),
   kind: z.literal('DomainMapping'),
-  metadata: ObjectMetaSchema,
+  metadata: ObjectMetaSchema.superRefine(knativeRules(domainMappingMetadataProblems)),
   spec: DomainMappingSpecSchema,
   status: DomainMappingStatusSchema.optional(),
 });
+export type DomainMapping = z.infer<typeof DomainMappingSchema>;

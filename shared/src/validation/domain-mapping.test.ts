@@ -1,21 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { mappingCandidates, mappingTarget, unresolvedMessage, validateDomainMapping } from './domain-mapping.ts';
+import { decodeResource } from '../parse/decode.ts';
+import { mappingCandidates, mappingTarget, unresolvedMessage } from './domain-mapping.ts';
 
-const dm = (ref: Record<string, unknown>) => ({
+const dm = (ref: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'serving.knative.dev/v1beta1',
   kind: 'DomainMapping',
-  metadata: { name: 'shop.example.com' },
+  metadata: { name: 'shop.example.com', namespace: 'default' },
   spec: { ref },
+  ...extra,
 });
+const fields = (out: ReturnType<typeof decodeResource>) =>
+  out.ok ? [] : (out.status.details?.causes ?? []).map((c) => c.field).sort();
 
-describe('validateDomainMapping: spec.ref (Knative’s Addressable contract)', () => {
+describe('a DomainMapping checked by its schema: spec.ref (Knative’s Addressable contract)', () => {
   it.each([
     [{ apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'hello' }],
     [{ apiVersion: 'serving.knative.dev/v1', kind: 'Route', name: 'hello' }],
     // A Kubernetes Service: a tag's placeholder, {tag}-{service}.
     [{ apiVersion: 'v1', kind: 'Service', name: 'canary-hello' }],
-  ])('accepts %j', (ref) => {
-    const out = validateDomainMapping(dm(ref), 'default');
+  ])('accepts %j, in the mapping’s namespace', (ref) => {
+    const out = decodeResource('DomainMapping', dm(ref));
     expect(out.ok).toBe(true);
     if (out.ok) expect(out.value.spec.ref).toEqual({ ...ref, namespace: 'default' });
   });
@@ -26,10 +30,44 @@ describe('validateDomainMapping: spec.ref (Knative’s Addressable contract)', (
     [{ apiVersion: 'v1', kind: 'Pod', name: 'hello' }, 'spec.ref.kind'],
     [{ apiVersion: 'v1', kind: 'Service', name: 'Not_A_Name' }, 'spec.ref.name'],
     [{ apiVersion: 'v1', kind: 'Service' }, 'spec.ref.name'],
+    [{ apiVersion: 'v1', kind: 'Service', name: 'hello', namespace: 'other' }, 'spec.ref.namespace'],
+    [{ apiVersion: 'v1', kind: 'Service', name: 'hello', port: 80 }, 'spec.ref.port'],
   ])('refuses %j at %s', (ref, field) => {
-    const out = validateDomainMapping(dm(ref), 'default');
+    expect(fields(decodeResource('DomainMapping', dm(ref)))).toContain(field);
+  });
+
+  it('lists every problem at once, with the field paths of each part', () => {
+    const out = decodeResource('DomainMapping', {
+      apiVersion: 'serving.knative.dev/v1beta1',
+      kind: 'DomainMapping',
+      metadata: { name: 'nodots', generateName: 'x-', labels: { 'bad key!': 'v' } },
+      spec: { ref: { apiVersion: 'v1', kind: 'Pod', name: 'hello' }, tls: {} },
+      extra: true,
+    });
     expect(out.ok).toBe(false);
-    if (!out.ok) expect(out.causes.map((c) => c.field)).toContain(field);
+    expect(fields(out)).toEqual([
+      'extra',
+      'metadata.generateName',
+      'metadata.labels',
+      'metadata.name',
+      'spec.ref.kind',
+      'spec.tls.secretName',
+    ]);
+    if (!out.ok) {
+      expect(out.status).toMatchObject({ code: 422, reason: 'Invalid', details: { kind: 'DomainMapping' } });
+      expect(out.status.message).toMatch(/metadata\.name: Invalid value: "nodots": must be a fully qualified/);
+    }
+  });
+
+  it.each([
+    ['a domain under the cluster domain', { name: 'x.default.svc.cluster.local' }, 'metadata.name'],
+    ['no name', {}, 'metadata.name'],
+    ['an empty TLS Secret name', { name: 'a.example.com' }, 'spec.tls.secretName', { secretName: '' }],
+  ])('refuses %s', (_what, metadata, field, tls?: unknown) => {
+    const body = dm({ apiVersion: 'v1', kind: 'Service', name: 'hello' });
+    body.metadata = { ...metadata, namespace: 'default' } as typeof body.metadata;
+    if (tls !== undefined) (body.spec as Record<string, unknown>).tls = tls;
+    expect(fields(decodeResource('DomainMapping', body))).toEqual([field]);
   });
 });
 

@@ -1,9 +1,9 @@
 // Knative's DomainMapping (serving.knative.dev/v1beta1): a custom domain (the object's name) that
 // reaches a Service. Validation as Knative's `domainmapping_validation.go`, and its status
 // (`domainmapping_lifecycle.go`) decided from what the control plane knows, purely.
-import { type FieldError, forbidden, invalid, required, show } from '../errors/field-error.ts';
+import { type FieldError, forbidden, invalid, required } from '../errors/field-error.ts';
 import { servingGroup } from '../errors/status.ts';
-import { type ObjectMeta, ObjectMetaSchema } from '../schemas/meta.ts';
+import type { ObjectMeta } from '../schemas/meta.ts';
 import { validateAnnotationKeys, validateLabels } from './metadata.ts';
 import { dns1123LabelProblems, dns1123SubdomainProblems } from './names.ts';
 
@@ -28,117 +28,83 @@ export interface DomainMappingSpec {
   tls?: { secretName: string };
 }
 
-export interface DomainMappingInput {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+/** A DomainMapping as written, once its shape is checked (`DomainMappingSchema`). */
+export interface DomainMappingObject {
+  metadata: ObjectMeta;
   spec: DomainMappingSpec;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Knative's cluster domain (`network.GetClusterDomainName()`): mapped domains stay outside it. */
+const clusterDomain = 'cluster.local';
 
-function mustBeObject(field: string, value: unknown): FieldError {
-  return { field, reason: 'FieldValueTypeInvalid', message: `Invalid value: ${show(value)}: must be an object` };
+/**
+ * Knative's rules for a DomainMapping's metadata (`domainmapping_validation.go`): its name is the
+ * domain, a fully qualified lower-case one outside the cluster's domain; no `generateName`;
+ * labels and annotations as on any object. Field paths are the object's.
+ */
+export function domainMappingMetadataProblems(meta: ObjectMeta): FieldError[] {
+  const causes: FieldError[] = [];
+  const name = meta.name;
+  if (name === undefined || name === '') causes.push(required('metadata.name', 'the domain to map'));
+  else {
+    causes.push(...domainProblems(name).map((p) => invalid('metadata.name', name, p)));
+    if (name.endsWith(`.${clusterDomain}`)) {
+      causes.push(invalid('metadata.name', name, `must not be a subdomain of the cluster domain "${clusterDomain}"`));
+    }
+  }
+  if (meta.generateName !== undefined) {
+    causes.push(forbidden('metadata.generateName', 'a DomainMapping is named by its domain'));
+  }
+  causes.push(
+    ...validateLabels(meta.labels, 'metadata.labels'),
+    ...validateAnnotationKeys(meta.annotations, 'metadata.annotations'),
+  );
+  return causes;
 }
 
 /**
- * Checks a DomainMapping a user sent for `namespace`: its name is a fully qualified domain (two
- * labels at least, lower case), `spec.ref` names a Knative Service in the same namespace, and
- * `spec.tls.secretName`, if any, is a Secret name. Every problem comes back with its field path.
+ * What `spec.ref` may name: a Knative Service or Route (`serving.knative.dev/v1`), or a Kubernetes
+ * Service (`v1`, such as a tag's `{tag}-{service}`), by a DNS-1123 label.
  */
-export function validateDomainMapping(
-  body: Record<string, unknown>,
-  namespace: string,
-): { ok: true; value: DomainMappingInput } | { ok: false; name: string | undefined; causes: FieldError[] } {
+export function domainMappingRefProblems(ref: DomainMappingRef): FieldError[] {
   const causes: FieldError[] = [];
-  if (body.apiVersion !== undefined && body.apiVersion !== domainMappingApiVersion) {
-    causes.push(invalid('apiVersion', body.apiVersion, `must be ${domainMappingApiVersion}`));
+  if (ref.name === '') causes.push(required('spec.ref.name'));
+  else for (const p of dns1123LabelProblems(ref.name)) causes.push(invalid('spec.ref.name', ref.name, p));
+  const knative = ref.apiVersion === 'serving.knative.dev/v1';
+  if (!knative && ref.apiVersion !== 'v1') {
+    causes.push(
+      invalid(
+        'spec.ref.apiVersion',
+        ref.apiVersion,
+        "must be serving.knative.dev/v1 (a Knative Service or Route) or v1 (a Kubernetes Service, e.g. a tag's {tag}-{service})",
+      ),
+    );
+  } else if (knative ? ref.kind !== 'Service' && ref.kind !== 'Route' : ref.kind !== 'Service') {
+    causes.push(invalid('spec.ref.kind', ref.kind, knative ? 'must be Service or Route' : 'must be Service'));
   }
-  if (body.kind !== undefined && body.kind !== 'DomainMapping')
-    causes.push(invalid('kind', body.kind, 'must be DomainMapping'));
-  for (const k of Object.keys(body)) {
-    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) {
-      causes.push({ field: k, reason: 'FieldValueInvalid', message: `unknown field "${k}"` });
-    }
-  }
-  // As for a Service: a metadata that is not an object, or a field ObjectMeta does not have, is
-  // refused by its path rather than dropped.
-  if (body.metadata !== undefined && body.metadata !== null && !isObject(body.metadata)) {
-    causes.push(mustBeObject('metadata', body.metadata));
-  }
-  const meta = (isObject(body.metadata) ? body.metadata : {}) as ObjectMeta & Record<string, unknown>;
-  for (const k of Object.keys(meta)) {
-    if (!(k in ObjectMetaSchema.shape)) {
-      causes.push(forbidden(`metadata.${k}`, 'must not set the field(s): not a field of ObjectMeta'));
-    }
-  }
-  for (const k of ['labels', 'annotations'] as const) {
-    if (meta[k] !== undefined && meta[k] !== null && !isObject(meta[k])) {
-      causes.push(mustBeObject(`metadata.${k}`, meta[k]));
-    }
-  }
-  const name = typeof meta.name === 'string' ? meta.name : undefined;
-  if (name === undefined || name === '') causes.push(required('metadata.name', 'the domain to map'));
-  else causes.push(...domainProblems(name).map((p) => invalid('metadata.name', name, p)));
-  if (meta.generateName !== undefined) {
-    causes.push(invalid('metadata.generateName', meta.generateName, 'a DomainMapping is named by its domain'));
-  }
-  if (meta.namespace !== undefined && meta.namespace !== namespace) {
-    causes.push(invalid('metadata.namespace', meta.namespace, `does not match the request's namespace ${namespace}`));
-  }
-  const labels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
-  const annotations = isObject(meta.annotations) ? (meta.annotations as Record<string, string>) : {};
-  causes.push(
-    ...validateLabels(labels, 'metadata.labels'),
-    ...validateAnnotationKeys(annotations, 'metadata.annotations'),
-  );
+  return causes;
+}
 
-  const spec = body.spec;
-  let ref: DomainMappingRef | undefined;
-  let tls: { secretName: string } | undefined;
-  if (!isObject(spec)) causes.push(required('spec'));
-  else {
-    for (const k of Object.keys(spec)) {
-      if (k !== 'ref' && k !== 'tls')
-        causes.push({ field: `spec.${k}`, reason: 'FieldValueInvalid', message: `unknown field "spec.${k}"` });
-    }
-    const r = spec.ref;
-    if (!isObject(r)) causes.push(required('spec.ref', 'the Service the domain reaches'));
-    else {
-      if (typeof r.name !== 'string' || r.name === '') causes.push(required('spec.ref.name'));
-      const knative = r.apiVersion === 'serving.knative.dev/v1';
-      if (!knative && r.apiVersion !== 'v1') {
-        causes.push(
-          invalid(
-            'spec.ref.apiVersion',
-            r.apiVersion,
-            "must be serving.knative.dev/v1 (a Knative Service or Route) or v1 (a Kubernetes Service, e.g. a tag's {tag}-{service})",
-          ),
-        );
-      } else if (knative ? r.kind !== 'Service' && r.kind !== 'Route' : r.kind !== 'Service') {
-        causes.push(invalid('spec.ref.kind', r.kind, knative ? 'must be Service or Route' : 'must be Service'));
-      }
-      if (r.namespace !== undefined && r.namespace !== namespace) {
-        causes.push(invalid('spec.ref.namespace', r.namespace, `must be the DomainMapping's namespace, ${namespace}`));
-      }
-      if (typeof r.name === 'string' && r.name !== '') {
-        for (const p of dns1123LabelProblems(r.name)) causes.push(invalid('spec.ref.name', r.name, p));
-        ref = { apiVersion: String(r.apiVersion), kind: String(r.kind), name: r.name, namespace };
-      }
-    }
-    if (spec.tls !== undefined) {
-      const t = spec.tls;
-      if (!isObject(t) || typeof t.secretName !== 'string' || t.secretName === '') {
-        causes.push(required('spec.tls.secretName'));
-      } else {
-        for (const p of dns1123SubdomainProblems(t.secretName))
-          causes.push(invalid('spec.tls.secretName', t.secretName, p));
-        tls = { secretName: t.secretName };
-      }
-    }
+/** `spec.tls.secretName`: a Secret's name. */
+export function secretNameProblems(tls: { secretName: string }): FieldError[] {
+  if (tls.secretName === '') return [required('spec.tls.secretName')];
+  return dns1123SubdomainProblems(tls.secretName).map((p) => invalid('spec.tls.secretName', tls.secretName, p));
+}
+
+/** Knative's default (`KReference.SetDefaults`): a ref without a namespace is in the mapping's. */
+export function defaultDomainMapping<T extends DomainMappingObject>(dm: T): T {
+  if (dm.spec.ref.namespace !== undefined || dm.metadata.namespace === undefined) return dm;
+  return { ...dm, spec: { ...dm.spec, ref: { ...dm.spec.ref, namespace: dm.metadata.namespace } } };
+}
+
+/** What the shape cannot check: the ref stays in the mapping's namespace. */
+export function validateDomainMapping(dm: DomainMappingObject): FieldError[] {
+  const ns = dm.metadata.namespace;
+  const refNs = dm.spec.ref.namespace;
+  if (ns !== undefined && refNs !== undefined && refNs !== ns) {
+    return [invalid('spec.ref.namespace', refNs, `must be the DomainMapping's namespace, ${ns}`)];
   }
-  if (causes.length > 0 || name === undefined || ref === undefined) return { ok: false, name, causes };
-  return { ok: true, value: { name, labels, annotations, spec: tls ? { ref, tls } : { ref } } };
+  return [];
 }
 
 /** Problems with `name` as a domain to map: a lower-case DNS subdomain of two labels or more. */

@@ -1,4 +1,5 @@
 import {
+  apiVersion,
   type Configuration,
   ConfigurationStatusSchema,
   invalidStatus,
@@ -86,13 +87,15 @@ export function configurationAndRouteRoutes(
   writeRoutes(app, `${namespacedPath}/configurations`, store, configurations, ownedConfiguration);
   statusRoutes(app, `${namespacedPath}/configurations`, {
     kind: 'Configuration',
+    resource: 'configurations',
+    apiVersion,
     schema: ConfigurationStatusSchema,
     get: configuration,
-    write: (ns, name, status, expected, dryRun) => {
+    write: (ns, name, status, expected, dryRun, managedFields) => {
       const svc = store.getService(ns, name);
       if (svc) return configurationObject(svc);
       if (!store.getService(ns, name, 'Configuration')) return undefined;
-      const write = () => store.writeServiceStatus(ns, name, status, expected, 'user');
+      const write = () => store.writeServiceStatus(ns, name, status, expected, 'user', managedFields);
       const row = dryRun ? store.dryRun(write) : write();
       return row && configurationObject(row);
     },
@@ -148,12 +151,14 @@ export function configurationAndRouteRoutes(
   writeRoutes(app, `${namespacedPath}/routes`, store, routes, ownedRoute);
   statusRoutes(app, `${namespacedPath}/routes`, {
     kind: 'Route',
+    resource: 'routes',
+    apiVersion,
     schema: RouteStatusSchema,
     get: route,
-    write: (ns, name, status, expected, dryRun) => {
+    write: (ns, name, status, expected, dryRun, managedFields) => {
       const svc = store.getService(ns, name);
       if (svc) return routeObject(svc);
-      const write = () => store.writeRouteStatus(ns, name, status, expected);
+      const write = () => store.writeRouteStatus(ns, name, status, expected, managedFields);
       const row = dryRun ? store.dryRun(write) : write();
       return row && standaloneRouteObject(row);
     },

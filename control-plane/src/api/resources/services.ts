@@ -1,4 +1,12 @@
-import { invalidStatus, jsonEqual, notFound, type Service, ServiceStatusSchema, verifyNameChange } from '@skiff/shared';
+import {
+  apiVersion,
+  invalidStatus,
+  jsonEqual,
+  notFound,
+  type Service,
+  ServiceStatusSchema,
+  verifyNameChange,
+} from '@skiff/shared';
 import type { Hono } from 'hono';
 import type { ServiceRow } from '../../store/schema.ts';
 import { admitService, serviceWrite } from '../admission.ts';
@@ -35,13 +43,15 @@ export function serviceRoutes(app: Hono, deps: ApiDeps, watch: Watch): void {
   }
   statusRoutes(app, `${namespacedPath}/services`, {
     kind: 'Service',
+    resource: 'services',
+    apiVersion,
     schema: ServiceStatusSchema,
     get: (ns, name) => {
       const row = store.getService(ns, name);
       return row && serviceObject(row);
     },
-    write: (ns, name, status, expected, dryRun) => {
-      const write = () => store.writeServiceStatus(ns, name, status, expected, 'user');
+    write: (ns, name, status, expected, dryRun, managedFields) => {
+      const write = () => store.writeServiceStatus(ns, name, status, expected, 'user', managedFields);
       const row = dryRun ? store.dryRun(write) : write();
       return row && serviceObject(row);
     },

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, failure, invalidStatus, metadataTypeProblem, notFound, servingGroup } from '@skiff/shared';
+import {
+  conflict,
+  failure,
+  invalidStatus,
+  metadataTypeProblem,
+  notFound,
+  type Status,
+  servingGroup,
+} from '@skiff/shared';
 import type { Hono } from 'hono';
 import { StoreConflict } from '../../store/store.ts';
 import { staleConflict } from '../admission.ts';
@@ -8,6 +16,8 @@ import {
   afterApply,
   afterUpdate,
   applyConflicts,
+  bySubresource,
+  type Conflict,
   conflictMessage,
   type ManagedFieldsEntry,
   managerFromUserAgent,
@@ -37,9 +47,11 @@ export interface AdmittedObject {
  * kube-apiserver.
  */
 export interface Writable<Row extends StoredRow, A extends AdmittedObject> {
-  kind: 'Service' | 'Configuration' | 'Route';
+  kind: 'Service' | 'Configuration' | 'Route' | 'DomainMapping';
   /** The plural, as in the path and in Status details. */
   resource: string;
+  /** Its group and version, as managedFields entries name them (default `serving.knative.dev/v1`). */
+  apiVersion?: string;
   admit(req: Request, namespace: string, input: unknown, urlName?: string): A | Response;
   get(namespace: string, name: string): Row | undefined;
   render(row: Row): KubeObject;
@@ -63,11 +75,11 @@ export interface Writable<Row extends StoredRow, A extends AdmittedObject> {
   taken?(namespace: string, name: string): string | undefined;
 }
 
-const apiVersionOf = `${servingGroup}/v1`;
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const servingVersion = `${servingGroup}/v1`;
+export const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** Who a write is by: `fieldManager`, else the User-Agent's product (as kube-apiserver names it). */
-const managerOf = (req: Request, opts: WriteOptions) =>
+export const managerOf = (req: Request, opts: WriteOptions) =>
   opts.fieldManager ?? managerFromUserAgent(req.headers.get('user-agent'));
 
 /** The request's write options, or the Response refusing them. */
@@ -81,6 +93,7 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
   w: Writable<Row, A>,
   store: { dryRun<T>(fn: () => T): T },
 ) {
+  const apiVersionOf = w.apiVersion ?? servingVersion;
   /**
    * What a dry run answers: the object as it would be stored, with the resourceVersion it has now
    * (none for a create), since nothing was written.
@@ -145,10 +158,11 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
     if (!current) return statusResponse(req, notFound(w.kind, name));
     const obj = w.admit(req, namespace, input, name);
     if (obj instanceof Response) return obj;
+    const { main, status: statusEntries } = bySubresource(current.managedFields);
     const managedFields =
       owners?.(current, obj) ??
       afterUpdate(
-        current.managedFields,
+        main,
         w.render(current) as unknown as Obj,
         obj as unknown as Obj,
         managerOf(req, opts),
@@ -156,6 +170,7 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
         now(),
       );
     if (managedFields instanceof Response) return managedFields;
+    managedFields.push(...statusEntries);
     const refused = w.check?.(req, current, obj);
     if (refused) return refused;
     let expected: number | undefined;
@@ -183,31 +198,10 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
    * naming them unless `force=true` (`../managed-fields.ts`).
    */
   function apply(req: Request, namespace: string, name: string, config: unknown, opts: WriteOptions): Response {
-    if (!opts.fieldManager) {
-      return statusResponse(
-        req,
-        failure(
-          'BadRequest',
-          'PATCH requests with apply patch type must have a fieldManager (the fieldManager query parameter)',
-        ),
-      );
-    }
-    const manager = opts.fieldManager;
-    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-      return statusResponse(req, failure('BadRequest', 'an apply configuration must be an object'));
-    }
+    const problem = applyConfigProblem(w.kind, name, config, opts);
+    if (problem) return statusResponse(req, problem);
+    const manager = opts.fieldManager as string;
     const cfg = config as Obj;
-    const causes = [];
-    if (cfg.apiVersion === undefined || cfg.apiVersion === '') {
-      causes.push({ field: 'apiVersion', reason: 'FieldValueRequired' as const, message: 'Required value' });
-    }
-    if (cfg.kind === undefined || cfg.kind === '') {
-      causes.push({ field: 'kind', reason: 'FieldValueRequired' as const, message: 'Required value' });
-    }
-    if (causes.length > 0) return statusResponse(req, invalidStatus(w.kind, name, causes));
-    // Before merging, which would drop (or spread into keys) a metadata that is not an object.
-    const metaProblem = metadataTypeProblem(w.kind, cfg);
-    if (metaProblem) return statusResponse(req, metaProblem);
     const row = w.get(namespace, name);
     if (!row) {
       return create(req, namespace, withName(cfg, name), opts, (obj) =>
@@ -215,7 +209,7 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
       );
     }
     const { status: _status, ...live } = w.render(row) as unknown as Obj;
-    const merged = mergeApply(live, cfg, row.managedFields, manager);
+    const merged = mergeApply(live, cfg, bySubresource(row.managedFields).main, manager);
     // Only a resourceVersion the configuration names is a precondition.
     const meta = merged.metadata as Obj;
     const wanted = (cfg.metadata as Obj | undefined)?.resourceVersion;
@@ -225,22 +219,11 @@ export function writes<Row extends StoredRow, A extends AdmittedObject>(
     return update(req, namespace, name, merged, opts, (current, obj) => {
       const before = w.render(current) as unknown as Obj;
       const next = obj as unknown as Obj;
-      const conflicts = applyConflicts(before, next, cfg, current.managedFields, manager);
-      if (conflicts.length > 0 && !opts.force) {
-        const status = failure('Conflict', conflictMessage(conflicts));
-        status.details = {
-          name,
-          group: servingGroup,
-          kind: w.resource,
-          causes: conflicts.map((c) => ({
-            reason: 'FieldManagerConflict',
-            message: `conflict with ${JSON.stringify(c.manager)}`,
-            field: c.field,
-          })),
-        };
-        return statusResponse(req, status);
-      }
-      return afterApply(current.managedFields, cfg, before, next, manager, apiVersionOf, now());
+      const { main } = bySubresource(current.managedFields);
+      const conflicts = applyConflicts(before, next, cfg, main, manager);
+      if (conflicts.length > 0 && !opts.force)
+        return statusResponse(req, applyConflictStatus(w.resource, name, conflicts));
+      return afterApply(main, cfg, before, next, manager, apiVersionOf, now());
     });
   }
 
@@ -333,6 +316,51 @@ export function writeRoutes<Row extends StoredRow, A extends AdmittedObject>(
     return item?.(c.req.raw, ns, name, 'DELETE') ?? ops.remove(c.req.raw, ns, name);
   });
   return ops;
+}
+
+/** An apply's 409: which managers own which of the fields it would change (kube-apiserver's wording). */
+export function applyConflictStatus(resource: string, name: string, conflicts: Conflict[]): Status {
+  const status = failure('Conflict', conflictMessage(conflicts));
+  status.details = {
+    name,
+    group: servingGroup,
+    kind: resource,
+    causes: conflicts.map((c) => ({
+      reason: 'FieldManagerConflict',
+      message: `conflict with ${JSON.stringify(c.manager)}`,
+      field: c.field,
+    })),
+  };
+  return status;
+}
+
+/** An apply configuration's own problems, before anything is merged: 400/422, or undefined. */
+export function applyConfigProblem(
+  kind: string,
+  name: string,
+  config: unknown,
+  opts: WriteOptions,
+): Status | undefined {
+  if (!opts.fieldManager) {
+    return failure(
+      'BadRequest',
+      'PATCH requests with apply patch type must have a fieldManager (the fieldManager query parameter)',
+    );
+  }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    return failure('BadRequest', 'an apply configuration must be an object');
+  }
+  const cfg = config as Obj;
+  const causes = [];
+  if (cfg.apiVersion === undefined || cfg.apiVersion === '') {
+    causes.push({ field: 'apiVersion', reason: 'FieldValueRequired' as const, message: 'Required value' });
+  }
+  if (cfg.kind === undefined || cfg.kind === '') {
+    causes.push({ field: 'kind', reason: 'FieldValueRequired' as const, message: 'Required value' });
+  }
+  if (causes.length > 0) return invalidStatus(kind, name, causes);
+  // Before merging, which would drop (or spread into keys) a metadata that is not an object.
+  return metadataTypeProblem(kind, cfg);
 }
 
 function withName(cfg: Obj, name: string): Obj {

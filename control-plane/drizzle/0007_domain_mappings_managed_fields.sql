@@ -1,0 +1,1 @@
+ALTER TABLE `domain_mappings` ADD `managed_fields` text DEFAULT '[]' NOT NULL;
