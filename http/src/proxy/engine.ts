@@ -614,14 +614,16 @@ export class ProxyConnection<T> implements Timed {
   }
 
   #readResponseHead(ex: Exchange<T>, up: UpstreamConnection, chunk: Buffer): void {
-    let buf = ex.respBuf === undefined ? chunk : Buffer.concat([ex.respBuf, chunk]);
+    // `chunk` is a view of the shared read buffer: what waits for the head's end is copied.
+    const fresh = ex.respBuf !== undefined;
+    let buf = fresh ? Buffer.concat([ex.respBuf as Buffer, chunk]) : chunk;
     for (;;) {
       const end = buf.indexOf(headEnd);
       if (end < 0) {
         if (buf.length > maxResponseHeadBytes) {
           this.#dropUpstream(ex);
           this.#fail(ex, 'response head too large');
-        } else ex.respBuf = buf;
+        } else ex.respBuf = fresh ? buf : Buffer.from(buf);
         return;
       }
       const head = parseResponseHead(buf.toString('latin1', 0, end));
@@ -658,7 +660,7 @@ export class ProxyConnection<T> implements Timed {
       ex.tunnel = true;
       this.hop.deadlines.delete(ex);
       this.#client.write(ex.route.responseHead(head, false, false, ex.slot), 'latin1');
-      if (rest.length > 0) this.#client.write(rest);
+      if (rest.length > 0) this.#client.write(Buffer.from(rest));
       if (this.#buf !== undefined) {
         const pending = this.#buf;
         this.#buf = undefined;
@@ -718,17 +720,22 @@ export class ProxyConnection<T> implements Timed {
     }
   }
 
+  /** Writes bytes read from upstream (a view of the shared read buffer: copied) to the client. */
   #writeClient(part: Buffer, up: UpstreamConnection, ex?: Exchange<T>): void {
-    let data = part;
+    let data: Buffer;
     const head = ex?.headOut;
-    if (ex !== undefined && head !== undefined) {
+    if (ex !== undefined && head !== undefined && part.length <= smallBodyBytes) {
+      // One buffer, one write: cheaper than writev for the common small response.
       ex.headOut = undefined;
-      if (part.length <= smallBodyBytes) {
-        // One buffer, one write: cheaper than writev for the common small response.
-        data = Buffer.allocUnsafe(head.length + part.length);
-        data.write(head, 0, 'latin1');
-        part.copy(data, head.length);
-      } else this.#client.write(head, 'latin1');
+      data = Buffer.allocUnsafe(head.length + part.length);
+      data.write(head, 0, 'latin1');
+      part.copy(data, head.length);
+    } else {
+      if (ex !== undefined && head !== undefined) {
+        ex.headOut = undefined;
+        this.#client.write(head, 'latin1');
+      }
+      data = Buffer.from(part);
     }
     if (!this.#client.write(data)) {
       up.socket.pause();
