@@ -105,6 +105,39 @@ describe('response heads', () => {
     const head = parseResponseHead('HTP/1.1 200 OK');
     expect(isHeadError(head) && head.error).toBe(502);
   });
+
+  it('reads a status line as `HTTP/1.x NNN[ reason]`, nothing else', () => {
+    const good: [string, number, 0 | 1, string][] = [
+      ['HTTP/1.1 200 OK', 200, 1, 'OK'],
+      ['HTTP/1.0 404 Not Found', 404, 0, 'Not Found'],
+      ['HTTP/1.1 204', 204, 1, ''],
+      ['HTTP/1.1 200 ', 200, 1, ''],
+      ['HTTP/1.1 599 a  b\t', 599, 1, 'a  b\t'],
+      ['HTTP/1.1 007 x', 7, 1, 'x'],
+    ];
+    for (const [line, status, minor, reason] of good) {
+      expect(parseResponseHead(line), line).toMatchObject({ status, minor, reason });
+    }
+    const bad = [
+      'HTTP/1.2 200 OK',
+      'HTTP/2.0 200 OK',
+      'http/1.1 200 OK',
+      'HTTP/1.1 20 OK',
+      'HTTP/1.1 2000 OK',
+      'HTTP/1.1  200 OK',
+      'HTTP/1.1 2x0 OK',
+      'HTTP/1.1 200OK',
+      'HTTP/1.1\t200 OK',
+      'HTTP/1.1 200 O\nK',
+      'HTTP/1.1 200 OK\r',
+      'HTTP/1.1',
+      '',
+    ];
+    for (const line of bad) {
+      const head = parseResponseHead(line);
+      expect(isHeadError(head) && head.error, JSON.stringify(line)).toBe(502);
+    }
+  });
 });
 
 describe('forwarded heads', () => {
@@ -154,6 +187,13 @@ describe('forwarded heads', () => {
   it('quotes IPv6 clients in Forwarded', () => {
     const text = forwardRequestHead(req(['GET / HTTP/1.1', 'Host: h']) as RequestHead, '::1');
     expect(text).toContain('forwarded: for="[::1]";host=h;proto=http\r\n');
+  });
+
+  it('quotes a host that is not a token in Forwarded, escaping quotes and backslashes', () => {
+    const forwardedOf = (host: string) =>
+      forwardRequestHead(req(['GET / HTTP/1.1', `Host: ${host}`]) as RequestHead, '1.2.3.4');
+    expect(forwardedOf('h:8080')).toContain('forwarded: for=1.2.3.4;host="h:8080";proto=http\r\n');
+    expect(forwardedOf('a"b\\c')).toContain('forwarded: for=1.2.3.4;host="a\\"b\\\\c";proto=http\r\n');
   });
 
   it('keeps Upgrade for a protocol switch', () => {

@@ -36,7 +36,20 @@ export interface HeadError {
   message: string;
 }
 
-const tokenChar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** `tchar` (RFC 9110 §5.6.2) by character code: a table, cheaper than a regular expression per header. */
+const tchars = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+  tchars[c.charCodeAt(0)] = 1;
+
+/** A non-empty run of `tchar`s: a header name or a method. */
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || tchars[c] === 0) return false;
+  }
+  return true;
+}
 /** Field values may hold visible characters, spaces, tabs and obs-text, nothing else. */
 function badValueChar(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
@@ -70,7 +83,7 @@ function parseFields(lines: string[], start: number, head: Head): HeadError | un
     const colon = line.indexOf(':');
     if (colon <= 0) return fail(400, 'malformed header line');
     const name = line.slice(0, colon);
-    if (!tokenChar.test(name)) return fail(400, `invalid header name ${JSON.stringify(name)}`);
+    if (!isToken(name)) return fail(400, `invalid header name ${JSON.stringify(name)}`);
     const value = line.slice(colon + 1).trim();
     if (badValueChar(value)) return fail(400, `invalid character in header ${name}`);
     head.headers.push(name, value);
@@ -119,7 +132,7 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
   const method = requestLine.slice(0, sp1);
   const target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
-  if (!tokenChar.test(method)) return fail(400, 'invalid method');
+  if (!isToken(method)) return fail(400, 'invalid method');
   if (target.length === 0 || badTargetChar(target)) return fail(400, 'invalid request target');
   let minor: 0 | 1;
   if (version === 'HTTP/1.1') minor = 1;
@@ -182,13 +195,28 @@ function absoluteAuthority(target: string): string | undefined {
 /** Parses a response head (without the final blank line). */
 export function parseResponseHead(text: string): ResponseHead | HeadError {
   const lines = text.split('\r\n');
-  const statusLine = lines[0] as string;
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!m) return fail(502, 'malformed status line from the app');
+  const line = lines[0] as string;
+  // `HTTP/1.x NNN[ reason]`, read by character (a regular expression per response cost more).
+  const minor = line.charCodeAt(7) - 48;
+  const d0 = line.charCodeAt(9) - 48;
+  const d1 = line.charCodeAt(10) - 48;
+  const d2 = line.charCodeAt(11) - 48;
+  if (
+    !line.startsWith('HTTP/1.') ||
+    (minor !== 0 && minor !== 1) ||
+    line.charCodeAt(8) !== 32 ||
+    !isDigit(d0) ||
+    !isDigit(d1) ||
+    !isDigit(d2) ||
+    (line.length > 12 && line.charCodeAt(12) !== 32) ||
+    (line.length > 13 && (line.indexOf('\r', 13) >= 0 || line.indexOf('\n', 13) >= 0))
+  ) {
+    return fail(502, 'malformed status line from the app');
+  }
   const head: ResponseHead = {
-    status: Number(m[2]),
-    reason: m[3] ?? '',
-    minor: m[1] === '1' ? 1 : 0,
+    status: d0 * 100 + d1 * 10 + d2,
+    reason: line.length > 13 ? line.slice(13) : '',
+    minor: minor === 1 ? 1 : 0,
     headers: [],
     contentLength: undefined,
     chunked: false,
@@ -197,6 +225,10 @@ export function parseResponseHead(text: string): ResponseHead | HeadError {
   const err = parseFields(lines, 1, head);
   if (err) return fail(502, `invalid response from the app: ${err.message}`);
   return head;
+}
+
+function isDigit(d: number): boolean {
+  return d >= 0 && d <= 9;
 }
 
 export function isHeadError(x: unknown): x is HeadError {

@@ -4,7 +4,9 @@ import type { RequestHead, ResponseHead } from './parse.ts';
 // Only names starting with these letters need a closer look (lower-casing costs on every request):
 // c(onnection), k(eep-alive, k-proxy-request), p(roxy-*), t(e, trailer, transfer-encoding),
 // u(pgrade), e(xpect), x(-forwarded-*), f(orwarded), h(ost), s(kiff-revision).
-const interesting = new Set([99, 67, 107, 75, 112, 80, 116, 84, 117, 85, 101, 69, 120, 88, 102, 70, 104, 72, 115, 83]);
+// A table by first character code, cheaper than a Set lookup per header.
+const interesting = new Uint8Array(128);
+for (const c of 'cCkKpPtTuUeExXfFhHsS') interesting[c.charCodeAt(0)] = 1;
 
 /** A header a hop sets itself: any copy the previous hop sent is dropped. Name in lower case. */
 export interface OwnHeader {
@@ -35,7 +37,7 @@ export function forwardRequestHead(
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i] as string;
     const value = h[i + 1] as string;
-    if (interesting.has(name.charCodeAt(0))) {
+    if (interesting[name.charCodeAt(0)] === 1) {
       const lower = name.toLowerCase();
       if (lower === 'x-forwarded-for') {
         xff = xff === undefined ? value : `${xff}, ${value}`;
@@ -90,7 +92,7 @@ export function forwardResponseHead(
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i] as string;
-    if (interesting.has(name.charCodeAt(0))) {
+    if (interesting[name.charCodeAt(0)] === 1) {
       const lower = name.toLowerCase();
       if (lower !== 'transfer-encoding' && isHopByHop(lower, head.connection)) {
         // A protocol switch keeps its Upgrade header.

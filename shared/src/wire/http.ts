@@ -54,5 +54,7 @@ export function forwarded(prior: string | undefined, client: string, host: strin
 }
 
 function quoteIfNeeded(value: string): string {
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value) ? value : `"${value.replace(/(["\\])/g, '\\$1')}"`;
+  if (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value)) return value;
+  // A host with a port (`127.0.0.1:8080`) is quoted on every request: escape only when there is something to escape.
+  return value.includes('"') || value.includes('\\') ? `"${value.replace(/(["\\])/g, '\\$1')}"` : `"${value}"`;
 }
