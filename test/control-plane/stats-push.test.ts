@@ -323,7 +323,8 @@ describe('stats pushed or scraped', () => {
       secret: statsPushSecretName,
       ca: false,
     });
-    const secret = makeStatsPushSecret('default', routerToken).stringData ?? {};
+    const data = makeStatsPushSecret('default', routerToken).data ?? {};
+    const secret = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
     const sidecar = d.spec?.template.spec?.containers.at(-1);
     const env: Record<string, string> = {};
     for (const e of sidecar?.env ?? []) {

@@ -46,6 +46,39 @@ describeK8s('Kubernetes backend (real API server)', () => {
         () => backend.observe('default', w.revision).ready.length === n,
       );
 
+    it('with stats push: gives the queue-proxy the push URL and its token by a Secret, and scrapes no pod', async () => {
+      const pushing = await start(ns, { scrapePods: true, statsPush: { url: 'https://skiff-control-plane:8090' } });
+      try {
+        pushing.pushStatsTo({ url: 'https://127.0.0.1:8090', token: 'push-router-token' });
+        const w = imageWorkload('push-00001');
+        await pushing.ensure(w, 1);
+        await until(
+          'the Deployment',
+          30_000,
+          async () => (await get(cluster, deploymentPath(ns, 'push-00001-deployment'))).status === 200,
+        );
+        const d = (await get(cluster, deploymentPath(ns, 'push-00001-deployment'))).json;
+        const qp = d.spec.template.spec.containers.find((c: { name: string }) => c.name === 'queue-proxy');
+        expect(qp.env).toEqual(
+          expect.arrayContaining([
+            { name: 'SKIFF_STATS_PUSH_URL', value: 'https://skiff-control-plane:8090' },
+            {
+              name: 'SKIFF_STATS_PUSH_TOKEN',
+              valueFrom: { secretKeyRef: { name: 'skiff-stats-push', key: 'token' } },
+            },
+          ]),
+        );
+        expect(JSON.stringify(d)).not.toContain('push-router-token');
+        const secret = (await get(cluster, `/api/v1/namespaces/${ns}/secrets/skiff-stats-push`)).json;
+        expect(Buffer.from(secret.data.token, 'base64').toString()).toBe('push-router-token');
+        await until('a ready pod', 30_000, () => pushing.observe('default', 'push-00001').ready.length === 1);
+        // The pods push: none is a scrape target, though pod scraping is on.
+        expect(pushing.scrapeTargets('default', 'push-00001')).toEqual([]);
+      } finally {
+        await pushing.close();
+      }
+    });
+
     it('writes the Deployment and the Service a revision needs, as the API server reads them back', async () => {
       const w = imageWorkload('hello-00001', (w) => {
         w.spec.containers[0] = { ...w.spec.containers[0], env: [{ name: 'TARGET', value: 'World' }] };

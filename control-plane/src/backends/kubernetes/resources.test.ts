@@ -443,9 +443,12 @@ describe('stats push in the pod spec', () => {
       kind: 'Secret',
       metadata: { name: statsPushSecretName, namespace: 'team-a', labels: { 'app.kubernetes.io/managed-by': 'skiff' } },
       type: 'Opaque',
-      stringData: { token: 'router-token-value', 'ca.crt': 'PEM' },
+      data: {
+        token: Buffer.from('router-token-value').toString('base64'),
+        'ca.crt': Buffer.from('PEM').toString('base64'),
+      },
     });
-    expect(makeStatsPushSecret('team-a', 't').stringData).toEqual({ token: 't' });
+    expect(makeStatsPushSecret('team-a', 't').data).toEqual({ token: 'dA==' });
   });
 });
 

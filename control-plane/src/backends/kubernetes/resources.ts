@@ -223,6 +223,7 @@ export interface PodStatsPush {
 }
 
 export const statsPushSecretName = 'skiff-stats-push';
+const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const statsPushVolume = 'skiff-stats-push';
 const statsPushMount = '/var/run/skiff/stats-push';
 
@@ -233,7 +234,8 @@ export function makeStatsPushSecret(namespace: string, token: string, ca?: strin
     kind: 'Secret',
     metadata: { name: statsPushSecretName, namespace, labels: { [L.managedBy]: managedBySkiff } },
     type: 'Opaque',
-    stringData: { token, ...(ca !== undefined ? { 'ca.crt': ca } : {}) },
+    // `data`, not `stringData`: server-side apply then owns exactly the fields it reads back.
+    data: { token: base64(token), ...(ca !== undefined ? { 'ca.crt': base64(ca) } : {}) },
   };
 }
 
