@@ -1,3 +1,4 @@
+import { buildRoutingTable, resolveRevision } from '@skiff/edge-router/routing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, harness, service, svcPath } from '../testing/harness.ts';
 
@@ -179,6 +180,70 @@ describe('a Route created directly', () => {
     const svc = await h.api('POST', svcPath(), service('mine'));
     expect(svc.status).toBe(409);
     expect((await json(svc)).message).toMatch(/a Route created directly has the name/);
+  });
+
+  it('is reached by a DomainMapping (kind Route, or a v1 Service of its name or a tag’s), as Knative resolves an Addressable', async () => {
+    const dmPath = (name = '') =>
+      `/apis/serving.knative.dev/v1beta1/namespaces/default/domainmappings${name ? `/${name}` : ''}`;
+    const mapping = (domain: string, ref: Record<string, string>) => ({
+      apiVersion: 'serving.knative.dev/v1beta1',
+      kind: 'DomainMapping',
+      metadata: { name: domain },
+      spec: { ref },
+    });
+    // Made before the Route: it resolves once the Route is there.
+    const early = await h.api(
+      'POST',
+      dmPath(),
+      mapping('shop.example.com', { apiVersion: 'serving.knative.dev/v1', kind: 'Route', name: 'split' }),
+    );
+    expect(early.status).toBe(201);
+    await h.settle();
+    const ready = async (domain: string) =>
+      (await get(dmPath(domain))).status.conditions?.find((c: any) => c.type === 'Ready');
+    expect(await ready('shop.example.com')).toMatchObject({ status: 'False', reason: 'ResolveFailed' });
+    await h.api('POST', `${base}/configurations`, configuration('blue', 'v1'));
+    await h.settle();
+    await h.api(
+      'PATCH',
+      `${base}/configurations/blue`,
+      { spec: { template: { metadata: { labels: { v: '2' } } } } },
+      merge,
+    );
+    await h.settle();
+    await h.api(
+      'POST',
+      `${base}/routes`,
+      route('split', [
+        { revisionName: 'blue-00001', percent: 0, tag: 'old' },
+        { configurationName: 'blue', percent: 100 },
+      ]),
+    );
+    await h.api('POST', dmPath(), mapping('old.example.com', { apiVersion: 'v1', kind: 'Service', name: 'old-split' }));
+    // A Knative Service ref never names a Route created directly.
+    await h.api(
+      'POST',
+      dmPath(),
+      mapping('ksvc.example.com', { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'split' }),
+    );
+    await h.settle();
+    expect(await ready('shop.example.com')).toMatchObject({ status: 'True' });
+    expect(await ready('old.example.com')).toMatchObject({ status: 'True' });
+    expect(await ready('ksvc.example.com')).toMatchObject({ status: 'False', reason: 'ResolveFailed' });
+    // What the router does with the snapshot: the domain reaches the Route's split, the tag's its revision.
+    const table = buildRoutingTable(await routing(), { serveClusterLocal: false });
+    const pick = (host: string) => {
+      const r = resolveRevision(table, host, undefined, () => 0.5);
+      return r.ok ? r.revision.name : r.status;
+    };
+    expect(pick('shop.example.com')).toBe('blue-00002');
+    expect(pick('old.example.com')).toBe('blue-00001');
+    expect(pick('ksvc.example.com')).toBe(404);
+    // The Route deleted: its domains leave the routers too.
+    expect((await h.api('DELETE', `${base}/routes/split`)).status).toBe(200);
+    await h.settle();
+    const after = buildRoutingTable(await routing(), { serveClusterLocal: false });
+    expect(resolveRevision(after, 'shop.example.com', undefined, () => 0.5)).toMatchObject({ ok: false, status: 404 });
   });
 
   it('deleted, it leaves the routers', async () => {

@@ -8,6 +8,7 @@ import {
   type DomainCertificate,
   domainMappingStatus,
   type HttpProtocol,
+  type MappingCandidate,
   mappingCandidates,
   mappingTarget,
   type RoutingService,
@@ -555,6 +556,15 @@ export class Reconciler {
     this.#routeRevisions.set(`${namespace}/${name}`, routed);
     publisher.setService(part);
     store.setRouteStatus(namespace, name, status as unknown as Record<string, unknown>);
+    // A DomainMapping made before this Route (or its tag): its status (and claim) is settled by a rebuild.
+    const inNamespace = store.listDomainMappings(namespace);
+    const candidates = this.#mappable(namespace, inNamespace, name, status.traffic);
+    if (
+      inNamespace.some(
+        (m) => mappingTarget(m.spec.ref, candidates)?.service === name && !conditionTrue(m.status, 'ReferenceResolved'),
+      )
+    )
+      this.#publishSoon();
     const moved = new Set([...before, ...routed].filter((r) => before.has(r) !== routed.has(r)));
     this.#scaleOwners(namespace, moved);
   }
@@ -580,6 +590,7 @@ export class Reconciler {
       // Carried in the Route's part (routers index a part's revisions by the part).
       rows.map((r) => ({ ...this.#revisionInput(r), service: route.name })),
       this.#o.urls.domain,
+      this.#domainsOf(route.namespace, route.name, traffic),
     );
     const part = built.routes[0];
     return {
@@ -601,14 +612,15 @@ export class Reconciler {
     mappings: readonly DomainMappingRow[],
     name?: string,
     traffic?: ResolvedTarget[],
-  ): { name: string; tags: string[] }[] {
+  ): MappingCandidate[] {
     const tags = (t: ResolvedTarget[]) => t.flatMap((x) => (x.tag === undefined ? [] : [x.tag]));
-    const out: { name: string; tags: string[] }[] = [];
+    const out: MappingCandidate[] = [];
     for (const candidate of mappingCandidates(mappings.map((m) => m.spec.ref))) {
-      const s = this.#o.store.getService(namespace, candidate);
+      // A Service, or a Route created directly (Knative's DomainMapping reaches any Addressable Route).
+      const s = this.#o.store.getService(namespace, candidate) ?? this.#o.store.getRoute(namespace, candidate);
       if (!s) continue;
       const t = s.name === name && traffic ? traffic : ((s.status as { traffic?: ResolvedTarget[] }).traffic ?? []);
-      out.push({ name: s.name, tags: tags(t) });
+      out.push({ name: s.name, tags: tags(t), kind: 'kind' in s ? 'Service' : 'Route' });
     }
     return out;
   }
@@ -673,6 +685,10 @@ export class Reconciler {
     for (const key of affected) {
       const slash = key.indexOf('/');
       const svc = store.getService(key.slice(0, slash), key.slice(slash + 1));
+      const route = svc ? undefined : store.getRoute(key.slice(0, slash), key.slice(slash + 1));
+      if (route) {
+        publisher.setService(this.#routePart(route, (route.status as { traffic?: ResolvedTarget[] }).traffic ?? []));
+      }
       if (!svc) continue; // its own reconcile removed its part
       const traffic = ((svc.status as { traffic?: ResolvedTarget[] }).traffic ?? []) as ResolvedTarget[];
       publisher.setService(this.#part(svc, traffic, store.listRevisions(svc.namespace, svc.name)));
@@ -743,7 +759,7 @@ export class Reconciler {
     this.#defaultProblem = fallback?.problem;
     const wantAcme: string[] = [];
     const all = store.listDomainMappings();
-    const mappable = new Map<string, { name: string; tags: string[] }[]>();
+    const mappable = new Map<string, MappingCandidate[]>();
     for (const m of all) {
       const first = store.domainClaims(m.name)[0];
       const claimedBy = first && first.namespace !== m.namespace ? first.namespace : undefined;

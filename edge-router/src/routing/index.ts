@@ -2,4 +2,4 @@
 export { RouterCore } from '../core.ts';
 export { type ControlPlane, HttpControlPlane } from '../snapshot/control-plane.ts';
 export { type Applied, RoutingState } from '../snapshot/state.ts';
-export { buildRoutingTable, RoutingTable, updateRoutingTable } from './table.ts';
+export { buildRoutingTable, RoutingTable, resolveRevision, updateRoutingTable } from './table.ts';

@@ -94,6 +94,16 @@ describe('mappingTarget: what a ref reaches', () => {
     expect(mappingTarget(r, services)).toEqual(expected);
   });
 
+  it.each([
+    [ref('serving.knative.dev/v1', 'Route', 'split'), { service: 'split' }],
+    [ref('v1', 'Service', 'split'), { service: 'split' }],
+    [ref('v1', 'Service', 'old-split'), { service: 'split', tag: 'old' }],
+    // A Knative Service ref names a Service: a Route created directly is not one.
+    [ref('serving.knative.dev/v1', 'Service', 'split'), undefined],
+  ])('with a Route created directly: %j → %j', (r, expected) => {
+    expect(mappingTarget(r, [...services, { name: 'split', tags: ['old'], kind: 'Route' as const }])).toEqual(expected);
+  });
+
   it('says what was not found, in Knative’s words', () => {
     expect(unresolvedMessage(ref('serving.knative.dev/v1', 'Service', 'nope'), 'default')).toBe(
       'services.serving.knative.dev "nope" not found in namespace default',

@@ -119,25 +119,41 @@ export function domainProblems(name: string): string[] {
   return problems;
 }
 
-/** What a mapping reaches once resolved: a Service's traffic split, or one of its tags. */
+/** What a mapping reaches once resolved: a route's traffic split (a Service's or a Route's), or one of its tags. */
 export interface MappingTarget {
+  /** The Service or Route created directly (its part of the routing snapshot). */
   service: string;
   tag?: string;
 }
 
 /**
- * Resolves a mapping's `spec.ref` against the namespace's Services and the tags their traffic
- * has (pure): a Knative Service or Route by name; a Kubernetes Service by the name Knative gives
- * it, the Service's own (`{service}`) or a tag's placeholder (`{tag}-{service}`). Undefined when
- * nothing has that name.
+ * What a mapping can reach: a Knative Service's route, or a Route created directly (`kind`
+ * `Route`), with the tags its traffic has.
+ */
+export interface MappingCandidate {
+  name: string;
+  tags: readonly string[];
+  /** `Route` for a Route created directly; a Service (and so its own Route) by default. */
+  kind?: 'Service' | 'Route';
+}
+
+/**
+ * Resolves a mapping's `spec.ref` against the namespace's Services and Routes and the tags their
+ * traffic has (pure), as Knative resolves an Addressable: a Knative Service by name
+ * (`serving.knative.dev/v1` `Service`: never a Route created directly); a Knative Route by name,
+ * a Service's own or one created directly; a Kubernetes Service (`v1`) by the name Knative gives
+ * it, a route's own (`{route}`) or a tag's placeholder (`{tag}-{route}`). Undefined when nothing
+ * has that name.
  */
 export function mappingTarget(
   ref: DomainMappingRef,
-  services: readonly { name: string; tags: readonly string[] }[],
+  candidates: readonly MappingCandidate[],
 ): MappingTarget | undefined {
-  if (services.some((s) => s.name === ref.name)) return { service: ref.name };
+  const knativeService = ref.apiVersion === 'serving.knative.dev/v1' && ref.kind === 'Service';
+  const reachable = knativeService ? candidates.filter((c) => (c.kind ?? 'Service') === 'Service') : candidates;
+  if (reachable.some((s) => s.name === ref.name)) return { service: ref.name };
   if (ref.apiVersion !== 'v1') return undefined;
-  for (const s of services) {
+  for (const s of reachable) {
     const tag = s.tags.find((t) => `${t}-${s.name}` === ref.name);
     if (tag !== undefined) return { service: s.name, tag };
   }
