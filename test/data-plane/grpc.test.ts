@@ -1,3 +1,5 @@
+import { createServer as createHttp2Server, type Http2Server, constants as h2 } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revision, route } from '../edge-router/contract.ts';
@@ -18,6 +20,9 @@ describe('gRPC through the router and the queue-proxy', () => {
   let client: TestGrpcClient;
   /** A replica that is gone (replaced): its address refuses connections. */
   let goneUrl: string;
+  /** An HTTP/2 server that refuses every stream (REFUSED_STREAM: not processed, RFC 9113 §8.7). */
+  let refuser: Http2Server;
+  let refuserUrl: string;
 
   async function app(): Promise<number> {
     const port = await freePort();
@@ -28,7 +33,7 @@ describe('gRPC through the router and the queue-proxy', () => {
   /** The snapshot: every revision on h2c; `cold` has the replicas in `coldEndpoints` (none at first). */
   function publish(coldEndpoints: string[]): void {
     cp.publish({
-      routes: ['grpc', 'one', 'short', 'cold', 'replaced'].map((name) =>
+      routes: ['grpc', 'one', 'short', 'cold', 'replaced', 'refusing'].map((name) =>
         route(name, [{ revisionName: `${name}-00001`, percent: 100 }]),
       ),
       revisions: [
@@ -38,6 +43,7 @@ describe('gRPC through the router and the queue-proxy', () => {
         revision('cold-00001', coldEndpoints, { protocol: 'h2c' }),
         // containerConcurrency 1 makes the router try the endpoints in order: the gone one first.
         revision('replaced-00001', [goneUrl, qp.url], { protocol: 'h2c', containerConcurrency: 1 }),
+        revision('refusing-00001', [refuserUrl, qp.url], { protocol: 'h2c', containerConcurrency: 1 }),
       ],
     });
   }
@@ -46,6 +52,16 @@ describe('gRPC through the router and the queue-proxy', () => {
     qp = await startQueueProxy(await app(), { SERVING_REVISION: 'grpc-00001' });
     qpOne = await startQueueProxy(await app(), { SERVING_REVISION: 'one-00001', CONTAINER_CONCURRENCY: '1' });
     goneUrl = `http://127.0.0.1:${await freePort()}`;
+    refuser = createHttp2Server();
+    // Once the whole request has come (so the router has passed its body on), as a server that
+    // read it but did not process it may.
+    refuser.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.resume();
+      stream.on('end', () => stream.close(h2.NGHTTP2_REFUSED_STREAM));
+    });
+    await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve));
+    refuserUrl = `http://127.0.0.1:${(refuser.address() as AddressInfo).port}`;
     await cp.start();
     publish([]);
     router = await startRouter('node', { SKIFF_CONTROL_PLANE_URL: cp.url, SKIFF_ROUTER_TOKEN: cp.token });
@@ -59,6 +75,7 @@ describe('gRPC through the router and the queue-proxy', () => {
 
   afterAll(async () => {
     client?.close();
+    refuser?.close();
     await cp.stop();
     await stopRouters();
     await stopAll();
@@ -134,6 +151,15 @@ describe('gRPC through the router and the queue-proxy', () => {
     expect(unary.map((r) => [r.status.code, r.value])).toEqual(
       [0, 1, 2, 3, 4].map((i) => [grpc.status.OK, { message: `hello r${i}` }]),
     );
+    expect([sum.status.code, sum.value]).toEqual([grpc.status.OK, { sum: 42 }]);
+  });
+
+  it('sends a call with its whole body to another replica when the one picked refuses the stream', async () => {
+    const refusing = new TestGrpcClient(router.port, 'refusing.default.example.com');
+    const unary = await refusing.unary<{ message: string }>('Unary', { name: 'again' });
+    const sum = await refusing.clientStream<{ sum: number }>('Sum', [{ n: 1 }, { n: 2 }, { n: 39 }]);
+    refusing.close();
+    expect([unary.status.code, unary.value]).toEqual([grpc.status.OK, { message: 'hello again' }]);
     expect([sum.status.code, sum.value]).toEqual([grpc.status.OK, { sum: 42 }]);
   });
 

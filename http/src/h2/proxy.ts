@@ -44,8 +44,13 @@ export class StreamExchange<T> implements Pending<T>, Timed {
   /** The request upstream: a stream of an h2c connection, or an HTTP/1.1 request (`node:http`). */
   upstream: ClientHttp2Stream | ClientRequest | undefined;
   retriedRefused = false;
-  /** Bytes of the request body went upstream (a retry elsewhere could not send them again). */
-  bodyPassed = false;
+  /** The request body passed upstream so far, kept while no response has started, for a retry elsewhere. */
+  sentBody: Buffer[] = [];
+  sentBytes = 0;
+  /** Body bytes went upstream and are no longer kept (past `replayLimit`): a retry cannot send them again. */
+  bodyLost = false;
+  /** The client's request body has ended. */
+  requestEnded = false;
   /** Trailers to send when the response body ends (the upstream's, or this hop's DEADLINE_EXCEEDED). */
   trailers: OutgoingHttpHeaders | undefined;
 
@@ -72,7 +77,23 @@ export class StreamExchange<T> implements Pending<T>, Timed {
   timeout(): void {
     this.proxy.timedOut(this);
   }
+
+  /** A chunk of the request body went upstream: kept for a retry while it fits and no response started. */
+  passed(chunk: Buffer): void {
+    if (this.bodyLost) return;
+    this.sentBytes += chunk.length;
+    if (this.sentBytes > replayLimit || this.responseStarted) this.forgetBody();
+    else this.sentBody.push(chunk);
+  }
+
+  forgetBody(): void {
+    this.bodyLost = true;
+    this.sentBody = [];
+  }
 }
+
+/** How much of a request body is kept to send again on a retry elsewhere (gRPC messages are mostly smaller). */
+const replayLimit = 64 * 1024;
 
 /**
  * HTTP/2 streams through a hop: each stream's headers become a `RequestHead` for the hop's
@@ -209,10 +230,10 @@ export class Http2Proxy<T> {
     up.on('close', () => this.#upstreamClosed(ex, up));
     // The body is read once the stream is open (at once on a connected session): a connection
     // refused leaves the request whole, for another replica (`mayRetryElsewhere`).
-    if (!up.pending) forward(ex, ex.stream, up, false);
+    if (!up.pending) sendBody(ex, up);
     else
       up.once('ready', () => {
-        if (ex.upstream === up) forward(ex, ex.stream, up, false);
+        if (ex.upstream === up) sendBody(ex, up);
       });
   }
 
@@ -239,7 +260,7 @@ export class Http2Proxy<T> {
     ex.upstream = up;
     up.on('response', (res: IncomingMessage) => this.#http1Response(ex, up, res));
     up.on('error', (error: NodeJS.ErrnoException) => this.#http1Failed(ex, up, error));
-    forward(ex, ex.stream, up, false);
+    sendBody(ex, up);
   }
 
   #http1Response(ex: StreamExchange<T>, up: ClientRequest, res: IncomingMessage): void {
@@ -270,7 +291,8 @@ export class Http2Proxy<T> {
     }
     const slot = ex.slot;
     // Refused before anything was sent: once, another endpoint with a free slot.
-    if (slot !== undefined && error.code === 'ECONNREFUSED' && !ex.retriedRefused) {
+    const retry = { opened: false, rstCode: undefined, bodyPassed: ex.bodyLost, retried: ex.retriedRefused };
+    if (slot !== undefined && error.code === 'ECONNREFUSED' && mayRetryElsewhere(retry)) {
       ex.retriedRefused = true;
       ex.slot = ex.route.retryElsewhere(slot);
       if (ex.slot !== undefined) {
@@ -292,6 +314,7 @@ export class Http2Proxy<T> {
   #respond(ex: StreamExchange<T>, up: Readable, out: OutgoingHttpHeaders, status: number, flags: number): void {
     ex.status = status;
     ex.responseStarted = true;
+    ex.forgetBody();
     ex.lastWriteAt = Date.now();
     out[':status'] = status;
     const own = ex.route.ownResponseHeader();
@@ -321,7 +344,7 @@ export class Http2Proxy<T> {
     if (!ex.responseStarted) {
       const slot = ex.slot;
       // Never opened (connection refused) or refused, body whole: once, another endpoint with a free slot.
-      const retry = { opened: !up.pending, rstCode: up.rstCode, bodyPassed: ex.bodyPassed, retried: ex.retriedRefused };
+      const retry = { opened: !up.pending, rstCode: up.rstCode, bodyPassed: ex.bodyLost, retried: ex.retriedRefused };
       if (slot !== undefined && mayRetryElsewhere(retry)) {
         ex.retriedRefused = true;
         ex.slot = ex.route.retryElsewhere(slot);
@@ -393,15 +416,31 @@ function forward<T>(ex: StreamExchange<T>, from: Readable, to: Writable, respons
   from.on('data', (chunk: Buffer) => {
     if (ex.upstream !== up) return;
     if (response) ex.lastWriteAt = Date.now();
-    else ex.bodyPassed = true;
+    else ex.passed(chunk);
     if (!to.write(chunk)) {
       from.pause();
       to.once('drain', resume);
     }
   });
   from.on('end', () => {
+    if (!response) ex.requestEnded = true;
     if (ex.upstream === up) to.end();
   });
+}
+
+/**
+ * The request body upstream: what an earlier attempt passed on (a retry elsewhere), then the rest
+ * as it comes (or the end, when it came already).
+ */
+function sendBody<T>(ex: StreamExchange<T>, up: Writable): void {
+  for (const chunk of ex.sentBody) up.write(chunk);
+  if (ex.requestEnded) {
+    up.end();
+    return;
+  }
+  forward(ex, ex.stream, up, false);
+  // An earlier attempt may have paused the client's stream (backpressure) and then gone away.
+  ex.stream.resume();
 }
 
 /**
