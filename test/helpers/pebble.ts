@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { createServer, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
@@ -54,7 +54,82 @@ export interface Pebble {
   issuingRoot(): Promise<string>;
   /** Points a name at an address in pebble's DNS (challtestsrv's `add-a`), or back to 127.0.0.1. */
   setAddress(host: string, address: string | undefined): Promise<void>;
+  /**
+   * With `rateLimitFront`: new orders for `domain` are answered as Let's Encrypt answers one over
+   * its rate limits (429, `rateLimited` problem, Retry-After) until `retryAfterSeconds` is
+   * undefined again; `refused` lists when each was refused (ms since the epoch).
+   */
+  rateLimit(domain: string, retryAfterSeconds: number | undefined): void;
+  refused: Map<string, number[]>;
   procs: Proc[];
+  close(): Promise<void>;
+}
+
+/**
+ * pebble has no rate limits (its source: only nonce rejection, authorization reuse and a domain
+ * blocklist), so a test that needs one puts this in front of it on loopback: it passes every
+ * request through unchanged (pebble builds its URLs from the Host header, which it keeps, so JWS
+ * `url`s still match) and answers newOrder for a limited domain as Let's Encrypt's Boulder does.
+ */
+async function startRateLimitFront(
+  dir: string,
+  pebblePort: number,
+  minica: string,
+): Promise<{ port: number; limits: Map<string, number>; refused: Map<string, number[]>; close(): Promise<void> }> {
+  const limits = new Map<string, number>();
+  const refused = new Map<string, number[]>();
+  const server = createServer(
+    {
+      cert: readFileSync(join(dir, 'certs/localhost/cert.pem')),
+      key: readFileSync(join(dir, 'certs/localhost/key.pem')),
+    },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (req.method === 'POST' && req.url === '/order-plz') {
+          const jws = JSON.parse(body.toString()) as { payload: string };
+          const order = JSON.parse(Buffer.from(jws.payload, 'base64url').toString()) as {
+            identifiers: { value: string }[];
+          };
+          const limited = order.identifiers.find((i) => limits.has(i.value));
+          if (limited) {
+            const after = limits.get(limited.value) as number;
+            refused.set(limited.value, [...(refused.get(limited.value) ?? []), Date.now()]);
+            res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': String(after) });
+            res.end(
+              JSON.stringify({
+                type: 'urn:ietf:params:acme:error:rateLimited',
+                detail: `too many new orders (300) for ${limited.value} in the last 3h0m0s, retry after ${after} s`,
+                status: 429,
+              }),
+            );
+            return;
+          }
+        }
+        const upstream = request(
+          { host: '127.0.0.1', port: pebblePort, path: req.url, method: req.method, headers: req.headers, ca: minica },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        upstream.on('error', (e) => res.writeHead(502).end(e.message));
+        upstream.end(body);
+      });
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+  });
+  return {
+    port,
+    limits,
+    refused,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 function call(url: string, ca: string, method = 'GET', body?: string): Promise<string> {
@@ -79,7 +154,12 @@ function call(url: string, ca: string, method = 'GET', body?: string): Promise<s
  * plain HTTP port), certificates valid for `validitySeconds`, real validation (PEBBLE_VA_ALWAYS_VALID
  * off), no random validation delays (PEBBLE_VA_NOSLEEP), 5% of nonces rejected as pebble does.
  */
-export async function startPebble(dir: string, httpPort: number, validitySeconds = 90 * 86_400): Promise<Pebble> {
+export async function startPebble(
+  dir: string,
+  httpPort: number,
+  validitySeconds = 90 * 86_400,
+  options: { rateLimitFront?: boolean } = {},
+): Promise<Pebble> {
   const [acmePort, mgmtPort, dnsPort, dnsMgmtPort, tlsPort] = (await freePorts(5)) as [
     number,
     number,
@@ -140,8 +220,9 @@ export async function startPebble(dir: string, httpPort: number, validitySeconds
     /ACME directory available at/,
   );
   const minica = readFileSync(minicaFile, 'utf8');
+  const front = options.rateLimitFront ? await startRateLimitFront(dir, acmePort, minica) : undefined;
   return {
-    directory: `https://127.0.0.1:${acmePort}/dir`,
+    directory: `https://127.0.0.1:${front ? front.port : acmePort}/dir`,
     minicaFile,
     issuingRoot: () => call(`https://127.0.0.1:${mgmtPort}/roots/0`, minica),
     async setAddress(host, address) {
@@ -153,6 +234,15 @@ export async function startPebble(dir: string, httpPort: number, validitySeconds
       });
       if (res.status !== 200) throw new Error(`challtestsrv: ${res.status} ${await res.text()}`);
     },
+    rateLimit(domain, retryAfterSeconds) {
+      if (!front) throw new Error('startPebble(..., { rateLimitFront: true }) for rate limits');
+      if (retryAfterSeconds === undefined) front.limits.delete(domain);
+      else front.limits.set(domain, retryAfterSeconds);
+    },
+    refused: front?.refused ?? new Map(),
     procs: [dns, pebble],
+    close: async () => {
+      await front?.close();
+    },
   };
 }

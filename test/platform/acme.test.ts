@@ -308,12 +308,21 @@ describePebble(
         45_000,
         'Ready',
       );
-      const first = await handshake(tlsPort, 'renew.example.test', root);
+      // Ready says the control plane holds the certificate; the router has it a snapshot later.
+      let first: Served | undefined;
+      await waitFor(
+        async () => {
+          first = await handshake(tlsPort, 'renew.example.test', root).catch(() => undefined);
+          return first !== undefined;
+        },
+        15_000,
+        'the first certificate at the router',
+      );
       let renewed: Served | undefined;
       await waitFor(
         async () => {
           renewed = await handshake(tlsPort, 'renew.example.test', root);
-          return renewed.serial !== first.serial;
+          return renewed.serial !== first?.serial;
         },
         60_000,
         'the renewed certificate',
@@ -344,5 +353,153 @@ describePebble(
       // Cluster-local names are never sent to the ACME server.
       expect(p.proc.output()).not.toMatch(/acme: [^\n]*svc\.cluster\.local/);
     }, 120_000);
+  },
+);
+
+describePebble(
+  'ACME for service hosts with http-protocol redirected: the Route’s certificate condition, redirects once it is ready, nothing kept for deleted mappings',
+  () => {
+    let p: Platform;
+    let pebble: Pebble;
+    let tlsPort: number;
+    let root: string;
+    const host = 'hello.default.localhost';
+    const routePath = '/apis/serving.knative.dev/v1/namespaces/default/routes/hello';
+    const conditionOf = async (path: string, type: string): Promise<Condition | undefined> => {
+      const o = (await (await p.api('GET', path)).json()) as { status?: { conditions?: Condition[] } };
+      return o.status?.conditions?.find((c) => c.type === type);
+    };
+    const stored = (domain: string): number => {
+      const db = new Database(join(p.dataDir, 'skiff.db'), { readonly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM acme_certificates WHERE domain = ?').get(domain) as { n: number })
+          .n;
+      } finally {
+        db.close();
+      }
+    };
+
+    beforeAll(async () => {
+      const [api, router, tls] = (await freePorts(3)) as [number, number, number];
+      tlsPort = tls;
+      pebble = await startPebble(pebbleDir, router, undefined, { rateLimitFront: true });
+      // The first orders for hello's host fail: pebble validates it at 127.0.0.2, where nothing listens.
+      await pebble.setAddress(host, '127.0.0.2');
+      p = await startPlatform(
+        undefined,
+        { api, router },
+        [
+          '--acme-directory',
+          pebble.directory,
+          '--acme-ca',
+          pebble.minicaFile,
+          '--acme-service-hosts',
+          '--http-protocol',
+          'redirected',
+        ],
+        { SKIFF_ROUTER_TLS_PORT: String(tlsPort), SKIFF_ACME_FORGET_AFTER_SECONDS: '2' },
+      );
+      root = await pebble.issuingRoot();
+    }, 90_000);
+    afterAll(async () => {
+      await stopAll();
+      await pebble?.close();
+    });
+
+    it('shows a failed order on the Route (and the Service’s RoutesReady), serves plain HTTP meanwhile, and redirects once the certificate is in', async () => {
+      await waitFor(
+        async () => (await conditionOf(routePath, 'CertificateProvisioned'))?.status === 'False',
+        60_000,
+        'the failed order on the Route',
+      );
+      const failed = (await conditionOf(routePath, 'CertificateProvisioned')) as Condition;
+      expect(failed.reason).toBe('CertificateProvisionFailed');
+      expect(failed.message).toMatch(
+        /^Certificate for hello\.default\.localhost fails to be provisioned: the HTTP-01 challenge failed \(connection\): .*127\.0\.0\.2.*; next attempt at \d{4}-/,
+      );
+      expect(await conditionOf(routePath, 'Ready')).toMatchObject({
+        status: 'False',
+        reason: 'CertificateProvisionFailed',
+      });
+      // The Service reflects its Route: RoutesReady (and so Ready) False with the same reason.
+      expect(await conditionOf(servicePath('hello'), 'RoutesReady')).toMatchObject({
+        status: 'False',
+        reason: 'CertificateProvisionFailed',
+      });
+      expect(await conditionOf(servicePath('hello'), 'CertificateProvisioned')).toMatchObject({ status: 'False' });
+      // No certificate yet: plain HTTP serves the host instead of redirecting to a failed handshake.
+      const plain = await p.get(host);
+      expect(plain.status).toBe(200);
+      expect(await plain.text()).toBe('Hello World!\n');
+      await expect(handshake(tlsPort, host, root)).rejects.toThrow();
+
+      await pebble.setAddress(host, undefined);
+      await waitFor(
+        async () => (await conditionOf(routePath, 'CertificateProvisioned'))?.status === 'True',
+        60_000,
+        'the certificate after the retry',
+      );
+      expect(await conditionOf(routePath, 'Ready')).toMatchObject({ status: 'True' });
+      await waitFor(
+        async () => (await conditionOf(servicePath('hello'), 'Ready'))?.status === 'True',
+        30_000,
+        'the Service Ready',
+      );
+      await waitFor(async () => (await p.get(host, '/x?y=1')).status === 301, 15_000, 'the redirect');
+      expect((await p.get(host, '/x?y=1')).headers.get('location')).toBe(`https://${host}:${tlsPort}/x?y=1`);
+      expect((await handshake(tlsPort, host, root)).subjectAltName).toBe(`DNS:${host}`);
+      expect(await httpsGet(tlsPort, host, root)).toContain('Hello World!');
+    }, 150_000);
+
+    it('shows a rate-limited order with the server’s words on the DomainMapping, and waits for its Retry-After before the next', async () => {
+      // Retry-After 12 s, longer than the first backoff (5–10 s): the next order waits for it.
+      pebble.rateLimit('limited.example.test', 12);
+      expect((await p.api('POST', dmPath(), mapping('limited.example.test'))).status).toBe(201);
+      await waitFor(
+        async () => (await condition(p, 'limited.example.test', 'CertificateProvisioned'))?.status === 'False',
+        30_000,
+        'the rate limit on the mapping',
+      );
+      const limited = (await condition(p, 'limited.example.test', 'CertificateProvisioned')) as Condition;
+      expect(limited.reason).toBe('CertificateProvisionFailed');
+      expect(limited.message).toMatch(
+        /^rate limited by the ACME server: too many new orders \(300\) for limited\.example\.test in the last 3h0m0s, retry after 12 s; next attempt at (\S+)$/,
+      );
+      const first = pebble.refused.get('limited.example.test')?.[0] as number;
+      const next = Date.parse(/next attempt at (\S+)$/.exec(limited.message ?? '')?.[1] ?? '');
+      expect(next - first).toBeGreaterThanOrEqual(11_000);
+      expect(next - first).toBeLessThan(14_000);
+      // The second order comes at that time, not before (no hot loop, not at the shorter backoff).
+      await waitFor(() => (pebble.refused.get('limited.example.test')?.length ?? 0) >= 2, 30_000, 'the second order');
+      const [a, b] = pebble.refused.get('limited.example.test') as [number, number];
+      expect(b - a).toBeGreaterThanOrEqual(11_500);
+      pebble.rateLimit('limited.example.test', undefined);
+      await waitFor(
+        async () => (await condition(p, 'limited.example.test', 'CertificateProvisioned'))?.status === 'True',
+        45_000,
+        'the certificate once the limit is lifted',
+      );
+      expect(pebble.refused.get('limited.example.test')).toHaveLength(2);
+      expect((await p.api('DELETE', dmPath('limited.example.test'))).status).toBe(200);
+    }, 120_000);
+
+    it('deletes a deleted DomainMapping’s certificate and key from the store once nothing wants it', async () => {
+      expect((await p.api('POST', dmPath(), mapping('gone.example.test'))).status).toBe(201);
+      await waitFor(
+        async () => (await condition(p, 'gone.example.test', 'CertificateProvisioned'))?.status === 'True',
+        60_000,
+        'the mapping’s certificate',
+      );
+      expect(stored('gone.example.test')).toBe(1);
+      expect((await handshake(tlsPort, 'gone.example.test', root)).subjectAltName).toBe('DNS:gone.example.test');
+
+      expect((await p.api('DELETE', dmPath('gone.example.test'))).status).toBe(200);
+      // Kept SKIFF_ACME_FORGET_AFTER_SECONDS (2 s here; an hour by default), then deleted.
+      await waitFor(() => stored('gone.example.test') === 0, 30_000, 'the stored certificate deleted');
+      expect(p.proc.output()).toMatch(/acme: deleted the certificate for gone\.example\.test \(no DomainMapping/);
+      await expect(handshake(tlsPort, 'gone.example.test', root)).rejects.toThrow();
+      // Hello's, still wanted, is kept.
+      expect(stored(host)).toBe(1);
+    }, 90_000);
   },
 );
