@@ -385,6 +385,30 @@ describe('reconciler with the memory backend', () => {
     expect(scaled.reverse()).toEqual(['hello-00001 0->1', 'hello-00002 0->1', 'hello-00001 1->0']);
   });
 
+  it('makes a Configuration created directly Ready, then scales its unrouted revision to zero and keeps it Ready', async () => {
+    // The reconcile that sees the replica ready stops it (no route sends it traffic) and, in its
+    // next pass, sees it stopped: the revision must stay Ready at zero, not start again as "not
+    // ready yet" (a replica started and stopped without end, the Configuration never Ready).
+    h = await harness({ readyAfterMs: 5 });
+    const cfgPath = '/apis/serving.knative.dev/v1/namespaces/default/configurations';
+    const { metadata, spec } = service('blue') as { metadata: unknown; spec: { template: unknown } };
+    expect(
+      (
+        await h.api('POST', cfgPath, {
+          apiVersion: 'serving.knative.dev/v1',
+          kind: 'Configuration',
+          metadata,
+          spec: { template: spec.template },
+        })
+      ).status,
+    ).toBe(201);
+    await h.settle();
+    const cfg = (await (await h.api('GET', `${cfgPath}/blue`)).json()) as any;
+    expect(cfg.status.latestReadyRevisionName).toBe('blue-00001');
+    expect(cfg.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+    expect(h.backend.observe('default', 'blue-00001')).toMatchObject({ desired: 0, actual: 0 });
+  });
+
   it('refuses a template change that keeps its chosen revision name', async () => {
     h = await harness();
     await h.api(

@@ -353,6 +353,9 @@ export class Reconciler {
     try {
       for (let pass = 1; ; pass++) {
         run.changed = false;
+        // A pass starts from what the one before it decided, as a second reconcile would start
+        // from the statuses the first wrote (a revision seen Ready stays Ready once scaled to zero).
+        const before = statuses;
         statuses = new Map();
         // 2. What runs for each revision, and each revision's status.
         const infos: RevisionInfo[] = [];
@@ -363,7 +366,8 @@ export class Reconciler {
           else this.#coldStarts.delete(`${namespace}/${row.name}`);
           // A revision created at zero is ready to be activated: Ready without a replica (Knative).
           const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
-          const revision = revisionStatus(obs, row.status as Partial<RevisionStatus>, now, startsAtZero);
+          const prior = before.get(row.name) ?? (row.status as Partial<RevisionStatus>);
+          const revision = revisionStatus(obs, prior, now, startsAtZero);
           statuses.set(row.name, revision);
           const failed = revisionFailed(revision);
           infos.push({
