@@ -281,13 +281,58 @@ spec:
     expect((await getJson(['get', 'cfg', 'web'])).metadata.labels.x).toBeUndefined();
     await answers('web', 'Hello v3!');
 
+    // Its revisions' replicas are told no Service (Knative's deploy.go: K_SERVICE from the label).
+    const env = (await (await p.get('split.default.localhost', '/env')).json()) as Record<string, string>;
+    expect(env).toMatchObject({ K_SERVICE: '', K_CONFIGURATION: 'blue', K_REVISION: 'blue-00002' });
+    // A DomainMapping applied server-side reaches the Route (Knative takes any Addressable Route).
+    const dm = `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: split.example.test
+spec:
+  ref:
+    apiVersion: serving.knative.dev/v1
+    kind: Route
+    name: split
+`;
+    expect(await ok(['apply', '--server-side', '--field-manager=dm', '-f', '-'], dm)).toMatch(
+      /domainmapping.serving.knative.dev\/split.example.test serverside-applied/,
+    );
+    await ok(['wait', '--for=condition=Ready', 'domainmapping/split.example.test', '--timeout=60s']);
+    expect((await (await p.get('split.example.test')).text()).trim()).toBe('Hello two!');
+    const otherDm = await kubectl(
+      ['apply', '--server-side', '--field-manager=other', '-f', '-'],
+      dm.replace('name: split\n', 'name: web\n'),
+    );
+    expect(otherDm.code).not.toBe(0);
+    expect(otherDm.stderr).toMatch(/conflict with "dm": \.spec\.ref\.name/);
+    // Server-side apply to the status subresource: owned under subresource status.
+    const statusApplied = await ok(
+      [
+        'apply',
+        '--server-side',
+        '--subresource=status',
+        '--field-manager=probe',
+        '--show-managed-fields',
+        '-o',
+        'json',
+        '-f',
+        '-',
+      ],
+      `${dm}status:\n  address:\n    url: http://probe.example.test\n`,
+    );
+    expect(JSON.parse(statusApplied).metadata.managedFields).toContainEqual(
+      expect.objectContaining({ manager: 'probe', operation: 'Apply', subresource: 'status' }),
+    );
+    await ok(['delete', 'domainmapping', 'split.example.test']);
+
     await ok(['delete', 'rt/split', 'cfg/blue', '--wait=true']);
     const deadline = Date.now() + 10_000;
     while ((await p.get('split.default.localhost')).status !== 404 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect((await p.get('split.default.localhost')).status).toBe(404);
-  });
+  }, 180_000);
 
   it('DomainMapping (v1beta1): apply (validated), get with URL/READY/REASON, explain, apply again, patch', async () => {
     const dm = (target: string, label: string) => `apiVersion: serving.knative.dev/v1beta1
