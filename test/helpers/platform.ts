@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Fetch, fetchTrusting } from '@skiff/http/tls';
 import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
-import { type Proc, start } from './processes.ts';
+import { freePort, type Proc, start } from './processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 export const testAppPath = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
@@ -36,13 +36,16 @@ export async function startPlatform(
   env: Record<string, string> = {},
 ): Promise<Platform> {
   seedTestPki(dataDir);
+  // The router's port is chosen here: the control plane writes it into every service's URL
+  // (status.url), and with 0 it would not know the port the router binds later.
+  const routerPort = ports?.router ?? (await freePort());
   const proc = await start(
     process.execPath,
     [cli, 'up', ...args],
     {
       SKIFF_DATA_DIR: dataDir,
       SKIFF_API_PORT: String(ports?.api ?? 0),
-      SKIFF_ROUTER_PORT: String(ports?.router ?? 0),
+      SKIFF_ROUTER_PORT: String(routerPort),
       SKIFF_API_TOKEN: 'platform-token',
       ...env,
     },
