@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type Platform, ready, startPlatform, testAppPath } from '../helpers/platform.ts';
-import { repoRoot, stopAll } from '../helpers/processes.ts';
+import { childrenOf, repoRoot, stopAll, waitFor } from '../helpers/processes.ts';
 import { describeK8s, k8sAvailability } from '../k8s/cluster.ts';
 
 // The real kubectl (the test cluster's build, v1.36) against `skiff up` with the kubeconfig it
@@ -284,6 +284,15 @@ spec:
     // Its revisions' replicas are told no Service (Knative's deploy.go: K_SERVICE from the label).
     const env = (await (await p.get('split.default.localhost', '/env')).json()) as Record<string, string>;
     expect(env).toMatchObject({ K_SERVICE: '', K_CONFIGURATION: 'blue', K_REVISION: 'blue-00002' });
+    // Its replica dies and is replaced on other ports: the Route (whose status does not change)
+    // reaches the new one, as a Service's route does.
+    const supervisor = p.proc.child.pid as number;
+    const appOf = () => childrenOf(supervisor).find((c) => c.env.K_REVISION === 'blue-00002');
+    const killed = appOf()?.pid;
+    expect(killed).toBeTypeOf('number');
+    process.kill(killed as number, 'SIGKILL');
+    await waitFor(() => (appOf()?.pid ?? killed) !== killed, 30_000, 'the replica replaced');
+    await answers('split', 'Hello two!');
     // A DomainMapping applied server-side reaches the Route (Knative takes any Addressable Route).
     const dm = `apiVersion: serving.knative.dev/v1beta1
 kind: DomainMapping

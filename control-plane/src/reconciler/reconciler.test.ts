@@ -409,6 +409,48 @@ describe('reconciler with the memory backend', () => {
     expect(h.backend.observe('default', 'blue-00001')).toMatchObject({ desired: 0, actual: 0 });
   });
 
+  it("republishes a Route created directly when its revision's replicas move, and applies the platform's http-protocol to it", async () => {
+    h = await harness({}, undefined, { httpProtocol: 'redirected' });
+    const base = '/apis/serving.knative.dev/v1/namespaces/default';
+    const { metadata, spec } = service('blue') as { metadata: unknown; spec: { template: unknown } };
+    const made = await h.api('POST', `${base}/configurations`, {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Configuration',
+      metadata,
+      spec: { template: spec.template },
+    });
+    expect(made.status).toBe(201);
+    const route = await h.api('POST', `${base}/routes`, {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Route',
+      metadata: { name: 'front' },
+      spec: { traffic: [{ configurationName: 'blue', percent: 100 }] },
+    });
+    expect(route.status).toBe(201);
+    await h.settle();
+    const published = () => {
+      const snapshot = h.cp.publisher.current();
+      return {
+        route: snapshot.routes.find((r) => r.name === 'front'),
+        urls: snapshot.revisions.filter((r) => r.name === 'blue-00001').flatMap((r) => r.endpoints.map((e) => e.url)),
+      };
+    };
+    const first = published();
+    expect(first.route).toMatchObject({
+      hosts: expect.arrayContaining(['front.default.localhost']),
+      httpProtocol: 'redirected',
+    });
+    expect(first.urls).toEqual(h.backend.observe('default', 'blue-00001').ready.map((e) => e.url));
+    expect(first.urls).toHaveLength(1);
+
+    // The replica comes back at another address: no status changes, the Route's part must.
+    h.backend.replaceReplicas('default', 'blue-00001');
+    await h.settle();
+    const moved = published().urls;
+    expect(moved).toEqual(h.backend.observe('default', 'blue-00001').ready.map((e) => e.url));
+    expect(moved).not.toEqual(first.urls);
+  });
+
   it('refuses a template change that keeps its chosen revision name', async () => {
     h = await harness();
     await h.api(

@@ -8,6 +8,7 @@ import {
   type DomainCertificate,
   domainMappingStatus,
   type HttpProtocol,
+  jsonEqual,
   type MappingCandidate,
   mappingCandidates,
   mappingTarget,
@@ -350,6 +351,9 @@ export class Reconciler {
     this.#observing.set(key, run);
     let statuses = new Map<string, RevisionStatus>();
     let status: ServiceStatus;
+    // A replica replaced at another address, or its cold-start figures: Routes created directly
+    // that carry these revisions must publish them again, even when no status changes.
+    let endpointsMoved = false;
     try {
       for (let pass = 1; ; pass++) {
         run.changed = false;
@@ -361,9 +365,16 @@ export class Reconciler {
         const infos: RevisionInfo[] = [];
         for (const row of rows) {
           const obs = backend.observe(namespace, row.name);
-          this.#endpoints.set(`${namespace}/${row.name}`, obs.ready);
-          if (obs.coldStart) this.#coldStarts.set(`${namespace}/${row.name}`, obs.coldStart);
-          else this.#coldStarts.delete(`${namespace}/${row.name}`);
+          const at = `${namespace}/${row.name}`;
+          if (
+            !jsonEqual(this.#endpoints.get(at) ?? [], obs.ready) ||
+            !jsonEqual(this.#coldStarts.get(at), obs.coldStart)
+          ) {
+            endpointsMoved = true;
+          }
+          this.#endpoints.set(at, obs.ready);
+          if (obs.coldStart) this.#coldStarts.set(at, obs.coldStart);
+          else this.#coldStarts.delete(at);
           // A revision created at zero is ready to be activated: Ready without a replica (Knative).
           const startsAtZero = resolveAutoscaling(row.annotations, 0, this.#o.autoscaler).initialScale === 0;
           const prior = before.get(row.name) ?? (row.status as Partial<RevisionStatus>);
@@ -462,8 +473,9 @@ export class Reconciler {
       for (const d of decisions) store.record('reconciler', 'scale', namespace, name, d);
       return store.setServiceStatus(namespace, name, written as unknown as Record<string, unknown>);
     });
-    // Routes created directly that name it follow its latest ready revision.
-    if (changed) this.#routesChanged(namespace, name);
+    // Routes created directly that name it follow its latest ready revision, and carry its
+    // revisions' endpoints as they are now.
+    if (changed || endpointsMoved) this.#routesChanged(namespace, name);
     if (!isService) return;
     // Publish this service's part of the routing (a new version only when it changed) before
     // anyone can read the new status (this runs without a pause since the status write): Ready
@@ -595,6 +607,7 @@ export class Reconciler {
       rows.map((r) => ({ ...this.#revisionInput(r), service: route.name })),
       this.#o.urls.domain,
       this.#domainsOf(route.namespace, route.name, traffic),
+      this.#o.httpProtocol,
     );
     const part = built.routes[0];
     return {

@@ -75,6 +75,17 @@ export class MemoryBackend implements WorkloadBackend {
     };
   }
 
+  /** Its ready replicas replaced by new ones at other addresses (as when a replica's process died and came back). */
+  replaceReplicas(namespace: string, revision: string): void {
+    const entry = this.#entries.get(`${namespace}/${revision}`);
+    if (!entry) return;
+    entry.ready = entry.ready.map(() => {
+      const n = this.#nextPort++;
+      return { pod: `${revision}-${n}`, url: `http://192.0.2.1:${n}` };
+    });
+    this.#emit(namespace, revision);
+  }
+
   async remove(namespace: string, revision: string): Promise<void> {
     const entry = this.#entries.get(`${namespace}/${revision}`);
     if (!entry) return;
