@@ -1,4 +1,8 @@
 import { request } from 'node:http';
+import { type Backoff, backoffDelay } from '@skiff/shared';
+
+/** Asking the router again: 20 ms, doubling to 500 ms (it learns of a challenge within milliseconds). */
+const routerCheckBackoff: Backoff = { initialMs: 20, maxMs: 500, jitter: 0 };
 
 /** One GET of the challenge path through the router with `Host: domain`: the body, or why not. */
 function fetchAnswer(routerUrl: URL, domain: string, token: string): Promise<string> {
@@ -41,7 +45,8 @@ export async function waitUntilRouterServes(
   const url = new URL(routerUrl);
   const deadline = Date.now() + timeoutMs;
   let last = '';
-  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+  for (let attempt = 0; ; attempt++) {
+    const delay = backoffDelay(attempt, routerCheckBackoff);
     last = await fetchAnswer(url, domain, token);
     // The router ends the answer with a newline; ACME servers trim trailing whitespace (RFC 8555 §8.3).
     if (last.trimEnd() === keyAuthorization) return;

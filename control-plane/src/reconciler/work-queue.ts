@@ -1,3 +1,8 @@
+import { type Backoff, backoffDelay } from '@skiff/shared';
+
+/** A key whose work failed is retried after 100 ms, doubling up to 30 s (one retrier per key: exact). */
+export const reconcileRetryBackoff: Backoff = { initialMs: 100, maxMs: 30_000, jitter: 0 };
+
 /** How long queued work may run before the queue lets the event loop serve I/O (API, routers). */
 const sliceMs = 10;
 
@@ -156,7 +161,7 @@ export class WorkQueue {
       this.#onError(key, e);
       const n = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, n);
-      const delay = Math.min(30_000, 100 * 2 ** (n - 1));
+      const delay = backoffDelay(n - 1, reconcileRetryBackoff);
       if (!this.#stopped) {
         const timer = setTimeout(() => {
           this.#retryTimers.delete(key);
