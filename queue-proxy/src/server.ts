@@ -7,7 +7,7 @@ import {
   Deadlines,
   EndpointPool,
   type Hop,
-  Http2Proxy,
+  H2Forwarder,
   headerValue,
   ProxyConnection,
   type RequestHead,
@@ -53,7 +53,7 @@ export class QueueProxy implements Hop<AppSlot> {
   readonly #route: AppRoute;
   readonly #proxiedRoute: AppRoute;
   #connections = new Set<ProxyConnection<AppSlot>>();
-  readonly #http2: Http2Proxy<AppSlot>;
+  readonly #http2: H2Forwarder<AppSlot>;
   #lastStat: Stat;
   #statTimer: ReturnType<typeof setInterval> | undefined;
   #startedAt = Date.now();
@@ -79,7 +79,7 @@ export class QueueProxy implements Hop<AppSlot> {
     );
     this.#lastStat = this.#stat(this.stats.report(Date.now()));
 
-    this.#http2 = new Http2Proxy(this);
+    this.#http2 = new H2Forwarder(this);
     // HTTP/1.1 and HTTP/2 with prior knowledge (h2c, from a router reaching an h2c revision).
     this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(

@@ -6,6 +6,7 @@ import {
   Deadlines,
   EndpointPool,
   type Hop,
+  H2Forwarder,
   Http2Proxy,
   headerValue,
   ProxyConnection,
@@ -44,8 +45,11 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly server: Server;
   readonly #pools = new Map<string, EndpointPool>();
   readonly #connections = new Set<ProxyConnection<Lease>>();
+  /** `Upgrade: h2c` connections (`node:http2`: see `http/README.md` for which path takes what). */
   readonly #http2: Http2Proxy<Lease>;
-  readonly #https2: Http2Proxy<Lease>;
+  /** HTTP/2 with prior knowledge, and over TLS: streams forwarded frame by frame. */
+  readonly #frames: H2Forwarder<Lease>;
+  readonly #httpsFrames: H2Forwarder<Lease>;
   /** The HTTPS side, once `listenTls` was called: the same engine behind a TLS listener. */
   tls: { terminator: TlsTerminator; server: TlsServer } | undefined;
   /** The engine's view of this server for connections that came through TLS. */
@@ -65,13 +69,14 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
       scheme: 'https',
     };
     this.#http2 = new Http2Proxy(this);
-    this.#https2 = new Http2Proxy(this.#https);
+    this.#frames = new H2Forwarder(this);
+    this.#httpsFrames = new H2Forwarder(this.#https);
     // HTTP/1.1 and HTTP/2 (prior knowledge, or `Upgrade: h2c` to an h2c revision) on one port.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(
         socket,
         (s) => this.#connections.add(new ProxyConnection(this, s, keepAliveTimeoutMs)),
-        (stream) => this.#http2.accept(stream),
+        (stream) => this.#frames.accept(stream),
       ),
     );
   }
@@ -102,7 +107,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     const server = terminator.createServer((socket) => {
       // Nagle off on every TLS connection, explicitly (small records must not wait for an ACK).
       socket.setNoDelay(true);
-      if (socket.alpnProtocol === 'h2') this.#https2.accept(socket);
+      if (socket.alpnProtocol === 'h2') this.#httpsFrames.accept(socket);
       else this.#connections.add(new ProxyConnection(this.#https, socket, keepAliveTimeoutMs));
     });
     // A failed handshake (no certificate for the name, TLS 1.1) concerns only that client.
@@ -192,7 +197,8 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     const tlsClosed = new Promise<void>((resolve) => (this.tls ? this.tls.server.close(() => resolve()) : resolve()));
     for (const c of this.#connections) c.destroy();
     this.#http2.close();
-    this.#https2.close();
+    this.#frames.close();
+    this.#httpsFrames.close();
     for (const p of this.#pools.values()) p.close();
     await closed;
     await tlsClosed;
