@@ -371,17 +371,21 @@ export class H2Conn {
       throw new ConnectionError(errorCode.protocolError, 'CONTINUATION expected');
     switch (type) {
       case frameType.data:
-        return this.#dataIn(flags, id, payload);
+        this.#dataIn(flags, id, payload);
+        return;
       case frameType.headers:
-        return this.#headersIn(flags, id, payload);
+        this.#headersIn(flags, id, payload);
+        return;
       case frameType.priority:
         if (id === 0) throw new ConnectionError(errorCode.protocolError, 'PRIORITY on stream 0');
         if (payload.length !== 5) this.#streamError(id, errorCode.frameSizeError);
         return; // priorities are ignored (RFC 9113 §5.3.2 deprecates them)
       case frameType.rstStream:
-        return this.#rstIn(id, payload);
+        this.#rstIn(id, payload);
+        return;
       case frameType.settings:
-        return this.#settingsIn(flags, id, payload);
+        this.#settingsIn(flags, id, payload);
+        return;
       case frameType.pushPromise:
         // Never enabled here (SETTINGS_ENABLE_PUSH 0 upstream; a client cannot push).
         throw new ConnectionError(errorCode.protocolError, 'PUSH_PROMISE');
@@ -391,11 +395,14 @@ export class H2Conn {
         if ((flags & flag.ack) === 0) this.#frame(frameType.ping, flag.ack, 0, Buffer.from(payload));
         return;
       case frameType.goaway:
-        return this.#goawayIn(id, payload);
+        this.#goawayIn(id, payload);
+        return;
       case frameType.windowUpdate:
-        return this.#windowUpdateIn(id, payload);
+        this.#windowUpdateIn(id, payload);
+        return;
       case frameType.continuation:
-        return this.#continuationIn(flags, id, payload);
+        this.#continuationIn(flags, id, payload);
+        return;
       default:
         return; // unknown frame types are ignored (RFC 9113 §4.1)
     }

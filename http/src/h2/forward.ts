@@ -215,7 +215,13 @@ export class FrameExchange<T> implements Pending<T>, Timed, StreamUser {
   upOffset = 0;
   creditedUpTo = 0;
 
-  constructor(fwd: H2Forwarder<T>, down: H2Stream, head: RequestHead & { grpc: boolean }, route: Route<T>, client: string) {
+  constructor(
+    fwd: H2Forwarder<T>,
+    down: H2Stream,
+    head: RequestHead & { grpc: boolean },
+    route: Route<T>,
+    client: string,
+  ) {
     this.fwd = fwd;
     this.down = down;
     this.head = head;
