@@ -553,7 +553,14 @@ function lines(ref, paths) {
 }
 const engineBefore = ['edge-router/src/node/connection.ts', 'queue-proxy/src/proxy/connection.ts'];
 const engineAfter = ['http/src/proxy/engine.ts'];
-const h2After = ['http/src/h2/proxy.ts', 'http/src/h2/accept.ts', 'http/src/h2/upgrade.ts'];
+const h2After = [
+  'http/src/h2/forward.ts',
+  'http/src/h2/conn.ts',
+  'http/src/h2/hpack.ts',
+  'http/src/h2/proxy.ts',
+  'http/src/h2/accept.ts',
+  'http/src/h2/upgrade.ts',
+];
 console.log(
   `HTTP/1.1 connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')}); HTTP/2 (new): ${h2After.map((p) => `${p} ${lines(undefined, [p])}`).join(', ')}`,
 );

@@ -166,6 +166,8 @@ export class H2Conn {
   /** No new streams: GOAWAY sent or received, or closed. */
   goingAway = false;
   closed = false;
+  /** When the last stream of a client-side connection ended (`Date.now()`); 0 while it has streams. */
+  idleSince = Date.now();
   peerInitialWindow = defaultWindow;
   peerMaxFrame = ownMaxFrame;
   peerMaxStreams = Number.POSITIVE_INFINITY;
@@ -254,6 +256,7 @@ export class H2Conn {
       s.sendWindow = this.peerInitialWindow;
       this.streams.set(s.id, s);
       this.#localOpen++;
+      this.idleSince = 0;
       const fields = s.pendingFields as Field[];
       s.pendingFields = undefined;
       this.#headers(s, fields, s.pendingEnd);
@@ -708,7 +711,10 @@ export class H2Conn {
       this.#creditConnection(s.held);
       s.held = 0;
     }
-    if (this.role === 'client') this.#openPending();
+    if (this.role === 'client') {
+      this.#openPending();
+      if (this.streams.size === 0 && this.#pending.length === 0) this.idleSince = Date.now();
+    }
     if (this.goingAway && this.streams.size === 0 && this.#pending.length === 0) this.#end();
   }
 

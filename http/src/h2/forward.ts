@@ -13,6 +13,8 @@ import { h2RequestHeaders } from './translate.ts';
 
 /** How much of a request body is kept to send again on a retry elsewhere (gRPC messages are mostly smaller). */
 const replayLimit = 64 * 1024;
+/** An upstream connection without streams for this long is closed (as the HTTP/1.1 pool's idle ones). */
+const upstreamIdleMs = 30_000;
 /** Response bytes queued for a client before an HTTP/1.1 upstream is paused. */
 const http1QueueLimit = 64 * 1024;
 
@@ -35,6 +37,7 @@ export class H2Forwarder<T> implements ConnOwner {
   /** The h2c connection to each endpoint, by pool (the pool's lifetime is the endpoint's). */
   #upstreams = new WeakMap<EndpointPool, H2Conn>();
   readonly #allUpstreams = new Set<H2Conn>();
+  #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(hop: Hop<T>) {
     this.hop = hop;
@@ -52,6 +55,8 @@ export class H2Forwarder<T> implements ConnOwner {
   }
 
   close(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
     for (const c of this.#conns) c.destroy();
     for (const c of this.#allUpstreams) c.destroy();
     this.#upstreams = new WeakMap();
@@ -134,8 +139,25 @@ export class H2Forwarder<T> implements ConnOwner {
       conn = H2Conn.connect(pool.host, pool.port, this);
       this.#upstreams.set(pool, conn);
       this.#allUpstreams.add(conn);
+      if (this.#sweep === undefined) {
+        this.#sweep = setInterval(() => this.#closeIdle(Date.now() - upstreamIdleMs), upstreamIdleMs / 4);
+        this.#sweep.unref();
+      }
     }
     return conn;
+  }
+
+  /** Closes upstream connections idle since before `before` (an endpoint that is gone keeps none open). */
+  #closeIdle(before: number): void {
+    for (const conn of this.#allUpstreams)
+      if (conn.idleSince !== 0 && conn.idleSince < before) {
+        this.#allUpstreams.delete(conn);
+        conn.shutdown();
+      }
+    if (this.#allUpstreams.size === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
   }
 
   #viaH2(ex: FrameExchange<T>, out: OutgoingHttpHeaders, pool: EndpointPool, body: Buffer[]): void {
