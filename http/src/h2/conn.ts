@@ -364,7 +364,12 @@ export class H2Conn {
     } catch (error) {
       if (error instanceof ConnectionError) this.#fail(error.code);
       else if (error instanceof HpackError) this.#fail(errorCode.compressionError);
-      else throw error;
+      else {
+        // A fault here or in a hop's decision: this connection ends (INTERNAL_ERROR), the process
+        // and everyone else's connections go on; the fault is reported, not hidden.
+        process.emitWarning(error as Error);
+        this.#fail(errorCode.internalError);
+      }
     }
     this.#schedule();
   }

@@ -337,3 +337,11 @@ describe('HPACK encoding', () => {
     expect(dec.table.size).toBeLessThanOrEqual(256);
   });
 });
+
+describe('HPACK: long strings', () => {
+  it('decodes a 60 KiB Huffman-coded value', () => {
+    const value = 'ab0/'.repeat(15_000);
+    const coded = huffmanEncode(value);
+    expect(huffmanDecode(coded, 0, coded.length)).toBe(value);
+  });
+});

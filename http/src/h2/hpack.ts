@@ -190,7 +190,11 @@ export function huffmanDecode(data: Buffer, start: number, end: number): string 
     if (symbol === 256) throw new HpackError('EOS in a Huffman string');
     out.push(symbol);
   }
-  return String.fromCharCode.apply(null, out);
+  if (out.length <= 4096) return String.fromCharCode.apply(null, out);
+  // Long strings in slices: `apply` takes each code as an argument, and the stack has a limit.
+  let text = '';
+  for (let i = 0; i < out.length; i += 4096) text += String.fromCharCode.apply(null, out.slice(i, i + 4096));
+  return text;
 }
 
 /** Huffman-codes latin1 text (for tests; the encoder sends raw strings). */
