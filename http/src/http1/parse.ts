@@ -72,21 +72,44 @@ function fail(error: number, message: string): HeadError {
   return { error, message };
 }
 
-/** Parses header lines into `head`, checking framing headers; returns an error or undefined. */
-function parseFields(lines: string[], start: number, head: Head): HeadError | undefined {
+/**
+ * What `String.prototype.trim` removes, within latin1 (heads are read as latin1): HT, LF, VT, FF,
+ * CR, SP and NBSP. Values are trimmed of exactly these, as they were with `trim()`, so that the
+ * accept/reject decisions of the conformance table stay as they are.
+ */
+function trimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/**
+ * Parses the header lines of `text` from `start` (the first line after the start line) into
+ * `head`, checking framing headers; returns an error or undefined. The text is scanned in place,
+ * line by line, rather than split into lines and trimmed: one string per name and per value is
+ * all a head costs (an allocation profile of the router under load had `split`, `trim` and this
+ * function at a quarter of the bytes allocated per request).
+ */
+function parseFields(text: string, start: number, head: Head): HeadError | undefined {
   let lengths: string | undefined;
   let te: string | undefined;
-  for (let i = start; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const first = line.charCodeAt(0);
+  const length = text.length;
+  let at = start;
+  while (at < length) {
+    let end = text.indexOf('\r\n', at);
+    if (end < 0) end = length;
+    const first = text.charCodeAt(at);
     if (first === 32 || first === 9) return fail(400, 'obsolete line folding is not allowed');
-    const colon = line.indexOf(':');
-    if (colon <= 0) return fail(400, 'malformed header line');
-    const name = line.slice(0, colon);
+    const colon = text.indexOf(':', at);
+    if (colon <= at || colon >= end) return fail(400, 'malformed header line');
+    const name = text.slice(at, colon);
     if (!isToken(name)) return fail(400, `invalid header name ${JSON.stringify(name)}`);
-    const value = line.slice(colon + 1).trim();
+    let from = colon + 1;
+    let to = end;
+    while (from < to && trimmed(text.charCodeAt(from))) from++;
+    while (to > from && trimmed(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
     if (badValueChar(value)) return fail(400, `invalid character in header ${name}`);
     head.headers.push(name, value);
+    at = end + 2;
     const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
     if (lower === 'content-length') {
       // One rule for every hop, as llhttp: one Content-Length, one decimal number. A repeated
@@ -116,16 +139,32 @@ function parseFields(lines: string[], start: number, head: Head): HeadError | un
     head.chunked = true;
   }
   if (lengths !== undefined) {
-    if (!/^\d{1,15}$/.test(lengths)) return fail(400, `invalid Content-Length ${JSON.stringify(lengths)}`);
+    if (!isDecimal(lengths)) return fail(400, `invalid Content-Length ${JSON.stringify(lengths)}`);
     head.contentLength = Number(lengths);
   }
   return undefined;
 }
 
+/** One to fifteen ASCII digits (a Content-Length). */
+function isDecimal(s: string): boolean {
+  if (s.length === 0 || s.length > 15) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** The end of the first line of `text` (its length when it has one line). */
+function firstLineEnd(text: string): number {
+  const end = text.indexOf('\r\n');
+  return end < 0 ? text.length : end;
+}
+
 /** Parses a request head (without the final blank line). */
 export function parseRequestHead(text: string): RequestHead | HeadError {
-  const lines = text.split('\r\n');
-  const requestLine = lines[0] as string;
+  const lineEnd = firstLineEnd(text);
+  const requestLine = lineEnd === text.length ? text : text.slice(0, lineEnd);
   const sp1 = requestLine.indexOf(' ');
   const sp2 = requestLine.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 === sp1) return fail(400, 'malformed request line');
@@ -153,7 +192,7 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
   };
   // A tunnel is not something Skiff's hops offer: refused, never forwarded to the app.
   if (method === 'CONNECT') return fail(501, 'CONNECT is not supported');
-  const err = parseFields(lines, 1, head);
+  const err = parseFields(text, lineEnd + 2, head);
   if (err) return err;
   // HTTP/1.0 has no chunked coding: a Transfer-Encoding there frames nothing we can trust
   // (RFC 9112 §6.1; llhttp reads the body as chunked, we refuse it).
@@ -194,8 +233,8 @@ function absoluteAuthority(target: string): string | undefined {
 
 /** Parses a response head (without the final blank line). */
 export function parseResponseHead(text: string): ResponseHead | HeadError {
-  const lines = text.split('\r\n');
-  const line = lines[0] as string;
+  const lineEnd = firstLineEnd(text);
+  const line = lineEnd === text.length ? text : text.slice(0, lineEnd);
   // `HTTP/1.x NNN[ reason]`, read by character (a regular expression per response cost more).
   const minor = line.charCodeAt(7) - 48;
   const d0 = line.charCodeAt(9) - 48;
@@ -222,7 +261,7 @@ export function parseResponseHead(text: string): ResponseHead | HeadError {
     chunked: false,
     connection: [],
   };
-  const err = parseFields(lines, 1, head);
+  const err = parseFields(text, lineEnd + 2, head);
   if (err) return fail(502, `invalid response from the app: ${err.message}`);
   return head;
 }
