@@ -12,12 +12,14 @@ import {
   ProxyConnection,
   type RequestHead,
 } from '@skiff/http';
+import type { SnapshotRevision } from '@skiff/shared';
 import { answers } from '../answers.ts';
 import type { RouterConfig } from '../config.ts';
 import type { RouterCore } from '../core.ts';
 import { tagHeader } from '../forward/headers.ts';
 import type { Lease } from '../hold/throttler.ts';
 import { normalizeHost } from '../routing/host.ts';
+import type { RoutingTable } from '../routing/table.ts';
 import { OcspStapler } from './ocsp.ts';
 import { RevisionRoute, type RevisionRouteHost } from './revision-route.ts';
 import { type CertificateSource, TlsTerminator } from './tls.ts';
@@ -44,6 +46,9 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly scheme = 'http';
   readonly server: Server;
   readonly #pools = new Map<string, EndpointPool>();
+  /** Routes made for the revisions of `#routesTable` (see `#revisionRoute`). */
+  readonly #routes = new Map<SnapshotRevision, (RevisionRoute | undefined)[]>();
+  #routesTable: RoutingTable | undefined;
   readonly #connections = new Set<ProxyConnection<Lease>>();
   /** `Upgrade: h2c` connections (`node:http2`: see `http/README.md` for which path takes what). */
   readonly #http2: Http2Proxy<Lease>;
@@ -161,13 +166,38 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     }
     const limit = this.maxBodyBytes;
     if (limit > 0 && head.contentLength !== undefined && head.contentLength > limit) return answers.bodyTooLarge(limit);
-    return new RevisionRoute(
-      this,
-      resolution.revision,
-      core.throttler(resolution.revision),
-      scheme,
-      scheme === 'https' && http === 'redirected',
-    );
+    return this.#revisionRoute(resolution.revision, scheme === 'http' ? 0 : http === 'redirected' ? 2 : 1);
+  }
+
+  /**
+   * The route of every request to `revision` over one kind of listener (0: HTTP, 1: HTTPS, 2: HTTPS
+   * with HSTS): a route holds only what its revision and scheme decide, so it is made once and
+   * kept until the routing table changes (a new table has new revision objects), rather than made
+   * per request with its throttler looked up by key (bench/RESULTS.md, issue 14, h14r).
+   */
+  #revisionRoute(revision: SnapshotRevision, kind: 0 | 1 | 2): RevisionRoute {
+    const table = this.core.table;
+    if (table !== this.#routesTable) {
+      this.#routesTable = table;
+      this.#routes.clear();
+    }
+    let routes = this.#routes.get(revision);
+    if (routes === undefined) {
+      routes = [];
+      this.#routes.set(revision, routes);
+    }
+    let route = routes[kind];
+    if (route === undefined) {
+      route = new RevisionRoute(
+        this,
+        revision,
+        this.core.throttler(revision),
+        kind === 0 ? 'http' : 'https',
+        kind === 2,
+      );
+      routes[kind] = route;
+    }
+    return route;
   }
 
   /** The HTTPS port redirects name (the TLS listener's, unless told the public one). */
