@@ -80,7 +80,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(
         socket,
-        (s) => this.#connections.add(new ProxyConnection(this, s, keepAliveTimeoutMs)),
+        (s) => this.#connections.add(ProxyConnection.accept(this, s, keepAliveTimeoutMs)),
         (stream) => this.#frames.accept(stream),
       ),
     );

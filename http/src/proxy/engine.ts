@@ -15,6 +15,7 @@ import {
   type ResponseHead,
 } from '../http1/parse.ts';
 import { type OwnHeader, plainResponse } from '../http1/write.ts';
+import { adoptClient, isShared } from './adopt.ts';
 import type { Deadlines, Timed } from './deadlines.ts';
 import type { EndpointPool, UpstreamConnection, UpstreamUser } from './pool.ts';
 
@@ -202,14 +203,35 @@ export class ProxyConnection<T> implements Timed {
   #emptyBytes = 0;
   #clientEnded = false;
   #closed = false;
+  /** The client's reads, when it reads with `onread` into the shared buffer (see `accept`). */
+  readonly #view: ((bytes: number) => Buffer) | undefined;
+  /** The connection went on as HTTP/2 (`Upgrade: h2c`): reads go to the new owner as 'data' events. */
+  #handedOver = false;
 
-  constructor(hop: Hop<T>, client: Socket, keepAliveTimeoutMs: number) {
+  /**
+   * Serves HTTP/1.1 on a plain TCP connection a server accepted (after `acceptEither`): read with
+   * `onread` into one shared buffer when the socket can be taken over (`adoptClient`), else with
+   * 'data' events as given.
+   */
+  static accept<T>(hop: Hop<T>, socket: Socket, keepAliveTimeoutMs: number): ProxyConnection<T> {
+    let conn: ProxyConnection<T> | undefined;
+    const adopted = adoptClient(socket, (bytes) => {
+      if (conn !== undefined) conn.#onSharedRead(bytes);
+    });
+    if (adopted === undefined) return new ProxyConnection(hop, socket, keepAliveTimeoutMs);
+    conn = new ProxyConnection(hop, adopted.socket, keepAliveTimeoutMs, adopted.view);
+    if (adopted.buffered !== undefined) conn.#onClientData(adopted.buffered);
+    return conn;
+  }
+
+  constructor(hop: Hop<T>, client: Socket, keepAliveTimeoutMs: number, view?: (bytes: number) => Buffer) {
     this.hop = hop;
     this.#client = client;
+    this.#view = view;
     this.#address = clientAddress(client.remoteAddress);
     client.setNoDelay(true);
     client.setTimeout(keepAliveTimeoutMs);
-    client.on('data', this.#onClientData);
+    if (view === undefined) client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
     client.on('timeout', this.#onClientIdle);
     client.on('error', noop);
@@ -254,6 +276,18 @@ export class ProxyConnection<T> implements Timed {
     this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
     this.#readHead();
   };
+
+  /** A read into the shared buffer: handled as a 'data' chunk, and whatever is kept of it copied. */
+  #onSharedRead(bytes: number): void {
+    const chunk = (this.#view as (bytes: number) => Buffer)(bytes);
+    if (this.#handedOver) {
+      this.#client.emit('data', Buffer.from(chunk));
+      return;
+    }
+    this.#onClientData(chunk);
+    const buf = this.#buf;
+    if (buf !== undefined && isShared(buf)) this.#buf = Buffer.from(buf);
+  }
 
   readonly #onClientEnd = (): void => {
     this.#clientEnded = true;
@@ -359,7 +393,7 @@ export class ProxyConnection<T> implements Timed {
     else if (entered === 'queued') {
       // Held: the body waits in the client's socket until a slot frees up.
       ex.queued = true;
-      this.#client.pause();
+      this.#wait();
     } else this.dispatch(ex, entered);
   }
 
@@ -373,8 +407,11 @@ export class ProxyConnection<T> implements Timed {
     client.setTimeout(0);
     this.#closed = true;
     this.hop.forget(this);
-    const buffered = this.#buf;
+    const buffered = this.#buf !== undefined && isShared(this.#buf) ? Buffer.from(this.#buf) : this.#buf;
     this.#buf = undefined;
+    // A socket that reads into the shared buffer keeps doing so: its reads reach the new owner as
+    // copies in 'data' events (`#onSharedRead`).
+    if (this.#view !== undefined) this.#handedOver = true;
     this.hop.upgradeH2c?.(client, head, settings, buffered);
   }
 
@@ -396,7 +433,18 @@ export class ProxyConnection<T> implements Timed {
     ex.upstream = up;
     if (up.connected) this.sendRequest(ex);
     // A new connection: nothing is written until it is up, so a refused one can be retried elsewhere.
-    else this.#client.pause();
+    else this.#wait();
+  }
+
+  /**
+   * Stops taking the client's bytes while its request waits (held, or for a connection upstream).
+   * A socket on 'data' events is paused: Node still reads up to its high-water mark, so a client
+   * that closes or resets is seen at once. A socket reading into the shared buffer stops reading
+   * when paused, and would not see that: it reads on, its bytes buffered here up to
+   * `maxPipelinedBytes` (then paused, as `#onClientData` does).
+   */
+  #wait(): void {
+    if (this.#view === undefined) this.#client.pause();
   }
 
   /**
@@ -444,7 +492,7 @@ export class ProxyConnection<T> implements Timed {
   }
 
   #writeH2(ex: Exchange<T>, up: ClientHttp2Stream, data: Uint8Array): void {
-    if (up.write(data)) return;
+    if (up.write(isShared(data) ? Buffer.from(data) : data)) return;
     this.#client.pause();
     up.once('drain', () => {
       if (this.#ex === ex && !ex.requestDone) this.#client.resume();
@@ -586,7 +634,8 @@ export class ProxyConnection<T> implements Timed {
   #writeUpstream(ex: Exchange<T>, part: Buffer): void {
     const up = ex.upstream;
     if (up === undefined) return;
-    if (!up.socket.write(part)) {
+    // Bytes of the shared read buffer are copied: a write may complete after the next read.
+    if (!up.socket.write(isShared(part) ? Buffer.from(part) : part)) {
       this.#client.pause();
       up.socket.once('drain', () => {
         if (this.#ex === ex && (ex.tunnel || !ex.requestDone)) this.#client.resume();
