@@ -21,10 +21,10 @@ RUN cd queue-proxy && node ../scripts/bundle.mjs src/main.ts /out/queue-proxy.js
 
 FROM node:20-slim
 ENV NODE_ENV=production
-# queueProxyNodeOptions in shared/src/config/queue-proxy.ts: young generation capped (memory).
-ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=build /out /app
 USER 1000:1000
 EXPOSE 8012 8022 9090
-CMD ["node", "queue-proxy.js"]
+# The flags are queueProxyNodeFlags in shared/src/config/queue-proxy.ts (memory; on the command
+# line, as Node takes them nowhere else); queue-proxy/src/deploy.test.ts checks that they match.
+CMD ["node", "--max-semi-space-size=1", "--no-concurrent-recompilation", "queue-proxy.js"]

@@ -6,6 +6,7 @@ import {
   type ColdStartTimes,
   type FieldError,
   progressDeadlineSeconds,
+  queueProxyNodeFlags,
   type RevisionSpec,
   required,
   servingContainer,
@@ -74,12 +75,12 @@ interface RevisionState {
  */
 export const replicaCrashBackoff: Backoff = { immediate: 1, initialMs: 200, maxMs: 10_000, jitter: 0 };
 
-/** The queue-proxy this repository ships, as a command line. */
+/** The queue-proxy this repository ships, as a command line, with the Node flags it runs with (`queueProxyNodeFlags`). */
 export function defaultQueueProxyCommand(): string[] {
   const bundle = fileURLToPath(new URL('../../../../queue-proxy/dist/main.js', import.meta.url));
-  if (existsSync(bundle)) return [process.execPath, bundle];
+  if (existsSync(bundle)) return [process.execPath, ...queueProxyNodeFlags, bundle];
   const source = fileURLToPath(new URL('../../../../queue-proxy/src/main.ts', import.meta.url));
-  return [process.execPath, '--import', 'tsx', source];
+  return [process.execPath, ...queueProxyNodeFlags, '--import', 'tsx', source];
 }
 
 /**

@@ -3,13 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
-import {
-  defaultReadinessProbe,
-  queueProxyNodeOptions,
-  type RevisionSpec,
-  servingContainer,
-  statsPath,
-} from '@skiff/shared';
+import { defaultReadinessProbe, type RevisionSpec, servingContainer, statsPath } from '@skiff/shared';
 import type { RevisionWorkload, StatsPushTarget } from '../backend.ts';
 import type { LaunchedProcess, Launcher } from './launcher.ts';
 import type { LogBuffer } from './logs.ts';
@@ -249,7 +243,6 @@ export class Replica {
         // Nothing beyond loopback on one machine, and only the backend may drain it.
         QUEUE_LISTEN_ADDRESS: '127.0.0.1',
         QUEUE_ADMIN_TOKEN: this.adminToken,
-        NODE_OPTIONS: queueProxyNodeOptions,
         ...(this.#o.statsPush
           ? {
               SKIFF_STATS_PUSH_URL: this.#o.statsPush.url,
