@@ -7,8 +7,11 @@ import { seriesFields } from './series.ts';
 export type RevisionFigures = Partial<Record<SeriesField, number>>;
 
 export interface LiveDeps {
-  /** The revisions that exist now (rings of others are dropped). */
-  revisions(): { namespace: string; name: string }[];
+  /**
+   * The revisions that exist now (rings of others are dropped). The same array while they stay
+   * the same: only a new array is looked through for revisions that came or went.
+   */
+  revisions(): readonly { namespace: string; name: string }[];
   /** The autoscaler's and backend's figures for a revision (replicas' load, desired, actual, target). */
   figures(namespace: string, name: string): RevisionFigures;
   /** The newest report of each router. */
@@ -60,8 +63,8 @@ export function routerFigures(reports: Iterable<RouterStats>, now: number): Map<
 
 /** Joins the replicas' and the routers' view of a revision into one sample row. */
 export function mergeFigures(replicas: RevisionFigures, routers: RevisionFigures | undefined): RevisionFigures {
+  if (!routers) return replicas;
   const f: RevisionFigures = { ...replicas };
-  if (!routers) return f;
   // Every request passes a router: its count is the truth when the replicas saw fewer.
   if (routers.rps !== undefined) f.rps = Math.max(f.rps ?? 0, routers.rps);
   for (const k of ['held', 'errors5xx', 'p50', 'p95', 'p99'] as const) {
@@ -72,15 +75,34 @@ export function mergeFigures(replicas: RevisionFigures, routers: RevisionFigures
 
 export type LiveListener = (second: number, samples: Map<string, Sample>) => void;
 
+/** A revision the series follows: its ring and its newest sample. */
+interface Followed {
+  namespace: string;
+  name: string;
+  key: string;
+  ring: SeriesRing;
+  /** The newest second sampled and its figures in `seriesFields` order (for `/metrics`). */
+  second: number | undefined;
+  row: (number | null)[];
+}
+
 /**
  * Samples every revision once a second into its ring (the last hour) and hands each second's
  * samples to the console's event streams.
+ *
+ * At 10,000 revisions this runs 10,000 times a second whatever the API does, so a second's work
+ * per revision is kept to asking its figures and writing them into its ring: the list of
+ * revisions is looked through only when it is a new one, keys and rings are kept, and a second's
+ * samples are gathered into a map only while someone listens (it was 16% of the control plane's
+ * CPU samples under creates at 10,000 services, `bench/scale.mjs --profile`).
  */
 export class LiveSeries {
   #deps: LiveDeps;
-  #rings = new Map<string, SeriesRing>();
-  /** Each revision's newest sample, for `/metrics`. */
-  #latest = new Map<string, Sample>();
+  /** Every revision with a ring, by `namespace/name`. */
+  #rings = new Map<string, Followed>();
+  /** The revisions sampled each second (those of `revisions()`), and the list they came from. */
+  #followed: Followed[] = [];
+  #list: readonly { namespace: string; name: string }[] | undefined;
   #listeners = new Set<LiveListener>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #now: () => number;
@@ -106,34 +128,44 @@ export class LiveSeries {
     const now = this.#now();
     const second = Math.floor(now / 1000);
     const routers = routerFigures(this.#deps.routerStats(), now);
-    const seen = new Set<string>();
-    const samples = new Map<string, Sample>();
-    for (const r of this.#deps.revisions()) {
-      const key = `${r.namespace}/${r.name}`;
-      seen.add(key);
-      const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(key));
-      const row = seriesFields.map((k) => f[k] ?? null);
-      let ring = this.#rings.get(key);
-      if (!ring) {
-        ring = new SeriesRing();
-        this.#rings.set(key, ring);
-      }
-      ring.write(second, row);
-      samples.set(key, [second, ...row]);
+    const list = this.#deps.revisions();
+    if (list !== this.#list || this.#rings.size !== this.#followed.length) this.#follow(list);
+    const samples = this.#listeners.size > 0 ? new Map<string, Sample>() : undefined;
+    for (const r of this.#followed) {
+      const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(r.key));
+      const row = r.row;
+      for (let i = 0; i < seriesFields.length; i++) row[i] = f[seriesFields[i] as SeriesField] ?? null;
+      r.second = second;
+      r.ring.write(second, row);
+      samples?.set(r.key, [second, ...row]);
     }
-    for (const key of this.#rings.keys()) if (!seen.has(key)) this.#rings.delete(key);
-    this.#latest = samples;
-    for (const l of this.#listeners) l(second, samples);
+    if (samples) for (const l of this.#listeners) l(second, samples);
+  }
+
+  /** Follows the revisions of `list`: rings of those that came are made, those of the ones gone dropped. */
+  #follow(list: readonly { namespace: string; name: string }[]): void {
+    const rings = new Map<string, Followed>();
+    const followed: Followed[] = [];
+    for (const { namespace, name } of list) {
+      const key = `${namespace}/${name}`;
+      const r = this.#rings.get(key) ?? { namespace, name, key, ring: new SeriesRing(), second: undefined, row: [] };
+      rings.set(key, r);
+      followed.push(r);
+    }
+    this.#rings = rings;
+    this.#followed = followed;
+    this.#list = list;
   }
 
   /** Writes one sample directly (benchmarks fill an hour this way). */
   write(key: string, second: number, row: readonly (number | null)[]): void {
-    let ring = this.#rings.get(key);
-    if (!ring) {
-      ring = new SeriesRing();
-      this.#rings.set(key, ring);
+    let r = this.#rings.get(key);
+    if (!r) {
+      const [namespace = '', name = ''] = key.split('/');
+      r = { namespace, name, key, ring: new SeriesRing(), second: undefined, row: [] };
+      this.#rings.set(key, r);
     }
-    ring.write(second, row);
+    r.ring.write(second, row);
   }
 
   /**
@@ -148,10 +180,10 @@ export class LiveSeries {
       rows.push([labels, value]);
       families.set(name, rows);
     };
-    for (const [key, sample] of this.#latest) {
-      const [namespace = '', revision = ''] = key.split('/');
+    for (const { namespace, name: revision, second, row } of this.#followed) {
+      if (second === undefined) continue;
       const labels = { namespace_name: namespace, revision_name: revision };
-      const f = (field: SeriesField) => sample[seriesFields.indexOf(field) + 1];
+      const f = (field: SeriesField) => row[seriesFields.indexOf(field)];
       add('skiff_revision_requests_per_second', labels, f('rps'));
       for (const [field, quantile] of [
         ['p50', '0.5'],
@@ -187,7 +219,7 @@ export class LiveSeries {
   }
 
   history(namespace: string, name: string, since?: number): Sample[] {
-    return this.#rings.get(`${namespace}/${name}`)?.read(since) ?? [];
+    return this.#rings.get(`${namespace}/${name}`)?.ring.read(since) ?? [];
   }
 
   subscribe(listener: LiveListener): () => void {

@@ -222,3 +222,59 @@ describe('list pages', () => {
     store.close();
   });
 });
+
+describe('revision keys', () => {
+  it('are read again only when a revision came or went, a rolled-back one included', async () => {
+    const store = new Store(':memory:');
+    const spec = { template: { spec: { containers: [{ image: 'x' }] } } };
+    const keys = () => store.revisionKeys().map((k) => `${k.namespace}/${k.name}`);
+    const revision = (service: string, n: number) => ({
+      namespace: 'default',
+      name: `${service}-0000${n}`,
+      service,
+      uid: `${service}-${n}`,
+      configGeneration: n,
+      templateHash: `h${n}`,
+      labels: {},
+      annotations: {},
+      spec: spec.template.spec,
+    });
+    for (const name of ['a', 'b'])
+      store.createService('default', name, name, { labels: {}, annotations: {}, spec }, 'user');
+    expect(keys()).toEqual([]);
+    store.createRevision(revision('a', 1), 'reconciler');
+    const first = store.revisionKeys();
+    expect(keys()).toEqual(['default/a-00001']);
+    // Unchanged (a status write, another service's write): the same array, not read again.
+    store.setRevisionStatus('default', 'a-00001', { observedGeneration: 1 });
+    store.updateService('default', 'b', { labels: { x: 'y' }, annotations: {}, spec }, undefined, 'user', 'update');
+    expect(store.revisionKeys()).toBe(first);
+    // A dry run's revision is seen inside it and gone after it.
+    const inside = store.dryRun(() => {
+      store.createRevision(revision('b', 1), 'reconciler');
+      return keys();
+    });
+    expect(inside).toEqual(['default/a-00001', 'default/b-00001']);
+    expect(keys()).toEqual(['default/a-00001']);
+    // A transaction that fails after adding one (rolled back) leaves none behind.
+    await store.durable();
+    expect(() =>
+      store.derived(() => {
+        store.createRevision(revision('b', 1), 'reconciler');
+        expect(keys()).toContain('default/b-00001');
+        throw new Error('fails after the insert');
+      }),
+    ).toThrow('fails after the insert');
+    expect(keys()).toEqual(['default/a-00001']);
+    store.createRevision(revision('b', 1), 'reconciler');
+    store.createRevision(revision('a', 2), 'reconciler');
+    expect(keys()).toEqual(['default/a-00001', 'default/a-00002', 'default/b-00001']);
+    store.deleteRevision('default', 'a-00001', 'reconciler');
+    expect(keys()).toEqual(['default/a-00002', 'default/b-00001']);
+    // A deleted service takes its revisions along (the foreign key cascades).
+    store.deleteService('default', 'a', 'user');
+    expect(keys()).toEqual(['default/b-00001']);
+    await store.durable();
+    store.close();
+  });
+});
