@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, request } from 'undici';
 import { freePort, machine, median, need, start, waitForPort, wrk } from './lib.mjs';
 
 const { values: opts } = parseArgs({
@@ -114,7 +114,22 @@ async function controlPlane(seed) {
   );
   // As `apiFetch`, with a longer connect timeout: 64 TLS handshakes at once on a loaded machine.
   const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8'), timeout: 60_000 } });
-  const fetch = (url, init = {}) => undiciFetch(url, { ...init, dispatcher });
+  // undici's `request` rather than its `fetch`: the same HTTPS requests on the same kept-alive
+  // connections, without a WHATWG Request, Response and body stream each. With `fetch` this client
+  // spent 2.0 ms of CPU per create at 64 clients, as much as half the control plane's, on a 2-core
+  // machine where both share the cores; with `request` 0.95 ms. (Every body is read to its end,
+  // a 304's included, or its connection is not reused.)
+  const fetch = async (url, init = {}) => {
+    const r = await request(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, dispatcher });
+    const ok = r.statusCode >= 200 && r.statusCode < 300;
+    return {
+      status: r.statusCode,
+      ok,
+      text: () => r.body.text(),
+      json: () => r.body.json(),
+      arrayBuffer: () => r.body.arrayBuffer(),
+    };
+  };
   const base = `https://127.0.0.1:${port}`;
   const services = `${base}/apis/serving.knative.dev/v1/namespaces/default/services`;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -242,7 +257,10 @@ async function apiFigures(size) {
     let bytes = 0;
     while (!seen) {
       const r = await cp.fetch(`${cp.base}/internal/v1/routing?${q}`, { headers: cp.routerHeaders });
-      if (r.status === 304) continue;
+      if (r.status === 304) {
+        await r.arrayBuffer();
+        continue;
+      }
       const text = await r.text();
       bytes += text.length;
       const answer = JSON.parse(text);
