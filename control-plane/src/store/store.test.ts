@@ -278,3 +278,44 @@ describe('revision keys', () => {
     store.close();
   });
 });
+
+describe('resourceVersion', () => {
+  it('grows with every write, across groups, derived writes, dry runs and a reopening, and is stored with each commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-store-'));
+    const file = join(dir, 'skiff.db');
+    const spec = { template: { spec: { containers: [{ image: 'x' }] } } };
+    const write = { labels: {}, annotations: {}, spec };
+    let store = new Store(file);
+    const seen: number[] = [];
+    const rv = (row: { resourceVersion: number } | undefined) => {
+      if (!row) throw new Error('no row');
+      seen.push(row.resourceVersion);
+    };
+    rv(store.createService('default', 'a', 'a', write, 'user'));
+    rv(store.createService('default', 'b', 'b', write, 'user'));
+    // A dry run's numbers are not given again, nor are a failed write's.
+    store.dryRun(() => rv(store.createService('default', 'c', 'c', write, 'user')));
+    expect(() => store.updateService('default', 'a', write, 999, 'user', 'update')).toThrow(StoreConflict);
+    expect(store.resourceVersion()).toBe(seen.at(-1));
+    await store.durable();
+    store.derived(() => store.setServiceStatus('default', 'a', { observedGeneration: 1 }));
+    rv(store.getService('default', 'a'));
+    expect(store.resourceVersion()).toBe(seen.at(-1));
+    rv(store.createService('default', 'd', 'd', write, 'user'));
+    await store.durable();
+    // What another connection reads on disk: the counter as of the last commit.
+    const disk = new Database(file, { readonly: true });
+    expect(disk.prepare("select value from counters where name = 'resourceVersion'").pluck().get()).toBe(seen.at(-1));
+    disk.close();
+    store.close();
+    store = new Store(file);
+    expect(store.resourceVersion()).toBe(seen.at(-1));
+    rv(store.createService('default', 'e', 'e', write, 'user'));
+    expect(seen).toEqual([...new Set(seen)].sort((x, y) => x - y));
+    expect(store.eventsAfter(0).map((e) => e.resourceVersion)).toEqual(
+      seen.filter((_, i) => i !== 2), // the dry run's
+    );
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
