@@ -164,6 +164,10 @@ export class Store {
   /** A Service's (or Configuration's) template generation count, without reading and decoding its row. */
   #configGeneration: Database.Statement;
   #routeExists: Database.Statement;
+  /** A row's stored status alone (a reconcile's status write compares with it first). */
+  #serviceStatusOf: Database.Statement;
+  #revisionStatusOf: Database.Statement;
+  #totalChanges: Database.Statement;
   #writeRv: Database.Statement;
 
   #fsync: Fsync;
@@ -194,6 +198,11 @@ export class Store {
       .prepare('SELECT config_generation FROM services WHERE namespace = ? AND name = ?')
       .pluck();
     this.#routeExists = this.sqlite.prepare('SELECT 1 FROM routes WHERE namespace = ? AND name = ?').pluck();
+    this.#serviceStatusOf = this.sqlite.prepare('SELECT status FROM services WHERE namespace = ? AND name = ?').pluck();
+    this.#revisionStatusOf = this.sqlite
+      .prepare('SELECT status FROM revisions WHERE namespace = ? AND name = ?')
+      .pluck();
+    this.#totalChanges = this.sqlite.prepare('SELECT total_changes()').pluck();
     this.#readRv = this.sqlite.prepare("SELECT value FROM counters WHERE name = 'resourceVersion'").pluck();
     this.#writeRv = this.sqlite.prepare(
       "INSERT INTO counters (name, value) VALUES ('resourceVersion', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -556,6 +565,7 @@ export class Store {
     if (this.sqlite.inTransaction) return fn();
     if (this.#syncFailed) throw this.#syncFailed;
     let out: T;
+    const before = this.#totalChanges.get();
     try {
       out = this.sqlite
         .transaction(() => {
@@ -570,7 +580,8 @@ export class Store {
     } finally {
       this.#rv = undefined;
     }
-    this.#committed();
+    // A transaction that wrote nothing (a reconcile whose statuses stand) needs no fsync.
+    if (this.#totalChanges.get() !== before) this.#committed();
     return out;
   }
 
@@ -704,8 +715,10 @@ export class Store {
   /** Writes a Service's status when it changed; returns whether it did. */
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
+      // Most reconciles (every resync) change nothing: the status alone is read to tell.
+      if (!this.#statusDiffers(this.#serviceStatusOf, namespace, name, status)) return false;
       const current = this.getService(namespace, name, 'any');
-      if (!current || jsonEqual(current.status, status)) return false;
+      if (!current) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.#q.serviceStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
@@ -1102,13 +1115,20 @@ export class Store {
 
   setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
+      if (!this.#statusDiffers(this.#revisionStatusOf, namespace, name, status)) return false;
       const current = this.getRevision(namespace, name);
-      if (!current || jsonEqual(current.status, status)) return false;
+      if (!current) return false;
       const resourceVersion = this.#bump('resourceVersion');
       this.#q.revisionStatus.run({ namespace, name, status, resourceVersion });
       this.#event('MODIFIED', 'revisions', { ...current, status, resourceVersion });
       return true;
     });
+  }
+
+  /** Whether the row exists and its stored status is not `status`. */
+  #statusDiffers(query: Database.Statement, namespace: string, name: string, status: Record<string, unknown>): boolean {
+    const stored = query.get(namespace, name) as string | undefined;
+    return stored !== undefined && !jsonEqual(JSON.parse(stored), status);
   }
 
   deleteRevision(namespace: string, name: string, actor: Actor): boolean {
