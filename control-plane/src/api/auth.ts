@@ -19,11 +19,19 @@ export function loadToken(fromEnv: string | undefined, file: string): string {
   return token;
 }
 
+/** Digests of the expected tokens (a control plane has two), made once rather than per request. */
+const expectedDigests = new Map<string, Buffer>();
+
 /** Compares a presented token in constant time (digests first, so lengths leak nothing either). */
 export function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (presented === undefined) return false;
   const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
+  let b = expectedDigests.get(expected);
+  if (!b) {
+    b = createHash('sha256').update(expected).digest();
+    if (expectedDigests.size > 16) expectedDigests.clear();
+    expectedDigests.set(expected, b);
+  }
   return timingSafeEqual(a, b);
 }
 
