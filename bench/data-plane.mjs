@@ -14,7 +14,7 @@
 // The gRPC targets include two bare node:http2 hops (bench/h2-bare-hop.mjs) — what node:http2 alone
 // costs — and print each hop's CPU per call beside req/s.
 //
-// Needs wrk and nginx (Debian: apt-get install wrk nginx) and git. Everything runs on loopback.
+// Needs wrk, nginx and openssl (Debian: apt-get install wrk nginx openssl) and git. Everything runs on loopback.
 // Targets are interleaved (each round starts at another one) so machine noise hits all alike;
 // figures are medians over rounds, ratios the median of per-round ratios against nginx.
 import { execFileSync } from 'node:child_process';
@@ -42,6 +42,7 @@ const { values: opts } = parseArgs({
 });
 need('wrk', 'apt-get install wrk');
 need('nginx', 'apt-get install nginx');
+need('openssl', 'apt-get install openssl');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const rounds = Number(opts.rounds);
 const seconds = Number(opts.seconds);
@@ -117,24 +118,45 @@ const nginxProcesses = [await startNginx(nginxPort, appPort, 1)];
 const nginx2Port = await freePort();
 nginxProcesses.push(await startNginx(nginx2Port, nginxPort, 1));
 
-/** The V8 options a tree's queue-proxy is deployed with (`queueProxyNodeOptions`, shared/src/config/queue-proxy.ts). */
-function nodeOptionsOf(tree) {
+/**
+ * How a tree's queue-proxy is deployed: Node flags on its command line (`queueProxyNodeFlags`,
+ * shared/src/config/queue-proxy.ts), or, in trees before them, `NODE_OPTIONS` (`queueProxyNodeOptions`).
+ */
+function deployOf(tree) {
   const file = join(tree, 'shared/src/config/queue-proxy.ts');
-  return existsSync(file) ? /queueProxyNodeOptions = '([^']*)'/.exec(readFileSync(file, 'utf8'))?.[1] : undefined;
+  if (!existsSync(file)) return undefined;
+  const source = readFileSync(file, 'utf8');
+  const flags = /queueProxyNodeFlags[^=]*= \[([^\]]*)\]/.exec(source)?.[1];
+  if (flags !== undefined) {
+    const list = [...flags.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+    return { flags: list, nodeOptions: '', label: list.join(' ') };
+  }
+  const nodeOptions = /queueProxyNodeOptions = '([^']*)'/.exec(source)?.[1];
+  return nodeOptions === undefined ? undefined : { flags: [], nodeOptions, label: `NODE_OPTIONS=${nodeOptions}` };
 }
-const deployedNodeOptions = nodeOptionsOf(root);
-if (deployedNodeOptions === undefined)
-  throw new Error('queueProxyNodeOptions not found in shared/src/config/queue-proxy.ts');
+const deployed = deployOf(root);
+if (deployed === undefined) throw new Error('queueProxyNodeFlags not found in shared/src/config/queue-proxy.ts');
+const deployedNodeOptions = deployed.label;
 /** The before tree's, when it had them: its queue-proxy as it was deployed, beside this tree's. */
-const beforeNodeOptions = http1 ? nodeOptionsOf(join(work, 'before')) : undefined;
+const beforeDeployed = http1 ? deployOf(join(work, 'before')) : undefined;
+const beforeNodeOptions = beforeDeployed?.label;
+/**
+ * The environment a deployed queue-proxy has: the local backend gives it PATH and its own settings
+ * only (the image: node's defaults). Nothing else inherited from the bench's shell: this machine's
+ * NODE_EXTRA_CA_CERTS alone made Node parse a CA bundle at start, 1.8 MiB of RSS no replica has.
+ */
+const onlyPath = Object.fromEntries(
+  Object.keys(process.env).map((k) => [k, k === 'PATH' ? process.env.PATH : undefined]),
+);
 
-async function queueProxy(bundleFile, nodeOptions = '') {
+async function queueProxy(bundleFile, deploy = { flags: [], nodeOptions: '' }, env = {}) {
   const port = await freePort();
   const child = await start(
     process.execPath,
-    [bundleFile],
+    [...deploy.flags, bundleFile],
     {
-      NODE_OPTIONS: nodeOptions,
+      ...onlyPath,
+      NODE_OPTIONS: deploy.nodeOptions,
       USER_PORT: String(appPort),
       QUEUE_SERVING_PORT: String(port),
       QUEUE_ADMIN_PORT: String(await freePort()),
@@ -142,6 +164,7 @@ async function queueProxy(bundleFile, nodeOptions = '') {
       SERVING_NAMESPACE: 'default',
       SERVING_REVISION: 'hello-00001',
       CONTAINER_CONCURRENCY: '0',
+      ...env,
     },
     /serving \S*:\d+/,
   );
@@ -225,9 +248,9 @@ let rss;
 if (http1) {
   const qpBefore = await queueProxy(builds.before.qp);
   const qpAfter = await queueProxy(builds.after.qp);
-  const qpDeployed = await queueProxy(builds.after.qp, deployedNodeOptions);
+  const qpDeployed = await queueProxy(builds.after.qp, deployed);
   const qpBeforeDeployed =
-    beforeNodeOptions === undefined ? undefined : await queueProxy(builds.before.qp, beforeNodeOptions);
+    beforeDeployed === undefined ? undefined : await queueProxy(builds.before.qp, beforeDeployed);
   const targets = [
     { name: 'app direct', port: appPort },
     { name: 'nginx → app', port: nginxPort, nginx: true },
@@ -294,7 +317,7 @@ if (http1) {
         '-e',
         "setTimeout(() => console.log(/VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]), 500)",
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', env: { PATH: process.env.PATH } },
     );
     return Number(out.trim()) / 1024;
   }
@@ -329,17 +352,62 @@ setTimeout(() => { clearInterval(t); console.log(peak.toFixed(1), split[0].toFix
     const [peak, anon, file] = out.trim().split(' ').map(Number);
     return { peak, anon, file };
   }
+  /**
+   * A stand-in for the control plane's stats stream over HTTPS with its own CA, in its own process
+   * (wrk blocks this one): a deployed queue-proxy pushes its stats there each second (skiff up,
+   * Kubernetes), which loads node:https and keeps a TLS connection.
+   */
+  async function statsSink() {
+    const [key, cert, script] = ['sink-key.pem', 'sink-cert.pem', 'sink.mjs'].map((f) => join(work, f));
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...[
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+      ],
+      { stdio: 'ignore' },
+    );
+    writeFileSync(
+      script,
+      `import { createServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+createServer({ key: readFileSync('${key}'), cert: readFileSync('${cert}') }, (req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(204).end());
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('stats sink listening'));
+`,
+    );
+    const port = await freePort();
+    await start(process.execPath, [script], { PORT: String(port) }, /listening/);
+    return {
+      SKIFF_STATS_PUSH_URL: `https://127.0.0.1:${port}`,
+      SKIFF_STATS_PUSH_TOKEN: token,
+      SKIFF_STATS_PUSH_CA: cert,
+    };
+  }
   // Fresh processes, so that the load above does not count.
   rss = {
     before: peakRss(await queueProxy(builds.before.qp)),
     after: peakRss(await queueProxy(builds.after.qp)),
-    deployed: peakRss(await queueProxy(builds.after.qp, deployedNodeOptions)),
+    deployed: peakRss(await queueProxy(builds.after.qp, deployed)),
     beforeDeployed:
-      beforeNodeOptions === undefined ? undefined : peakRss(await queueProxy(builds.before.qp, beforeNodeOptions)),
+      beforeDeployed === undefined ? undefined : peakRss(await queueProxy(builds.before.qp, beforeDeployed)),
+    pushing: peakRss(await queueProxy(builds.after.qp, deployed, await statsSink())),
   };
   const showRss = (r) => `${r.peak.toFixed(1)} MiB (${r.anon.toFixed(1)} + ${r.file.toFixed(1)})`;
   console.log(
-    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes; anonymous + file-backed): before ${showRss(rss.before)}, after ${showRss(rss.after)}, after as deployed (${deployedNodeOptions}) ${showRss(rss.deployed)}${rss.beforeDeployed === undefined ? '' : `, before as deployed (${beforeNodeOptions}) ${showRss(rss.beforeDeployed)}`} (a bare node process: ${bareNodeRss().toFixed(1)} MiB)`,
+    `\nqueue-proxy peak RSS under wrk -t1 -c32 -d${opts['rss-seconds']}s (fresh processes; anonymous + file-backed): before ${showRss(rss.before)}, after ${showRss(rss.after)}, after as deployed (${deployedNodeOptions}) ${showRss(rss.deployed)}${rss.beforeDeployed === undefined ? '' : `, before as deployed (${beforeNodeOptions}) ${showRss(rss.beforeDeployed)}`} (a bare node process: ${bareNodeRss().toFixed(1)} MiB); after as deployed, pushing its stats over HTTPS: ${showRss(rss.pushing)}`,
   );
 }
 
