@@ -4,7 +4,7 @@ import { clientAddress, isHopByHop } from '@skiff/shared';
 import { http } from '../builtins.ts';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
-import { type Answer, type Hop, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+import { type Answer, endForRoute, type Hop, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
 import type { EndpointPool } from '../proxy/pool.ts';
 import { type ConnOwner, errorCode, H2Conn, type H2Stream, type StreamEnd, type StreamUser } from './conn.ts';
 import type { Field } from './hpack.ts';
@@ -415,16 +415,7 @@ export class FrameExchange<T> implements Pending<T>, Timed, StreamUser {
     this.fwd.hop.deadlines.delete(this);
     this.link?.cancel();
     this.link = undefined;
-    if (this.queued) {
-      this.queued = false;
-      this.route.cancel(this);
-    }
-    const slot = this.slot;
-    if (slot !== undefined) {
-      this.slot = undefined;
-      this.route.release(slot);
-    }
-    this.route.finished(this, this.status, Date.now() - this.startedAt);
+    endForRoute(this);
   }
 }
 

@@ -13,7 +13,15 @@ import { clientAddress, isHopByHop } from '@skiff/shared';
 import { h2Codes, http, http2 } from '../builtins.ts';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
-import { type Answer, type Hop, headerValue, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+import {
+  type Answer,
+  endForRoute,
+  type Hop,
+  headerValue,
+  isAnswer,
+  type Pending,
+  type Route,
+} from '../proxy/engine.ts';
 import type { EndpointPool } from '../proxy/pool.ts';
 import { mayRetryElsewhere } from './retry.ts';
 import { h2RequestHeaders } from './translate.ts';
@@ -392,16 +400,7 @@ export class Http2Proxy<T> {
     const up = ex.upstream;
     ex.upstream = undefined;
     if (up !== undefined) cancel(up);
-    if (ex.queued) {
-      ex.queued = false;
-      ex.route.cancel(ex);
-    }
-    const slot = ex.slot;
-    if (slot !== undefined) {
-      ex.slot = undefined;
-      ex.route.release(slot);
-    }
-    ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
+    endForRoute(ex);
   }
 }
 

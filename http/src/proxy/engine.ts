@@ -76,6 +76,28 @@ export interface Pending<T> {
   granted(slot: T): void;
 }
 
+/** What every kind of exchange (HTTP/1.1, an HTTP/2 stream, forwarded frames) holds of its route. */
+export interface RouteHeld<T> extends Pending<T> {
+  readonly route: Route<T>;
+  readonly status: number;
+  queued: boolean;
+  slot: T | undefined;
+}
+
+/** An exchange's end as its route sees it: out of the queue, its slot given back, its outcome told. */
+export function endForRoute<T>(ex: RouteHeld<T>): void {
+  if (ex.queued) {
+    ex.queued = false;
+    ex.route.cancel(ex);
+  }
+  const slot = ex.slot;
+  if (slot !== undefined) {
+    ex.slot = undefined;
+    ex.route.release(slot);
+  }
+  ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
+}
+
 /**
  * One request's way upstream, as the hop decides it. `T` is the hop's right to a slot upstream
  * (the router's lease on an endpoint, the queue-proxy's breaker slot).
@@ -920,16 +942,7 @@ export class ProxyConnection<T> implements Timed {
     ex.ended = true;
     if (this.#ex === ex) this.#ex = undefined;
     this.hop.deadlines.delete(ex);
-    if (ex.queued) {
-      ex.queued = false;
-      ex.route.cancel(ex);
-    }
-    const slot = ex.slot;
-    if (slot !== undefined) {
-      ex.slot = undefined;
-      ex.route.release(slot);
-    }
-    ex.route.finished(ex, ex.status, Date.now() - ex.startedAt);
+    endForRoute(ex);
   }
 }
 
