@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Fetch, fetchTrusting } from '@skiff/http/tls';
 import { seedTestPki } from '../../control-plane/src/testing/pki.ts';
-import { freePort, type Proc, start } from './processes.ts';
+import { type Proc, start } from './processes.ts';
 
 const cli = fileURLToPath(new URL('../../control-plane/bin/skiff.js', import.meta.url));
 export const testAppPath = fileURLToPath(new URL('../apps/app.mjs', import.meta.url));
@@ -26,8 +26,8 @@ export interface Platform {
 
 /**
  * Runs `skiff up` (control plane, router, local backend) with its data in `dataDir`, on `ports` or
- * else on ports the kernel picks (0), read back from what `skiff up` prints: no window in which
- * another process could take them.
+ * else on port 0, read back from what `skiff up` prints (the API binds its own; the router's is
+ * chosen by `skiff up` as a user's `SKIFF_ROUTER_PORT=0` would be).
  */
 export async function startPlatform(
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-up-')),
@@ -36,9 +36,9 @@ export async function startPlatform(
   env: Record<string, string> = {},
 ): Promise<Platform> {
   seedTestPki(dataDir);
-  // The router's port is chosen here: the control plane writes it into every service's URL
-  // (status.url), and with 0 it would not know the port the router binds later.
-  const routerPort = ports?.router ?? (await freePort());
+  // Port 0: `skiff up` chooses the router's port before the control plane writes it into every
+  // service's URL (platform.test.ts holds status.url to the port it printed).
+  const routerPort = ports?.router ?? 0;
   const proc = await start(
     process.execPath,
     [cli, 'up', ...args],

@@ -15,6 +15,7 @@ import {
   routerNodeOptions,
 } from '@skiff/shared';
 import { loadToken } from '../api/auth.ts';
+import { freePorts } from '../backends/local/replica.ts';
 import type { ToSupervisor } from '../backends/local/supervised.ts';
 import { UsageError } from './commands.ts';
 import { ProcessTable, Supervised } from './supervisor.ts';
@@ -231,8 +232,18 @@ export async function up(o: UpOptions): Promise<Up> {
   upHttpProtocol(env, flags);
   const dataDir = resolve(env.SKIFF_DATA_DIR ?? '.skiff');
   let apiPort = port(env, 'SKIFF_API_PORT', 8090);
+  const routerHost = env.SKIFF_ROUTER_HOST ?? '127.0.0.1';
   let routerPort = port(env, 'SKIFF_ROUTER_PORT', 8080);
-  const routerTlsPort = port(env, 'SKIFF_ROUTER_TLS_PORT', 8443);
+  let routerTlsPort = port(env, 'SKIFF_ROUTER_TLS_PORT', 8443);
+  // Port 0 (any free port) is chosen here, before anything starts: the control plane writes the
+  // router's port into every service's URL (status.url) and starts before the router binds. A
+  // port is free when chosen; another process could take it before the router binds it, which
+  // the router then reports (address in use) as it would for a port given outright.
+  if (routerPort === 0 || routerTlsPort === 0) {
+    const [a, b] = (await freePorts(2, routerHost)) as [number, number];
+    if (routerPort === 0) routerPort = a;
+    if (routerTlsPort === 0) routerTlsPort = b;
+  }
   // The router's /metrics: a free port unless told one (kept across the router's restarts).
   const routerMetricsPort = port(env, 'SKIFF_ROUTER_METRICS_PORT', 0);
   const domain = env.SKIFF_DOMAIN ?? 'localhost';
@@ -312,7 +323,7 @@ export async function up(o: UpOptions): Promise<Up> {
         ...(cpInfo.ca ? { SKIFF_CONTROL_PLANE_CA_FILE: pkiFiles(dataDir).caCert } : {}),
         SKIFF_ROUTER_TOKEN: tokens.router,
         PORT: String(routerPort),
-        SKIFF_ROUTER_HOST: env.SKIFF_ROUTER_HOST ?? '127.0.0.1',
+        SKIFF_ROUTER_HOST: routerHost,
         SKIFF_SNAPSHOT_WAIT_SECONDS: env.SKIFF_SNAPSHOT_WAIT_SECONDS ?? '30',
         SKIFF_ROUTER_SNAPSHOT_FILE: keptSnapshot,
         SKIFF_ROUTER_METRICS_PORT: String(routerMetricsPort),

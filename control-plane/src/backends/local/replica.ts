@@ -9,10 +9,10 @@ import type { LaunchedProcess, Launcher } from './launcher.ts';
 import type { LogBuffer } from './logs.ts';
 
 /**
- * `n` different ports free on loopback right now: all are held open until every one is chosen,
- * so the kernel cannot hand out one port twice.
+ * `n` different ports free on `host` (loopback unless told) right now: all are held open until
+ * every one is chosen, so the kernel cannot hand out one port twice.
  */
-export async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = Array.from({ length: n }, () => createServer());
   try {
     return await Promise.all(
@@ -20,7 +20,7 @@ export async function freePorts(n: number): Promise<number[]> {
         (s) =>
           new Promise<number>((resolve, reject) => {
             s.once('error', reject);
-            s.listen(0, '127.0.0.1', () => {
+            s.listen(0, host, () => {
               const address = s.address();
               resolve(typeof address === 'object' && address ? address.port : 0);
             });
