@@ -1,22 +1,9 @@
-// `node:http2` and `node:http` are loaded when a connection first needs them, not when this
-// package is imported: a queue-proxy in front of an HTTP/1.1 app never uses them on its data
-// path, and loading `node:http2` alone adds about 2.8 MiB to a process's RSS (bench/RESULTS.md).
-
-/** `node:http2`, loaded on first use. */
-export function http2(): typeof import('node:http2') {
-  return process.getBuiltinModule('node:http2');
-}
+// `node:http` is loaded when a connection first needs it (an HTTP/2 stream to a revision that
+// speaks HTTP/1.1), not when this package is imported: a queue-proxy never uses it on its data
+// path. `node:http2` is not used on the data path at all (HTTP/2 is `src/h2/`; loading it alone
+// added about 2.8 MiB to a process's RSS, bench/RESULTS.md).
 
 /** `node:http`, loaded on first use. */
 export function http(): typeof import('node:http') {
   return process.getBuiltinModule('node:http');
 }
-
-/** The HTTP/2 error codes (RFC 9113 §7) and frame flag this package uses, without loading `node:http2`. */
-export const h2Codes = {
-  noError: 0,
-  internalError: 2,
-  refusedStream: 7,
-  cancel: 8,
-  flagEndStream: 1,
-} as const;

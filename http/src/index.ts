@@ -1,9 +1,8 @@
 // @skiff/http: the one HTTP engine of Skiff's data path (node only). The router's Node shell and
 // the queue-proxy plug their decisions into it (`Hop`, `Route`); the bytes are moved here.
-export { acceptEither, socketStream, startsHttp2 } from './h2/accept.ts';
+export { acceptEither, startsHttp2 } from './h2/accept.ts';
 export { FrameExchange, H2Forwarder } from './h2/forward.ts';
-export { Http2Proxy, StreamExchange } from './h2/proxy.ts';
-export { h2cUpgradeSettings, isH2cUpgrade, upgradeToH2c } from './h2/upgrade.ts';
+export { h2cUpgradeSettings, isH2cUpgrade } from './h2/upgrade.ts';
 export { ChunkedScanner } from './http1/chunked.ts';
 export {
   type Head,

@@ -7,7 +7,6 @@ import {
   EndpointPool,
   H2Forwarder,
   type Hop,
-  Http2Proxy,
   headerValue,
   ProxyConnection,
   type RequestHead,
@@ -50,9 +49,10 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
   readonly #routes = new Map<SnapshotRevision, (RevisionRoute | undefined)[]>();
   #routesTable: RoutingTable | undefined;
   readonly #connections = new Set<ProxyConnection<Lease>>();
-  /** `Upgrade: h2c` connections (`node:http2`: see `http/README.md` for which path takes what). */
-  readonly #http2: Http2Proxy<Lease>;
-  /** HTTP/2 with prior knowledge, and over TLS: streams forwarded frame by frame. */
+  /**
+   * HTTP/2 with prior knowledge, and after `Upgrade: h2c`; and over TLS: streams forwarded frame
+   * by frame (see `http/README.md` for which path takes what).
+   */
   readonly #frames: H2Forwarder<Lease>;
   readonly #httpsFrames: H2Forwarder<Lease>;
   /** The HTTPS side, once `listenTls` was called: the same engine behind a TLS listener. */
@@ -73,7 +73,6 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
       forget: (conn) => this.forget(conn),
       scheme: 'https',
     };
-    this.#http2 = new Http2Proxy(this);
     this.#frames = new H2Forwarder(this);
     this.#httpsFrames = new H2Forwarder(this.#https);
     // HTTP/1.1 and HTTP/2 (prior knowledge, or `Upgrade: h2c` to an h2c revision) on one port.
@@ -214,7 +213,7 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
 
   /** `Upgrade: h2c` to a revision whose port is named h2c: the rest of the connection is HTTP/2. */
   upgradeH2c(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void {
-    this.#http2.upgrade(socket, head, settings, buffered);
+    this.#frames.upgrade(socket, head, settings, buffered);
   }
 
   forget(conn: ProxyConnection<Lease>): void {
@@ -226,7 +225,6 @@ export class RouterServer implements Hop<Lease>, RevisionRouteHost {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const tlsClosed = new Promise<void>((resolve) => (this.tls ? this.tls.server.close(() => resolve()) : resolve()));
     for (const c of this.#connections) c.destroy();
-    this.#http2.close();
     this.#frames.close();
     this.#httpsFrames.close();
     for (const p of this.#pools.values()) p.close();

@@ -226,6 +226,31 @@ export class H2Conn {
     return this.#lastError;
   }
 
+  /**
+   * Server side, a connection that switched from HTTP/1.1 with `Upgrade: h2c` (RFC 7540 §3.2), the
+   * 101 already written: the client's `HTTP2-Settings` (`settings`) apply as if sent in a SETTINGS
+   * frame, acknowledged by the 101 itself (no ACK is sent); the HTTP/1.1 request (`fields`) is
+   * stream 1, half-closed from the client (it had no body); then the bytes read past the request
+   * (`buffered`), which start with the client's preface.
+   */
+  upgraded(settings: Buffer, fields: Field[], buffered: Buffer | undefined): void {
+    try {
+      this.#applySettings(settings);
+      const s = new H2Stream(this);
+      s.id = 1;
+      s.sendWindow = this.peerInitialWindow;
+      s.headerBlocks = 1;
+      s.remoteEnded = true;
+      this.#lastPeerId = 1;
+      this.streams.set(1, s);
+      this.owner.request?.(s, fields, true);
+    } catch (error) {
+      this.#failWith(error);
+    }
+    this.#schedule();
+    if (buffered !== undefined && buffered.length > 0) this.#read(buffered);
+  }
+
   /** Client side: a new stream for a request; it opens (HEADERS out) once the connection can take it. */
   request(fields: Field[], end: boolean, user: StreamUser): H2Stream {
     const s = new H2Stream(this);
@@ -362,16 +387,20 @@ export class H2Conn {
       }
       if (at < buf.length) this.#in = Buffer.from(buf.subarray(at));
     } catch (error) {
-      if (error instanceof ConnectionError) this.#fail(error.code);
-      else if (error instanceof HpackError) this.#fail(errorCode.compressionError);
-      else {
-        // A fault here or in a hop's decision: this connection ends (INTERNAL_ERROR), the process
-        // and everyone else's connections go on; the fault is reported, not hidden.
-        process.emitWarning(error as Error);
-        this.#fail(errorCode.internalError);
-      }
+      this.#failWith(error);
     }
     this.#schedule();
+  }
+
+  #failWith(error: unknown): void {
+    if (error instanceof ConnectionError) this.#fail(error.code);
+    else if (error instanceof HpackError) this.#fail(errorCode.compressionError);
+    else {
+      // A fault here or in a hop's decision: this connection ends (INTERNAL_ERROR), the process
+      // and everyone else's connections go on; the fault is reported, not hidden.
+      process.emitWarning(error as Error);
+      this.#fail(errorCode.internalError);
+    }
   }
 
   #frameIn(type: number, flags: number, id: number, payload: Buffer): void {
@@ -564,6 +593,14 @@ export class H2Conn {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(errorCode.frameSizeError, 'SETTINGS size');
+    this.#applySettings(payload);
+    this.#frame(frameType.settings, flag.ack, 0);
+    this.#pumpBlocked();
+    this.#openPending();
+  }
+
+  /** The peer's settings (a SETTINGS frame's payload, or `HTTP2-Settings` after an upgrade) take effect. */
+  #applySettings(payload: Buffer): void {
     for (let at = 0; at < payload.length; at += 6) {
       const key = payload.readUInt16BE(at);
       const value = payload.readUInt32BE(at + 2);
@@ -598,9 +635,6 @@ export class H2Conn {
           break; // unknown settings are ignored
       }
     }
-    this.#frame(frameType.settings, flag.ack, 0);
-    this.#pumpBlocked();
-    this.#openPending();
   }
 
   #goawayIn(id: number, payload: Buffer): void {

@@ -4,17 +4,16 @@ import { clientAddress, isHopByHop } from '@skiff/shared';
 import { http } from '../builtins.ts';
 import type { RequestHead } from '../http1/parse.ts';
 import type { Deadlines, Timed } from '../proxy/deadlines.ts';
-import { type Answer, endForRoute, type Hop, isAnswer, type Pending, type Route } from '../proxy/engine.ts';
+import { type Answer, endForRoute, type Hop, isAnswer, type Pending, type Route, statusOf } from '../proxy/engine.ts';
 import type { EndpointPool } from '../proxy/pool.ts';
 import { type ConnOwner, errorCode, H2Conn, type H2Stream, type StreamEnd, type StreamUser } from './conn.ts';
 import type { Field } from './hpack.ts';
 import { mayRetryElsewhere } from './retry.ts';
-import { h2RequestHeaders } from './translate.ts';
+import { fieldsOf, h2RequestHeaders } from './translate.ts';
+import { switchingToH2c, upgradeFields } from './upgrade.ts';
 
 /** How much of a request body is kept to send again on a retry elsewhere (gRPC messages are mostly smaller). */
 const replayLimit = 64 * 1024;
-/** An upstream connection without streams for this long is closed (as the HTTP/1.1 pool's idle ones). */
-const upstreamIdleMs = 30_000;
 /** Response bytes queued for a client before an HTTP/1.1 upstream is paused. */
 const http1QueueLimit = 64 * 1024;
 
@@ -24,20 +23,18 @@ const http1QueueLimit = 64 * 1024;
  * one to the other with the stream id of its connection, header blocks decoded and encoded again
  * (the hop's header rules apply), DATA passed on as it comes and credited back to the sender only
  * once it went out the other side (so a slow side holds the fast one back through the windows),
- * trailers and resets passed on. The hop decides as for HTTP/1.1 and `Http2Proxy`: `route` from
+ * trailers and resets passed on. The hop decides as for HTTP/1.1: `route` from
  * the request's headers, a slot per stream (containerConcurrency and holding count streams), the
  * deadlines, retries per `mayRetryElsewhere`. nginx's `grpc_pass` works the same way; `node:http2`
  * costs about three times as much CPU per call on each hop (bench/RESULTS.md, gRPC, issue 14).
  * A stream to a route whose `upstreamProtocol` is `http/1.1` goes on as an HTTP/1.1 request of
- * `node:http` (bodies framed anew). `Upgrade: h2c` connections stay on `Http2Proxy`.
+ * `node:http` (bodies framed anew). A connection that switched from HTTP/1.1 with `Upgrade: h2c`
+ * comes here too (`upgrade`), its request as stream 1. The upstream h2c connection is the
+ * endpoint pool's (`EndpointPool.h2c()`), shared with HTTP/1.1 requests to an h2c route.
  */
 export class H2Forwarder<T> implements ConnOwner {
   readonly hop: Hop<T>;
   readonly #conns = new Set<H2Conn>();
-  /** The h2c connection to each endpoint, by pool (the pool's lifetime is the endpoint's). */
-  #upstreams = new WeakMap<EndpointPool, H2Conn>();
-  readonly #allUpstreams = new Set<H2Conn>();
-  #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(hop: Hop<T>) {
     this.hop = hop;
@@ -48,23 +45,25 @@ export class H2Forwarder<T> implements ConnOwner {
   }
 
   /** Takes a connection that opened with the HTTP/2 preface (prior knowledge, or TLS with ALPN h2). */
-  accept(socket: Socket): void {
+  accept(socket: Socket): H2Conn {
     const conn = new H2Conn(socket, 'server', this);
     conn.remoteAddress = clientAddress(socket.remoteAddress);
     this.#conns.add(conn);
+    return conn;
+  }
+
+  /**
+   * Takes a connection whose HTTP/1.1 request (`head`, without a body) asked for `Upgrade: h2c`
+   * with `settings` (its `HTTP2-Settings`, see `h2cUpgradeSettings`): 101, then HTTP/2 with the
+   * request as stream 1; `buffered`: what was read past the request.
+   */
+  upgrade(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void {
+    socket.write(switchingToH2c, 'latin1');
+    this.accept(socket).upgraded(settings, upgradeFields(head), buffered);
   }
 
   close(): void {
-    clearInterval(this.#sweep);
-    this.#sweep = undefined;
     for (const c of this.#conns) c.destroy();
-    for (const c of this.#allUpstreams) c.destroy();
-    this.#upstreams = new WeakMap();
-  }
-
-  /** The open connections, clients' and upstream (for tests). */
-  get connections(): { clients: number; upstreams: number } {
-    return { clients: this.#conns.size, upstreams: this.#allUpstreams.size };
   }
 
   // ---- ConnOwner ----
@@ -96,13 +95,8 @@ export class H2Forwarder<T> implements ConnOwner {
     else this.dispatch(ex, entered);
   }
 
-  goaway(conn: H2Conn): void {
-    if (conn.role === 'client') this.#allUpstreams.delete(conn);
-  }
-
   closed(conn: H2Conn): void {
     this.#conns.delete(conn);
-    this.#allUpstreams.delete(conn);
   }
 
   // ---- forwarding ----
@@ -133,42 +127,9 @@ export class H2Forwarder<T> implements ConnOwner {
     else this.#viaH2(ex, out, pool, body);
   }
 
-  #upstream(pool: EndpointPool): H2Conn {
-    let conn = this.#upstreams.get(pool);
-    if (conn === undefined || conn.goingAway) {
-      conn = H2Conn.connect(pool.host, pool.port, this);
-      this.#upstreams.set(pool, conn);
-      this.#allUpstreams.add(conn);
-      if (this.#sweep === undefined) {
-        this.#sweep = setInterval(() => this.#closeIdle(Date.now() - upstreamIdleMs), upstreamIdleMs / 4);
-        this.#sweep.unref();
-      }
-    }
-    return conn;
-  }
-
-  /** Closes upstream connections idle since before `before` (an endpoint that is gone keeps none open). */
-  #closeIdle(before: number): void {
-    for (const conn of this.#allUpstreams)
-      if (conn.idleSince !== 0 && conn.idleSince < before) {
-        this.#allUpstreams.delete(conn);
-        conn.shutdown();
-      }
-    if (this.#allUpstreams.size === 0) {
-      clearInterval(this.#sweep);
-      this.#sweep = undefined;
-    }
-  }
-
   #viaH2(ex: FrameExchange<T>, out: OutgoingHttpHeaders, pool: EndpointPool, body: Buffer[]): void {
-    const fields: Field[] = [];
-    for (const name of Object.keys(out)) {
-      const value = out[name];
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) fields.push([name, v]);
-      else fields.push([name, String(value)]);
-    }
-    const conn = this.#upstream(pool);
+    const fields = fieldsOf(out);
+    const conn = pool.h2c();
     const link = new UpLink(ex);
     ex.link = link;
     const whole = ex.requestEnded && body.length === 0 && ex.requestTrailers === undefined;
@@ -700,17 +661,6 @@ function lowerCase(name: string): boolean {
     if ((c >= 65 && c <= 90) || c <= 32 || c === 58 || c >= 127) return false;
   }
   return true;
-}
-
-/** A response's `:status` when it is the one pseudo-header and three digits, else undefined. */
-function statusOf(fields: Field[]): number | undefined {
-  let status: number | undefined;
-  for (const [name, value] of fields) {
-    if (name.charCodeAt(0) !== 58) continue;
-    if (name !== ':status' || status !== undefined || !/^\d{3}$/.test(value)) return undefined;
-    status = Number(value);
-  }
-  return status;
 }
 
 /** Trailers to pass on: no pseudo or connection-specific fields. */

@@ -1,4 +1,4 @@
-import { h2Codes } from '../builtins.ts';
+import { errorCode } from './conn.ts';
 
 /** What is known of an upstream HTTP/2 stream that closed before any response came on it. */
 export interface UnansweredStream {
@@ -21,5 +21,5 @@ export interface UnansweredStream {
  */
 export function mayRetryElsewhere(stream: UnansweredStream): boolean {
   if (stream.retried || stream.bodyPassed) return false;
-  return !stream.opened || stream.rstCode === h2Codes.refusedStream;
+  return !stream.opened || stream.rstCode === errorCode.refusedStream;
 }

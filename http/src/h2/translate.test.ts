@@ -1,10 +1,15 @@
-import type { IncomingHttpHeaders } from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import type { RequestHead } from '../http1/parse.ts';
-import { chunk, h2RequestHeaders, http1ResponseHead, lastChunk, requestPath } from './translate.ts';
-
-/** Headers as node:http2 hands them over (`:status` a number). */
-const received = (h: Record<string, unknown>) => h as IncomingHttpHeaders;
+import type { Field } from './hpack.ts';
+import {
+  chunk,
+  fieldsOf,
+  h2RequestHeaders,
+  http1ResponseHead,
+  lastChunk,
+  requestPath,
+  wantsTrailers,
+} from './translate.ts';
 
 const head = (headers: string[], extra: Partial<RequestHead> = {}): RequestHead => ({
   method: 'POST',
@@ -94,7 +99,8 @@ describe('HTTP/2 → HTTP/1.1 response head', () => {
     ['no length over HTTP/1.0: closed after', {}, 0, true, false, undefined],
     ['no body (HEAD, 204, 304): not chunked', {}, 1, false, false, undefined],
   ] as const)('%s', (_name, extra, minor, hasBody, chunked, length) => {
-    const h = http1ResponseHead(received({ ':status': 200, 'content-type': 'text/plain', ...extra }), minor, hasBody);
+    const fields: Field[] = [[':status', '200'], ['content-type', 'text/plain'], ...Object.entries(extra)];
+    const h = http1ResponseHead(200, fields, minor, hasBody);
     expect(h.status).toBe(200);
     expect(h.reason).toBe('OK');
     expect(h.chunked).toBe(chunked);
@@ -104,15 +110,29 @@ describe('HTTP/2 → HTTP/1.1 response head', () => {
   });
 
   it('passes repeated fields one line each', () => {
-    const h = http1ResponseHead(received({ ':status': 200, 'set-cookie': ['a=1', 'b=2'] }), 1, false);
+    const fields = fieldsOf({ ':status': 200, 'set-cookie': ['a=1', 'b=2'], connection: 'close' });
+    const h = http1ResponseHead(200, fields, 1, false);
     expect(h.headers).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2']);
   });
 
   it('frames chunks and puts trailers after the last one', () => {
     expect(chunk(Buffer.from('hello world!')).toString()).toBe('c\r\nhello world!\r\n');
     expect(lastChunk(undefined)).toBe('0\r\n\r\n');
-    expect(lastChunk({ 'grpc-status': '0', 'grpc-message': 'ok', connection: 'x' })).toBe(
-      '0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n',
-    );
+    const trailers: Field[] = [
+      ['grpc-status', '0'],
+      ['grpc-message', 'ok'],
+      ['connection', 'x'],
+    ];
+    expect(lastChunk(trailers)).toBe('0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n');
+  });
+
+  it.each([
+    [['TE', 'trailers'], true],
+    [['te', 'deflate;q=0.5, Trailers'], true],
+    [['te', 'deflate'], false],
+    [['x-te', 'trailers'], false],
+    [[], false],
+  ])('TE %j takes trailers: %s', (headers, expected) => {
+    expect(wantsTrailers(head(headers))).toBe(expected);
   });
 });

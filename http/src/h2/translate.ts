@@ -1,7 +1,8 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { forwarded, isHopByHop, xForwardedFor } from '@skiff/shared';
 import type { RequestHead, ResponseHead } from '../http1/parse.ts';
 import { type OwnHeader, reasons } from '../http1/write.ts';
+import type { Field } from './hpack.ts';
 
 /**
  * The headers of a request going upstream over HTTP/2, from its head as either version brought
@@ -58,22 +59,30 @@ export function requestPath(target: string): string {
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
+/** Headers as `h2RequestHeaders` makes them, as the field list an HTTP/2 header block carries. */
+export function fieldsOf(out: OutgoingHttpHeaders): Field[] {
+  const fields: Field[] = [];
+  for (const name of Object.keys(out)) {
+    const value = out[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) fields.push([name, v]);
+    else fields.push([name, String(value)]);
+  }
+  return fields;
+}
+
 /**
- * An HTTP/2 response's head as HTTP/1.1 for a client that asked in HTTP/1.1: the same status and
- * fields (no pseudo or connection-specific ones), framed by its `content-length` when it has one,
- * else chunked (so trailers can follow) for HTTP/1.1 and by closing for HTTP/1.0. `hasBody`: false
- * for HEAD, 204 and 304.
+ * An HTTP/2 response's head (`status`, `fields`) as HTTP/1.1 for a client that asked in HTTP/1.1:
+ * the same status and fields (no pseudo or connection-specific ones), framed by its
+ * `content-length` when it has one, else chunked (so trailers can follow) for HTTP/1.1 and by
+ * closing for HTTP/1.0. `hasBody`: false for HEAD, 204 and 304.
  */
-export function http1ResponseHead(headers: IncomingHttpHeaders, minor: 0 | 1, hasBody: boolean): ResponseHead {
-  const status = Number(headers[':status'] ?? 502);
+export function http1ResponseHead(status: number, fields: Field[], minor: 0 | 1, hasBody: boolean): ResponseHead {
   const flat: string[] = [];
   let contentLength: number | undefined;
-  for (const name of Object.keys(headers)) {
+  for (const [name, value] of fields) {
     if (name.charCodeAt(0) === 58 || isHopByHop(name, [])) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) flat.push(name, v);
-    else flat.push(name, String(value));
+    flat.push(name, value);
     if (name === 'content-length') contentLength = Number(value);
   }
   const chunked = hasBody && contentLength === undefined && minor === 1;
@@ -99,14 +108,28 @@ export function chunk(data: Buffer): Buffer {
   return out;
 }
 
-/** The last chunk, with the HTTP/2 trailers (less connection-specific ones) as its trailer section. */
-export function lastChunk(trailers: IncomingHttpHeaders | undefined): string {
+/**
+ * The last chunk, with the HTTP/2 trailers (less pseudo and connection-specific ones) as its
+ * trailer section: only for a client that said it takes them (`TE: trailers`, `wantsTrailers`),
+ * else dropped, as a client may not expect fields after the body (RFC 9110 §6.5).
+ */
+export function lastChunk(trailers: Field[] | undefined): string {
   let out = '0\r\n';
-  for (const name of Object.keys(trailers ?? {})) {
+  for (const [name, value] of trailers ?? []) {
     if (name.charCodeAt(0) === 58 || isHopByHop(name, [])) continue;
-    const value = (trailers as IncomingHttpHeaders)[name];
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) out += `${name}: ${v}\r\n`;
+    out += `${name}: ${value}\r\n`;
   }
   return `${out}\r\n`;
+}
+
+/** Whether an HTTP/1.1 request's `TE` lists `trailers` (RFC 9110 §10.1.4). */
+export function wantsTrailers(head: RequestHead): boolean {
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string;
+    if (name.length !== 2 || name.toLowerCase() !== 'te') continue;
+    for (const token of (h[i + 1] as string).split(','))
+      if (token.split(';')[0]?.trim().toLowerCase() === 'trailers') return true;
+  }
+  return false;
 }

@@ -1,9 +1,16 @@
-import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { clientAddress, isIdempotent } from '@skiff/shared';
-import { h2Codes } from '../builtins.ts';
+import { errorCode, type H2Stream, type StreamEnd, type StreamUser } from '../h2/conn.ts';
+import type { Field } from '../h2/hpack.ts';
 import { mayRetryElsewhere } from '../h2/retry.ts';
-import { chunk as h2Chunk, h2RequestHeaders, http1ResponseHead, lastChunk } from '../h2/translate.ts';
+import {
+  fieldsOf,
+  chunk as h2Chunk,
+  h2RequestHeaders,
+  http1ResponseHead,
+  lastChunk,
+  wantsTrailers,
+} from '../h2/translate.ts';
 import { h2cUpgradeSettings, isH2cUpgrade } from '../h2/upgrade.ts';
 import { ChunkedScanner } from '../http1/chunked.ts';
 import {
@@ -30,6 +37,8 @@ const maxPipelinedBytes = 64 * 1024;
 const continueResponse = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Bodies up to this size are copied next to their head and written together. */
 const smallBodyBytes = 16 * 1024;
+/** Request body bytes queued on an upstream h2c stream (its window full) before the client is paused. */
+const h2QueueLimit = 64 * 1024;
 
 /** A response a hop gives itself, one line of plain text. */
 export interface Answer {
@@ -55,7 +64,7 @@ export interface Hop<T> {
   forget(conn: ProxyConnection<T>): void;
   /**
    * Takes over a connection whose bodiless request asked for `Upgrade: h2c` to a route that speaks
-   * h2c (the router: `Http2Proxy.upgrade`). Without it, or for other routes, the Upgrade is
+   * h2c (the router: `H2Forwarder.upgrade`). Without it, or for other routes, the Upgrade is
    * ignored and the request served over HTTP/1.1.
    */
   upgradeH2c?(socket: Socket, head: RequestHead, settings: Buffer, buffered: Buffer | undefined): void;
@@ -140,7 +149,7 @@ export interface Route<T> {
 }
 
 /** One request on its way through a hop: waiting for a slot, forwarded, answered. */
-export class Exchange<T> implements Pending<T>, Timed, UpstreamUser {
+export class Exchange<T> implements Pending<T>, Timed, UpstreamUser, StreamUser {
   readonly conn: ProxyConnection<T>;
   readonly head: RequestHead;
   readonly route: Route<T>;
@@ -170,8 +179,7 @@ export class Exchange<T> implements Pending<T>, Timed, UpstreamUser {
   retriedRefused = false;
   retriedStale = false;
   /** The request's stream upstream when it goes on over HTTP/2 (an h2c revision: see `dispatchH2`). */
-  h2: ClientHttp2Stream | undefined;
-  h2Trailers: IncomingHttpHeaders | undefined;
+  h2: H2Stream | undefined;
 
   constructor(conn: ProxyConnection<T>, head: RequestHead, route: Route<T>, now: number) {
     this.conn = conn;
@@ -205,6 +213,23 @@ export class Exchange<T> implements Pending<T>, Timed, UpstreamUser {
 
   upstreamClosed(up: UpstreamConnection, error: NodeJS.ErrnoException | undefined): void {
     this.conn.onUpstreamClose(this, up, error);
+  }
+
+  // The upstream h2c stream's events (`StreamUser`).
+  headers(s: H2Stream, fields: Field[], end: boolean): void {
+    this.conn.onH2Headers(this, s, fields, end);
+  }
+
+  data(s: H2Stream, chunk: Buffer, end: boolean): void {
+    this.conn.onH2Data(this, s, chunk, end);
+  }
+
+  drained(s: H2Stream, _n: number): void {
+    this.conn.onH2Drained(this, s);
+  }
+
+  closed(s: H2Stream, how: StreamEnd, code: number | undefined): void {
+    this.conn.onH2Closed(this, s, how, code);
   }
 }
 
@@ -471,9 +496,12 @@ export class ProxyConnection<T> implements Timed {
 
   /**
    * An HTTP/1.1 request to an upstream that speaks only HTTP/2 (a revision whose port is named
-   * h2c): it goes on as a stream of the endpoint's h2c connection, its body decoded into DATA
-   * frames, and the response comes back as HTTP/1.1 (chunked unless it has a length, with the
-   * HTTP/2 trailers as the last chunk's).
+   * h2c): it goes on as a stream of the endpoint's h2c connection (`EndpointPool.h2c()`, the one
+   * `H2Forwarder` uses too), its body as DATA frames (chunks decoded as `ChunkedScanner` finds
+   * them) within the stream's window, and the response comes back as HTTP/1.1: chunked unless it
+   * has a length (closed after, for HTTP/1.0), its trailers as the last chunk's when the client
+   * sent `TE: trailers`. Response bytes are credited back to the upstream (WINDOW_UPDATE) once
+   * written to the client, so a slow client holds the upstream back through the window.
    */
   #dispatchH2(ex: Exchange<T>, slot: T): void {
     const pool = ex.route.pool(slot);
@@ -484,23 +512,7 @@ export class ProxyConnection<T> implements Timed {
       this.hop.scheme,
       `${pool.host}:${pool.port}`,
     );
-    let up: ClientHttp2Stream;
-    try {
-      up = pool.session().request(headers, { endStream: ex.requestDone });
-    } catch (error) {
-      this.#fail(ex, (error as Error).message);
-      return;
-    }
-    ex.h2 = up;
-    ex.h2Trailers = undefined;
-    up.on('error', noop);
-    up.on('response', (h: IncomingHttpHeaders) => this.#h2Response(ex, up, h));
-    up.on('trailers', (t: IncomingHttpHeaders) => {
-      ex.h2Trailers = t;
-    });
-    up.on('data', (data: Buffer) => this.#h2Data(ex, up, data));
-    up.on('end', () => this.#h2End(ex, up));
-    up.on('close', () => this.#h2Closed(ex, up));
+    ex.h2 = pool.h2c().request(fieldsOf(headers), ex.requestDone, ex);
     if (ex.head.expectContinue && !ex.requestDone && !ex.continueSent) {
       ex.continueSent = true;
       this.#client.write(continueResponse);
@@ -513,19 +525,36 @@ export class ProxyConnection<T> implements Timed {
     if (!ex.requestDone || (this.#buf?.length ?? 0) <= maxPipelinedBytes) this.#client.resume();
   }
 
-  #writeH2(ex: Exchange<T>, up: ClientHttp2Stream, data: Uint8Array): void {
-    if (up.write(isShared(data) ? Buffer.from(data) : data)) return;
-    this.#client.pause();
-    up.once('drain', () => {
-      if (this.#ex === ex && !ex.requestDone) this.#client.resume();
-    });
+  #writeH2(s: H2Stream, data: Uint8Array): void {
+    // Queued until the window allows: bytes of the shared read buffer are copied.
+    const bytes = isShared(data) ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    s.conn.send(s, bytes, false);
+    if (s.queued > h2QueueLimit) this.#client.pause();
   }
 
-  #h2Response(ex: Exchange<T>, up: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
-    if (ex.h2 !== up || ex.ended) return;
-    const status = Number(headers[':status'] ?? 0);
+  /** Request body bytes went out upstream: the client is read again once the queue is short. */
+  onH2Drained(ex: Exchange<T>, s: H2Stream): void {
+    if (ex.h2 !== s || this.#ex !== ex || ex.requestDone) return;
+    if (s.queued <= h2QueueLimit / 4) this.#client.resume();
+  }
+
+  onH2Headers(ex: Exchange<T>, s: H2Stream, fields: Field[], end: boolean): void {
+    if (ex.h2 !== s || ex.ended) return;
+    if (ex.response !== undefined) {
+      // Trailers (they end the stream).
+      this.#h2End(ex, s, fields);
+      return;
+    }
+    const status = statusOf(fields);
+    if (status === undefined) {
+      // A malformed response (RFC 9113 §8.1.1): the stream is reset, the client told it failed.
+      ex.h2 = undefined;
+      s.conn.reset(s, errorCode.protocolError);
+      this.#fail(ex, 'malformed response');
+      return;
+    }
     const hasBody = ex.head.method !== 'HEAD' && status !== 204 && status !== 304;
-    const head = http1ResponseHead(headers, ex.head.minor, hasBody);
+    const head = http1ResponseHead(status, fields, ex.head.minor, hasBody);
     ex.response = head;
     ex.status = head.status;
     ex.responseStarted = true;
@@ -534,23 +563,25 @@ export class ProxyConnection<T> implements Timed {
     ex.respLeft = !hasBody ? 0 : head.chunked ? undefined : (head.contentLength ?? -1);
     const close = !keepsAlive(ex.head) || ex.respLeft === -1 || this.#clientEnded;
     this.#client.write(ex.route.responseHead(head, close, !close && ex.head.minor === 0, ex.slot), 'latin1');
+    if (end) this.#h2End(ex, s, undefined);
   }
 
-  #h2Data(ex: Exchange<T>, up: ClientHttp2Stream, data: Buffer): void {
-    if (ex.h2 !== up || ex.ended || ex.respLeft === 0) return;
-    ex.lastWriteAt = Date.now();
-    if (!this.#client.write(ex.respLeft === undefined ? h2Chunk(data) : data)) {
-      up.pause();
-      this.#client.once('drain', () => up.resume());
+  onH2Data(ex: Exchange<T>, s: H2Stream, data: Buffer, end: boolean): void {
+    if (ex.h2 !== s || ex.ended || ex.respLeft === 0 || data.length === 0) s.conn.consumed(s, data.length);
+    else {
+      ex.lastWriteAt = Date.now();
+      const n = data.length;
+      this.#client.write(ex.respLeft === undefined ? h2Chunk(data) : data, () => s.conn.consumed(s, n));
     }
+    if (end && ex.h2 === s && !ex.ended) this.#h2End(ex, s, undefined);
   }
 
-  #h2End(ex: Exchange<T>, up: ClientHttp2Stream): void {
-    if (ex.h2 !== up || ex.ended || ex.response === undefined) return;
+  #h2End(ex: Exchange<T>, s: H2Stream, trailers: Field[] | undefined): void {
     ex.h2 = undefined;
-    if (ex.respLeft === undefined) this.#client.write(lastChunk(ex.h2Trailers), 'latin1');
+    if (ex.respLeft === undefined)
+      this.#client.write(lastChunk(wantsTrailers(ex.head) ? trailers : undefined), 'latin1');
     // Answered before the client finished sending: the rest of its body cannot be read past.
-    if (!ex.requestDone && !up.closed) up.close(h2Codes.cancel);
+    if (!ex.requestDone) s.conn.reset(s, errorCode.cancel);
     const close = !keepsAlive(ex.head) || ex.respLeft === -1 || !ex.requestDone || this.#clientEnded;
     this.#end(ex);
     if (close) {
@@ -562,8 +593,8 @@ export class ProxyConnection<T> implements Timed {
     else this.#readHead();
   }
 
-  #h2Closed(ex: Exchange<T>, up: ClientHttp2Stream): void {
-    if (ex.h2 !== up) return;
+  onH2Closed(ex: Exchange<T>, s: H2Stream, how: StreamEnd, code: number | undefined): void {
+    if (ex.h2 !== s) return;
     ex.h2 = undefined;
     if (ex.ended) return;
     if (ex.responseStarted) {
@@ -573,10 +604,11 @@ export class ProxyConnection<T> implements Timed {
       return;
     }
     const slot = ex.slot;
-    // Never opened (connection refused) or refused (RFC 9113 §8.7): once, another endpoint, when no body was sent.
+    // Never opened (connection refused), refused (RFC 9113 §8.7) or not processed (past an
+    // upstream's GOAWAY): once, another endpoint, when no body was sent.
     const retry = {
-      opened: !up.pending,
-      rstCode: up.rstCode,
+      opened: how !== 'unopened',
+      rstCode: how === 'unprocessed' ? errorCode.refusedStream : code,
       bodyPassed: !bodyless(ex.head),
       retried: ex.retriedRefused,
     };
@@ -588,7 +620,8 @@ export class ProxyConnection<T> implements Timed {
         return;
       }
     }
-    this.#fail(ex, up.rstCode ? `stream reset (${up.rstCode})` : 'connection failed');
+    const refused = how === 'unopened' && s.conn.lastError?.message.includes('ECONNREFUSED') === true;
+    this.#fail(ex, how === 'reset' ? `stream reset (${code})` : refused ? 'connection refused' : 'connection failed');
   }
 
   sendRequest(ex: Exchange<T>): void {
@@ -621,7 +654,7 @@ export class ProxyConnection<T> implements Timed {
       if (ex.bodyLeft === 0) ex.requestDone = true;
     } else {
       // Over HTTP/2 the chunks' data goes on decoded, as the scanner finds it.
-      const end = ex.bodyScanner.scan(chunk, 0, up2 === undefined ? undefined : (data) => this.#writeH2(ex, up2, data));
+      const end = ex.bodyScanner.scan(chunk, 0, up2 === undefined ? undefined : (data) => this.#writeH2(up2, data));
       if (typeof end === 'string') {
         this.#dropUpstream(ex);
         this.#answer(ex, { status: 400, message: `malformed chunked body: ${end}` }, true);
@@ -644,8 +677,8 @@ export class ProxyConnection<T> implements Timed {
     if (up2 === undefined) {
       if (part.length > 0) this.#writeUpstream(ex, part);
     } else {
-      if (part.length > 0 && ex.bodyScanner === undefined) this.#writeH2(ex, up2, part);
-      if (ex.requestDone) up2.end();
+      if (part.length > 0 && ex.bodyScanner === undefined) this.#writeH2(up2, part);
+      if (ex.requestDone) up2.conn.send(up2, undefined, true);
     }
     if (rest !== undefined) {
       this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
@@ -896,7 +929,7 @@ export class ProxyConnection<T> implements Timed {
     const stream = ex.h2;
     if (stream !== undefined) {
       ex.h2 = undefined;
-      if (!stream.closed) stream.close(h2Codes.cancel);
+      stream.conn.reset(stream, errorCode.cancel);
     }
   }
 
@@ -985,3 +1018,14 @@ export function headerValue(head: RequestHead, lowerName: string): string | unde
 }
 
 function noop(): void {}
+
+/** A response's `:status` when it is the one pseudo-header and three digits, else undefined. */
+export function statusOf(fields: Field[]): number | undefined {
+  let status: number | undefined;
+  for (const [name, value] of fields) {
+    if (name.charCodeAt(0) !== 58) continue;
+    if (name !== ':status' || status !== undefined || !/^\d{3}$/.test(value)) return undefined;
+    status = Number(value);
+  }
+  return status;
+}

@@ -1,7 +1,7 @@
 import type { Agent } from 'node:http';
-import type { ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
-import { http, http2 } from '../builtins.ts';
+import { http } from '../builtins.ts';
+import { type ConnOwner, H2Conn } from '../h2/conn.ts';
 
 /** What an upstream connection reports to the request using it. */
 export interface UpstreamUser {
@@ -96,7 +96,13 @@ export class EndpointPool {
    * rather than a socket timeout set and cleared on every request.
    */
   #sweep: ReturnType<typeof setInterval> | undefined;
-  #session: ClientHttp2Session | undefined;
+  /** The one h2c connection to the endpoint (`h2c()`), and the timer that closes it when idle. */
+  #h2c: H2Conn | undefined;
+  #h2cSweep: ReturnType<typeof setInterval> | undefined;
+  readonly #h2cOwner: ConnOwner = {
+    goaway: (conn) => this.#dropH2c(conn),
+    closed: (conn) => this.#dropH2c(conn),
+  };
   #agent: Agent | undefined;
 
   constructor(host: string, port: number) {
@@ -148,29 +154,39 @@ export class EndpointPool {
     if (i >= 0) this.#idle.splice(i, 1);
   }
 
-  /** The one HTTP/2 (h2c) connection to the endpoint, opened when first asked for; streams share it. */
-  session(): ClientHttp2Session {
-    const current = this.#session;
-    if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    // Nagle off, as on every HTTP/1.1 connection here: `node:http2` leaves it on, and a small frame
-    // then waits for the peer's delayed ACK (tens of ms per gRPC call under load).
-    const session = http2().connect(`http://${host}:${this.port}`, {
-      createConnection: () => connect({ host: this.host, port: this.port, noDelay: true }),
-    });
-    session.on('error', noop);
-    const forget = () => {
-      if (this.#session === session) this.#session = undefined;
-    };
-    session.on('close', forget);
-    session.on('goaway', forget);
-    this.#session = session;
-    return session;
+  /**
+   * The one HTTP/2 (h2c) connection to the endpoint (`H2Conn`, client side), opened when first
+   * asked for; the streams of every request that goes there over h2c share it, whichever version
+   * the client spoke (`H2Forwarder`, and the HTTP/1.1 engine for an h2c route). A new one replaces
+   * it once it is going away (GOAWAY) or closed; idle past `idleTimeoutMs`, it is closed.
+   */
+  h2c(): H2Conn {
+    const current = this.#h2c;
+    if (current !== undefined && !current.goingAway) return current;
+    const conn = H2Conn.connect(this.host, this.port, this.#h2cOwner);
+    this.#h2c = conn;
+    if (this.#h2cSweep === undefined) {
+      this.#h2cSweep = setInterval(() => {
+        const c = this.#h2c;
+        if (c === undefined || (c.idleSince !== 0 && c.idleSince < Date.now() - idleTimeoutMs)) {
+          this.#h2c = undefined;
+          c?.shutdown();
+          clearInterval(this.#h2cSweep);
+          this.#h2cSweep = undefined;
+        }
+      }, idleTimeoutMs / 4);
+      this.#h2cSweep.unref();
+    }
+    return conn;
+  }
+
+  #dropH2c(conn: H2Conn): void {
+    if (this.#h2c === conn) this.#h2c = undefined;
   }
 
   /**
    * Keep-alive HTTP/1.1 connections for requests that came over HTTP/2 to a revision that speaks
-   * HTTP/1.1 (`node:http` frames them: see `Http2Proxy`), idle ones closed as the pool's own.
+   * HTTP/1.1 (`node:http` frames them: see `H2Forwarder`), idle ones closed as the pool's own.
    */
   agent(): Agent {
     this.#agent ??= new (http().Agent)({ keepAlive: true, timeout: idleTimeoutMs });
@@ -184,9 +200,9 @@ export class EndpointPool {
     this.#agent = undefined;
     for (const conn of this.#idle) conn.socket.destroy();
     this.#idle = [];
-    this.#session?.close();
-    this.#session = undefined;
+    clearInterval(this.#h2cSweep);
+    this.#h2cSweep = undefined;
+    this.#h2c?.destroy();
+    this.#h2c = undefined;
   }
 }
-
-function noop(): void {}
