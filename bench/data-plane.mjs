@@ -439,8 +439,12 @@ http {
   return start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], {}, null);
 }
 
-/** h2load: one gRPC unary call (JSON message, as test/apps/grpc.mjs speaks) again and again. */
-function h2load(port, authority) {
+/**
+ * h2load: one gRPC unary call (JSON message, as test/apps/grpc.mjs speaks) again and again; `h1`:
+ * as HTTP/1.1 requests (h2load --h1, 32 connections, no pipelining), which the router sends on
+ * to an h2c revision as streams (the HTTP/1.1 → h2c translation).
+ */
+function h2load(port, authority, h1 = false) {
   const message = Buffer.from(JSON.stringify({ name: 'bench' }));
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1);
@@ -450,10 +454,7 @@ function h2load(port, authority) {
   const out = execFileSync(
     'h2load',
     [
-      '-c',
-      '8',
-      '-m',
-      '16',
+      ...(h1 ? ['--h1', '-c', '32', '-m', '1'] : ['-c', '8', '-m', '16']),
       '-D',
       String(seconds),
       '--warm-up-time=1',
@@ -569,6 +570,14 @@ if (grpcSummary) {
   ];
   if (grpcBefore !== undefined)
     grpcTargets.push({ name: `router → queue-proxy → app, ${opts['grpc-before']}`, ...grpcBefore });
+  // The same calls as HTTP/1.1 requests: the router translates them to h2c (not against nginx).
+  grpcTargets.push({ name: 'HTTP/1.1 client → router → queue-proxy → app (h2c)', ...chainAfter, h1: true });
+  if (grpcBefore !== undefined)
+    grpcTargets.push({
+      name: `HTTP/1.1 client → router → queue-proxy → app (h2c), ${opts['grpc-before']}`,
+      ...grpcBefore,
+      h1: true,
+    });
   /** CPU time (user + system, ms) `pid` has used so far. */
   const cpuMs = (pid) => {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -578,7 +587,7 @@ if (grpcSummary) {
   for (let r = 0; r < rounds; r++) {
     for (const t of grpcTargets.map((_, i) => grpcTargets[(i + r) % grpcTargets.length])) {
       const cpuBefore = (t.hops ?? []).map(cpuMs);
-      const result = h2load(t.port, 'hello.default.example.com');
+      const result = h2load(t.port, 'hello.default.example.com', t.h1 === true);
       // CPU per call of each hop, over the warm-up second and the measured ones: less at the
       // mercy of other load on the machine than req/s (a starved hop answers fewer calls, each
       // costing about the same).
@@ -625,9 +634,10 @@ const h2After = [
   'http/src/h2/forward.ts',
   'http/src/h2/conn.ts',
   'http/src/h2/hpack.ts',
-  'http/src/h2/proxy.ts',
   'http/src/h2/accept.ts',
   'http/src/h2/upgrade.ts',
+  'http/src/h2/translate.ts',
+  'http/src/h2/retry.ts',
 ];
 console.log(
   `HTTP/1.1 connection engines: before ${lines(opts.before, engineBefore)} lines (${engineBefore.map((p) => `${p} ${lines(opts.before, [p])}`).join(', ')}), after ${lines(undefined, engineAfter)} (${engineAfter.join(', ')}); HTTP/2 (new): ${h2After.map((p) => `${p} ${lines(undefined, [p])}`).join(', ')}`,
