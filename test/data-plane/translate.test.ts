@@ -211,6 +211,17 @@ describe('protocol translation at the router', () => {
     expect(out).toContain('"path":"/three"');
   });
 
+  it('passes 2 MiB each way between an HTTP/1.1 client and an h2c revision, through the HTTP/2 windows', async () => {
+    // Past a stream's window (256 KiB) and a connection's (1 MiB) at every hop, both ways.
+    const long = 'y'.repeat(2 * 1024 * 1024);
+    const r = await get(`${router.url}/big`, { method: 'POST', headers: { host: 'h2.example' }, body: long });
+    expect(r.status).toBe(200);
+    const seen = JSON.parse(r.body);
+    expect(seen.httpVersion).toBe('2.0');
+    expect(seen.body.length).toBe(long.length);
+    expect(seen.body === long).toBe(true);
+  });
+
   it('frames an h2c answer for HTTP/1.0 by closing, and sends no body for HEAD', async () => {
     const old = await raw(router.port, 'GET /ten HTTP/1.0\r\nHost: h2.example\r\n\r\n');
     expect(old).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
@@ -243,6 +254,21 @@ describe('protocol translation at the router', () => {
     // HTTP/2 trailers become the last chunk's trailer section.
     expect(out).toMatch(/\r\n0\r\n(?:[^\r]*\r\n)*grpc-status: 0\r\n(?:[^\r]*\r\n)*\r\n$/);
     expect(out).toContain('x-served-by: ');
+    // Without `TE: trailers` the client did not say it takes trailers: the last chunk has none.
+    const bare = await raw(
+      router.port,
+      Buffer.concat([
+        Buffer.from(
+          'POST /skiff.Test/Unary HTTP/1.1\r\nHost: rpc.example\r\ncontent-type: application/grpc\r\n' +
+            `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+        ),
+        body,
+      ]),
+    );
+    expect(bare).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(bare).toContain('hello http1');
+    expect(bare).toMatch(/\r\n0\r\n\r\n$/);
+    expect(bare).not.toContain('grpc-status');
     // curl --http1.1 to the gRPC app's plain HTTP path: grpc-js's own answer, not a 502.
     const curl = await run('curl', [
       '-sS',

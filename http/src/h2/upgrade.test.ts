@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isHeadError, parseRequestHead, type RequestHead } from '../http1/parse.ts';
-import { h2cUpgradeSettings } from './upgrade.ts';
+import { requestHead } from './forward.ts';
+import { h2cUpgradeSettings, upgradeFields } from './upgrade.ts';
 
 function head(lines: string[]): RequestHead {
   const h = parseRequestHead(lines.join('\r\n'));
@@ -45,5 +46,38 @@ describe('which HTTP/1.1 requests switch to h2c', () => {
     ],
   ])('%s', (_name, lines, bytes) => {
     expect(h2cUpgradeSettings(head(lines))?.length).toBe(bytes);
+  });
+});
+
+describe('the upgraded request as stream 1', () => {
+  it('has the pseudo-headers, lower-case names and no connection-specific fields, and is a valid HTTP/2 request', () => {
+    const h = head([
+      'GET http://h:8080/a?b=1 HTTP/1.1',
+      'Host: h:8080',
+      'Connection: Upgrade, HTTP2-Settings, X-Hop',
+      'Upgrade: h2c',
+      'HTTP2-Settings: ',
+      'X-Hop: 1',
+      'Keep-Alive: timeout=5',
+      'TE: trailers',
+      'Accept: */*',
+      'Cookie: a=1',
+    ]);
+    const fields = upgradeFields(h);
+    expect(fields).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':authority', 'h:8080'],
+      [':path', '/a?b=1'],
+      ['te', 'trailers'],
+      ['accept', '*/*'],
+      ['cookie', 'a=1'],
+    ]);
+    expect(requestHead(fields)).toMatchObject({ method: 'GET', target: '/a?b=1', host: 'h:8080' });
+  });
+
+  it('leaves out a TE other than trailers', () => {
+    const h = head(['GET / HTTP/1.1', 'Host: h', ...upgrade, 'HTTP2-Settings: ', 'TE: gzip']);
+    expect(upgradeFields(h).some(([name]) => name === 'te')).toBe(false);
   });
 });

@@ -525,10 +525,11 @@ export class ProxyConnection<T> implements Timed {
     if (!ex.requestDone || (this.#buf?.length ?? 0) <= maxPipelinedBytes) this.#client.resume();
   }
 
-  #writeH2(s: H2Stream, data: Uint8Array): void {
+  /** Body bytes on the upstream stream (`end`: the last, END_STREAM on their frame rather than one of its own). */
+  #writeH2(s: H2Stream, data: Uint8Array, end = false): void {
     // Queued until the window allows: bytes of the shared read buffer are copied.
     const bytes = isShared(data) ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    s.conn.send(s, bytes, false);
+    s.conn.send(s, bytes, end);
     if (s.queued > h2QueueLimit) this.#client.pause();
   }
 
@@ -677,8 +678,8 @@ export class ProxyConnection<T> implements Timed {
     if (up2 === undefined) {
       if (part.length > 0) this.#writeUpstream(ex, part);
     } else {
-      if (part.length > 0 && ex.bodyScanner === undefined) this.#writeH2(up2, part);
-      if (ex.requestDone) up2.conn.send(up2, undefined, true);
+      if (part.length > 0 && ex.bodyScanner === undefined) this.#writeH2(up2, part, ex.requestDone);
+      else if (ex.requestDone) up2.conn.send(up2, undefined, true);
     }
     if (rest !== undefined) {
       this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
