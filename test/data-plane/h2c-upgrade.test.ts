@@ -28,8 +28,8 @@ interface Curl {
  * as HTTP/1.1 with `Upgrade: h2c` and goes on over HTTP/2 when the server switches. URLs after the
  * first reuse the connection.
  */
-function curlHttp2(host: string, urls: string[]): Promise<Curl> {
-  const args = ['-sS', '--http2', '-H', `host: ${host}`];
+function curlHttp2(host: string, urls: string[], how = '--http2'): Promise<Curl> {
+  const args = ['-sS', how, '-H', `host: ${host}`];
   for (const url of urls) args.push(url, '-w', '\n@@%{http_version}@@\n');
   return new Promise((resolve, reject) => {
     execFile('curl', args, { timeout: 10_000 }, (error, stdout, stderr) => {
@@ -158,6 +158,10 @@ describe('Upgrade: h2c at the router', () => {
     // The client, then the router (added by the queue-proxy).
     expect(first.forwardedFor).toBe('127.0.0.1, 127.0.0.1');
     expect(second).toMatchObject({ httpVersion: '2.0', path: '/second' });
+    // The same with prior knowledge (no Upgrade): the same answer.
+    const known = await curlHttp2('h2.example', [`${router.url}/first?x=1`], '--http2-prior-knowledge');
+    expect(known.versions).toEqual(['2']);
+    expect(JSON.parse(known.bodies[0] as string)).toEqual(first);
   });
 
   it('answers 101 with the upgrade and then HTTP/2 frames on the same connection', async () => {
