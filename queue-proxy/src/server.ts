@@ -84,7 +84,7 @@ export class QueueProxy implements Hop<AppSlot> {
     this.serving = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) =>
       acceptEither(
         socket,
-        (s) => this.#connections.add(new ProxyConnection(this, s, keepAliveTimeoutMs)),
+        (s) => this.#connections.add(ProxyConnection.accept(this, s, keepAliveTimeoutMs)),
         (stream) => this.#http2.accept(stream),
       ),
     );

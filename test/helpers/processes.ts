@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { queueProxyNodeFlags } from '@skiff/shared';
 import { freePort, freePorts } from '../../control-plane/src/backends/local/replica.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -132,7 +133,8 @@ export async function startQueueProxy(userPort: number, env: Record<string, stri
     const [port, adminPort, metricsPort] = ports as [number, number, number];
     const proc = await start(
       process.execPath,
-      ['--import', 'tsx', queueProxyMain],
+      // With the Node flags it is deployed with (memory; shared/src/config/queue-proxy.ts).
+      [...queueProxyNodeFlags, '--import', 'tsx', queueProxyMain],
       {
         USER_PORT: String(userPort),
         QUEUE_SERVING_PORT: String(port),
