@@ -115,7 +115,7 @@ describe('queue-proxy configuration', () => {
     [
       'a stats push URL that is not http(s)',
       { SKIFF_STATS_PUSH_URL: 'ftp://x', SKIFF_STATS_PUSH_TOKEN: 't' },
-      'SKIFF_STATS_PUSH_URL: must be an http or https URL, got "ftp://x"',
+      'SKIFF_STATS_PUSH_URL: must be an http or https URL or unix:<absolute socket path>, got "ftp://x"',
     ],
     [
       'a stats push URL without a token',

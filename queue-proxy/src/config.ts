@@ -135,12 +135,19 @@ export function readConfig(env: Env, hostname = 'localhost'): ConfigResult {
   const pushUrl = env.SKIFF_STATS_PUSH_URL;
   if (pushUrl) {
     let ok = false;
-    try {
-      ok = ['http:', 'https:'].includes(new URL(pushUrl).protocol);
-    } catch {
-      ok = false;
+    if (pushUrl.startsWith('unix:/')) ok = true;
+    else {
+      try {
+        ok = ['http:', 'https:'].includes(new URL(pushUrl).protocol);
+      } catch {
+        ok = false;
+      }
     }
-    if (!ok) errors.push(`SKIFF_STATS_PUSH_URL: must be an http or https URL, got ${JSON.stringify(pushUrl)}`);
+    if (!ok) {
+      errors.push(
+        `SKIFF_STATS_PUSH_URL: must be an http or https URL or unix:<absolute socket path>, got ${JSON.stringify(pushUrl)}`,
+      );
+    }
     const token = env.SKIFF_STATS_PUSH_TOKEN;
     if (!token) errors.push('SKIFF_STATS_PUSH_TOKEN: required with SKIFF_STATS_PUSH_URL, the router token');
     statsPush = { url: pushUrl, token: token ?? '', caFile: env.SKIFF_STATS_PUSH_CA || undefined };

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
+import type { TLSSocket } from 'node:tls';
+import { getRequestListener, serve } from '@hono/node-server';
+import { ensureLocalPki } from '@skiff/http/tls';
 import { type AutoscalerConfig, autoscalerDefaults, type RouterStats, type Stat } from '@skiff/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../control-plane/src/api/app.ts';
@@ -51,6 +54,8 @@ let connections = 0;
 /** Router reports taken from the stats stream. */
 let routerLines = 0;
 let server: Server;
+/** The API's request listener, to serve it on other sockets too. */
+let apiListener: ReturnType<typeof getRequestListener>;
 let pushSim: StatSimulator;
 let scrapeSim: StatSimulator;
 let push: Side;
@@ -133,6 +138,7 @@ beforeAll(async () => {
     },
     ready: () => true,
   });
+  apiListener = getRequestListener(app.fetch);
   server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
   });
@@ -301,6 +307,58 @@ describe('stats pushed or scraped', () => {
     expect(connections - before).toBe(1);
     qp.proc.kill('SIGKILL');
     app.proc.kill('SIGKILL');
+  });
+
+  it("a queue-proxy pushes over a Unix socket (the local backend: the control plane's data folder)", async () => {
+    const socketPath = join(dir, 'stats.sock');
+    const unixServer = createServer(apiListener);
+    await new Promise<void>((resolve) => unixServer.listen(socketPath, resolve));
+    const app = await startApp();
+    const qp = await startQueueProxy(app.port, {
+      SERVING_POD: 'unix-pod',
+      SKIFF_STATS_PUSH_URL: `unix:${socketPath}`,
+      SKIFF_STATS_PUSH_TOKEN: routerToken,
+    });
+    try {
+      await waitFor(() => (byPod.get('unix-pod') ?? []).length >= 2, 15_000, 'stats pushed over the Unix socket');
+      expect(byPod.get('unix-pod')?.[0]).toMatchObject({ namespace: 'default', revision: 'hello-00001' });
+    } finally {
+      qp.proc.kill('SIGKILL');
+      app.proc.kill('SIGKILL');
+      unixServer.closeAllConnections();
+      unixServer.close();
+    }
+  });
+
+  it('a queue-proxy pushes over HTTPS with its own CA, and resumes its TLS session when the connection drops', async () => {
+    const pki = ensureLocalPki(join(dir, 'pki'), ['127.0.0.1']);
+    writeFileSync(join(dir, 'pki-ca.crt'), pki.ca);
+    const tlsServer = createHttpsServer({ key: pki.serving.key, cert: pki.serving.cert }, apiListener);
+    const handshakes: boolean[] = [];
+    tlsServer.on('secureConnection', (socket: TLSSocket) => handshakes.push(socket.isSessionReused()));
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    const app = await startApp();
+    const qp = await startQueueProxy(app.port, {
+      SERVING_POD: 'tls-pod',
+      SKIFF_STATS_PUSH_URL: `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}`,
+      SKIFF_STATS_PUSH_TOKEN: routerToken,
+      SKIFF_STATS_PUSH_CA: join(dir, 'pki-ca.crt'),
+    });
+    try {
+      const count = () => (byPod.get('tls-pod') ?? []).length;
+      await waitFor(() => count() >= 2, 15_000, 'stats pushed over HTTPS');
+      expect(handshakes).toEqual([false]);
+      // The control plane drops the connection: the next second connects again, resuming the session.
+      tlsServer.closeAllConnections();
+      const seen = count();
+      await waitFor(() => count() >= seen + 2, 15_000, 'stats pushed again after the drop');
+      expect(handshakes).toEqual([false, true]);
+    } finally {
+      qp.proc.kill('SIGKILL');
+      app.proc.kill('SIGKILL');
+      tlsServer.closeAllConnections();
+      tlsServer.close();
+    }
   });
 
   it('a queue-proxy configured as the Kubernetes backend writes its pod pushes its stats', async () => {
