@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import {
   type Answer,
@@ -19,6 +18,7 @@ import { Drainer } from './drain/drainer.ts';
 import { probeAttempt } from './probe/probe.ts';
 import { Readiness } from './probe/readiness.ts';
 import { AppRoute, type AppSlot } from './proxy/app-route.ts';
+import { type SmallReply, SmallServer } from './small-server.ts';
 import { ConcurrencyStats } from './stats/concurrency.ts';
 import { Metrics } from './stats/metrics.ts';
 import { StatsPusher } from './stats/push.ts';
@@ -39,8 +39,8 @@ const keepAliveTimeoutMs = 65_000;
 export class QueueProxy implements Hop<AppSlot> {
   readonly config: QueueProxyConfig;
   readonly serving: Server;
-  readonly admin: HttpServer;
-  readonly metricsServer: HttpServer;
+  readonly admin: SmallServer;
+  readonly metricsServer: SmallServer;
   readonly readiness: Readiness;
   readonly drainer: Drainer;
   readonly stats: ConcurrencyStats;
@@ -88,24 +88,22 @@ export class QueueProxy implements Hop<AppSlot> {
         (stream) => this.#http2.accept(stream),
       ),
     );
-    this.admin = createServer(this.#onAdmin);
-    this.metricsServer = createServer(this.#onMetrics);
+    this.admin = new SmallServer(this.#onAdmin);
+    this.metricsServer = new SmallServer(this.#onMetrics);
   }
 
   /** Starts listening and probing; resolves once all three ports listen. */
   async start(host = this.config.listenAddress): Promise<void> {
-    const listen = (server: Server | HttpServer, port: number) =>
+    await Promise.all([
       new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
+        this.serving.once('error', reject);
+        this.serving.listen(this.config.servingPort, host, () => {
+          this.serving.off('error', reject);
           resolve();
         });
-      });
-    await Promise.all([
-      listen(this.serving, this.config.servingPort),
-      listen(this.admin, this.config.adminPort),
-      listen(this.metricsServer, this.config.metricsPort),
+      }),
+      this.admin.listen(this.config.adminPort, host),
+      this.metricsServer.listen(this.config.metricsPort, host),
     ]);
     this.readiness.start();
     const push = this.config.statsPush;
@@ -133,16 +131,14 @@ export class QueueProxy implements Hop<AppSlot> {
     clearInterval(this.#statTimer);
     this.#pusher?.close();
     this.deadlines.stop();
-    const closed = Promise.all(
-      [this.serving, this.admin, this.metricsServer].map(
-        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
-      ),
-    );
+    const closed = Promise.all([
+      new Promise<void>((resolve) => this.serving.close(() => resolve())),
+      this.admin.close(),
+      this.metricsServer.close(),
+    ]);
     for (const c of this.#connections) c.destroy();
     this.#http2.close();
     this.slot.pool.close();
-    this.admin.closeAllConnections();
-    this.metricsServer.closeAllConnections();
     await closed;
   }
 
@@ -190,44 +186,34 @@ export class QueueProxy implements Hop<AppSlot> {
     };
   }
 
-  readonly #onAdmin = (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?')[0];
+  readonly #onAdmin = (head: RequestHead): SmallReply | Promise<SmallReply> => {
+    const path = pathOf(head.target);
     const token = this.config.adminToken;
     if (
       token !== undefined &&
       path !== '/healthz' &&
-      !tokensEqual(bearerToken(req.headers.authorization) ?? '', token)
+      !tokensEqual(bearerToken(headerValue(head, 'authorization')) ?? '', token)
     ) {
-      res.statusCode = 401;
-      res.setHeader('www-authenticate', 'Bearer');
-      res.end("unauthorized: the admin port needs this replica's token\n");
-      return;
+      return {
+        status: 401,
+        headers: [['www-authenticate', 'Bearer']],
+        body: "unauthorized: the admin port needs this replica's token\n",
+      };
     }
-    if (path === '/wait-for-drain' && (req.method === 'GET' || req.method === 'POST')) {
-      this.drainer.drain().then(
-        () => res.end('drained\n'),
-        (e: unknown) => {
-          res.statusCode = 500;
-          res.end(`${String(e)}\n`);
-        },
+    if (path === '/wait-for-drain' && (head.method === 'GET' || head.method === 'POST')) {
+      return this.drainer.drain().then(
+        () => ({ status: 200, body: 'drained\n' }),
+        (e: unknown) => ({ status: 500, body: `${String(e)}\n` }),
       );
-      return;
     }
-    if (path === '/healthz') {
-      res.end('ok\n');
-      return;
-    }
-    res.statusCode = 404;
-    res.end('not found\n');
+    if (path === '/healthz') return { status: 200, body: 'ok\n' };
+    return notFound;
   };
 
-  readonly #onMetrics = (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?')[0];
+  readonly #onMetrics = (head: RequestHead): SmallReply => {
+    const path = pathOf(head.target);
     if (path === '/stats') {
-      const body = JSON.stringify(this.#lastStat);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-      return;
+      return { status: 200, headers: [['content-type', 'application/json']], body: JSON.stringify(this.#lastStat) };
     }
     if (path === '/metrics') {
       const body = this.metrics.render({
@@ -238,11 +224,17 @@ export class QueueProxy implements Hop<AppSlot> {
         averageConcurrency: this.#lastStat.averageConcurrency,
         requestsPerSecond: this.#lastStat.requestsPerSecond,
       });
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(body);
-      return;
+      return { status: 200, headers: [['content-type', 'text/plain; version=0.0.4; charset=utf-8']], body };
     }
-    res.statusCode = 404;
-    res.end('not found\n');
+    return notFound;
   };
+}
+
+const notFound: SmallReply = { status: 404, body: 'not found\n' };
+
+/** The path of a request target (origin-form; an absolute-form target's path too). */
+function pathOf(target: string): string {
+  const path = target.startsWith('/') ? target : target.replace(/^[a-z]+:\/\/[^/]*/i, '');
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
 }
