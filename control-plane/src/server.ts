@@ -1,9 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
+import { getRequestListener, serve } from '@hono/node-server';
 import { ensureLocalPki, kubeconfigYaml, loopbackNames, writeAtomically } from '@skiff/http/tls';
-import type { ActivateRequest, AutoscalerConfig, HttpProtocol, RouterStats, Stat } from '@skiff/shared';
+import {
+  type ActivateRequest,
+  type AutoscalerConfig,
+  type HttpProtocol,
+  type RouterStats,
+  type Stat,
+  statsPushPath,
+} from '@skiff/shared';
 import { AcmeCertificates } from './acme/certificates.ts';
 import { AcmeClient } from './acme/client.ts';
 import { waitUntilRouterServes } from './acme/router-check.ts';
@@ -221,13 +229,17 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     kubeconfig = join(o.dataDir, 'kubeconfig');
     writeAtomically(kubeconfig, kubeconfigYaml({ server: url, ca: listener.ca, token: tokens.user }), 0o600);
   }
-  // Replicas push their stats to the autoscaler where the backend can point them here.
-  if (autoscaler) {
-    o.backend.pushStatsTo?.({
-      url,
-      token: tokens.router,
-      ...(listener.ca ? { caFile: join(o.dataDir, 'ca.crt') } : {}),
-    });
+  // Replicas push their stats to the autoscaler where the backend can point them here: on this
+  // machine over a Unix socket in the data folder, else to the API's URL.
+  let statsSocket: HttpServer | undefined;
+  if (autoscaler && o.backend.pushStatsTo) {
+    const path = join(o.dataDir, 'stats.sock');
+    if (o.backend.replicasOnThisMachine) statsSocket = await listenStatsSocket(path, web.fetch, log);
+    o.backend.pushStatsTo(
+      statsSocket
+        ? { url: `unix:${path}`, token: tokens.router }
+        : { url, token: tokens.router, ...(listener.ca ? { caFile: join(o.dataDir, 'ca.crt') } : {}) },
+    );
   }
   reconciler.start();
   autoscaler?.start();
@@ -255,6 +267,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       autoscaler?.stop();
       rollouts.stop();
       reconciler.stop();
+      if (statsSocket) {
+        const closed = new Promise<void>((resolve) => statsSocket?.close(() => resolve()));
+        statsSocket.closeAllConnections();
+        await closed;
+      }
       await new Promise<void>((resolve) => {
         const closeAll = () => (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         // A connection accepted just before the close (a queue-proxy's stats stream reconnecting,
@@ -326,6 +343,43 @@ function startAcme(
     ...(o.forgetAfterMs !== undefined ? { forgetAfterMs: o.forgetAfterMs } : {}),
     log,
   });
+}
+
+/**
+ * The stats stream endpoint alone (`statsPushPath`, router token as on the API) on a Unix socket
+ * in the data folder (0700; the socket 0600): replicas on this machine push their stats there
+ * without TLS, so each queue-proxy loads neither `node:tls` nor OpenSSL's connection state (about
+ * 3 MiB of its RSS; bench/RESULTS.md, issue 14) and the token never leaves the machine. Undefined
+ * when it cannot listen (a path too long for a socket): they push to the API's URL instead.
+ */
+async function listenStatsSocket(
+  path: string,
+  fetch: (request: Request) => Response | Promise<Response>,
+  log: (message: string) => void,
+): Promise<HttpServer | undefined> {
+  // sun_path holds 108 bytes on Linux (104 elsewhere).
+  if (Buffer.byteLength(path) > 100) return undefined;
+  const notFound = () => new Response('not found\n', { status: 404 });
+  const server = createHttpServer(
+    getRequestListener((request) => (new URL(request.url).pathname === statsPushPath ? fetch(request) : notFound())),
+  );
+  // A socket file left by an earlier run that ended without closing it.
+  rmSync(path, { force: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+    return server;
+  } catch (e) {
+    log(`stats socket ${path}: ${e instanceof Error ? e.message : String(e)}; replicas push to the API's URL`);
+    server.close();
+    return undefined;
+  }
 }
 
 /** The API's listener: HTTPS with the local CA's certificate or given files, or plain HTTP. */

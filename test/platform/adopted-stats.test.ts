@@ -1,12 +1,14 @@
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appService, type Platform, ready, servicePath, startPlatform } from '../helpers/platform.ts';
 import { childrenOf, waitFor } from '../helpers/processes.ts';
 
 // `skiff up` restarts a SIGKILLed control plane, which adopts the running replicas. Their
-// queue-proxies were started pushing stats to the first one: the stream must reach the new one,
-// or the autoscaler would never scale an adopted replica again (it does not scrape pushers).
+// queue-proxies were started pushing stats to the first one (its stats socket in the data folder):
+// the stream must reach the new one, or the autoscaler would never scale an adopted replica again
+// (it does not scrape pushers).
 let p: Platform;
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -54,7 +56,10 @@ describe('stats of adopted replicas', () => {
       childrenOf(supervisor).find((c) => c.env.SERVING_REVISION === 'adopt-00001' && c.env.SKIFF_STATS_PUSH_URL);
     const pusher = queueProxy();
     expect(controlPlane).toBeDefined();
-    expect(pusher?.env.SKIFF_STATS_PUSH_URL).toBe(p.apiUrl);
+    // On this machine: over the control plane's stats socket in its data folder (no TLS, no network).
+    expect(pusher?.env.SKIFF_STATS_PUSH_URL).toBe(`unix:${join(p.dataDir, 'stats.sock')}`);
+    expect(statSync(join(p.dataDir, 'stats.sock')).mode & 0o777).toBe(0o600);
+    expect(statSync(p.dataDir).mode & 0o777).toBe(0o700);
 
     process.kill(controlPlane?.pid as number, 'SIGKILL');
     const killedAt = Date.now();

@@ -69,6 +69,12 @@ export interface WorkloadBackend {
    * reach the control plane leaves this out and is scraped.
    */
   pushStatsTo?(target: StatsPushTarget): void;
+  /**
+   * Replicas run on the control plane's machine as its user: they push their stats over a Unix
+   * socket in the control plane's data folder (0700), which keeps the router token off the network
+   * without TLS (a replica's memory: bench/RESULTS.md, issue 14).
+   */
+  readonly replicasOnThisMachine?: boolean;
   /** Recent output of a revision's replicas, when the backend keeps it (`skiff logs`). */
   logs?(namespace: string, revision: string): RevisionLogs | undefined;
   /** Calls `listener` whenever what `observe` returns may have changed. Returns an unsubscribe. */
@@ -87,7 +93,7 @@ export const nothingRunning: RevisionObservation = Object.freeze({ desired: 0, a
 
 /** Where replicas push their stats (see `WorkloadBackend.pushStatsTo`). */
 export interface StatsPushTarget {
-  /** The control plane's base URL. */
+  /** The control plane's base URL, or `unix:<path>` of its stats socket (`replicasOnThisMachine`). */
   url: string;
   /** The router token. */
   token: string;

@@ -90,6 +90,7 @@ export function defaultQueueProxyCommand(): string[] {
  */
 export class LocalBackend implements WorkloadBackend {
   readonly name = 'local';
+  readonly replicasOnThisMachine = true;
   #revisions = new Map<string, RevisionState>();
   #listeners = new Set<(namespace: string, revision: string) => void>();
   #o: Required<Omit<LocalBackendOptions, 'stateFile'>> & { stateFile: string | undefined };
