@@ -11,10 +11,10 @@ import {
   type ServiceSpec,
 } from '@skiff/shared';
 import Database from 'better-sqlite3';
-import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { RolloutCommand, RolloutEvent, RolloutState } from '../rollout/decider.ts';
+import { type Codec, codec, Rows } from './rows.ts';
 import * as schema from './schema.ts';
 import {
   type AcmeAccountRow,
@@ -23,7 +23,6 @@ import {
   acmeAccounts,
   acmeCertificates,
   audit,
-  counters,
   type DomainMappingRow,
   domainMappings,
   type EventResource,
@@ -145,14 +144,19 @@ export class Store {
   #begin: Database.Statement;
   #commit: Database.Statement;
   #rollback: Database.Statement;
-  #q: ReturnType<typeof prepareQueries>;
+  /** A write's own savepoint inside the group's transaction (prepared once, not per write). */
+  #savepoint: Database.Statement;
+  #release: Database.Statement;
+  #rollbackTo: Database.Statement;
+  /** Statements by their SQL, each prepared once (see `#sql`). */
+  #statements = new Map<string, Database.Statement>();
+  #selects = new Map<string, Rows<unknown>>();
   /**
    * Counts changes to the set of revisions: a revision added or removed, and any rollback (which
    * may take back one). `revisionKeys()` reads the table again only when it moved.
    */
   #revisionSet = 0;
   #revisionKeys: { at: number; keys: readonly RowKey[] } | undefined;
-  #revisionKeysQuery: Database.Statement;
   /**
    * The resourceVersion counter inside the open transaction: read at its first bump, counted up
    * here, and written to its row once, just before the transaction commits (an upsert per bump,
@@ -160,15 +164,6 @@ export class Store {
    * numbers, which only ever grow; a transaction rolled back never wrote the row.
    */
   #rv: { value: number; written: number } | undefined;
-  #readRv: Database.Statement;
-  /** A Service's (or Configuration's) template generation count, without reading and decoding its row. */
-  #configGeneration: Database.Statement;
-  #routeExists: Database.Statement;
-  /** A row's stored status alone (a reconcile's status write compares with it first). */
-  #serviceStatusOf: Database.Statement;
-  #revisionStatusOf: Database.Statement;
-  #totalChanges: Database.Statement;
-  #writeRv: Database.Statement;
 
   #fsync: Fsync;
 
@@ -185,28 +180,44 @@ export class Store {
     this.sqlite.pragma('synchronous = NORMAL');
     this.sqlite.pragma('foreign_keys = ON');
     this.sqlite.pragma('busy_timeout = 5000');
+    // drizzle holds the schema and runs its migrations; the store's statements are plain SQL
+    // (`rows.ts` says why).
     this.db = drizzle({ client: this.sqlite, schema, casing: 'snake_case' });
     migrate(this.db, { migrationsFolder });
     this.#begin = this.sqlite.prepare('BEGIN IMMEDIATE');
     this.#commit = this.sqlite.prepare('COMMIT');
     this.#rollback = this.sqlite.prepare('ROLLBACK');
-    this.#q = prepareQueries(this.db);
-    // better-sqlite3 without drizzle: two text columns need no mapping, and drizzle's per-row
-    // mapping was most of reading 10,000 keys.
-    this.#revisionKeysQuery = this.sqlite.prepare('SELECT namespace, name FROM revisions ORDER BY namespace, name');
-    this.#configGeneration = this.sqlite
-      .prepare('SELECT config_generation FROM services WHERE namespace = ? AND name = ?')
-      .pluck();
-    this.#routeExists = this.sqlite.prepare('SELECT 1 FROM routes WHERE namespace = ? AND name = ?').pluck();
-    this.#serviceStatusOf = this.sqlite.prepare('SELECT status FROM services WHERE namespace = ? AND name = ?').pluck();
-    this.#revisionStatusOf = this.sqlite
-      .prepare('SELECT status FROM revisions WHERE namespace = ? AND name = ?')
-      .pluck();
-    this.#totalChanges = this.sqlite.prepare('SELECT total_changes()').pluck();
-    this.#readRv = this.sqlite.prepare("SELECT value FROM counters WHERE name = 'resourceVersion'").pluck();
-    this.#writeRv = this.sqlite.prepare(
-      "INSERT INTO counters (name, value) VALUES ('resourceVersion', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    );
+    this.#savepoint = this.sqlite.prepare('SAVEPOINT write');
+    this.#release = this.sqlite.prepare('RELEASE write');
+    this.#rollbackTo = this.sqlite.prepare('ROLLBACK TO write');
+  }
+
+  /**
+   * The statement of `text`, prepared at its first use (better-sqlite3 compiles a statement on
+   * every `prepare`); `true` plucks the first column of a row alone, `raw` reads rows as arrays. Hot callers pass a string
+   * literal, whose hash V8 keeps.
+   */
+  #sql(text: string, mode?: true | 'raw'): Database.Statement {
+    const key = mode === undefined ? text : `${mode === true ? 'pluck' : 'raw'} ${text}`;
+    let stmt = this.#statements.get(key);
+    if (!stmt) {
+      stmt = this.sqlite.prepare(text);
+      if (mode === true) stmt.pluck();
+      else if (mode === 'raw') stmt.raw();
+      this.#statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  /** Whole rows of `c`'s table `where` (and in whatever order it says), decoded. */
+  #select<R>(c: Codec<R>, where: string): Rows<R> {
+    const key = `${c.table} ${where}`;
+    let rows = this.#selects.get(key) as Rows<R> | undefined;
+    if (!rows) {
+      rows = new Rows(this.sqlite, c, where);
+      this.#selects.set(key, rows as Rows<unknown>);
+    }
+    return rows;
   }
 
   close(): void {
@@ -327,7 +338,11 @@ export class Store {
 
   /** The newest resourceVersion handed out (a list's `metadata.resourceVersion`). */
   resourceVersion(): number {
-    return this.#rv?.value ?? this.#q.counter.get({ name: 'resourceVersion' })?.value ?? 0;
+    return this.#rv?.value ?? this.#counter('resourceVersion');
+  }
+
+  #counter(name: string): number {
+    return (this.#sql('SELECT value FROM counters WHERE name = ?', true).get(name) as number | undefined) ?? 0;
   }
 
   /**
@@ -335,40 +350,46 @@ export class Store {
    * holds the name: both stamp revisions from a template.
    */
   getService(namespace: string, name: string, kind: TemplateKind | 'any' = 'Service'): ServiceRow | undefined {
-    const row = this.#q.service.get({ namespace, name });
+    const row = this.#select(table.services, 'WHERE namespace = ? AND name = ?').get(namespace, name);
     return row && (kind === 'any' || row.kind === kind) ? row : undefined;
   }
 
   /** Whether a Service or a Configuration created directly holds the name. */
   #hasService(namespace: string, name: string): boolean {
-    return this.#configGeneration.get(namespace, name) !== undefined;
+    return this.#templateGeneration(namespace, name) !== undefined;
+  }
+
+  /** A Service's (or Configuration's) template generation count, without reading and decoding its row. */
+  #templateGeneration(namespace: string, name: string): number | undefined {
+    return this.#sql('SELECT config_generation FROM services WHERE namespace = ? AND name = ?', true).get(
+      namespace,
+      name,
+    ) as number | undefined;
   }
 
   listServices(namespace?: string, kind: TemplateKind | 'any' = 'Service'): ServiceRow[] {
-    const where = and(
-      namespace === undefined ? undefined : eq(services.namespace, namespace),
-      kind === 'any' ? undefined : eq(services.kind, kind),
-    );
-    const q = this.db.select().from(services);
-    return (where ? q.where(where) : q).orderBy(asc(services.namespace), asc(services.name)).all();
+    const params = [...(namespace === undefined ? [] : [namespace]), ...(kind === 'any' ? [] : [kind])];
+    const where = [...(namespace === undefined ? [] : ['namespace = ?']), ...(kind === 'any' ? [] : ['kind = ?'])];
+    return this.#select(
+      table.services,
+      `${where.length ? `WHERE ${where.join(' AND ')} ` : ''}ORDER BY namespace, name`,
+    ).all(...params);
   }
 
   getRoute(namespace: string, name: string): RouteRow | undefined {
-    // Prepared: every create of a Service asks whether a Route holds its name.
-    return this.#q.route.get({ namespace, name });
+    return this.#select(table.routes, 'WHERE namespace = ? AND name = ?').get(namespace, name);
   }
 
   /** Routes created directly, by namespace and name. */
   listRoutes(namespace?: string): RouteRow[] {
-    // Prepared: every reconcile of a service asks for its namespace's Routes (twice), and building
-    // the query each time was 8% of the API's CPU under creates at 10,000 services.
-    if (namespace !== undefined) return this.#q.routesIn.all({ namespace });
-    return this.db.select().from(routes).orderBy(asc(routes.namespace), asc(routes.name)).all();
+    // Every reconcile of a service asks for its namespace's Routes (twice).
+    if (namespace !== undefined) return this.#select(table.routes, 'WHERE namespace = ? ORDER BY name').all(namespace);
+    return this.#select(table.routes, 'ORDER BY namespace, name').all();
   }
 
   /** Every Service's namespace and name, in order (without reading and decoding their objects). */
   serviceKeys(): { namespace: string; name: string }[] {
-    return this.#q.serviceKeys.all();
+    return this.#sql('SELECT namespace, name FROM services ORDER BY namespace, name').all() as RowKey[];
   }
 
   /**
@@ -378,7 +399,8 @@ export class Store {
    */
   revisionKeys(): readonly RowKey[] {
     if (this.#revisionKeys?.at !== this.#revisionSet) {
-      this.#revisionKeys = { at: this.#revisionSet, keys: this.#revisionKeysQuery.all() as RowKey[] };
+      const keys = this.#sql('SELECT namespace, name FROM revisions ORDER BY namespace, name').all() as RowKey[];
+      this.#revisionKeys = { at: this.#revisionSet, keys };
     }
     return this.#revisionKeys.keys;
   }
@@ -388,75 +410,89 @@ export class Store {
    * after `after`, and how many follow a key (an API list page reads only its rows).
    */
   services(namespace?: string): KeyedRows<ServiceRow> {
-    return this.#keyed(this.#q.servicesPage, namespace);
+    // Rows of `services` that are Services (Configurations created directly are rows too).
+    return this.#keyed(table.services, namespace, "kind = 'Service'");
   }
 
   /** Revisions as `services` gives Services. */
   revisions(namespace?: string): KeyedRows<RevisionRow> {
-    return this.#keyed(this.#q.revisionsPage, namespace);
+    return this.#keyed(table.revisions, namespace, undefined);
   }
 
-  #keyed<R>(q: PageQueries<R>, namespace: string | undefined): KeyedRows<R> {
+  /**
+   * A page of a table keyed by (namespace, name) after a key, by SQLite's row-value comparison on
+   * the primary key's index, and the count of what follows; over one namespace or all. In one
+   * namespace, the name alone (so SQLite searches the index from the key, not the namespace's start).
+   */
+  #keyed<R>(c: Codec<R>, namespace: string | undefined, only: string | undefined): KeyedRows<R> {
     type Key = { namespace: string; name: string } | undefined;
+    const and = only ? ` AND ${only}` : '';
+    const where =
+      namespace === undefined ? `WHERE (namespace, name) > (?, ?)${and}` : `WHERE namespace = ? AND name > ?${and}`;
+    const page = this.#select(c, `${where} ORDER BY namespace, name LIMIT ?`);
+    const count = this.#sql(`SELECT count(*) FROM ${c.table} ${where}`, true);
     // Within a namespace, a key from before it starts at its first row; one from after it, past its last.
     const past = (after: Key) => namespace !== undefined && after !== undefined && after.namespace > namespace;
-    const args = (after: Key) => ({
-      namespace: namespace ?? '',
-      afterNamespace: after?.namespace ?? '',
-      afterName: namespace === undefined || after?.namespace === namespace ? (after?.name ?? '') : '',
-    });
-    const scoped = namespace === undefined ? 'all' : 'in';
+    const args = (after: Key) =>
+      namespace === undefined
+        ? [after?.namespace ?? '', after?.name ?? '']
+        : [namespace, after?.namespace === namespace ? (after?.name ?? '') : ''];
     return {
       // SQLite reads a negative LIMIT as none.
-      after: (after, n) =>
-        past(after) ? [] : (q[scoped].page.all({ ...args(after), n: Number.isFinite(n) ? n : -1 }) as R[]),
-      countAfter: (after) => (past(after) ? 0 : (q[scoped].count.get(args(after)) as { n: number }).n),
+      after: (after, n) => (past(after) ? [] : page.all(...args(after), Number.isFinite(n) ? n : -1)),
+      countAfter: (after) => (past(after) ? 0 : (count.get(...args(after)) as number)),
     };
   }
 
   /** Whether the Revision exists (without reading and decoding its row). */
   hasRevision(namespace: string, name: string): boolean {
-    return this.#q.revisionExists.get({ namespace, name }) !== undefined;
+    return (
+      this.#sql('SELECT 1 FROM revisions WHERE namespace = ? AND name = ?', true).get(namespace, name) !== undefined
+    );
   }
 
   /** The Service (or Configuration) a Revision belongs to, without reading and decoding its row. */
   revisionService(namespace: string, name: string): string | undefined {
-    return this.#q.revisionService.get({ namespace, name })?.service;
+    return this.#sql('SELECT service FROM revisions WHERE namespace = ? AND name = ?', true).get(namespace, name) as
+      | string
+      | undefined;
   }
 
   getRevision(namespace: string, name: string): RevisionRow | undefined {
-    return this.#q.revision.get({ namespace, name });
+    return this.#select(table.revisions, 'WHERE namespace = ? AND name = ?').get(namespace, name);
   }
 
   /** Revisions, oldest first (in a namespace, of one service, or all). */
   listRevisions(namespace?: string, service?: string): RevisionRow[] {
-    if (namespace !== undefined && service !== undefined) return this.#q.revisionsOf.all({ namespace, service });
-    const where =
-      namespace === undefined
-        ? undefined
-        : service === undefined
-          ? eq(revisions.namespace, namespace)
-          : and(eq(revisions.namespace, namespace), eq(revisions.service, service));
-    const q = this.db.select().from(revisions);
-    return (where ? q.where(where) : q)
-      .orderBy(asc(revisions.namespace), asc(revisions.service), asc(revisions.configGeneration))
-      .all();
+    if (namespace !== undefined && service !== undefined) {
+      return this.#select(table.revisions, 'WHERE namespace = ? AND service = ? ORDER BY config_generation').all(
+        namespace,
+        service,
+      );
+    }
+    const order = 'ORDER BY namespace, service, config_generation';
+    if (namespace !== undefined) return this.#select(table.revisions, `WHERE namespace = ? ${order}`).all(namespace);
+    return this.#select(table.revisions, order).all();
   }
 
   /** The revision the template made last. */
   latestRevision(namespace: string, service: string): RevisionRow | undefined {
-    return this.#q.latestRevision.get({ namespace, service });
+    return this.#select(
+      table.revisions,
+      'WHERE namespace = ? AND service = ? ORDER BY config_generation DESC LIMIT 1',
+    ).get(namespace, service);
   }
 
   auditLog(namespace?: string, name?: string, limit = 100): AuditRow[] {
-    const where =
-      namespace === undefined
-        ? undefined
-        : name === undefined
-          ? eq(audit.namespace, namespace)
-          : and(eq(audit.namespace, namespace), eq(audit.name, name));
-    const q = this.db.select().from(audit);
-    return (where ? q.where(where) : q).orderBy(desc(audit.id)).limit(limit).all();
+    if (namespace === undefined) return this.#select(table.audit, 'ORDER BY id DESC LIMIT ?').all(limit);
+    if (name === undefined) {
+      return this.#select(table.audit, 'WHERE namespace = ? ORDER BY id DESC LIMIT ?').all(namespace, limit);
+    }
+    return this.#select(table.audit, 'WHERE namespace = ? AND name = ? ORDER BY id DESC LIMIT ?').all(
+      namespace,
+      name,
+      limit,
+    );
   }
 
   // Writes: each one atomic (a savepoint) inside the open group's transaction.
@@ -465,12 +501,20 @@ export class Store {
     if (this.#syncFailed) throw this.#syncFailed;
     if (!this.sqlite.inTransaction) this.#open();
     if (this.#batch) this.#batch.writes++;
-    // Nested in the group's transaction, better-sqlite3 runs `fn` in a savepoint: a write that
-    // throws (a conflict) is undone alone and the group goes on.
+    // Nested in the group's transaction, `fn` runs in a savepoint: a write that throws (a
+    // conflict) is undone alone and the group goes on. (Prepared statements: better-sqlite3's
+    // `transaction(fn)` made a wrapper function and its properties on every write.)
+    this.#savepoint.run();
     try {
-      return this.sqlite.transaction(fn)();
+      const out = fn();
+      this.#release.run();
+      return out;
     } catch (e) {
       this.#revisionSet++;
+      if (this.sqlite.inTransaction) {
+        this.#rollbackTo.run();
+        this.#release.run();
+      }
       throw e;
     }
   }
@@ -504,27 +548,35 @@ export class Store {
   /** How many events compaction keeps (kube-apiserver keeps about 5 minutes of history). */
   static readonly eventWindow = 10_000;
 
-  #event(type: EventType, resource: EventResource, row: ServiceRow | RevisionRow | DomainMappingRow | RouteRow): void {
-    this.#q.event.run({
-      resourceVersion: row.resourceVersion,
-      resource,
-      type,
-      namespace: row.namespace,
-      name: row.name,
-      object: row,
-    });
+  /** Logs a change; `object` is the row's JSON (`Codec.json`, from the values just stored). */
+  #event(type: EventType, resource: EventResource, rv: number, namespace: string, name: string, object: string): void {
+    this.#sql(
+      'INSERT INTO events (resource_version, resource, type, namespace, name, object) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(rv, resource, type, namespace, name, object);
     this.#eventsPending = true;
-    if (row.resourceVersion % 256 === 0) this.#compactThrough(row.resourceVersion - Store.eventWindow);
+    if (rv % 256 === 0) this.#compactThrough(rv - Store.eventWindow);
+  }
+
+  /** Logs a change of a row not stored as it is (a deletion's last state). */
+  #rowEvent<R extends { resourceVersion: number; namespace: string; name: string }>(
+    type: EventType,
+    resource: EventResource,
+    c: Codec<R>,
+    row: R,
+  ): void {
+    this.#event(type, resource, row.resourceVersion, row.namespace, row.name, c.json(c.encode(row)));
   }
 
   #compactThrough(rv: number): void {
     if (rv <= this.compactedThrough()) return;
-    this.db.delete(events).where(sql`${events.resourceVersion} <= ${rv}`).run();
-    this.db
-      .insert(counters)
-      .values({ name: 'eventsCompactedThrough', value: rv })
-      .onConflictDoUpdate({ target: counters.name, set: { value: rv } })
-      .run();
+    this.#sql('DELETE FROM events WHERE resource_version <= ?').run(rv);
+    this.#setCounter('eventsCompactedThrough', rv);
+  }
+
+  #setCounter(name: string, value: number): void {
+    this.#sql(
+      'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+    ).run(name, value);
   }
 
   /** Drops the history up to and including `rv` (a watch from before it gets 410 Expired). */
@@ -534,18 +586,12 @@ export class Store {
 
   /** The newest resourceVersion whose history is gone: a watch must start at or after it. */
   compactedThrough(): number {
-    return this.#q.counter.get({ name: 'eventsCompactedThrough' })?.value ?? 0;
+    return this.#counter('eventsCompactedThrough');
   }
 
   /** Events after `rv`, oldest first. */
   eventsAfter(rv: number, limit = 10_000): EventRow[] {
-    return this.db
-      .select()
-      .from(events)
-      .where(sql`${events.resourceVersion} > ${rv}`)
-      .orderBy(asc(events.resourceVersion))
-      .limit(limit)
-      .all();
+    return this.#select(table.events, 'WHERE resource_version > ? ORDER BY resource_version LIMIT ?').all(rv, limit);
   }
 
   /** Watchers hear of a change once it is committed (never of a dry run's, rolled back). */
@@ -564,24 +610,23 @@ export class Store {
   derived<T>(fn: () => T): T {
     if (this.sqlite.inTransaction) return fn();
     if (this.#syncFailed) throw this.#syncFailed;
+    const totalChanges = this.#sql('SELECT total_changes()', true);
+    const before = totalChanges.get();
     let out: T;
-    const before = this.#totalChanges.get();
+    this.#begin.run();
     try {
-      out = this.sqlite
-        .transaction(() => {
-          const r = fn();
-          this.#saveRv();
-          return r;
-        })
-        .immediate();
+      out = fn();
+      this.#saveRv();
+      this.#commit.run();
     } catch (e) {
       this.#revisionSet++;
+      if (this.sqlite.inTransaction) this.#rollback.run();
       throw e;
     } finally {
       this.#rv = undefined;
     }
     // A transaction that wrote nothing (a reconcile whose statuses stand) needs no fsync.
-    if (this.#totalChanges.get() !== before) this.#committed();
+    if (totalChanges.get() !== before) this.#committed();
     return out;
   }
 
@@ -614,22 +659,53 @@ export class Store {
 
   #bump(name: string): number {
     if (name === 'resourceVersion' && this.sqlite.inTransaction) {
-      this.#rv ??= { value: (this.#readRv.get() as number | undefined) ?? 0, written: Number.NaN };
+      this.#rv ??= { value: this.#counter('resourceVersion'), written: Number.NaN };
       return ++this.#rv.value;
     }
-    return (this.#q.bump.get({ name }) as { value: number }).value;
+    return this.#sql(
+      'INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value',
+      true,
+    ).get(name) as number;
   }
 
   /** Writes the open transaction's resourceVersion counter to its row (before it commits). */
   #saveRv(): void {
     if (this.#rv && this.#rv.value !== this.#rv.written) {
-      this.#writeRv.run(this.#rv.value);
+      this.#setCounter('resourceVersion', this.#rv.value);
       this.#rv.written = this.#rv.value;
     }
   }
 
-  #audit(actor: Actor, action: string, namespace: string, name: string, detail: Record<string, unknown>): void {
-    this.#q.audit.run({ at: new Date().toISOString(), actor, action, namespace, name, detail });
+  /** `detail` as an object, or as its JSON text when the caller has it (a spec just stored). */
+  #audit(
+    actor: Actor,
+    action: string,
+    namespace: string,
+    name: string,
+    detail: Record<string, unknown> | string,
+  ): void {
+    this.#sql('INSERT INTO audit (at, actor, action, namespace, name, detail) VALUES (?, ?, ?, ?, ?, ?)').run(
+      new Date().toISOString(),
+      actor,
+      action,
+      namespace,
+      name,
+      typeof detail === 'string' ? detail : JSON.stringify(detail),
+    );
+  }
+
+  /** Inserts a row; its stored values (for its event). */
+  #insert<R>(c: Codec<R>, row: R): unknown[] {
+    const values = c.encode(row);
+    this.#sql(c.insert).run(values);
+    return values;
+  }
+
+  /** Writes every column of a row but its key; its stored values (for its event). */
+  #update<R>(c: Codec<R>, row: R): unknown[] {
+    const values = c.encode(row);
+    this.#sql(c.update).run(c.updateParams(values));
+    return values;
   }
 
   /**
@@ -647,7 +723,7 @@ export class Store {
     return this.#tx(() => {
       // (Whether the names are taken, without reading and decoding rows: every create asks.)
       if (this.#hasService(namespace, name)) return undefined;
-      if (kind === 'Service' && this.#routeExists.get(namespace, name) !== undefined) return undefined;
+      if (kind === 'Service' && this.#hasRoute(namespace, name)) return undefined;
       const row: ServiceRow = {
         namespace,
         name,
@@ -661,11 +737,17 @@ export class Store {
         configGeneration: 0,
         createdAt: new Date().toISOString(),
       };
-      this.#q.insertService.run(row);
-      this.#event('ADDED', 'services', row);
-      this.#audit(actor, kind === 'Service' ? 'create' : 'create-configuration', namespace, name, { spec: write.spec });
+      const c = table.services;
+      const values = this.#insert(c, row);
+      this.#event('ADDED', 'services', row.resourceVersion, namespace, name, c.json(values));
+      const action = kind === 'Service' ? 'create' : 'create-configuration';
+      this.#audit(actor, action, namespace, name, `{"spec":${values[c.at('spec')]}}`);
       return row;
     });
+  }
+
+  #hasRoute(namespace: string, name: string): boolean {
+    return this.#sql('SELECT 1 FROM routes WHERE namespace = ? AND name = ?', true).get(namespace, name) !== undefined;
   }
 
   /**
@@ -700,14 +782,26 @@ export class Store {
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.#q.updateService.run(next);
-      this.#event('MODIFIED', 'services', next);
+      const c = table.services;
+      const values = this.#update(c, next);
+      this.#event('MODIFIED', 'services', next.resourceVersion, namespace, name, c.json(values));
       const trafficChanged = !jsonEqual(current.spec.traffic, write.spec.traffic);
-      this.#audit(actor, action, namespace, name, {
-        generation: next.generation,
-        ...(specChanged ? { spec: write.spec } : { labels: write.labels, annotations: write.annotations }),
-        ...(trafficChanged ? { traffic: write.spec.traffic } : {}),
-      });
+      const traffic =
+        trafficChanged && write.spec.traffic !== undefined ? `,"traffic":${JSON.stringify(write.spec.traffic)}` : '';
+      this.#audit(
+        actor,
+        action,
+        namespace,
+        name,
+        specChanged
+          ? `{"generation":${next.generation},"spec":${values[c.at('spec')]}${traffic}}`
+          : JSON.stringify({
+              generation: next.generation,
+              labels: write.labels,
+              annotations: write.annotations,
+              ...(trafficChanged ? { traffic: write.spec.traffic } : {}),
+            }),
+      );
       return next;
     });
   }
@@ -716,12 +810,20 @@ export class Store {
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
       // Most reconciles (every resync) change nothing: the status alone is read to tell.
-      if (!this.#statusDiffers(this.#serviceStatusOf, namespace, name, status)) return false;
-      const current = this.getService(namespace, name, 'any');
-      if (!current) return false;
+      const text = JSON.stringify(status);
+      const stored = this.#sql('SELECT status FROM services WHERE namespace = ? AND name = ?', true).get(
+        namespace,
+        name,
+      );
+      if (!statusDiffers(stored, status, text)) return false;
       const resourceVersion = this.#bump('resourceVersion');
-      this.#q.serviceStatus.run({ namespace, name, status, resourceVersion });
-      this.#event('MODIFIED', 'services', { ...current, status, resourceVersion });
+      // The row as written, for its event, as stored text (no column decoded and encoded again).
+      const c = table.services;
+      const values = this.#sql(
+        `UPDATE services SET status = ?, resource_version = ? WHERE namespace = ? AND name = ? RETURNING ${c.columns}`,
+        'raw',
+      ).get(text, resourceVersion, namespace, name) as unknown[];
+      this.#event('MODIFIED', 'services', resourceVersion, namespace, name, c.json(values));
       return true;
     });
   }
@@ -754,12 +856,8 @@ export class Store {
         managedFields: owners,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.db
-        .update(services)
-        .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
-        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
-        .run();
-      this.#event('MODIFIED', 'services', next);
+      const values = this.#update(table.services, next);
+      this.#event('MODIFIED', 'services', next.resourceVersion, namespace, name, table.services.json(values));
       this.#audit(actor, 'status', namespace, name, {});
       return next;
     });
@@ -770,7 +868,7 @@ export class Store {
   /** Creates a Route; `undefined` when a Route, or a Service (which owns the Route of its name), has the name. */
   createRoute(namespace: string, name: string, uid: string, write: RouteWrite, actor: Actor): RouteRow | undefined {
     return this.#tx(() => {
-      if (this.getRoute(namespace, name) || this.getService(namespace, name)) return undefined;
+      if (this.#hasRoute(namespace, name) || this.getService(namespace, name)) return undefined;
       const row: RouteRow = {
         namespace,
         name,
@@ -784,8 +882,8 @@ export class Store {
         status: {},
         createdAt: new Date().toISOString(),
       };
-      this.db.insert(routes).values(row).run();
-      this.#event('ADDED', 'routes', row);
+      const values = this.#insert(table.routes, row);
+      this.#event('ADDED', 'routes', row.resourceVersion, namespace, name, table.routes.json(values));
       this.#audit(actor, 'create-route', namespace, name, { spec: write.spec });
       return row;
     });
@@ -820,19 +918,8 @@ export class Store {
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.db
-        .update(routes)
-        .set({
-          labels: next.labels,
-          annotations: next.annotations,
-          spec: next.spec,
-          managedFields: next.managedFields,
-          generation: next.generation,
-          resourceVersion: next.resourceVersion,
-        })
-        .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
-        .run();
-      this.#event('MODIFIED', 'routes', next);
+      const values = this.#update(table.routes, next);
+      this.#event('MODIFIED', 'routes', next.resourceVersion, namespace, name, table.routes.json(values));
       this.#audit(actor, 'update-route', namespace, name, { generation: next.generation, spec: write.spec });
       return next;
     });
@@ -881,12 +968,8 @@ export class Store {
       managedFields: owners,
       resourceVersion: this.#bump('resourceVersion'),
     };
-    this.db
-      .update(routes)
-      .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
-      .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
-      .run();
-    this.#event('MODIFIED', 'routes', next);
+    const values = this.#update(table.routes, next);
+    this.#event('MODIFIED', 'routes', next.resourceVersion, namespace, name, table.routes.json(values));
     return next;
   }
 
@@ -894,11 +977,8 @@ export class Store {
     return this.#tx(() => {
       const current = this.getRoute(namespace, name);
       if (!current) return false;
-      this.db
-        .delete(routes)
-        .where(and(eq(routes.namespace, namespace), eq(routes.name, name)))
-        .run();
-      this.#event('DELETED', 'routes', { ...current, resourceVersion: this.#bump('resourceVersion') });
+      this.#sql('DELETE FROM routes WHERE namespace = ? AND name = ?').run(namespace, name);
+      this.#rowEvent('DELETED', 'routes', table.routes, { ...current, resourceVersion: this.#bump('resourceVersion') });
       this.#audit(actor, 'delete-route', namespace, name, { generation: current.generation });
       return true;
     });
@@ -907,23 +987,20 @@ export class Store {
   // DomainMappings (serving.knative.dev/v1beta1), in the watch event log as Services and Revisions.
 
   getDomainMapping(namespace: string, name: string): DomainMappingRow | undefined {
-    return this.#q.domainMapping.get({ namespace, name });
+    return this.#select(table.domainMappings, 'WHERE namespace = ? AND name = ?').get(namespace, name);
   }
 
   /** DomainMappings in a namespace or all, by namespace and name. */
   listDomainMappings(namespace?: string): DomainMappingRow[] {
-    if (namespace !== undefined) return this.#q.domainMappingsIn.all({ namespace });
-    return this.db.select().from(domainMappings).orderBy(asc(domainMappings.namespace), asc(domainMappings.name)).all();
+    if (namespace !== undefined) {
+      return this.#select(table.domainMappings, 'WHERE namespace = ? ORDER BY name').all(namespace);
+    }
+    return this.#select(table.domainMappings, 'ORDER BY namespace, name').all();
   }
 
   /** Every mapping of `domain`, oldest claim first (the first one holds the domain). */
   domainClaims(domain: string): DomainMappingRow[] {
-    return this.db
-      .select()
-      .from(domainMappings)
-      .where(eq(domainMappings.name, domain))
-      .orderBy(asc(domainMappings.createdAt), asc(domainMappings.resourceVersion))
-      .all();
+    return this.#select(table.domainMappings, 'WHERE name = ? ORDER BY created_at, resource_version').all(domain);
   }
 
   /** Creates a DomainMapping; `undefined` when the namespace has one for that domain already. */
@@ -948,8 +1025,15 @@ export class Store {
         createdAt: new Date().toISOString(),
         managedFields: input.managedFields ?? [],
       };
-      this.db.insert(domainMappings).values(row).run();
-      this.#event('ADDED', 'domainmappings', row);
+      const values = this.#insert(table.domainMappings, row);
+      this.#event(
+        'ADDED',
+        'domainmappings',
+        row.resourceVersion,
+        namespace,
+        row.name,
+        table.domainMappings.json(values),
+      );
       this.#audit(actor, 'create-domain-mapping', namespace, input.name, { spec: input.spec });
       return row;
     });
@@ -987,12 +1071,15 @@ export class Store {
         generation: specChanged ? current.generation + 1 : current.generation,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.db
-        .update(domainMappings)
-        .set(next)
-        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, input.name)))
-        .run();
-      this.#event('MODIFIED', 'domainmappings', next);
+      const c = table.domainMappings;
+      this.#event(
+        'MODIFIED',
+        'domainmappings',
+        next.resourceVersion,
+        namespace,
+        next.name,
+        c.json(this.#update(c, next)),
+      );
       this.#audit(actor, 'update-domain-mapping', namespace, input.name, { spec: input.spec });
       return next;
     });
@@ -1023,12 +1110,8 @@ export class Store {
         managedFields: owners,
         resourceVersion: this.#bump('resourceVersion'),
       };
-      this.db
-        .update(domainMappings)
-        .set({ status, managedFields: owners, resourceVersion: next.resourceVersion })
-        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
-        .run();
-      this.#event('MODIFIED', 'domainmappings', next);
+      const c = table.domainMappings;
+      this.#event('MODIFIED', 'domainmappings', next.resourceVersion, namespace, name, c.json(this.#update(c, next)));
       return next;
     });
   }
@@ -1038,13 +1121,9 @@ export class Store {
     return this.derived(() => {
       const current = this.getDomainMapping(namespace, name);
       if (!current || jsonEqual(current.status, status)) return false;
-      const resourceVersion = this.#bump('resourceVersion');
-      this.db
-        .update(domainMappings)
-        .set({ status, resourceVersion })
-        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
-        .run();
-      this.#event('MODIFIED', 'domainmappings', { ...current, status, resourceVersion });
+      const next = { ...current, status, resourceVersion: this.#bump('resourceVersion') };
+      const c = table.domainMappings;
+      this.#event('MODIFIED', 'domainmappings', next.resourceVersion, namespace, name, c.json(this.#update(c, next)));
       return true;
     });
   }
@@ -1053,11 +1132,11 @@ export class Store {
     return this.#tx(() => {
       const current = this.getDomainMapping(namespace, name);
       if (!current) return false;
-      this.db
-        .delete(domainMappings)
-        .where(and(eq(domainMappings.namespace, namespace), eq(domainMappings.name, name)))
-        .run();
-      this.#event('DELETED', 'domainmappings', { ...current, resourceVersion: this.#bump('resourceVersion') });
+      this.#sql('DELETE FROM domain_mappings WHERE namespace = ? AND name = ?').run(namespace, name);
+      this.#rowEvent('DELETED', 'domainmappings', table.domainMappings, {
+        ...current,
+        resourceVersion: this.#bump('resourceVersion'),
+      });
       this.#audit(actor, 'delete-domain-mapping', namespace, name, {});
       return true;
     });
@@ -1069,14 +1148,17 @@ export class Store {
       if (!current) return false;
       // Its revisions go with it (the foreign key cascades): watchers see each go first.
       for (const rev of this.listRevisions(namespace, name)) {
-        this.#event('DELETED', 'revisions', { ...rev, resourceVersion: this.#bump('resourceVersion') });
+        this.#rowEvent('DELETED', 'revisions', table.revisions, {
+          ...rev,
+          resourceVersion: this.#bump('resourceVersion'),
+        });
       }
-      this.db
-        .delete(services)
-        .where(and(eq(services.namespace, namespace), eq(services.name, name)))
-        .run();
+      this.#sql('DELETE FROM services WHERE namespace = ? AND name = ?').run(namespace, name);
       this.#revisionSet++;
-      this.#event('DELETED', 'services', { ...current, resourceVersion: this.#bump('resourceVersion') });
+      this.#rowEvent('DELETED', 'services', table.services, {
+        ...current,
+        resourceVersion: this.#bump('resourceVersion'),
+      });
       this.#audit(actor, 'delete', namespace, name, { generation: current.generation });
       return true;
     });
@@ -1088,23 +1170,23 @@ export class Store {
    */
   createRevision(rev: NewRevision, actor: Actor): RevisionRow | undefined {
     return this.#tx(() => {
-      const generation = this.#configGeneration.get(rev.namespace, rev.service) as number | undefined;
+      const generation = this.#templateGeneration(rev.namespace, rev.service);
       if (generation === undefined || generation + 1 !== rev.configGeneration) return undefined;
-      if (this.getRevision(rev.namespace, rev.name)) return undefined;
+      if (this.hasRevision(rev.namespace, rev.name)) return undefined;
       const row: RevisionRow = {
         ...rev,
         status: {},
         resourceVersion: this.#bump('resourceVersion'),
         createdAt: new Date().toISOString(),
       };
-      this.#q.insertRevision.run(row);
+      const values = this.#insert(table.revisions, row);
       this.#revisionSet++;
-      this.#event('ADDED', 'revisions', row);
-      this.#q.configGeneration.run({
-        namespace: rev.namespace,
-        name: rev.service,
-        configGeneration: rev.configGeneration,
-      });
+      this.#event('ADDED', 'revisions', row.resourceVersion, row.namespace, row.name, table.revisions.json(values));
+      this.#sql('UPDATE services SET config_generation = ? WHERE namespace = ? AND name = ?').run(
+        rev.configGeneration,
+        rev.namespace,
+        rev.service,
+      );
       this.#audit(actor, 'revision-create', rev.namespace, rev.service, {
         revision: rev.name,
         configGeneration: rev.configGeneration,
@@ -1115,39 +1197,46 @@ export class Store {
 
   setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
     return this.derived(() => {
-      if (!this.#statusDiffers(this.#revisionStatusOf, namespace, name, status)) return false;
-      const current = this.getRevision(namespace, name);
-      if (!current) return false;
+      const text = JSON.stringify(status);
+      const stored = this.#sql('SELECT status FROM revisions WHERE namespace = ? AND name = ?', true).get(
+        namespace,
+        name,
+      );
+      if (!statusDiffers(stored, status, text)) return false;
       const resourceVersion = this.#bump('resourceVersion');
-      this.#q.revisionStatus.run({ namespace, name, status, resourceVersion });
-      this.#event('MODIFIED', 'revisions', { ...current, status, resourceVersion });
+      const c = table.revisions;
+      const values = this.#sql(
+        `UPDATE revisions SET status = ?, resource_version = ? WHERE namespace = ? AND name = ? RETURNING ${c.columns}`,
+        'raw',
+      ).get(text, resourceVersion, namespace, name) as unknown[];
+      this.#event('MODIFIED', 'revisions', resourceVersion, namespace, name, c.json(values));
       return true;
     });
-  }
-
-  /** Whether the row exists and its stored status is not `status`. */
-  #statusDiffers(query: Database.Statement, namespace: string, name: string, status: Record<string, unknown>): boolean {
-    const stored = query.get(namespace, name) as string | undefined;
-    return stored !== undefined && !jsonEqual(JSON.parse(stored), status);
   }
 
   deleteRevision(namespace: string, name: string, actor: Actor): boolean {
     return this.#tx(() => {
       const current = this.getRevision(namespace, name);
       if (!current) return false;
-      this.db
-        .delete(revisions)
-        .where(and(eq(revisions.namespace, namespace), eq(revisions.name, name)))
-        .run();
+      this.#sql('DELETE FROM revisions WHERE namespace = ? AND name = ?').run(namespace, name);
       this.#revisionSet++;
-      this.#event('DELETED', 'revisions', { ...current, resourceVersion: this.#bump('resourceVersion') });
+      this.#rowEvent('DELETED', 'revisions', table.revisions, {
+        ...current,
+        resourceVersion: this.#bump('resourceVersion'),
+      });
       this.#audit(actor, 'revision-delete', namespace, current.service, { revision: name });
       return true;
     });
   }
 
   getRollout(namespace: string, name: string): RolloutState | undefined {
-    return this.#q.rollout.get({ namespace, name })?.state;
+    return this.#select(table.rollouts, 'WHERE namespace = ? AND name = ?').get(namespace, name)?.state;
+  }
+
+  #putRollout(namespace: string, name: string, state: RolloutState): void {
+    this.#sql(
+      'INSERT INTO rollouts (namespace, name, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+    ).run(namespace, name, JSON.stringify(state), new Date().toISOString());
   }
 
   /**
@@ -1157,8 +1246,7 @@ export class Store {
   setRollout(namespace: string, name: string, state: RolloutState, events: RolloutEvent[], actor: Actor): void {
     this.#tx(() => {
       if (!this.#hasService(namespace, name)) return;
-      const updatedAt = new Date().toISOString();
-      this.#q.setRollout.run({ namespace, name, state, updatedAt });
+      this.#putRollout(namespace, name, state);
       for (const e of events) this.#audit(actor, e.action, namespace, name, e.detail);
     });
   }
@@ -1168,13 +1256,7 @@ export class Store {
     return this.#tx(() => {
       if (!this.#hasService(namespace, name)) return false;
       const state = this.getRollout(namespace, name) ?? { percent: 0, shares: [] };
-      const next = { ...state, commands: [...(state.commands ?? []), command] };
-      const updatedAt = new Date().toISOString();
-      this.db
-        .insert(rollouts)
-        .values({ namespace, name, state: next, updatedAt })
-        .onConflictDoUpdate({ target: [rollouts.namespace, rollouts.name], set: { state: next, updatedAt } })
-        .run();
+      this.#putRollout(namespace, name, { ...state, commands: [...(state.commands ?? []), command] });
       this.#audit('user', `rollout-${command}`, namespace, name, {});
       return true;
     });
@@ -1189,27 +1271,26 @@ export class Store {
   // so a restart never orders again what it already holds.
 
   getAcmeAccount(directory: string): AcmeAccountRow | undefined {
-    return this.db.select().from(acmeAccounts).where(eq(acmeAccounts.directory, directory)).get();
+    return this.#select(table.acmeAccounts, 'WHERE directory = ?').get(directory);
   }
 
   putAcmeAccount(row: AcmeAccountRow): void {
+    // (Nothing refers to these rows: a REPLACE, a delete and an insert, is an upsert here.)
     this.#tx(() =>
-      this.db.insert(acmeAccounts).values(row).onConflictDoUpdate({ target: acmeAccounts.directory, set: row }).run(),
+      this.#sql(table.acmeAccounts.insert.replace('INSERT', 'INSERT OR REPLACE')).run(table.acmeAccounts.encode(row)),
     );
     this.flush();
   }
 
   listAcmeCertificates(): AcmeCertificateRow[] {
-    return this.db.select().from(acmeCertificates).orderBy(asc(acmeCertificates.domain)).all();
+    return this.#select(table.acmeCertificates, 'ORDER BY domain').all();
   }
 
   putAcmeCertificate(row: AcmeCertificateRow): void {
     this.#tx(() =>
-      this.db
-        .insert(acmeCertificates)
-        .values(row)
-        .onConflictDoUpdate({ target: acmeCertificates.domain, set: row })
-        .run(),
+      this.#sql(table.acmeCertificates.insert.replace('INSERT', 'INSERT OR REPLACE')).run(
+        table.acmeCertificates.encode(row),
+      ),
     );
     this.flush();
   }
@@ -1221,7 +1302,7 @@ export class Store {
   deleteAcmeCertificate(domain: string): boolean {
     this.sqlite.pragma('secure_delete = ON');
     try {
-      const deleted = this.#tx(() => this.db.delete(acmeCertificates).where(eq(acmeCertificates.domain, domain)).run());
+      const deleted = this.#tx(() => this.#sql('DELETE FROM acme_certificates WHERE domain = ?').run(domain));
       this.flush();
       return deleted.changes > 0;
     } finally {
@@ -1240,162 +1321,33 @@ export class Store {
   }
 }
 
-const p = sql.placeholder;
+/** Every table's codec (`rows.ts`), by its primary key. */
+const table = {
+  services: codec(services, ['namespace', 'name']),
+  revisions: codec(revisions, ['namespace', 'name']),
+  routes: codec(routes, ['namespace', 'name']),
+  domainMappings: codec(domainMappings, ['namespace', 'name']),
+  rollouts: codec(rollouts, ['namespace', 'name']),
+  events: codec(events, ['resourceVersion']),
+  audit: codec(audit, ['id']),
+  acmeAccounts: codec(acmeAccounts, ['directory']),
+  acmeCertificates: codec(acmeCertificates, ['domain']),
+};
+
+/**
+ * Whether a row's stored status (`undefined`: no row) is not `status`, whose JSON is `text`. The
+ * same text is the same status (the reconciler writes what it computed the same way each time),
+ * so most unchanged statuses are told without parsing the stored one.
+ */
+function statusDiffers(stored: unknown, status: Record<string, unknown>, text: string): boolean {
+  if (stored === undefined || stored === text) return false;
+  return !jsonEqual(JSON.parse(stored as string), status);
+}
 
 /** Rows a page at a time, in namespace-then-name order (see `Store.services`). */
 export interface KeyedRows<R> {
   after(after: { namespace: string; name: string } | undefined, n: number): R[];
   countAfter(after: { namespace: string; name: string } | undefined): number;
-}
-
-interface PageQueries<R> {
-  all: { page: { all(v: Record<string, unknown>): R[] }; count: { get(v: Record<string, unknown>): unknown } };
-  in: { page: { all(v: Record<string, unknown>): R[] }; count: { get(v: Record<string, unknown>): unknown } };
-}
-
-/**
- * A page of a table keyed by (namespace, name) after a key, by SQLite's row-value comparison on
- * the primary key's index, and the count of what follows; over one namespace or all.
- */
-function pageQueries(db: BetterSQLite3Database<typeof schema>, table: typeof services | typeof revisions, only?: SQL) {
-  const after = sql`(${table.namespace}, ${table.name}) > (${p('afterNamespace')}, ${p('afterName')})`;
-  // In one namespace, the name alone (so SQLite searches the index from the key, not the namespace's start).
-  const where = {
-    all: and(after, only),
-    in: and(eq(table.namespace, p('namespace')), sql`${table.name} > ${p('afterName')}`, only),
-  };
-  const make = (w: SQL | undefined) => ({
-    page: db
-      .select()
-      .from(table as typeof services)
-      .where(w)
-      .orderBy(asc(table.namespace), asc(table.name))
-      .limit(p('n') as never)
-      .prepare(),
-    count: db
-      .select({ n: count() })
-      .from(table as typeof services)
-      .where(w)
-      .prepare(),
-  });
-  return { all: make(where.all), in: make(where.in) };
-}
-
-/**
- * The queries every write and reconcile makes, prepared once: drizzle builds a query's SQL anew
- * and better-sqlite3 compiles it on every call otherwise, which was half of the control plane's
- * CPU under the scale benchmark (`bench/scale.mjs --profile`). Placeholders of JSON columns are
- * encoded by their column, as in an unprepared query.
- */
-function prepareQueries(db: BetterSQLite3Database<typeof schema>) {
-  const svcKey = and(eq(services.namespace, p('namespace')), eq(services.name, p('name')));
-  const revKey = and(eq(revisions.namespace, p('namespace')), eq(revisions.name, p('name')));
-  const ofService = and(eq(revisions.namespace, p('namespace')), eq(revisions.service, p('service')));
-  const values = (names: string[]) => Object.fromEntries(names.map((n) => [n, p(n)]));
-  return {
-    counter: db
-      .select()
-      .from(counters)
-      .where(eq(counters.name, p('name')))
-      .prepare(),
-    bump: db
-      .insert(counters)
-      .values({ name: p('name'), value: 1 })
-      .onConflictDoUpdate({ target: counters.name, set: { value: sql`${counters.value} + 1` } })
-      .returning()
-      .prepare(),
-    service: db.select().from(services).where(svcKey).prepare(),
-    // Rows of `services` that are Services (Configurations created directly are rows too).
-    servicesPage: pageQueries(db, services, eq(services.kind, 'Service')) as unknown as PageQueries<ServiceRow>,
-    revisionsPage: pageQueries(db, revisions) as unknown as PageQueries<RevisionRow>,
-    serviceKeys: db
-      .select({ namespace: services.namespace, name: services.name })
-      .from(services)
-      .orderBy(asc(services.namespace), asc(services.name))
-      .prepare(),
-    insertService: db
-      .insert(services)
-      .values(values(Object.keys(getTableColumns(services))) as never)
-      .prepare(),
-    updateService: db
-      .update(services)
-      .set(values(['labels', 'annotations', 'spec', 'managedFields', 'generation', 'resourceVersion']) as never)
-      .where(svcKey)
-      .prepare(),
-    serviceStatus: db
-      .update(services)
-      .set({ status: p('status') as never, resourceVersion: p('resourceVersion') as never })
-      .where(svcKey)
-      .prepare(),
-    configGeneration: db
-      .update(services)
-      .set({ configGeneration: p('configGeneration') as never })
-      .where(svcKey)
-      .prepare(),
-    revision: db.select().from(revisions).where(revKey).prepare(),
-    revisionExists: db.select({ name: revisions.name }).from(revisions).where(revKey).prepare(),
-    revisionService: db.select({ service: revisions.service }).from(revisions).where(revKey).prepare(),
-    revisionsOf: db.select().from(revisions).where(ofService).orderBy(asc(revisions.configGeneration)).prepare(),
-    latestRevision: db
-      .select()
-      .from(revisions)
-      .where(ofService)
-      .orderBy(desc(revisions.configGeneration))
-      .limit(1)
-      .prepare(),
-    insertRevision: db
-      .insert(revisions)
-      .values(values(Object.keys(getTableColumns(revisions))) as never)
-      .prepare(),
-    revisionStatus: db
-      .update(revisions)
-      .set({ status: p('status') as never, resourceVersion: p('resourceVersion') as never })
-      .where(revKey)
-      .prepare(),
-    event: db
-      .insert(events)
-      .values(values(['resourceVersion', 'resource', 'type', 'namespace', 'name', 'object']) as never)
-      .prepare(),
-    audit: db
-      .insert(audit)
-      .values(values(['at', 'actor', 'action', 'namespace', 'name', 'detail']) as never)
-      .prepare(),
-    rollout: db
-      .select()
-      .from(rollouts)
-      .where(and(eq(rollouts.namespace, p('namespace')), eq(rollouts.name, p('name'))))
-      .prepare(),
-    setRollout: db
-      .insert(rollouts)
-      .values(values(['namespace', 'name', 'state', 'updatedAt']) as never)
-      .onConflictDoUpdate({
-        target: [rollouts.namespace, rollouts.name],
-        set: { state: sql`excluded.state`, updatedAt: sql`excluded.updated_at` },
-      })
-      .prepare(),
-    domainMapping: db
-      .select()
-      .from(domainMappings)
-      .where(and(eq(domainMappings.namespace, p('namespace')), eq(domainMappings.name, p('name'))))
-      .prepare(),
-    domainMappingsIn: db
-      .select()
-      .from(domainMappings)
-      .where(eq(domainMappings.namespace, p('namespace')))
-      .orderBy(asc(domainMappings.name))
-      .prepare(),
-    route: db
-      .select()
-      .from(routes)
-      .where(and(eq(routes.namespace, p('namespace')), eq(routes.name, p('name'))))
-      .prepare(),
-    routesIn: db
-      .select()
-      .from(routes)
-      .where(eq(routes.namespace, p('namespace')))
-      .orderBy(asc(routes.name))
-      .prepare(),
-  };
 }
 
 /**
