@@ -150,7 +150,10 @@ export class Store {
   #rollbackTo: Database.Statement;
   /** Statements by their SQL, each prepared once (see `#sql`). */
   #statements = new Map<string, Database.Statement>();
-  #selects = new Map<string, Rows<unknown>>();
+  #plucked = new Map<string, Database.Statement>();
+  #raw = new Map<string, Database.Statement>();
+  /** Whole-row SELECTs by table and by the rest of their SQL. */
+  #selects = new Map<Codec<unknown>, Map<string, Rows<unknown>>>();
   /**
    * Counts changes to the set of revisions: a revision added or removed, and any rollback (which
    * may take back one). `revisionKeys()` reads the table again only when it moved.
@@ -198,24 +201,29 @@ export class Store {
    * literal, whose hash V8 keeps.
    */
   #sql(text: string, mode?: true | 'raw'): Database.Statement {
-    const key = mode === undefined ? text : `${mode === true ? 'pluck' : 'raw'} ${text}`;
-    let stmt = this.#statements.get(key);
+    // A map per mode, keyed by the text alone: no key string is built per call.
+    const cache = mode === undefined ? this.#statements : mode === true ? this.#plucked : this.#raw;
+    let stmt = cache.get(text);
     if (!stmt) {
       stmt = this.sqlite.prepare(text);
       if (mode === true) stmt.pluck();
       else if (mode === 'raw') stmt.raw();
-      this.#statements.set(key, stmt);
+      cache.set(text, stmt);
     }
     return stmt;
   }
 
   /** Whole rows of `c`'s table `where` (and in whatever order it says), decoded. */
   #select<R>(c: Codec<R>, where: string): Rows<R> {
-    const key = `${c.table} ${where}`;
-    let rows = this.#selects.get(key) as Rows<R> | undefined;
+    let byWhere = this.#selects.get(c as Codec<unknown>);
+    if (!byWhere) {
+      byWhere = new Map();
+      this.#selects.set(c as Codec<unknown>, byWhere);
+    }
+    let rows = byWhere.get(where) as Rows<R> | undefined;
     if (!rows) {
       rows = new Rows(this.sqlite, c, where);
-      this.#selects.set(key, rows as Rows<unknown>);
+      byWhere.set(where, rows as Rows<unknown>);
     }
     return rows;
   }
