@@ -57,7 +57,10 @@ export interface ControlPlaneOptions {
   routerPort?: number;
   userToken?: string;
   routerToken?: string;
+  /** Every service reconciled again (default 10 h, `defaultResyncMs`). */
   resyncMs?: number;
+  /** Orphaned workloads, unpublished services and DomainMappings (default 30 s, `defaultSweepMs`). */
+  sweepMs?: number;
   /** Replaces the autoscaler (e.g. `StaticScale` for fixed replicas). */
   scale?: ScaleSource;
   /** Autoscaler settings (defaults and what annotations may ask for). */
@@ -152,7 +155,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     urls,
     scale: o.scale ?? (autoscaler as Autoscaler),
     ...(o.autoscaler ? { autoscaler: o.autoscaler } : {}),
-    resyncMs: o.resyncMs ?? 30_000,
+    ...(o.resyncMs !== undefined ? { resyncMs: o.resyncMs } : {}),
+    ...(o.sweepMs !== undefined ? { sweepMs: o.sweepMs } : {}),
     ...(o.routerTls ? { tls: o.routerTls } : {}),
     ...(o.httpProtocol ? { httpProtocol: o.httpProtocol } : {}),
     ...(o.secrets ? { secrets: o.secrets } : {}),

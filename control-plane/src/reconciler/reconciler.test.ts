@@ -467,6 +467,60 @@ describe('reconciler with the memory backend', () => {
     expect(r.status).toBe(422);
     expect(((await r.json()) as any).details.causes[0].field).toBe('spec.template.metadata.name');
   });
+
+  /** Changes the Service's env in the store alone: no event reaches the reconciler (a missed event). */
+  const changeUnheard = (value: string) => {
+    const row = h.cp.store.getService('default', 'hello');
+    if (!row) throw new Error('no service');
+    const spec = structuredClone(row.spec);
+    (spec.template.spec.containers[0] as any).env = [{ name: 'TARGET', value }];
+    h.cp.store.updateService('default', 'hello', { ...row, spec }, undefined, 'test', 'update');
+  };
+  const until = async (what: () => boolean, ms: number) => {
+    for (const deadline = Date.now() + ms; !what(); ) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  };
+
+  it('repairs a change whose event was missed at the next full resync', async () => {
+    h = await harness({}, undefined, { resyncMs: 300 });
+    await h.api('POST', svcPath(), service('hello'));
+    await h.settle();
+    changeUnheard('unheard');
+    expect(h.cp.store.getRevision('default', 'hello-00002')).toBeUndefined();
+    expect(await until(() => h.backend.observe('default', 'hello-00002').ready.length === 1, 5000)).toBe(true);
+    await h.settle();
+    const svc = (await (await h.api('GET', svcPath('hello'))).json()) as any;
+    expect(svc.status.traffic).toEqual([{ revisionName: 'hello-00002', latestRevision: true, percent: 100 }]);
+    expect(h.backend.observe('default', 'hello-00001').desired).toBe(0);
+  });
+
+  it('sweeps orphaned workloads often without reconciling every service', async () => {
+    h = await harness({}, undefined, { sweepMs: 100 });
+    await h.api('POST', svcPath(), service('hello'));
+    await h.settle();
+    await h.backend.ensure(
+      {
+        namespace: 'default',
+        service: 'gone',
+        configuration: 'gone',
+        revision: 'gone-00001',
+        uid: 'u',
+        spec: { containers: [{ image: 'x' }] },
+        labels: {},
+        annotations: {},
+      },
+      1,
+    );
+    changeUnheard('unheard');
+    expect(await until(() => h.backend.list().every((w) => w.revision !== 'gone-00001'), 5000)).toBe(true);
+    // Several sweeps later the unheard change is still unheard: a sweep costs nothing per service.
+    await new Promise((r) => setTimeout(r, 400));
+    await h.settle();
+    expect(h.cp.store.getRevision('default', 'hello-00002')).toBeUndefined();
+  });
 });
 
 describe("a Route's CertificateProvisioned with ACME for service hosts", () => {

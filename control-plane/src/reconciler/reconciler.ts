@@ -46,6 +46,11 @@ import { revisionWorkload } from './workload.ts';
 
 const publishDelayMs = 50;
 
+/** Every service reconciled again (`ReconcilerOptions.resyncMs`): 10 h, as Knative. */
+export const defaultResyncMs = 10 * 60 * 60 * 1000;
+/** Orphans, unpublished services and DomainMappings (`ReconcilerOptions.sweepMs`). */
+export const defaultSweepMs = 30_000;
+
 /**
  * The most passes one reconcile of a service makes while the backend reports changes as it runs
  * (a new revision: it starts, becomes ready, takes the traffic, the old one stops); past them the
@@ -118,8 +123,21 @@ export interface ReconcilerOptions {
   acme?: Pick<AcmeCertificates, 'want' | 'certificate' | 'tls'>;
   /** ACME certificates for services' own public hosts too (`skiff up --acme-service-hosts`). */
   acmeServiceHosts?: boolean;
-  /** Full resync period: every service is reconciled again, and orphaned workloads removed. */
+  /**
+   * Full resync period: every service (and Route created directly) is reconciled again, a safety
+   * net for a change whose event was missed. Default 10 h, as Knative's controllers
+   * (`controller.DefaultResyncPeriod`): every change reaches the queue as an event (API writes,
+   * the backend's watch, the autoscaler, rollouts), and at 10,000 services a resync is 10,000
+   * reconciles (~5 s of a core), which every 30 s took ~17% of a core and landed in whatever
+   * the API was doing then.
+   */
   resyncMs?: number;
+  /**
+   * Sweep period (default 30 s): the cheap global work, not per service: orphaned workloads
+   * removed, services published but no longer stored unpublished, and the DomainMappings settled
+   * (a TLS Secret's certificate expires with time, not with an event).
+   */
+  sweepMs?: number;
   onError?: (key: string, error: unknown) => void;
   /** Called with each reconcile's duration and outcome (for metrics). */
   onReconciled?: (ms: number, ok: boolean) => void;
@@ -139,6 +157,7 @@ export class Reconciler {
   #coldStarts = new Map<string, ColdStartTimes>();
   #unwatch: (() => void) | undefined;
   #resync: ReturnType<typeof setInterval> | undefined;
+  #sweep: ReturnType<typeof setInterval> | undefined;
   #publishTimer: ReturnType<typeof setTimeout> | undefined;
   /** Mapped domains that want an ACME certificate (from the last rebuild). */
   #acmeMapped: string[] = [];
@@ -188,13 +207,16 @@ export class Reconciler {
       else this.enqueue(namespace, service);
     });
     this.resyncAll();
-    this.#resync = setInterval(() => this.resyncAll(), this.#o.resyncMs ?? 30_000);
+    this.#resync = setInterval(() => this.resyncAll(), this.#o.resyncMs ?? defaultResyncMs);
     this.#resync.unref();
+    this.#sweep = setInterval(() => this.sweep(), this.#o.sweepMs ?? defaultSweepMs);
+    this.#sweep.unref();
   }
 
   stop(): void {
     this.#unwatch?.();
     clearInterval(this.#resync);
+    clearInterval(this.#sweep);
     clearTimeout(this.#publishTimer);
     this.#publishTimer = undefined;
     this.queue.stop();
@@ -218,16 +240,26 @@ export class Reconciler {
   }
 
   /**
-   * Queues every service (and Configuration and Route created directly), and every workload the
-   * store no longer knows (garbage collection), in the queue's background lane: changes made
-   * meanwhile go first.
+   * Queues every service (and Configuration and Route created directly) in the queue's background
+   * lane (changes made meanwhile go first), and sweeps.
    */
   resyncAll(): void {
     const keys = this.#o.store.serviceKeys();
     for (const s of keys) this.queue.add(`svc/${s.namespace}/${s.name}`, 'background');
     const routes = this.#o.store.listRoutes();
     for (const r of routes) this.queue.add(`route/${r.namespace}/${r.name}`, 'background');
-    // A service published but no longer stored is reconciled as deleted (its part removed).
+    this.sweep(keys, routes);
+  }
+
+  /**
+   * What is repaired without reconciling every service: a service published but no longer stored
+   * is reconciled as deleted (its part removed), every workload the store no longer knows is
+   * removed (garbage collection), and the DomainMappings are settled.
+   */
+  sweep(
+    keys: readonly { namespace: string; name: string }[] = this.#o.store.serviceKeys(),
+    routes: readonly { namespace: string; name: string }[] = this.#o.store.listRoutes(),
+  ): void {
     const stored = new Set([...keys, ...routes].map((s) => routingKey(s.namespace, s.name)));
     for (const key of this.#o.publisher.services()) if (!stored.has(key)) this.queue.add(`svc/${key}`);
     for (const w of this.#o.backend.list()) {
