@@ -77,4 +77,31 @@ describe('LiveSeries', () => {
     stop();
     live.stop();
   });
+
+  it("takes each second's sample in slices: the event loop serves others between them", async () => {
+    const list = Array.from({ length: 2000 }, (_, i) => ({ namespace: 'default', name: `s${i}-00001` }));
+    let asked = 0;
+    let askedWhenOthersRan: number | undefined;
+    const live = new LiveSeries({
+      revisions: () => list,
+      figures: () => {
+        // The first revision's turn: something else is waiting on the event loop.
+        if (asked++ === 0) setImmediate(() => (askedWhenOthersRan = asked));
+        return { actual: 1 };
+      },
+      routerStats: () => [],
+    });
+    const heard: number[] = [];
+    live.subscribe((_second, samples) => heard.push(samples.size));
+    live.start();
+    while (heard.length === 0) await new Promise((r) => setTimeout(r, 50));
+    live.stop();
+    expect(heard).toEqual([2000]);
+    expect(askedWhenOthersRan).toBeGreaterThan(0);
+    expect(askedWhenOthersRan).toBeLessThan(2000);
+    // Every revision sampled, all for the same second.
+    const seconds = new Set(list.map((r) => live.history('default', r.name)[0]?.[0]));
+    expect(seconds.size).toBe(1);
+    expect([...seconds][0]).toBeTypeOf('number');
+  });
 });

@@ -19,6 +19,15 @@ export interface LiveDeps {
   now?: () => number;
 }
 
+/**
+ * How long one turn of the event loop samples before it lets others run. A second's 10,000
+ * revisions sampled in one go held the loop for 30–170 ms (load 7), and a change to a service
+ * waited behind it: that was the change → router p99 at 10,000 services (`bench/scale.mjs`, 121 ms
+ * against a p50 of 15). A request takes several turns (read, handler, fsync, write), so a slice
+ * is kept well below the latencies it would add to.
+ */
+const sliceMs = 2;
+
 /** Router reports older than this no longer describe the present. */
 const routerStaleMs = 3000;
 
@@ -86,6 +95,14 @@ interface Followed {
   row: (number | null)[];
 }
 
+/** One second's sample as it is taken. */
+interface Sweep {
+  second: number;
+  routers: Map<string, RevisionFigures>;
+  followed: readonly Followed[];
+  samples: Map<string, Sample> | undefined;
+}
+
 /**
  * Samples every revision once a second into its ring (the last hour) and hands each second's
  * samples to the console's event streams.
@@ -105,6 +122,8 @@ export class LiveSeries {
   #list: readonly { namespace: string; name: string }[] | undefined;
   #listeners = new Set<LiveListener>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** A second's sample is being taken in slices. */
+  #sweeping = false;
   #now: () => number;
 
   constructor(deps: LiveDeps) {
@@ -113,7 +132,13 @@ export class LiveSeries {
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.sample(), 1000);
+    this.#timer = setInterval(() => {
+      if (this.#sweeping) return; // (a second late on a loaded machine: the next one catches up)
+      this.#sweeping = true;
+      void this.#sampleInSlices().finally(() => {
+        this.#sweeping = false;
+      });
+    }, 1000);
     this.#timer.unref();
   }
 
@@ -123,15 +148,48 @@ export class LiveSeries {
     this.#listeners.clear();
   }
 
-  /** Takes one sample of every revision (the timer calls this each second). */
+  /** Takes one sample of every revision at once. */
   sample(): void {
+    const sweep = this.#begin();
+    this.#sampleRange(sweep, 0, sweep.followed.length);
+    this.#end(sweep);
+  }
+
+  /** One sample of every revision, about `sliceMs` of it per turn of the event loop (the timer's). */
+  async #sampleInSlices(): Promise<void> {
+    const sweep = this.#begin();
+    const n = sweep.followed.length;
+    for (let i = 0; i < n; ) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.#timer === undefined) return; // stopped
+      const until = performance.now() + sliceMs;
+      do {
+        const to = Math.min(i + 64, n);
+        this.#sampleRange(sweep, i, to);
+        i = to;
+      } while (i < n && performance.now() < until);
+    }
+    this.#end(sweep);
+  }
+
+  /** A second's sample starts: its second, the routers' figures and the revisions followed now. */
+  #begin(): Sweep {
     const now = this.#now();
-    const second = Math.floor(now / 1000);
     const routers = routerFigures(this.#deps.routerStats(), now);
     const list = this.#deps.revisions();
     if (list !== this.#list || this.#rings.size !== this.#followed.length) this.#follow(list);
-    const samples = this.#listeners.size > 0 ? new Map<string, Sample>() : undefined;
-    for (const r of this.#followed) {
+    return {
+      second: Math.floor(now / 1000),
+      routers,
+      followed: this.#followed,
+      samples: this.#listeners.size > 0 ? new Map<string, Sample>() : undefined,
+    };
+  }
+
+  #sampleRange(sweep: Sweep, from: number, to: number): void {
+    const { second, routers, followed, samples } = sweep;
+    for (let k = from; k < to; k++) {
+      const r = followed[k] as Followed;
       const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(r.key));
       const row = r.row;
       for (let i = 0; i < seriesFields.length; i++) row[i] = f[seriesFields[i] as SeriesField] ?? null;
@@ -139,7 +197,10 @@ export class LiveSeries {
       r.ring.write(second, row);
       samples?.set(r.key, [second, ...row]);
     }
-    if (samples) for (const l of this.#listeners) l(second, samples);
+  }
+
+  #end(sweep: Sweep): void {
+    if (sweep.samples) for (const l of this.#listeners) l(sweep.second, sweep.samples);
   }
 
   /** Follows the revisions of `list`: rings of those that came are made, those of the ones gone dropped. */
