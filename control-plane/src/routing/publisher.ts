@@ -31,8 +31,13 @@ export class RoutingPublisher {
   #generatedAt = new Date().toISOString();
   /** Each service's part and its JSON (to tell a real change). */
   #parts = new Map<string, { part: RoutingService; text: string }>();
-  /** `(n, key)` per changed service per version, oldest first; `#logStart` is the first n it covers. */
+  /**
+   * `(n, key)` per changed service per version, oldest first, from `#logHead` on (entries before it
+   * are dropped: the array is compacted once they are as many as `logSize`, not on every change, which
+   * copied 10,000 entries per change at 10,000 services); `#logStart` is the first n it covers.
+   */
   #log: { n: number; key: string }[] = [];
+  #logHead = 0;
   #logStart = 1;
   #logSize: number;
   #full: RoutingSnapshot | undefined;
@@ -128,13 +133,17 @@ export class RoutingPublisher {
     const n = ++this.#n;
     this.#generatedAt = new Date().toISOString();
     for (const key of keys) this.#log.push({ n, key });
-    if (this.#log.length > this.#logSize) {
+    if (this.#log.length - this.#logHead > this.#logSize) {
       // Drop whole versions from the front: a delta needs every change after its base.
       let cut = this.#log.length - this.#logSize;
       const boundary = this.#log[cut - 1]?.n as number;
       while (cut < this.#log.length && this.#log[cut]?.n === boundary) cut++;
-      this.#log.splice(0, cut);
+      this.#logHead = cut;
       this.#logStart = boundary + 1;
+      if (this.#logHead >= this.#logSize) {
+        this.#log = this.#log.slice(this.#logHead);
+        this.#logHead = 0;
+      }
     }
     this.#wakeSoon();
   }
@@ -167,7 +176,7 @@ export class RoutingPublisher {
     if (!delta || !sameEpoch || n > this.#n || n + 1 < this.#logStart) return this.current();
     const keys = new Set<string>();
     // Binary search for the first change after `since`.
-    let lo = 0;
+    let lo = this.#logHead;
     let hi = this.#log.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
