@@ -223,3 +223,33 @@ describe('Autoscaler', () => {
     expect(text).toMatch(/kn_revision_capacity_excess\{[^}]+\} -204/); // 1×10 − 211 − 3
   });
 });
+
+describe("the autoscaler's timer", () => {
+  it('decides a tick in slices: the event loop serves others between them', async () => {
+    let calls = 0;
+    const a = new Autoscaler({
+      store,
+      backend,
+      config: { ...fast, tickIntervalMs: 20, scrapeIntervalMs: 60_000 },
+      now: () => {
+        calls++;
+        return now;
+      },
+      enqueue: () => {},
+    });
+    // 5,000 revisions with a replica wanted: each tick decides every one of them.
+    const r = row();
+    for (let i = 0; i < 5000; i++) a.desired({ ...r, name: `r${i}-00001` }, true);
+    const before = calls;
+    a.start();
+    // The first decision of the first tick: something else waits on the event loop.
+    while (calls === before) await new Promise((r) => setImmediate(r));
+    await new Promise<void>((r) => setImmediate(() => r()));
+    const callsWhenOthersRan = calls - before;
+    // The whole tick is done later.
+    while (calls - before < 5000) await new Promise((r) => setTimeout(r, 5));
+    a.stop();
+    expect(callsWhenOthersRan).toBeGreaterThan(0);
+    expect(callsWhenOthersRan).toBeLessThan(5000);
+  });
+});
