@@ -65,17 +65,21 @@ export class SmallServer {
     let buffered = '';
     let busy = false;
     let ended = false;
+    let closing = false;
     const next = (): void => {
       if (busy || socket.destroyed) return;
       const end = buffered.indexOf(headEnd);
       if (end < 0) {
-        if (buffered.length > maxRequestHeadBytes)
+        if (buffered.length > maxRequestHeadBytes) {
+          closing = true;
           this.#finish(socket, { status: 431, body: 'head too large\n' }, true);
+        }
         return;
       }
       const head = parseRequestHead(buffered.slice(0, end));
       buffered = buffered.slice(end + headEnd.length);
       if (isHeadError(head)) {
+        closing = true;
         this.#finish(socket, { status: head.error, body: `${head.message}\n` }, true);
         return;
       }
@@ -89,12 +93,22 @@ export class SmallServer {
           busy = false;
           if (socket.destroyed) return;
           socket.write(replyBytes(reply, close, head.method));
-          if (close || ended) socket.end();
-          else next();
+          if (close || ended) {
+            closing = true;
+            socket.end();
+          } else {
+            socket.resume();
+            next();
+          }
         });
     };
     socket.on('data', (text: string) => {
+      // After a reply that ends the connection, what follows (a body never read) is dropped.
+      if (closing) return;
       buffered += text;
+      // A client that sends on while its request is answered (pipelining, a slow /wait-for-drain)
+      // waits: what is held stays bounded by a head's limit.
+      if (busy && buffered.length > maxRequestHeadBytes) socket.pause();
       next();
     });
     socket.on('end', () => {
