@@ -474,7 +474,7 @@ describe('reconciler with the memory backend', () => {
     if (!row) throw new Error('no service');
     const spec = structuredClone(row.spec);
     (spec.template.spec.containers[0] as any).env = [{ name: 'TARGET', value }];
-    h.cp.store.updateService('default', 'hello', { ...row, spec }, undefined, 'test', 'update');
+    h.cp.store.updateService('default', 'hello', { ...row, spec }, undefined, 'user', 'update');
   };
   const until = async (what: () => boolean, ms: number) => {
     for (const deadline = Date.now() + ms; !what(); ) {
