@@ -12,6 +12,7 @@ import {
 } from '@skiff/shared';
 import type { WorkloadBackend } from '../backends/backend.ts';
 import type { ScaleSource } from '../reconciler/reconciler.ts';
+import { eachInSlices, slicedTimer } from '../slices.ts';
 import type { RevisionRow } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { WindowBuckets } from './buckets.ts';
@@ -78,9 +79,6 @@ const historyLength = 20;
 /** Ticks between sweeps of the revisions not evaluated (forgetting deleted ones): a minute at 2 s. */
 const sweepEveryTicks = 30;
 
-/** How long one turn of the event loop decides revisions in a timer's tick before others run. */
-const tickSliceMs = 2;
-
 /** One tick as it runs (in slices, for the timer). */
 interface Tick {
   sweep: boolean;
@@ -104,7 +102,6 @@ export class Autoscaler implements ScaleSource {
   /** Revisions that heard stats or demand since the last tick. */
   #heard = new Set<Tracked>();
   #ticks = 0;
-  #ticking = false;
   #statsHeard = 0;
   #agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -117,13 +114,7 @@ export class Autoscaler implements ScaleSource {
   start(): void {
     this.#timers.push(
       setInterval(() => this.scrapeAll(), this.config.scrapeIntervalMs),
-      setInterval(() => {
-        if (this.#ticking) return; // (the last one still running on a loaded machine)
-        this.#ticking = true;
-        void this.#tickInSlices().finally(() => {
-          this.#ticking = false;
-        });
-      }, this.config.tickIntervalMs),
+      slicedTimer(this.config.tickIntervalMs, () => this.#tickInSlices()),
     );
     for (const t of this.#timers) t.unref();
   }
@@ -258,22 +249,17 @@ export class Autoscaler implements ScaleSource {
   }
 
   /**
-   * A tick as the timer runs it: about `tickSliceMs` of revisions per turn of the event loop. At
-   * 10,000 revisions with replicas a whole tick held the loop for 46–58 ms (load 7, measured in
+   * A tick as the timer runs it, in slices of the event loop (`eachInSlices`). At 10,000
+   * revisions with replicas a whole tick held the loop for 46–58 ms (load 7, measured in
    * process), and a change to a service waiting behind it reached the routers that much later.
    */
   async #tickInSlices(): Promise<void> {
     const tick = this.#startTick();
-    for (let next = tick.entries.next(); !next.done; ) {
-      const until = performance.now() + tickSliceMs;
-      do {
-        this.#tickOne(tick, next.value);
-        next = tick.entries.next();
-      } while (!next.done && performance.now() < until);
-      if (next.done) break;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.#timers.length === 0) return; // stopped
-    }
+    await eachInSlices(
+      tick.entries,
+      (entry) => this.#tickOne(tick, entry),
+      () => this.#timers.length === 0,
+    );
   }
 
   /** A tick starts: whether it sweeps, and the revisions that heard something before it (later ones wait for the next). */

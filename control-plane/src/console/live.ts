@@ -1,4 +1,5 @@
 import { type Labels, latencyQuantile, PrometheusWriter, type RouterStats } from '@skiff/shared';
+import { eachInSlices, slicedTimer } from '../slices.ts';
 import { SeriesRing } from './ring.ts';
 import type { Sample, SeriesField } from './series.ts';
 import { seriesFields } from './series.ts';
@@ -18,15 +19,6 @@ export interface LiveDeps {
   routerStats(): Iterable<RouterStats>;
   now?: () => number;
 }
-
-/**
- * How long one turn of the event loop samples before it lets others run. A second's 10,000
- * revisions sampled in one go held the loop for 30–170 ms (load 7), and a change to a service
- * waited behind it: that was the change → router p99 at 10,000 services (`bench/scale.mjs`, 121 ms
- * against a p50 of 15). A request takes several turns (read, handler, fsync, write), so a slice
- * is kept well below the latencies it would add to.
- */
-const sliceMs = 2;
 
 /** Router reports older than this no longer describe the present. */
 const routerStaleMs = 3000;
@@ -122,8 +114,6 @@ export class LiveSeries {
   #list: readonly { namespace: string; name: string }[] | undefined;
   #listeners = new Set<LiveListener>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** A second's sample is being taken in slices. */
-  #sweeping = false;
   #now: () => number;
 
   constructor(deps: LiveDeps) {
@@ -132,14 +122,7 @@ export class LiveSeries {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      if (this.#sweeping) return; // (a second late on a loaded machine: the next one catches up)
-      this.#sweeping = true;
-      void this.#sampleInSlices().finally(() => {
-        this.#sweeping = false;
-      });
-    }, 1000);
-    this.#timer.unref();
+    this.#timer = slicedTimer(1000, () => this.#sampleInSlices());
   }
 
   stop(): void {
@@ -151,25 +134,22 @@ export class LiveSeries {
   /** Takes one sample of every revision at once. */
   sample(): void {
     const sweep = this.#begin();
-    this.#sampleRange(sweep, 0, sweep.followed.length);
+    for (const r of sweep.followed) this.#sampleOne(sweep, r);
     this.#end(sweep);
   }
 
-  /** One sample of every revision, about `sliceMs` of it per turn of the event loop (the timer's). */
+  /**
+   * One sample of every revision in slices of the event loop (`eachInSlices`), as the timer takes
+   * it: a second's 10,000 revisions sampled in one go held the loop for 30–170 ms (load 7).
+   */
   async #sampleInSlices(): Promise<void> {
     const sweep = this.#begin();
-    const n = sweep.followed.length;
-    for (let i = 0; i < n; ) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      if (this.#timer === undefined) return; // stopped
-      const until = performance.now() + sliceMs;
-      do {
-        const to = Math.min(i + 64, n);
-        this.#sampleRange(sweep, i, to);
-        i = to;
-      } while (i < n && performance.now() < until);
-    }
-    this.#end(sweep);
+    const whole = await eachInSlices(
+      sweep.followed,
+      (r) => this.#sampleOne(sweep, r),
+      () => this.#timer === undefined,
+    );
+    if (whole) this.#end(sweep);
   }
 
   /** A second's sample starts: its second, the routers' figures and the revisions followed now. */
@@ -186,17 +166,13 @@ export class LiveSeries {
     };
   }
 
-  #sampleRange(sweep: Sweep, from: number, to: number): void {
-    const { second, routers, followed, samples } = sweep;
-    for (let k = from; k < to; k++) {
-      const r = followed[k] as Followed;
-      const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(r.key));
-      const row = r.row;
-      for (let i = 0; i < seriesFields.length; i++) row[i] = f[seriesFields[i] as SeriesField] ?? null;
-      r.second = second;
-      r.ring.write(second, row);
-      samples?.set(r.key, [second, ...row]);
-    }
+  #sampleOne({ second, routers, samples }: Sweep, r: Followed): void {
+    const f = mergeFigures(this.#deps.figures(r.namespace, r.name), routers.get(r.key));
+    const row = r.row;
+    for (let i = 0; i < seriesFields.length; i++) row[i] = f[seriesFields[i] as SeriesField] ?? null;
+    r.second = second;
+    r.ring.write(second, row);
+    samples?.set(r.key, [second, ...row]);
   }
 
   #end(sweep: Sweep): void {
