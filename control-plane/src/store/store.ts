@@ -816,22 +816,34 @@ export class Store {
 
   /** Writes a Service's status when it changed; returns whether it did. */
   setServiceStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.#setStatus('services', namespace, name, status);
+  }
+
+  /**
+   * A derived status write of a Service or Revision row, when the status changed. Most reconciles
+   * (every resync) change nothing: the status column alone is read to tell. The row as written goes
+   * into its event as stored text (no column decoded and encoded again).
+   */
+  #setStatus(
+    resource: 'services' | 'revisions',
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+  ): boolean {
     return this.derived(() => {
-      // Most reconciles (every resync) change nothing: the status alone is read to tell.
       const text = JSON.stringify(status);
-      const stored = this.#sql('SELECT status FROM services WHERE namespace = ? AND name = ?', true).get(
+      const stored = this.#sql(`SELECT status FROM ${resource} WHERE namespace = ? AND name = ?`, true).get(
         namespace,
         name,
       );
       if (!statusDiffers(stored, status, text)) return false;
       const resourceVersion = this.#bump('resourceVersion');
-      // The row as written, for its event, as stored text (no column decoded and encoded again).
-      const c = table.services;
+      const c = table[resource];
       const values = this.#sql(
-        `UPDATE services SET status = ?, resource_version = ? WHERE namespace = ? AND name = ? RETURNING ${c.columns}`,
+        `UPDATE ${resource} SET status = ?, resource_version = ? WHERE namespace = ? AND name = ? RETURNING ${c.columns}`,
         'raw',
       ).get(text, resourceVersion, namespace, name) as unknown[];
-      this.#event('MODIFIED', 'services', resourceVersion, namespace, name, c.json(values));
+      this.#event('MODIFIED', resource, resourceVersion, namespace, name, c.json(values));
       return true;
     });
   }
@@ -1204,22 +1216,7 @@ export class Store {
   }
 
   setRevisionStatus(namespace: string, name: string, status: Record<string, unknown>): boolean {
-    return this.derived(() => {
-      const text = JSON.stringify(status);
-      const stored = this.#sql('SELECT status FROM revisions WHERE namespace = ? AND name = ?', true).get(
-        namespace,
-        name,
-      );
-      if (!statusDiffers(stored, status, text)) return false;
-      const resourceVersion = this.#bump('resourceVersion');
-      const c = table.revisions;
-      const values = this.#sql(
-        `UPDATE revisions SET status = ?, resource_version = ? WHERE namespace = ? AND name = ? RETURNING ${c.columns}`,
-        'raw',
-      ).get(text, resourceVersion, namespace, name) as unknown[];
-      this.#event('MODIFIED', 'revisions', resourceVersion, namespace, name, c.json(values));
-      return true;
-    });
+    return this.#setStatus('revisions', namespace, name, status);
   }
 
   deleteRevision(namespace: string, name: string, actor: Actor): boolean {
