@@ -16,7 +16,7 @@ const headEnd = '\r\n\r\n';
 
 /** A reply as HTTP/1.1 bytes (`close`: the connection ends after it). */
 export function replyBytes(reply: SmallReply, close: boolean, method: string): string {
-  let head = `HTTP/1.1 ${reply.status} ${reasons[reply.status] ?? (reply.status === 401 ? 'Unauthorized' : 'Unknown')}\r\n`;
+  let head = `HTTP/1.1 ${reply.status} ${reasons[reply.status] ?? 'Unknown'}\r\n`;
   for (const [name, value] of reply.headers ?? []) head += `${name}: ${value}\r\n`;
   head += `content-length: ${Buffer.byteLength(reply.body)}\r\n${close ? 'connection: close\r\n' : ''}\r\n`;
   return method === 'HEAD' ? head : head + reply.body;

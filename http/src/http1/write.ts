@@ -131,6 +131,7 @@ export const reasons: Record<number, string> = {
   200: 'OK',
   301: 'Moved Permanently',
   400: 'Bad Request',
+  401: 'Unauthorized',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
